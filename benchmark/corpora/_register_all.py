@@ -1,0 +1,1 @@
+"""Imports every loader module so that each registers itself in CORPORA."""

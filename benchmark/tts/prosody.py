@@ -71,7 +71,8 @@ def f0_and_cepstrum(wave: np.ndarray, settings: ProsodySettings) -> tuple[np.nda
 def _speech_seconds(wave: np.ndarray, sr: int, top_db: float) -> float:
     import librosa
 
-    trimmed, _ = librosa.effects.trim(wave, top_db=top_db)
+    # 512/128-sample frame/hop (32/8 ms at 16 kHz), finer than librosa's 2048/512 default
+    trimmed, _ = librosa.effects.trim(wave, top_db=top_db, frame_length=512, hop_length=128)
     return len(trimmed) / sr
 
 

@@ -1,0 +1,319 @@
+"""The suite runner: expand a suite into grid cells, run them, record them in MLflow.
+
+A grid cell is (corpus, protocol, split, method, seed). Its hash covers
+everything that determines its result (data hash, split content, method,
+hyperparameters, seed), so re-running a suite skips every cell that already
+has a FINISHED run with the same hash and runs only what is missing.
+
+Cells run in the main process (``n_jobs=1``) or in a process pool. MLflow is
+written only from the main process: a child run is created when its cell is
+submitted and ended FINISHED when its results are logged, or FAILED on any
+error or interrupt (Ctrl-C, SIGTERM); a run orphaned by ``kill -9`` is marked
+FAILED when the suite next starts.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import signal
+import tempfile
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from tqdm.auto import tqdm
+
+from benchmark import tracking
+from benchmark.corpora import load_corpus
+from benchmark.manifest import manifest_hash
+from benchmark.splits import Split
+from benchmark.suite import ProtocolSpec, SuiteConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work: train ``method`` on ``split`` with ``seed`` and score it."""
+
+    corpus: str
+    data_hash: str
+    protocol: ProtocolSpec
+    split: Split
+    method: str
+    hparams: dict[str, Any]
+    seed: int
+
+    @property
+    def key(self) -> str:
+        payload = {
+            "corpus": self.corpus,
+            "data": self.data_hash,
+            "protocol": self.protocol.label,
+            "split": self.split.digest(),
+            "method": self.method,
+            "hparams": self.hparams,
+            "seed": self.seed,
+            "embeddings": self.protocol.keep_embeddings,
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+    @property
+    def name(self) -> str:
+        return f"{self.method}/{self.protocol.label}/{self.split.fold}/seed{self.seed}"
+
+    def tags(self, suite: str) -> dict[str, str]:
+        from benchmark.methods import METHODS
+
+        tags = {
+            tracking.KIND_TAG: "cell",
+            tracking.CELL_TAG: self.key,
+            tracking.SUITE_TAG: suite,
+            "method": self.method,
+            "protocol": self.protocol.label,
+            "protocol_name": self.protocol.name,
+            "fold": self.split.fold,
+            "seed": str(self.seed),
+            "corpus": self.corpus,
+            "speaker_independent": str(self.split.speaker_independent).lower(),
+            "feature": METHODS.get(self.method).feature,
+        }
+        tags.update({f"meta.{k}": str(v) for k, v in self.split.meta.items()})
+        return tags
+
+
+@dataclass
+class CellResult:
+    predictions: pd.DataFrame
+    metrics: dict[str, float]
+    embeddings: dict[str, np.ndarray] | None = None
+    fit_seconds: float = 0.0
+
+
+@dataclass
+class RunSummary:
+    """What one ``run_suite`` call did."""
+
+    experiment_id: str
+    parent_run_id: str | None
+    total: int
+    skipped: int
+    ran: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- grid
+
+
+def load_manifests(suite: SuiteConfig, progress: bool = True) -> dict[str, pd.DataFrame]:
+    manifests = {}
+    for spec in suite.corpora:
+        manifest, skipped = load_corpus(spec.name, spec.root, **spec.options)
+        if len(skipped):
+            log.warning("%s: %d entries skipped (see the skip report)", spec.name, len(skipped))
+        manifests[spec.name] = manifest
+    return manifests
+
+
+def expand_grid(suite: SuiteConfig, manifests: dict[str, pd.DataFrame]) -> list[Cell]:
+    """Every (corpus, protocol, split, method, seed) cell of the suite, in a stable order."""
+    from benchmark.protocols import make_splits
+
+    cells = []
+    for proto in suite.protocols:
+        corpora = list(manifests) if proto.corpora == "all" else proto.corpora
+        for corpus in corpora:
+            manifest = manifests[corpus]
+            data_hash = manifest_hash(manifest)
+            for split in make_splits(manifest, proto.name, **proto.config):
+                for method in suite.methods_for(proto):
+                    for seed in proto.seeds:
+                        cells.append(Cell(corpus, data_hash, proto, split, method, suite.methods[method], seed))
+    return cells
+
+
+# ----------------------------------------------------------------------------- one cell
+
+_WORKER_MANIFESTS: dict[str, pd.DataFrame] = {}
+
+
+def _init_worker(manifests: dict[str, pd.DataFrame], threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    _WORKER_MANIFESTS.update(manifests)
+
+
+def run_cell(cell: Cell, manifest: pd.DataFrame | None = None, n_bootstrap: int = 1000) -> CellResult:
+    """Train and score one cell (pure: no MLflow here, so it can run in any process)."""
+    from benchmark.features import feature_set
+    from benchmark.methods import METHODS
+    from benchmark.metrics import score_predictions
+    from benchmark.predictions import make_predictions
+    import baselines  # noqa: F401  (registers the baselines)
+
+    manifest = manifest if manifest is not None else _WORKER_MANIFESTS[cell.corpus]
+    frames = cell.split.frames(manifest)
+    method_cls = METHODS.get(cell.method)
+    data = {part: feature_set(rows, method_cls.feature, progress=False) for part, rows in frames.items() if len(rows)}
+    method = method_cls(**{**cell.hparams, "seed": cell.seed})
+    start = time.perf_counter()
+    method.fit(data["train"], data.get("val"))
+    fit_seconds = time.perf_counter() - start
+    test = data["test"]
+    proba = method.predict_proba(test)
+    predictions = make_predictions(test.utt_ids, test.y, proba, method.classes_,
+                                   speakers=test.speakers, languages=test.languages)
+    metrics = score_predictions(predictions, labels=list(cell.split.labels), n_bootstrap=n_bootstrap, seed=cell.seed)
+    metrics.update({"fit_seconds": fit_seconds, "n_train": len(data["train"]), "n_test": len(test)})
+    embeddings = None
+    if cell.protocol.keep_embeddings:
+        from benchmark.metrics import speaker_probe
+
+        Z = method.embed(test)
+        embeddings = {"utt_ids": np.asarray(test.utt_ids), "Z": Z, "y": np.asarray(test.y),
+                      "speakers": np.asarray(test.speakers), "languages": np.asarray(test.languages)}
+        metrics.update(speaker_probe(Z, np.asarray(test.speakers), seed=cell.seed))
+    return CellResult(predictions, metrics, embeddings, fit_seconds)
+
+
+# ----------------------------------------------------------------------------- MLflow
+
+
+def _log_cell(client, run_id: str, cell: Cell, result: CellResult, provenance: dict[str, str]) -> None:
+    from mlflow.entities import Metric, Param
+
+    now = int(time.time() * 1000)
+    params = {f"hp.{k}": v for k, v in cell.hparams.items()}
+    params.update(provenance)
+    params.update({"data_hash": cell.data_hash, "split_digest": cell.split.digest()})
+    client.log_batch(
+        run_id,
+        metrics=[Metric(k, float(v), now, 0) for k, v in result.metrics.items() if np.isfinite(v)],
+        params=[Param(k, str(v)[:6000]) for k, v in params.items()],
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        pred_dir = Path(tmp) / "predictions"
+        pred_dir.mkdir()
+        result.predictions.to_parquet(pred_dir / "predictions.parquet", index=False)
+        client.log_artifacts(run_id, str(pred_dir), "predictions")
+        if result.embeddings is not None:
+            emb_dir = Path(tmp) / "embeddings"
+            emb_dir.mkdir()
+            np.savez_compressed(emb_dir / "test.npz", **result.embeddings)
+            client.log_artifacts(run_id, str(emb_dir), "embeddings")
+
+
+def _provenance(suite: SuiteConfig) -> dict[str, str]:
+    prov = {"code_version": tracking.code_version(), "config_digest": suite.digest()}
+    prov.update({f"pkg.{k}": v for k, v in tracking.package_versions().items()})
+    return prov
+
+
+class _Terminated(Exception):
+    """SIGTERM, turned into an exception so that open runs are marked FAILED."""
+
+
+def _raise_on_sigterm(signum, frame):  # noqa: ARG001
+    raise _Terminated(f"terminated by signal {signum}")
+
+
+def run_suite(suite: SuiteConfig, *, n_jobs: int | None = None, progress: bool = True,
+              tracking_uri: str | None = None) -> RunSummary:
+    """Run every missing cell of ``suite`` and record it; finished cells are reused."""
+    client = tracking.configure(tracking_uri or suite.tracking.uri)
+    exp_id = tracking.experiment_id(client, suite.experiment_name)
+    stale = tracking.fail_stale_runs(client, exp_id)
+    if stale:
+        log.warning("marked %d run(s) left RUNNING by a dead process as FAILED", len(stale))
+    manifests = load_manifests(suite, progress)
+    cells = expand_grid(suite, manifests)
+    done = tracking.finished_cells(client, exp_id)
+    todo = [c for c in cells if c.key not in done]
+    summary = RunSummary(exp_id, None, total=len(cells), skipped=len(cells) - len(todo))
+    if not todo:
+        return summary
+
+    previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    parent_tags = {tracking.KIND_TAG: "suite", tracking.SUITE_TAG: suite.name, "emobench.config": suite.digest()}
+    try:
+        with tracking.tracked_run(client, exp_id, name=f"{suite.name}", tags=parent_tags) as parent_id:
+            summary.parent_run_id = parent_id
+            _log_suite(client, parent_id, suite)
+            _execute(client, exp_id, parent_id, suite, todo, manifests, n_jobs or suite.n_jobs, progress, summary)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return summary
+
+
+def _log_suite(client, parent_id: str, suite: SuiteConfig) -> None:
+    from mlflow.entities import Param
+
+    prov = _provenance(suite)
+    client.log_batch(parent_id, params=[Param(k, v) for k, v in prov.items()])
+    client.log_text(parent_id, yaml.safe_dump(suite.model_dump(), sort_keys=False), "suite.yaml")
+
+
+def _execute(client, exp_id: str, parent_id: str, suite: SuiteConfig, todo: list[Cell],
+             manifests: dict[str, pd.DataFrame], n_jobs: int, progress: bool, summary: RunSummary) -> None:
+    provenance = _provenance(suite)
+    bar = tqdm(total=len(todo), desc=f"suite {suite.name}", unit="cell", disable=not progress)
+    open_runs: dict[str, Cell] = {}
+
+    def start(cell: Cell) -> str:
+        tags = {**cell.tags(suite.name), **tracking.provenance_tags(), "mlflow.parentRunId": parent_id}
+        run_id = client.create_run(exp_id, run_name=cell.name, tags=tags).info.run_id
+        open_runs[run_id] = cell
+        return run_id
+
+    def finish(run_id: str, outcome: CellResult | Exception) -> None:
+        cell = open_runs.pop(run_id)
+        if isinstance(outcome, Exception):
+            # One broken cell must not sink the suite: record why, mark FAILED, go on.
+            log.error("cell %s failed: %s", cell.name, outcome)
+            client.set_tag(run_id, "emobench.error", f"{type(outcome).__name__}: {outcome}"[:5000])
+            client.set_terminated(run_id, status="FAILED")
+            summary.failed.append(cell.name)
+        else:
+            _log_cell(client, run_id, cell, outcome, provenance)
+            client.set_terminated(run_id, status="FINISHED")
+            summary.ran += 1
+            bar.set_postfix_str(f"{cell.name} UA={outcome.metrics.get('ua', float('nan')):.3f}")
+        bar.update()
+
+    try:
+        if n_jobs <= 1:
+            for cell in todo:
+                run_id = start(cell)
+                try:
+                    outcome = run_cell(cell, manifests[cell.corpus], suite.bootstrap)
+                except Exception as exc:  # noqa: BLE001  (recorded on the run, reported at the end)
+                    outcome = exc
+                finish(run_id, outcome)
+        else:
+            threads = max(1, (os.cpu_count() or 1) // n_jobs)
+            with ProcessPoolExecutor(n_jobs, initializer=_init_worker, initargs=(manifests, threads)) as pool:
+                pending: dict[Future, str] = {}
+                queue = list(todo)
+                while queue or pending:
+                    while queue and len(pending) < n_jobs:
+                        cell = queue.pop(0)
+                        pending[pool.submit(run_cell, cell, None, suite.bootstrap)] = start(cell)
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        run_id = pending.pop(fut)
+                        exc = fut.exception()
+                        finish(run_id, exc if exc is not None else fut.result())
+    except BaseException:
+        for run_id in open_runs:
+            client.set_terminated(run_id, status="FAILED")
+        raise
+    finally:
+        bar.close()

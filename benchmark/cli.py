@@ -26,6 +26,32 @@ def main(version: Optional[bool] = typer.Option(None, "--version", callback=_ver
     """emobench command line."""
 
 
+@app.command("run")
+def run_cmd(
+    suite: str = typer.Argument("default", help="Shipped suite name (smoke, default, full) or a YAML path."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Parallel processes (default: the suite's n_jobs)."),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI (default: the suite's, "
+                                                          "sqlite:///mlflow.db)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Run a suite: train and score every missing grid cell and record it in MLflow."""
+    from benchmark.errors import EmobenchError
+    from benchmark.runner import run_suite
+    from benchmark.suite import load_suite
+
+    try:
+        config = load_suite(suite)
+        summary = run_suite(config, n_jobs=jobs, progress=progress, tracking_uri=tracking_uri)
+    except EmobenchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    typer.echo(f"suite {config.name}: {summary.total} cells; {summary.skipped} already finished, "
+               f"{summary.ran} ran, {len(summary.failed)} failed (MLflow experiment {config.experiment_name})")
+    if summary.failed:
+        typer.echo("failed cells (see the runs' emobench.error tag):\n  " + "\n  ".join(summary.failed), err=True)
+        raise typer.Exit(code=1)
+
+
 @app.command("score-tts")
 def score_tts_cmd(
     manifest: Path = typer.Argument(..., help="CSV/JSONL: wav, text, emotion[, reference][, language][, utt_id]."),

@@ -24,7 +24,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import pandas as pd
 from tqdm import tqdm
@@ -165,6 +165,10 @@ class Collector:
     def exclude(self, entry: str | Path, reason: str) -> None:
         self.excluded.append((self.name(entry), reason))
 
+    def exclude_utt(self, native_id: str, reason: str) -> None:
+        """Exclude an utterance by id, named as its manifest ``utt_id`` would be."""
+        self.excluded.append((f"{self.corpus}_{native_id}", reason))
+
     def name(self, entry: str | Path) -> str:
         """Entries are named by their path relative to the corpus root when they are files."""
         if isinstance(entry, Path):
@@ -260,11 +264,3 @@ def strict_options(func: F) -> F:
         return func(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
-
-
-def records_by_key(items: Iterable[tuple[str, Any]]) -> dict[str, list[Any]]:
-    """Group (key, value) pairs; loaders use it to spot ids listed twice in metadata."""
-    out: dict[str, list[Any]] = {}
-    for key, value in items:
-        out.setdefault(key, []).append(value)
-    return out

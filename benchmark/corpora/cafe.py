@@ -26,7 +26,8 @@ from benchmark.corpora._common import ClassesArg, Collector, corpus_root, finish
 from benchmark.manifest import SkipReport
 
 CORPUS = "cafe"
-LAYOUT = "<root>/<Émotion>/[Faible|Fort/]<actor>-<emotion>-<intensity>-<sentence>.wav, e.g. Colère/Faible/01-C-1-1.wav"
+LAYOUT = ("<root>/<Émotion>/[Faible|Fort/]<actor>-<emotion>-<intensity>-<sentence>.wav, "
+          "e.g. Colère/Faible/01-C-1-1.wav")
 
 EMOTIONS = {"C": "angry", "D": "disgust", "J": "happy", "N": "neutral", "P": "fear", "S": "surprise", "T": "sad"}
 SENTENCES = {

@@ -153,7 +153,7 @@ def _add(col: Collector, row: dict, entry: str, audio: Path, cache: Path, min_in
         return
     emotion, why = single_label(values, min_intensity)
     if emotion is None:
-        col.exclude(utt, why)
+        col.exclude_utt(utt, why)
         return
     source = audio / f"{video}.wav"
     segment_path = _cut(col, entry, source, cache, utt, start, end)

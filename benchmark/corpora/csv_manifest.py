@@ -88,8 +88,9 @@ def _add(col: Collector, row: dict, entry: str, folder: Path, forced_corpus: str
     utt = row["utt_id"].strip()
     entry = f"{entry} ({utt})"
     raw = row["emotion"].strip()
+    corpus = forced_corpus or row.get("corpus", "").strip() or default_corpus
     if raw.lower() in NO_AGREEMENT:
-        col.exclude(utt, f"no agreed label ({raw!r})")
+        col.exclude(_prefixed(corpus, utt), f"no agreed label ({raw!r})")
         return
     emotion = codes.get(raw) or canonical_emotion(raw)
     lang_raw = forced_language or row.get("language", "")
@@ -109,7 +110,6 @@ def _add(col: Collector, row: dict, entry: str, folder: Path, forced_corpus: str
     if reasons:
         col.problem(entry, "; ".join(reasons))
         return
-    corpus = forced_corpus or row.get("corpus", "").strip() or default_corpus
     path = Path(row["path"].strip())
     path = path if path.is_absolute() else (folder / path).resolve()
     text = row.get("text")

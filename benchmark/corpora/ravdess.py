@@ -24,7 +24,6 @@ import pandas as pd
 
 from benchmark.corpora import CORPORA
 from benchmark.corpora._common import ClassesArg, Collector, corpus_root, finish, iter_audio, strict_options
-from benchmark.errors import ConfigError
 from benchmark.manifest import SkipReport
 
 CORPUS = "ravdess"
@@ -47,8 +46,6 @@ def load_ravdess(root: str | Path | None, *, on_error: str = "raise", check_file
     ``vocal_channel`` picks speech (default), song or both; files of the other
     channel are excluded and listed in the SkipReport.
     """
-    if vocal_channel not in ("speech", "song", "all"):
-        raise ConfigError(f"vocal_channel must be 'speech', 'song' or 'all', not {vocal_channel!r}")
     base = corpus_root(root, CORPUS, LAYOUT)
     col = Collector(CORPUS, base)
     for path in iter_audio(base):

@@ -20,7 +20,7 @@ import pandas as pd
 
 from benchmark.corpora import CORPORA
 from benchmark.corpora._common import ClassesArg, Collector, corpus_root, finish, iter_audio, strict_options
-from benchmark.manifest import SkipReport
+from benchmark.manifest import OnError, SkipReport
 
 CORPUS = "aesd"
 LAYOUT = "<root>/{anger,disgust,fear,happiness,sadness}/<e><NN> (<actor>)[take].wav, e.g. anger/a01 (1).wav"
@@ -32,7 +32,7 @@ NAME = re.compile(r"^([A-Za-z])(\d\d) ?\((\d+)\)([a-z]?)$")
 
 @CORPORA.register(CORPUS)
 @strict_options
-def load_aesd(root: str | Path | None, *, on_error: str = "raise", check_files: bool = True,
+def load_aesd(root: str | Path | None, *, on_error: OnError = "raise", check_files: bool = True,
               classes: ClassesArg = None, progress: bool = True) -> tuple[pd.DataFrame, SkipReport]:
     """Load AESD from ``root`` (the folder holding ``anger/ disgust/ fear/ happiness/ sadness/``)."""
     base = corpus_root(root, CORPUS, LAYOUT)

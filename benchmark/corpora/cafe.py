@@ -23,7 +23,7 @@ import pandas as pd
 
 from benchmark.corpora import CORPORA
 from benchmark.corpora._common import ClassesArg, Collector, corpus_root, finish, iter_audio, strict_options
-from benchmark.manifest import SkipReport
+from benchmark.manifest import OnError, SkipReport
 
 CORPUS = "cafe"
 LAYOUT = ("<root>/<Émotion>/[Faible|Fort/]<actor>-<emotion>-<intensity>-<sentence>.wav, "
@@ -43,7 +43,7 @@ NAME = re.compile(r"^(\d\d)-([A-Za-z])-(\d)-(\d)$")
 
 @CORPORA.register(CORPUS)
 @strict_options
-def load_cafe(root: str | Path | None, *, on_error: str = "raise", check_files: bool = True,
+def load_cafe(root: str | Path | None, *, on_error: OnError = "raise", check_files: bool = True,
               classes: ClassesArg = None, progress: bool = True) -> tuple[pd.DataFrame, SkipReport]:
     """Load CaFE from ``root`` (``CaFE_48k/`` or ``CaFE_192k/``)."""
     base = corpus_root(root, CORPUS, LAYOUT)

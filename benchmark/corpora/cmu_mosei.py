@@ -53,7 +53,7 @@ from tqdm import tqdm
 from benchmark.corpora import CORPORA
 from benchmark.corpora._common import ClassesArg, Collector, corpus_root, finish, strict_options
 from benchmark.errors import ConfigError, ManifestError
-from benchmark.manifest import SkipReport
+from benchmark.manifest import OnError, SkipReport
 from benchmark.paths import corpora_dir
 
 CORPUS = "cmu_mosei"
@@ -83,7 +83,7 @@ def single_label(intensities: dict[str, float], min_intensity: float = 0.5) -> t
 
 @CORPORA.register(CORPUS)
 @strict_options
-def load_cmu_mosei(root: str | Path | None, *, on_error: str = "raise", check_files: bool = True,
+def load_cmu_mosei(root: str | Path | None, *, on_error: OnError = "raise", check_files: bool = True,
                    classes: ClassesArg = None, labels: str = "CMU_MOSEI_emotions.csv", audio_dir: str | None = None,
                    cache_dir: str | Path | None = None, min_intensity: float = 0.5,
                    progress: bool = True) -> tuple[pd.DataFrame, SkipReport]:

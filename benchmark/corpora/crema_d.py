@@ -21,7 +21,7 @@ import pandas as pd
 from benchmark.corpora import CORPORA
 from benchmark.corpora._common import ClassesArg, Collector, corpus_root, finish, iter_audio, strict_options
 from benchmark.errors import ManifestError
-from benchmark.manifest import SkipReport
+from benchmark.manifest import OnError, SkipReport
 
 CORPUS = "crema_d"
 LAYOUT = "<root>/AudioWAV/<actor>_<sentence>_<emotion>_<level>.wav and <root>/VideoDemographics.csv"
@@ -47,7 +47,7 @@ NAME = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{1,2})$")
 
 @CORPORA.register(CORPUS)
 @strict_options
-def load_crema_d(root: str | Path | None, *, on_error: str = "raise", check_files: bool = True,
+def load_crema_d(root: str | Path | None, *, on_error: OnError = "raise", check_files: bool = True,
                  classes: ClassesArg = None, demographics: str | None = "VideoDemographics.csv",
                  progress: bool = True) -> tuple[pd.DataFrame, SkipReport]:
     """Load CREMA-D from ``root`` (the folder holding ``AudioWAV/``)."""

@@ -29,7 +29,7 @@ from benchmark.corpora import CORPORA
 from benchmark.corpora._common import (NO_AGREEMENT, ClassesArg, Collector, canonical_emotion, finish, language_code,
                                        strict_options)
 from benchmark.errors import ConfigError, ManifestError
-from benchmark.manifest import SkipReport
+from benchmark.manifest import OnError, SkipReport
 
 LAYOUT = "a CSV with utt_id,path,speaker,emotion[,language,corpus,text,duration_s,session,gender,split]"
 REQUIRED = ("utt_id", "path", "speaker", "emotion")
@@ -38,7 +38,7 @@ GENDERS = {"f": "female", "female": "female", "m": "male", "male": "male"}
 
 @CORPORA.register("csv")
 @strict_options
-def load_csv_manifest(root: str | Path | None, *, on_error: str = "raise", check_files: bool = True,
+def load_csv_manifest(root: str | Path | None, *, on_error: OnError = "raise", check_files: bool = True,
                       classes: ClassesArg = None, corpus: str | None = None, language: str | None = None,
                       label_map: dict[str, str] | None = None, require_text: bool = False,
                       progress: bool = True) -> tuple[pd.DataFrame, SkipReport]:

@@ -34,7 +34,7 @@ from benchmark.corpora import CORPORA
 from benchmark.corpora._common import (NO_AGREEMENT, ClassesArg, Collector, canonical_emotion, finish, language_code,
                                        read_text, strict_options)
 from benchmark.errors import ConfigError, ManifestError
-from benchmark.manifest import SkipReport
+from benchmark.manifest import OnError, SkipReport
 
 LAYOUT = "<EmoBox>/data/<corpus>/<corpus>.jsonl (+ label_map.json, data.seg.wrd.stm, corpus.cfg)"
 GENDERS = {"f": "female", "female": "female", "m": "male", "male": "male"}
@@ -42,7 +42,7 @@ GENDERS = {"f": "female", "female": "female", "m": "male", "male": "male"}
 
 @CORPORA.register("emobox")
 @strict_options
-def load_emobox(root: str | Path | None, *, on_error: str = "raise", check_files: bool = True,
+def load_emobox(root: str | Path | None, *, on_error: OnError = "raise", check_files: bool = True,
                 classes: ClassesArg = None, audio_root: str | Path | None = None, fold: int | None = None,
                 corpus: str | None = None, language: str | None = None,
                 progress: bool = True) -> tuple[pd.DataFrame, SkipReport]:

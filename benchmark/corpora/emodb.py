@@ -19,7 +19,7 @@ import pandas as pd
 
 from benchmark.corpora import CORPORA
 from benchmark.corpora._common import ClassesArg, Collector, corpus_root, finish, iter_audio, strict_options
-from benchmark.manifest import SkipReport
+from benchmark.manifest import OnError, SkipReport
 
 CORPUS = "emodb"
 LAYOUT = "<root>/wav/<spk><text><emotion><version>.wav, e.g. wav/03a01Fa.wav"
@@ -46,7 +46,7 @@ NAME = re.compile(r"^(\d\d)([ab]\d\d)([A-Za-z])([a-z])$")
 
 @CORPORA.register(CORPUS)
 @strict_options
-def load_emodb(root: str | Path | None, *, on_error: str = "raise", check_files: bool = True,
+def load_emodb(root: str | Path | None, *, on_error: OnError = "raise", check_files: bool = True,
                classes: ClassesArg = None, progress: bool = True) -> tuple[pd.DataFrame, SkipReport]:
     """Load EmoDB from ``root`` (the folder holding ``wav/``)."""
     base = corpus_root(root, CORPUS, LAYOUT)

@@ -19,7 +19,7 @@ import pandas as pd
 
 from benchmark.corpora import CORPORA
 from benchmark.corpora._common import ClassesArg, Collector, corpus_root, finish, iter_audio, strict_options
-from benchmark.manifest import SkipReport
+from benchmark.manifest import OnError, SkipReport
 
 CORPUS = "emovo"
 LAYOUT = "<root>/<actor>/<emotion>-<actor>-<sentence>.wav, e.g. f1/dis-f1-b1.wav"
@@ -48,7 +48,7 @@ NAME = re.compile(r"^([a-z]+)-([a-z]\d)-([a-z]\d)$")
 
 @CORPORA.register(CORPUS)
 @strict_options
-def load_emovo(root: str | Path | None, *, on_error: str = "raise", check_files: bool = True,
+def load_emovo(root: str | Path | None, *, on_error: OnError = "raise", check_files: bool = True,
                classes: ClassesArg = None, progress: bool = True) -> tuple[pd.DataFrame, SkipReport]:
     """Load EMOVO from ``root`` (the folder holding ``f1/ ... m3/``)."""
     base = corpus_root(root, CORPUS, LAYOUT)

@@ -25,7 +25,7 @@ import pandas as pd
 from benchmark.corpora import CORPORA
 from benchmark.corpora._common import (ClassesArg, Collector, corpus_root, finish, iter_audio, read_text,
                                        strict_options)
-from benchmark.manifest import SkipReport
+from benchmark.manifest import OnError, SkipReport
 
 CORPUS = "esd"
 LAYOUT = "<root>/<spk 0001-0020>/<spk>.txt and <root>/<spk>/<Emotion>/[train|evaluation|test/]<spk>_<nnnnnn>.wav"
@@ -45,7 +45,7 @@ UTT = re.compile(r"^(\d{4})_(\d{6})$")
 
 @CORPORA.register(CORPUS)
 @strict_options
-def load_esd(root: str | Path | None, *, on_error: str = "raise", check_files: bool = True,
+def load_esd(root: str | Path | None, *, on_error: OnError = "raise", check_files: bool = True,
              classes: ClassesArg = None, progress: bool = True) -> tuple[pd.DataFrame, SkipReport]:
     """Load ESD from ``root`` (the folder holding ``0001/ ... 0020/``)."""
     base = corpus_root(root, CORPUS, LAYOUT)

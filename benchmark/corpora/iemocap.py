@@ -33,7 +33,7 @@ import pandas as pd
 
 from benchmark.corpora import CORPORA
 from benchmark.corpora._common import ClassesArg, Collector, corpus_root, finish, iter_audio, read_text, strict_options
-from benchmark.manifest import SkipReport
+from benchmark.manifest import OnError, SkipReport
 
 CORPUS = "iemocap"
 LAYOUT = ("<root>/Session1..5/dialog/EmoEvaluation/*.txt, dialog/transcriptions/*.txt and "
@@ -49,7 +49,7 @@ UTT = re.compile(r"^Ses(\d\d)([FM])_(.+)_([FM])\w*$")
 
 @CORPORA.register(CORPUS)
 @strict_options
-def load_iemocap(root: str | Path | None, *, on_error: str = "raise", check_files: bool = True,
+def load_iemocap(root: str | Path | None, *, on_error: OnError = "raise", check_files: bool = True,
                  classes: ClassesArg = None, merge_excited: bool = False,
                  dialogs: Literal["all", "improvised", "scripted"] = "all",
                  progress: bool = True) -> tuple[pd.DataFrame, SkipReport]:

@@ -26,7 +26,7 @@ import pandas as pd
 from benchmark.corpora import CORPORA
 from benchmark.corpora._common import ClassesArg, Collector, corpus_root, finish, iter_audio, read_text, strict_options
 from benchmark.errors import ManifestError
-from benchmark.manifest import SkipReport
+from benchmark.manifest import OnError, SkipReport
 
 CORPUS = "msp_podcast"
 LAYOUT = "<root>/Labels/labels_consensus.csv, <root>/Audios/*.wav, optional <root>/Transcripts/*.txt"
@@ -41,7 +41,7 @@ LABEL_FILES = ("labels_consensus.csv", "labels_concensus.csv", "labels_consensus
 
 @CORPORA.register(CORPUS)
 @strict_options
-def load_msp_podcast(root: str | Path | None, *, on_error: str = "raise", check_files: bool = True,
+def load_msp_podcast(root: str | Path | None, *, on_error: OnError = "raise", check_files: bool = True,
                      classes: ClassesArg = None, use_transcripts: bool = True,
                      progress: bool = True) -> tuple[pd.DataFrame, SkipReport]:
     """Load MSP-Podcast from ``root`` (the folder holding ``Labels/`` and ``Audios/``)."""

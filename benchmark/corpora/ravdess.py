@@ -24,7 +24,7 @@ import pandas as pd
 
 from benchmark.corpora import CORPORA
 from benchmark.corpora._common import ClassesArg, Collector, corpus_root, finish, iter_audio, strict_options
-from benchmark.manifest import SkipReport
+from benchmark.manifest import OnError, SkipReport
 
 CORPUS = "ravdess"
 LAYOUT = "<root>/Actor_NN/03-01-EE-II-SS-RR-NN.wav (modality-channel-emotion-intensity-statement-repetition-actor)"
@@ -38,7 +38,7 @@ NAME = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
 
 @CORPORA.register(CORPUS)
 @strict_options
-def load_ravdess(root: str | Path | None, *, on_error: str = "raise", check_files: bool = True,
+def load_ravdess(root: str | Path | None, *, on_error: OnError = "raise", check_files: bool = True,
                  classes: ClassesArg = None, vocal_channel: Literal["speech", "song", "all"] = "speech",
                  progress: bool = True) -> tuple[pd.DataFrame, SkipReport]:
     """Load RAVDESS audio-only files from ``root`` (the folder holding ``Actor_NN/``).

@@ -19,7 +19,7 @@ import pandas as pd
 
 from benchmark.corpora import CORPORA
 from benchmark.corpora._common import ClassesArg, Collector, corpus_root, finish, iter_audio, strict_options
-from benchmark.manifest import SkipReport
+from benchmark.manifest import OnError, SkipReport
 
 CORPUS = "savee"
 LAYOUT = "<root>/AudioData/<SPK>/<emotion><NN>.wav (e.g. AudioData/DC/a01.wav) or flat <SPK>_<emotion><NN>.wav"
@@ -32,7 +32,7 @@ NESTED = re.compile(r"^([a-z]+)(\d\d)$")
 
 @CORPORA.register(CORPUS)
 @strict_options
-def load_savee(root: str | Path | None, *, on_error: str = "raise", check_files: bool = True,
+def load_savee(root: str | Path | None, *, on_error: OnError = "raise", check_files: bool = True,
                classes: ClassesArg = None, progress: bool = True) -> tuple[pd.DataFrame, SkipReport]:
     """Load SAVEE from ``root`` (the folder holding ``AudioData/``, or the flat folder of ``DC_a01.wav`` files).
 

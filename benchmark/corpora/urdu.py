@@ -18,7 +18,7 @@ import pandas as pd
 
 from benchmark.corpora import CORPORA
 from benchmark.corpora._common import ClassesArg, Collector, corpus_root, finish, iter_audio, strict_options
-from benchmark.manifest import SkipReport
+from benchmark.manifest import OnError, SkipReport
 
 CORPUS = "urdu"
 LAYOUT = "<root>/{Angry,Happy,Neutral,Sad}/S<M|F><n>_F<n>_<A|H|N|S><nn>.wav, e.g. Angry/SM1_F1_A01.wav"
@@ -30,7 +30,7 @@ NAME = re.compile(r"^S([MF])(\d+)_F(\d+)_([A-Za-z])(\d+)$")
 
 @CORPORA.register(CORPUS)
 @strict_options
-def load_urdu(root: str | Path | None, *, on_error: str = "raise", check_files: bool = True,
+def load_urdu(root: str | Path | None, *, on_error: OnError = "raise", check_files: bool = True,
               classes: ClassesArg = None, progress: bool = True) -> tuple[pd.DataFrame, SkipReport]:
     """Load URDU from ``root`` (the folder holding ``Angry/ Happy/ Neutral/ Sad/``)."""
     base = corpus_root(root, CORPUS, LAYOUT)

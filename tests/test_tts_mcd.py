@@ -126,6 +126,26 @@ def test_pymcd_presets_reproduce_pymcd(wavs, mode, preset):
         assert ours.mcd_db == pytest.approx(theirs, rel=1e-9, abs=1e-9), (ref, syn)
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_pymcd_preset_breaks_fastdtw_ties_like_pymcd(seed):
+    """Runs of identical frames (digital silence) make FastDTW ties; pymcd aligns (reference, synthesized)."""
+    from fastdtw import fastdtw
+    from pymcd.mcd import Calculate_MCD
+    from scipy.spatial.distance import euclidean
+
+    rng = np.random.default_rng(seed)
+    silence = rng.normal(size=14)
+    ref = np.vstack([np.tile(silence, (12, 1)), np.cumsum(rng.normal(size=(30, 14)), 0), np.tile(silence, (5, 1))])
+    syn = np.vstack([np.tile(silence, (7, 1)), np.cumsum(rng.normal(size=(25, 14)), 0), np.tile(silence, (9, 1))])
+    calc = Calculate_MCD(MCD_mode="dtw")
+    _, path = fastdtw(ref[:, 1:], syn[:, 1:], dist=euclidean)  # the call pymcd makes
+    frames, cost = calc.calculate_mcd_distance(ref, syn, path)
+    theirs = calc.log_spec_dB_const * cost / frames
+    assert mcd_from_cepstra(syn, ref, "pymcd").mcd_db == pytest.approx(theirs, rel=1e-12)
+    swapped = mcd_settings("pymcd", dtw_reference_first=False)
+    assert mcd_from_cepstra(syn, ref, swapped).mcd_db != pytest.approx(theirs, rel=1e-6)
+
+
 def test_espnet_preset_matches_the_espnet_recipe(wavs):
     """ESPnet's evaluate_mcd.py, written out frame by frame (int16 read, Hamming, mcep, fastdtw, c0 kept)."""
     import pysptk

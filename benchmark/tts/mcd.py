@@ -81,6 +81,8 @@ class McdSettings(BaseModel):
     silence_threshold_db: float = -20.0  # frames below mean power + this are dropped
     dtw: Literal["exact", "fastdtw", "none"] = "exact"
     fastdtw_radius: int = 1
+    # FastDTW is not symmetric: pymcd aligns (reference, synthesized), ESPnet/VERSA (synthesized, reference).
+    dtw_reference_first: bool = False
     length_mode: Literal["truncate", "pad_waveform"] = "truncate"  # dtw="none" only
     length_penalty: bool = False  # pymcd dtw_sl: multiply by the frame-count ratio
 
@@ -104,7 +106,8 @@ MCD_PRESETS.register("versa")(McdSettings(
     frame_shift_ms=5.0, include_c0=True, align_on_c0=True, silence="power_threshold",
     silence_threshold_db=-20.0, dtw="fastdtw"))
 _PYMCD = dict(sample_rate=22050, cepstrum="world_mcep", order=13, alpha=0.65, fft_size=512,
-              frame_shift_ms=5.0, mcep_eps=1e-8, mcep_maxiter=0, include_c0=True, align_on_c0=False)
+              frame_shift_ms=5.0, mcep_eps=1e-8, mcep_maxiter=0, include_c0=True, align_on_c0=False,
+              dtw_reference_first=True)
 MCD_PRESETS.register("pymcd")(McdSettings(preset="pymcd", dtw="fastdtw", **_PYMCD))
 MCD_PRESETS.register("pymcd_plain")(McdSettings(preset="pymcd_plain", dtw="none", length_mode="pad_waveform",
                                                 **_PYMCD))
@@ -271,7 +274,10 @@ def mcd_from_cepstra(syn: np.ndarray, ref: np.ndarray, settings: McdSettings | s
         path = np.stack([np.arange(n), np.arange(n)], axis=1)
     else:
         start = 0 if s.align_on_c0 else 1
-        path = dtw_path(syn[:, start:], ref[:, start:], s.dtw, s.fastdtw_radius)
+        if s.dtw_reference_first:
+            path = dtw_path(ref[:, start:], syn[:, start:], s.dtw, s.fastdtw_radius)[:, ::-1]
+        else:
+            path = dtw_path(syn[:, start:], ref[:, start:], s.dtw, s.fastdtw_radius)
     first = 0 if s.include_c0 else 1
     diff = syn[path[:, 0], first:] - ref[path[:, 1], first:]
     value = MCD_CONST * float(np.mean(np.sqrt(np.sum(diff * diff, axis=1))))

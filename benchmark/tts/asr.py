@@ -199,7 +199,7 @@ class Transcriber:
         """Transcripts of audio files (resampled to 16 kHz), in order."""
         languages = list(languages) if languages is not None else [None] * len(paths)
         out = []
-        for path, lang in tqdm(list(zip(paths, languages)), desc=f"ASR ({self.settings.backend})",
+        for path, lang in tqdm(list(zip(paths, languages, strict=True)), desc=f"ASR ({self.settings.backend})",
                                disable=not progress, unit="utt"):
             out.append(self.transcribe(load_wave(path, WHISPER_SAMPLE_RATE), lang))
         return out
@@ -289,7 +289,7 @@ def convert_ctranslate2_whisper(model_dir: str | Path, out_path: str | Path) -> 
 
     def split(dst_prefix: str, names: list[str], src: str) -> None:
         weights, biases = t(f"{src}/weight").split(n_state), t(f"{src}/bias").split(n_state)
-        for name, w, b in zip(names, weights, biases):
+        for name, w, b in zip(names, weights, biases, strict=True):
             sd[f"{dst_prefix}.{name}.weight"] = w.clone()
             if name != "key":  # Whisper's key projection has no bias (CTranslate2 stores zeros)
                 sd[f"{dst_prefix}.{name}.bias"] = b.clone()

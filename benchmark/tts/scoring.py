@@ -105,7 +105,7 @@ def read_tts_manifest(path: str | Path) -> pd.DataFrame:
     for col in ("wav", "reference"):
         df[col] = [_resolve(p, path.parent) for p in df[col]]
     df["language"] = [str(x).strip().lower() or "en" for x in df["language"]]
-    df["utt_id"] = [str(u).strip() or Path(w).stem for u, w in zip(df["utt_id"], df["wav"])]
+    df["utt_id"] = [str(u).strip() or Path(w).stem for u, w in zip(df["utt_id"], df["wav"], strict=True)]
     df["emotion"] = [str(e).strip().lower() for e in df["emotion"]]
     df["text"] = [str(t) for t in df["text"]]
     return df.reset_index(drop=True)
@@ -253,8 +253,9 @@ def score_tts(
     table = pd.concat([df, ref_table], axis=1)
     table["duration_s"] = [_duration(p) for p in table["wav"]]
 
-    settings: dict[str, object] = {"manifest": source, "manifest_sha256": _file_hash(manifest), "mcd": config.mcd.model_dump(),
-                                   "mcd_description": config.mcd.describe(), "prosody": config.prosody.model_dump()}
+    settings: dict[str, object] = {"manifest": source, "manifest_sha256": _file_hash(manifest),
+                                   "mcd": config.mcd.model_dump(), "mcd_description": config.mcd.describe(),
+                                   "prosody": config.prosody.model_dump()}
     wer_summary = None
     if do_asr:
         transcriber = transcriber or Transcriber(config.asr)

@@ -117,7 +117,7 @@ def score_transcripts(
     languages = list(languages) if languages is not None else [None] * n
     cache: dict[str, Normaliser] = {}
     rows = []
-    for utt, ref, hyp, lang in zip(utt_ids, references, hypotheses, languages):
+    for utt, ref, hyp, lang in zip(utt_ids, references, hypotheses, languages, strict=True):
         name = resolve_normaliser(normaliser, lang)
         norm = cache.setdefault(name, NORMALISERS.get(name)())
         ref_n, hyp_n = " ".join(norm(ref).split()), " ".join(norm(hyp or "").split())

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from benchmark.cli import app
 from benchmark.errors import ManifestError
+from benchmark.tts.mcd import mcd_settings
 from benchmark.tts.scoring import ScoringConfig, read_tts_manifest, score_tts
 
 SR = 16000
@@ -185,3 +186,21 @@ def test_cli_scores_without_asr_and_reports_bad_rows(corpus, monkeypatch):
     assert bad.exit_code == 2 and "row 4 (utt_id='x'" in bad.output and "missing audio file" in bad.output
     unknown = runner.invoke(app, ["score-tts", "m.csv", "--no-asr", "--no-mlflow", "--mcd-preset", "htk"])
     assert unknown.exit_code == 2 and "unknown MCD preset 'htk'" in unknown.output
+
+
+def test_analysis_failures_are_reported_by_their_manifest_row(corpus):
+    d, rows, asr = corpus
+    sf.write(d / "tiny.wav", 0.1 * np.ones(50), SR)  # shorter than one ESPnet analysis frame
+    bad = [{"utt_id": "b0", "wav": "missing.wav", "text": "x", "emotion": "sad"}] + rows + [
+        {"utt_id": "b4", "wav": "s3.wav", "reference": "tiny.wav", "text": "good morning", "emotion": "sad"}]
+    man = _write_csv(d / "m.csv", bad)
+    config = ScoringConfig(mcd=mcd_settings("espnet"))
+    with pytest.raises(ManifestError, match=r"row 1 \(utt_id='b0'"):
+        score_tts(man, d / "o1", config, transcriber=asr, log_mlflow=False, progress=False)
+    res = score_tts(man, d / "o2", config, transcriber=asr, skip_bad=True, log_mlflow=False, progress=False)
+    entries = [e for e, _ in res.skipped.skipped]
+    assert entries[0].startswith("row 1 (utt_id='b0'")
+    assert entries[1].startswith("row 5 (utt_id='b4'")  # its row in the file, not after dropping row 1
+    assert "shorter than one 1024-sample frame" in res.skipped.skipped[1][1]
+    assert list(res.per_utterance["utt_id"]) == ["u1", "u2", "u3"]
+    assert list(res.per_utterance["manifest_row"]) == [2, 3, 4]

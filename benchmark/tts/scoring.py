@@ -153,12 +153,17 @@ def validate_tts_manifest(df: pd.DataFrame, source: str, *, normaliser: str | No
     report = SkipReport(source)
     if not problems:
         return df, report
-    # Row numbers count data rows from 1, as a user sees them in a spreadsheet or editor.
-    entries = {i: f"row {i + 1} (utt_id={df.at[i, 'utt_id']!r}, wav={df.at[i, 'wav']!r})" for i in problems}
+    entries = {i: f"row {_row_number(df, i)} (utt_id={df.at[i, 'utt_id']!r}, wav={df.at[i, 'wav']!r})"
+               for i in problems}
     if not skip_bad:
         raise ManifestError(source, [f"{entries[i]}: {'; '.join(p)}" for i, p in sorted(problems.items())])
     report.skipped = [(entries[i], "; ".join(p)) for i, p in sorted(problems.items())]
     return df.drop(index=list(problems)).reset_index(drop=True), report
+
+
+def _row_number(df: pd.DataFrame, i: int) -> int:
+    """The row's number in the manifest file, counting data rows from 1 (as a spreadsheet shows them)."""
+    return int(df.at[i, "manifest_row"]) if "manifest_row" in df.columns else i + 1
 
 
 # --------------------------------------------------------------------------- scoring
@@ -234,6 +239,7 @@ def score_tts(
         source, df = "<dataframe>", manifest.copy()
     else:
         source, df = str(Path(manifest).resolve()), read_tts_manifest(manifest)
+    df["manifest_row"] = np.arange(1, len(df) + 1)  # survives the row drops below, for messages
     do_asr = config.asr is not None or transcriber is not None
     df, report = validate_tts_manifest(df, source, normaliser=config.normaliser if do_asr else None,
                                        skip_bad=skip_bad)
@@ -244,7 +250,7 @@ def score_tts(
 
     ref_table, failures = _reference_metrics(df, config, progress)
     if failures:
-        lines = {i: f"row {i + 1} (utt_id={df.at[i, 'utt_id']!r}): {msg}" for i, msg in failures.items()}
+        lines = {i: f"row {_row_number(df, i)} (utt_id={df.at[i, 'utt_id']!r}): {msg}" for i, msg in failures.items()}
         if not skip_bad:
             raise ManifestError(source, [lines[i] for i in sorted(lines)])
         report.skipped += [(lines[i], failures[i]) for i in sorted(failures)]

@@ -26,6 +26,73 @@ def main(version: Optional[bool] = typer.Option(None, "--version", callback=_ver
     """emobench command line."""
 
 
+@corpus_app.command("build")
+def corpus_build_cmd(
+    size: Optional[int] = typer.Option(None, help="Utterances (default 3000)."),
+    seed: Optional[int] = typer.Option(None, help="Seed (default 0); the same seed gives the same corpus."),
+    imbalance: Optional[float] = typer.Option(None, help="Neutral count / count of each other emotion (default 3)."),
+    difficulty: Optional[float] = typer.Option(None, help="0 (easy) .. 1 (hard), default 0.5."),
+    languages: Optional[str] = typer.Option(None, help="Comma-separated, from en,de,fr,es,it,zh (default all)."),
+    emotions: Optional[str] = typer.Option(None, help="Comma-separated (default neutral,happy,angry,sad; "
+                                                      "fear, surprise also available)."),
+    jobs: int = typer.Option(2, "--jobs", "-j", help="Parallel rendering processes."),
+    root: Optional[Path] = typer.Option(None, help="Folder of builds (default $EMOBENCH_HOME/corpora/embedded)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Build the embedded SYNTHETIC corpus (eSpeak NG), or reuse the cached build of the same config."""
+    from benchmark.corpora.embedded import build_corpus, make_config, read_build
+    from benchmark.errors import EmobenchError
+    from benchmark.manifest import summarize
+
+    options = {k: v for k, v in dict(size=size, seed=seed, imbalance=imbalance, difficulty=difficulty,
+                                     languages=languages, emotions=emotions).items() if v is not None}
+    try:
+        result = build_corpus(make_config(options), root=root, jobs=jobs, progress=progress)
+        manifest = read_build(result.path)
+    except EmobenchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    how = "reused the cached build" if result.reused else f"built {result.rendered} utterances"
+    typer.echo(f"embedded corpus (SYNTHETIC, eSpeak NG): {how} in {result.seconds:.1f} s at {result.path}")
+    typer.echo(summarize(manifest).to_string(index=False))
+
+
+@corpus_app.command("info")
+def corpus_info_cmd(
+    name: str = typer.Argument("embedded", help="Corpus name (embedded, iemocap, emodb, ...)."),
+    root: Optional[Path] = typer.Option(None, help="Corpus directory (for embedded: the folder of builds)."),
+) -> None:
+    """Utterances, hours, speakers, languages and emotion counts per corpus (embedded: every cached build)."""
+    import pandas as pd
+
+    from benchmark.corpora import load_corpus
+    from benchmark.corpora.embedded import list_builds, read_build
+    from benchmark.errors import EmobenchError
+    from benchmark.manifest import summarize
+
+    try:
+        if name == "embedded":
+            builds = list_builds(root)
+            if not builds:
+                typer.echo("no embedded corpus built yet; run `emobench corpus build`", err=True)
+                raise typer.Exit(code=1)
+            tables = []
+            for path in builds:
+                table = summarize(read_build(path))
+                table["corpus"] = f"embedded/{path.name} (SYNTHETIC)"
+                tables.append(table)
+            table = pd.concat(tables, ignore_index=True).fillna(0)
+        else:
+            manifest, report = load_corpus(name, root)
+            table = summarize(manifest)
+            if len(report):
+                typer.echo(f"{len(report)} entries left out (see load_corpus(...)[1].to_frame())", err=True)
+    except EmobenchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    typer.echo(table.to_string(index=False))
+
+
 @app.command("run")
 def run_cmd(
     suite: str = typer.Argument("default", help="Shipped suite name (smoke, default, full) or a YAML path."),

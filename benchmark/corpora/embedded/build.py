@@ -20,6 +20,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -349,7 +350,14 @@ def _locked(lock_path: Path) -> Iterator[None]:
         yield
         return
     with open(lock_path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            # Say why we wait: a silent hang here is usually a second process (or a spawned worker
+            # re-running an unguarded script) building the same config.
+            print(f"embedded corpus: waiting for another process building the same config (lock {lock_path})",
+                  file=sys.stderr, flush=True)
+            fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
         finally:

@@ -11,7 +11,9 @@ same text rendered twice in one process gives slightly different audio, and
 from a process that initialised the library but never synthesised starts from
 the same clean state every time, so an utterance's audio depends only on its
 own inputs, whatever was rendered before it and however the work is split
-across processes. A fork costs a few milliseconds.
+across processes. A fork costs a few milliseconds. eSpeak NG also seeds its
+own random generator from the clock when it starts (the Mandarin voice uses
+it), so every synthesis first sets a fixed seed.
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ EVENT_MSG_TERMINATED = 6
 EVENT_PHONEME = 7
 PARAM_RATE, PARAM_PITCH, PARAM_RANGE, PARAM_WORDGAP = 1, 3, 4, 7
 PHONEMES_IPA = 0x02  # espeak_TextToPhonemes phonememode bit: IPA instead of eSpeak mnemonics
+RAND_SEED = 12345
 
 
 class EspeakError(EmobenchError):
@@ -110,6 +113,8 @@ class Espeak:
                                      ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
         lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int]
         lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+        lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+        lib.espeak_ng_SetRandSeed.restype = None
         lib.espeak_Info.argtypes = [ctypes.POINTER(ctypes.c_char_p)]
         lib.espeak_Info.restype = ctypes.c_char_p
         self.sample_rate = lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(),
@@ -170,6 +175,9 @@ class Espeak:
     def _synthesize_here(self, text: str, voice: str, rate: int, pitch: int, pitch_range: int,
                          wordgap: int) -> Synthesis:
         lib = self._lib
+        # eSpeak NG seeds its own random generator from the clock at initialisation (used e.g. by the
+        # Mandarin voice); a fixed seed per synthesis makes the audio independent of when a process started.
+        lib.espeak_ng_SetRandSeed(RAND_SEED)
         if lib.espeak_SetVoiceByName(voice.encode()) != 0:
             raise EspeakError(f"eSpeak NG has no voice {voice!r}")
         for param, value in ((PARAM_RATE, rate), (PARAM_PITCH, pitch), (PARAM_RANGE, pitch_range),

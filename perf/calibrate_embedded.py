@@ -10,11 +10,13 @@ utterance and prints
   same features (5-fold stratified by speaker, so every test speaker was
   seen in training), next to chance (1 / number of speakers).
 
-Features: the project's registered ``functionals`` extractor
-(``benchmark.features.extract_features``) when it exists, else the small
-functional set below (F0, energy, spectral shape, MFCC statistics).
+Features (``--features``): ``auto`` uses the project's registered
+``functionals`` extractor (``benchmark.features.extract_features``) when it
+exists, else ``own``, the small functional set below (F0, energy, spectral
+shape, MFCC statistics); ``egemaps`` uses openSMILE's eGeMAPS v02.
 
     .venv/bin/python perf/calibrate_embedded.py                  # default corpus
+    .venv/bin/python perf/calibrate_embedded.py --features egemaps
     .venv/bin/python perf/calibrate_embedded.py --difficulty 0.8 --jobs 2
 """
 from __future__ import annotations
@@ -67,17 +69,31 @@ def own_functionals(path: str) -> np.ndarray:
     return np.asarray(feats, dtype=float)
 
 
-def features_for(manifest: pd.DataFrame, jobs: int) -> tuple[np.ndarray, str]:
-    try:
-        from benchmark.features import extract_features  # the project's extractor, once it exists
-    except ImportError:
-        extract_features = None
-    if extract_features is not None:
-        feats = extract_features(manifest, "functionals")
-        return np.stack([feats[u] for u in manifest["utt_id"]]), "benchmark.features 'functionals'"
+def egemaps_functionals(paths: list[str]) -> np.ndarray:
+    """eGeMAPS v02 functionals (88) through openSMILE, one row per file."""
+    import opensmile
+
+    smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
+                            feature_level=opensmile.FeatureLevel.Functionals)
+    return np.stack([smile.process_file(p).to_numpy()[0] for p in paths])
+
+
+def features_for(manifest: pd.DataFrame, jobs: int, kind: str = "auto") -> tuple[np.ndarray, str]:
+    """Functionals per utterance (rows in manifest order) and a description of where they came from."""
+    if kind == "auto":
+        try:
+            from benchmark.features import extract_features  # the project's extractor, once it exists
+        except ImportError:
+            kind = "own"
+        else:
+            feats = extract_features(manifest, "functionals")
+            return np.stack([feats[u] for u in manifest["utt_id"]]), "benchmark.features 'functionals'"
     with ProcessPoolExecutor(jobs) as pool:
+        if kind == "egemaps":
+            chunks = np.array_split(manifest["path"].to_numpy(), max(1, len(manifest) // 100))
+            return np.concatenate(list(pool.map(egemaps_functionals, chunks))), "eGeMAPS v02 (openSMILE)"
         rows = list(pool.map(own_functionals, manifest["path"], chunksize=32))
-    return np.stack(rows), f"own functional set ({len(rows[0])} features: F0, energy, spectral, MFCC)"
+    return np.stack(rows), "own functional set (F0, energy, spectral shape, MFCC statistics)"
 
 
 def calibrate(manifest: pd.DataFrame, X: np.ndarray, seed: int = 0) -> dict[str, float]:
@@ -109,6 +125,8 @@ def main() -> None:
     parser.add_argument("--imbalance", type=float)
     parser.add_argument("--root", default=None, help="builds folder (default: $EMOBENCH_HOME/corpora/embedded)")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--features", choices=("auto", "own", "egemaps"), default="auto",
+                        help="auto: benchmark.features 'functionals' if present, else own")
     args = parser.parse_args()
 
     from benchmark.corpora import load_corpus
@@ -117,7 +135,7 @@ def main() -> None:
                                  "imbalance": args.imbalance}.items() if v is not None}
     manifest, _ = load_corpus("embedded", args.root, jobs=args.jobs, **options)
     start = time.perf_counter()
-    X, source = features_for(manifest, args.jobs)
+    X, source = features_for(manifest, args.jobs, args.features)
     feat_s = time.perf_counter() - start
     r = calibrate(manifest, X)
     print(f"embedded corpus {options or '(default config)'}: {len(manifest)} utterances, "

@@ -47,7 +47,7 @@ from benchmark.paths import corpora_dir
 
 CORPUS = "embedded"
 # Bump when rendering changes, so that caches built by older code are not reused.
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "3"
 SAMPLE_RATE = 16_000
 REFERENCE_DBFS = -30.0  # active-speech level before the speaker, emotion and session gains
 MANIFEST_NAME = "manifest.csv"

@@ -32,18 +32,18 @@ DIMENSIONS: tuple[str, ...] = ("pitch", "pitch_range", "log_rate", "wordgap", "g
                                "shimmer", "jitter_ms")
 
 # Per-utterance spread of every utterance, whatever its emotion (before the difficulty scaling).
-BASE_SD: dict[str, float] = {"pitch": 4.0, "pitch_range": 6.0, "log_rate": 0.05, "wordgap": 0.4, "gain_db": 1.5,
+BASE_SD: dict[str, float] = {"pitch": 3.0, "pitch_range": 6.0, "log_rate": 0.05, "wordgap": 0.4, "gain_db": 1.5,
                              "tilt_db": 1.0, "breath": 0.015, "shimmer": 0.01, "jitter_ms": 0.03}
 
 # Mean shift from the speaker's baseline at full intensity; dimensions not listed do not shift.
 PROFILES: dict[str, dict[str, float]] = {
     "neutral": {},
-    "happy": {"pitch": 11, "pitch_range": 16, "log_rate": 0.07, "gain_db": 3.0, "tilt_db": 2.0, "breath": 0.01,
+    "happy": {"pitch": 15, "pitch_range": 22, "log_rate": 0.08, "gain_db": 3.0, "tilt_db": 2.5, "breath": 0.01,
               "shimmer": 0.02, "jitter_ms": 0.05},
     "angry": {"pitch": 6, "pitch_range": 8, "log_rate": 0.10, "gain_db": 6.0, "tilt_db": 5.0, "shimmer": 0.03,
               "jitter_ms": 0.12},
-    "sad": {"pitch": -9, "pitch_range": -18, "log_rate": -0.17, "wordgap": 2.0, "gain_db": -4.0, "tilt_db": -4.0,
-            "breath": 0.08, "shimmer": 0.05, "jitter_ms": 0.08},
+    "sad": {"pitch": -8, "pitch_range": -16, "log_rate": -0.14, "wordgap": 1.5, "gain_db": -3.5, "tilt_db": -3.5,
+            "breath": 0.06, "shimmer": 0.04, "jitter_ms": 0.06},
     # Optional extra classes (not in the default corpus).
     "fear": {"pitch": 14, "pitch_range": -4, "log_rate": 0.12, "gain_db": -1.0, "tilt_db": 0.0, "breath": 0.07,
              "shimmer": 0.08, "jitter_ms": 0.2},
@@ -76,13 +76,13 @@ class Prosody:
 def difficulty_scales(difficulty: float) -> tuple[float, float, float]:
     """(shift scale, spread scale, lowest intensity) for a difficulty in 0-1.
 
-    0 gives big shifts, tight spreads and full-strength renditions; 1 halves
-    the shifts, doubles the spreads and lets an emotional utterance be as weak
-    as a tenth of full strength.
+    0 gives big shifts, tight spreads and near full-strength renditions; 1
+    halves the shifts, more than doubles the spreads and lets an emotional
+    utterance be as weak as 15% of full strength.
     """
-    shift = 1.25 - 0.75 * difficulty
-    spread = 0.6 + 0.9 * difficulty
-    lowest = 0.8 - 0.7 * difficulty
+    shift = 1.3 - 0.7 * difficulty
+    spread = 0.6 + 0.8 * difficulty
+    lowest = 0.85 - 0.7 * difficulty
     return shift, spread, lowest
 
 

@@ -92,7 +92,7 @@ def make_speakers(language: str, n_speakers: int, n_sessions: int, seed: int) ->
             variant=variant,
             session=f"embedded_{language}_session{i // per_session + 1}",
             # Kept inside 25-75 so that emotional shifts still fit eSpeak's 0-99 scales.
-            pitch=float(np.clip(rng.normal(50, 9), 25, 75)),
+            pitch=float(np.clip(rng.normal(50, 6), 30, 70)),
             pitch_range=float(np.clip(rng.normal(50, 10), 25, 75)),
             rate=float(BASE_RATE[language] * np.exp(rng.normal(0, 0.08))),
             gain_db=float(rng.normal(0, 2.0)),

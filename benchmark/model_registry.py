@@ -36,6 +36,7 @@ version is tagged with the same provenance.
 from __future__ import annotations
 
 import tempfile
+import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -140,19 +141,24 @@ def predictions_frame(method: Method, batch: FeatureSet) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- the pyfunc wrapper
 
 
-class EmobenchPyfuncModel(mlflow.pyfunc.PythonModel):
-    """pyfunc face of any emobench Method; ``self.method`` is the loaded Method."""
+with warnings.catch_warnings():
+    # MLflow suggests type hints on predict(); the input schema here is the explicit signature
+    # (DataFrame of vectors or of frame arrays), which type hints cannot express.
+    warnings.filterwarnings("ignore", message=".*type hints to the `predict` method.*")
 
-    def load_context(self, context) -> None:
-        import baselines  # noqa: F401  (registers the baselines)
-        from benchmark.methods import METHODS
+    class EmobenchPyfuncModel(mlflow.pyfunc.PythonModel):
+        """pyfunc face of any emobench Method; ``self.method`` is the loaded Method."""
 
-        self.config = dict(context.model_config or {})
-        method_cls = METHODS.get(self.config["method"])
-        self.method = method_cls.load(context.artifacts["method"])
+        def load_context(self, context) -> None:
+            import baselines  # noqa: F401  (registers the baselines)
+            from benchmark.methods import METHODS
 
-    def predict(self, context, model_input, params=None) -> pd.DataFrame:  # noqa: ARG002
-        return predictions_frame(self.method, to_feature_set(model_input, self.config))
+            self.config = dict(context.model_config or {})
+            method_cls = METHODS.get(self.config["method"])
+            self.method = method_cls.load(context.artifacts["method"])
+
+        def predict(self, context, model_input, params=None):  # noqa: ARG002
+            return predictions_frame(self.method, to_feature_set(model_input, self.config))
 
 
 # ----------------------------------------------------------------------------- logging and loading

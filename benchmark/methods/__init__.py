@@ -1,4 +1,5 @@
 """Emotion-representation methods (seed methods; baselines live in ``baselines/``)."""
 from benchmark.methods.base import METHODS, FeatureSet, HParams, Method
+from benchmark.methods import vae, vae_conv  # noqa: F401,E402  (dae, vae, vae_kl_annealing, ssvae, *_conv)
 
 __all__ = ["METHODS", "FeatureSet", "HParams", "Method"]

@@ -1,0 +1,235 @@
+"""EXTENSION (not in the paper): the VAE family on log-mel input with a small convolutional backbone.
+
+Das et al. (ICASSP 2022, arXiv 2203.14865; see ``benchmark/methods/vae.py``)
+use eGeMAPS functionals and an MLP. These variants keep their losses, KL
+schedules, clustering loss, unlabelled data and latent linear SVC, and swap
+the input and backbone, so that the loss functions can be compared on a
+frame-level representation too:
+
+================  ===========================================================
+``dae_conv``      denoising autoencoder on log-mel segments
+``vae_conv``      VAE (``kl_schedule`` "none" by default; "cyclical"/"linear" as in ``vae_kl_annealing``)
+``ssvae_conv``    semi-supervised VAE (cyclical annealing + ``gamma`` * L_clus)
+================  ===========================================================
+
+Choices made here (all hyperparameters where it matters):
+
+* input: ``(frames, n_mels)`` log-mel arrays (``feature="logmel"``),
+  z-scored per mel bin with statistics over all training frames. No
+  outlier removal (that rule is for functionals).
+* the autoencoder sees fixed segments of ``segment_frames`` frames (128,
+  about 1.3 s at a 10 ms hop): in training one random crop per utterance per
+  epoch (shorter utterances are zero-padded, and padded frames are masked
+  out of the reconstruction loss); at inference every utterance is cut into
+  consecutive segments and its latent is the mean of the segments' latent
+  means, weighted by their real frame counts, so that the whole utterance
+  counts.
+* backbone (:class:`ConvAutoencoder`): three stride-2 3x3 convolutions
+  (``channels`` 16, 32, 32; ReLU) -> linear bottleneck; decoder mirrors it
+  with 4x4 stride-2 transposed convolutions, cropped to the segment size.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, Iterator
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import nn
+
+from benchmark.errors import ConfigError, EmobenchError
+from benchmark.methods.base import METHODS, FeatureSet
+from benchmark.methods.vae import (AutoencoderHParams, AutoencoderMethod, KLHParams, NoiseHParams,
+                                   SemiSupervisedHParams)
+
+
+class ConvAutoencoder(nn.Module):
+    """(B, 1, frames, n_mels) -> conv encoder -> bottleneck (mu[, logvar]) -> transposed-conv decoder."""
+
+    def __init__(self, n_mels: int, segment: int, channels: list[int], latent: int, variational: bool):
+        super().__init__()
+        self.variational = variational
+        self.latent = latent
+        self.out_shape = (segment, n_mels)
+        enc: list[nn.Module] = []
+        c_in = 1
+        h, w = segment, n_mels
+        for c in channels:
+            enc += [nn.Conv2d(c_in, c, 3, stride=2, padding=1), nn.ReLU()]
+            c_in = c
+            h, w = math.ceil(h / 2), math.ceil(w / 2)
+        self.grid = (channels[-1], h, w)
+        flat = channels[-1] * h * w
+        self.encoder = nn.Sequential(*enc, nn.Flatten(), nn.Linear(flat, latent * (2 if variational else 1)))
+        dec: list[nn.Module] = [nn.Linear(latent, flat), nn.Unflatten(1, self.grid)]
+        outs = list(reversed(channels[:-1])) + [1]
+        c_in = channels[-1]
+        for i, c in enumerate(outs):
+            dec.append(nn.ConvTranspose2d(c_in, c, 4, stride=2, padding=1))
+            if i < len(outs) - 1:
+                dec.append(nn.ReLU())
+            c_in = c
+        self.decoder = nn.Sequential(*dec)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        h = self.encoder(x)
+        if self.variational:
+            return h[:, : self.latent], h[:, self.latent:]
+        return h, None
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        s, m = self.out_shape
+        return self.decoder(z)[:, :, :s, :m]
+
+
+class ConvHParams(AutoencoderHParams):
+    segment_frames: int = Field(128, ge=8, description="frames per autoencoder segment")
+    channels: list[int] = Field(default_factory=lambda: [16, 32, 32], min_length=1)
+
+
+class DAEConvHParams(ConvHParams, NoiseHParams):
+    pass
+
+
+class VAEConvHParams(ConvHParams, KLHParams):
+    pass
+
+
+class SSVAEConvHParams(ConvHParams, SemiSupervisedHParams):
+    pass
+
+
+class ConvAutoencoderMethod(AutoencoderMethod):
+    """The VAE family's losses and latent SVC on log-mel segments (an extension; see the module docstring)."""
+
+    feature: ClassVar[str] = "logmel"
+
+    def __init__(self, **hparams: Any):
+        super().__init__(**hparams)
+        if any(c < 1 for c in self.hp.channels):
+            raise ConfigError(f"method {self.name}: channels must be positive, got {self.hp.channels}")
+        self.mean_: np.ndarray | None = None
+        self.scale_: np.ndarray | None = None
+
+    def _prepare(self, batch: FeatureSet, *, fit: bool) -> list[np.ndarray]:
+        X = batch.X
+        if isinstance(X, np.ndarray) and X.ndim == 2:
+            raise ConfigError(f"method {self.name}: expects frame-level features (a list of (frames, n_mels) "
+                              "arrays), got a 2-D array of utterance-level features")
+        n_mels = None if fit or self.mean_ is None else len(self.mean_)
+        bad = []
+        for uid, x in zip(batch.utt_ids, X):
+            shape = np.shape(x)
+            if len(shape) != 2 or shape[0] == 0 or (n_mels is not None and shape[1] != n_mels):
+                bad.append(f"{uid}: shape {shape}")
+            elif not np.isfinite(x).all():
+                bad.append(f"{uid}: NaN/inf values")
+        if not bad and n_mels is None and len({np.shape(x)[1] for x in X}) > 1:
+            bad.append(f"mixed numbers of mel bins {sorted({np.shape(x)[1] for x in X})}")
+        if bad:
+            want = f"(frames>0, {n_mels})" if n_mels else "(frames>0, n_mels)"
+            raise EmobenchError(f"method {self.name}: {len(bad)} utterance(s) are not finite {want} arrays, "
+                                f"e.g. {bad[:5]}")
+        if fit:
+            frames = np.concatenate([np.asarray(x, dtype=np.float64) for x in X])
+            self.mean_ = frames.mean(axis=0)
+            scale = frames.std(axis=0)
+            scale[scale < 1e-12] = 1.0
+            self.scale_ = scale
+        return [((np.asarray(x, dtype=np.float64) - self.mean_) / self.scale_).astype(np.float32) for x in X]
+
+    def _n_rows(self, data: list[np.ndarray]) -> int:
+        return len(data)
+
+    def _select(self, data: list[np.ndarray], rows: np.ndarray) -> list[np.ndarray]:
+        return [data[i] for i in rows]
+
+    def _concat(self, parts: list[list[np.ndarray]]) -> list[np.ndarray]:
+        return [x for part in parts for x in part]
+
+    def _segment(self, x: np.ndarray, start: int) -> tuple[np.ndarray, int]:
+        """``segment_frames`` frames from ``start`` (zero-padded) and the number of real frames."""
+        s = self.hp.segment_frames
+        seg = np.zeros((s, x.shape[1]), dtype=np.float32)
+        part = x[start:start + s]
+        seg[: len(part)] = part
+        return seg, len(part)
+
+    def _batches(self, data: list[np.ndarray], y: np.ndarray, rng: np.random.Generator) -> Iterator[tuple]:
+        s = self.hp.segment_frames
+        order = rng.permutation(len(data))
+        for i in range(0, len(order), self.hp.batch_size):
+            rows = order[i:i + self.hp.batch_size]
+            segs, masks = [], []
+            for r in rows:
+                x = data[r]
+                start = int(rng.integers(0, len(x) - s + 1)) if len(x) > s else 0
+                seg, n = self._segment(x, start)
+                mask = np.zeros((s, 1), dtype=np.float32)
+                mask[:n] = 1.0
+                segs.append(seg)
+                masks.append(mask)
+            yield (torch.from_numpy(np.stack(segs)[:, None]), torch.from_numpy(np.stack(masks)[:, None]),
+                   torch.from_numpy(y[rows]))
+
+    def _encode_prepared(self, data: list[np.ndarray]) -> np.ndarray:
+        s = self.hp.segment_frames
+        segs, weights, owner = [], [], []
+        for u, x in enumerate(data):
+            for start in range(0, max(len(x), 1), s):
+                seg, n = self._segment(x, start)
+                segs.append(seg)
+                weights.append(n)
+                owner.append(u)
+        if not segs:
+            return np.zeros((0, self.hp.latent_dim))
+        mu = self._encode_tensor(torch.from_numpy(np.stack(segs)[:, None]), chunk=256)
+        w = np.asarray(weights, dtype=np.float64)
+        owner = np.asarray(owner)
+        out = np.zeros((len(data), mu.shape[1]))
+        np.add.at(out, owner, mu * w[:, None])
+        return out / np.bincount(owner, weights=w, minlength=len(data))[:, None]
+
+    def _model_args(self) -> dict[str, Any]:
+        return {"n_mels": int(len(self.mean_)), "segment": self.hp.segment_frames, "channels": list(self.hp.channels),
+                "latent": self.hp.latent_dim, "variational": self.variant != "dae"}
+
+    def _build_model(self, data: list[np.ndarray]) -> nn.Module:
+        return self._model_from_args(self._model_args())
+
+    def _model_from_args(self, args: dict[str, Any]) -> nn.Module:
+        return ConvAutoencoder(**args)
+
+    def _norm_arrays(self) -> dict[str, np.ndarray]:
+        return {"mean": self.mean_, "scale": self.scale_}
+
+    def _set_norm_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        self.mean_, self.scale_ = arrays["mean"], arrays["scale"]
+
+
+@METHODS.register("dae_conv")
+class DAEConv(ConvAutoencoderMethod):
+    """EXTENSION: denoising autoencoder on log-mel segments, latent SVC."""
+
+    name = "dae_conv"
+    variant = "dae"
+    HParams = DAEConvHParams
+
+
+@METHODS.register("vae_conv")
+class VAEConv(ConvAutoencoderMethod):
+    """EXTENSION: VAE on log-mel segments (``kl_schedule`` selects annealing), latent SVC."""
+
+    name = "vae_conv"
+    variant = "vae"
+    HParams = VAEConvHParams
+
+
+@METHODS.register("ssvae_conv")
+class SSVAEConv(ConvAutoencoderMethod):
+    """EXTENSION: semi-supervised VAE on log-mel segments, latent SVC."""
+
+    name = "ssvae_conv"
+    variant = "ssvae"
+    HParams = SSVAEConvHParams

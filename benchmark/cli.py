@@ -151,5 +151,30 @@ def score_tts_cmd(
     typer.echo(f"tables written to {out}" + (f"; MLflow run {result.run_id}" if result.run_id else ""))
 
 
+@app.command("report")
+def report_cmd(
+    suite: str = typer.Argument("default", help="Suite name (smoke, default, full, or any run suite) or its YAML."),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI (default: the suite's, "
+                                                          "sqlite:///mlflow.db)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default reports/out/<suite>)."),
+    bootstrap: int = typer.Option(1000, help="Bootstrap resamples for the confidence intervals."),
+    projection: str = typer.Option("auto", help="Embedding projection: auto (t-SNE when small, else PCA), "
+                                                "pca or tsne."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Write the self-contained HTML report and the LaTeX folder (tables + PDF figures) of a suite."""
+    from benchmark.errors import EmobenchError
+    from benchmark.report import build_report, resolve_suite
+
+    try:
+        name, uri = resolve_suite(suite, tracking_uri)
+        result = build_report(name, uri, out, n_bootstrap=bootstrap, projection=projection, progress=progress)
+    except EmobenchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    typer.echo(f"report of suite {name}: {result.html} ({len(result.files['figures'])} figures, "
+               f"{len(result.files['tables'])} tables); LaTeX in {result.latex}")
+
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,105 @@
+"""`emobench report`: a self-contained HTML report and a LaTeX folder from a suite's MLflow records.
+
+    from benchmark.report import build_report
+    result = build_report("default", tracking_uri="sqlite:///mlflow.db")
+    result.html      # reports/out/default/report.html (one file, opens offline)
+    result.latex     # reports/out/default/latex/ (main.tex, tables/*.tex, figures/*.pdf)
+
+Modules: ``sections`` decides what is shown and computes it from the
+predictions tables and embeddings, ``figures`` draws, ``html`` and ``latex``
+write the same :class:`~benchmark.report.content.ReportContent` out.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from benchmark.errors import ConfigError, EmobenchError
+from benchmark.report.content import ReportContent
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OUT = Path("reports") / "out"
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+PROJECTIONS = ("auto", "pca", "tsne")
+
+
+@dataclass
+class ReportResult:
+    html: Path
+    latex: Path
+    content: ReportContent
+    files: dict[str, list[Path]]
+
+
+def resolve_suite(suite: str, tracking_uri: str | None = None) -> tuple[str, str]:
+    """(suite name, tracking URI) for a shipped suite name, a suite YAML path or any suite name that ran.
+
+    A shipped suite or a YAML file also supplies its own tracking URI unless
+    ``tracking_uri`` is given; any other name is taken as the name of a suite
+    recorded at ``tracking_uri`` (default ``sqlite:///mlflow.db``).
+    """
+    from benchmark.suite import list_suites, load_suite
+
+    if Path(suite).suffix in (".yaml", ".yml") or suite in list_suites():
+        config = load_suite(suite)
+        return config.name, tracking_uri or config.tracking.uri
+    return suite, tracking_uri or DEFAULT_TRACKING_URI
+
+
+def collect(suite: str, tracking_uri: str = DEFAULT_TRACKING_URI, *, n_bootstrap: int = 1000, seed: int = 0,
+            projection: str = "auto", progress: bool = True) -> ReportContent:
+    """Compute everything the report shows for ``suite`` from its MLflow records."""
+    from benchmark import results
+    from benchmark.report import sections as S
+
+    if projection not in PROJECTIONS:
+        raise ConfigError(f"projection: expected one of {', '.join(PROJECTIONS)}, got {projection!r}")
+
+    cells = results.load_cells(tracking_uri, suite)
+    if cells.empty:
+        raise EmobenchError(f"suite {suite!r}: no finished cell runs at {tracking_uri}; run `emobench run {suite}` first")
+
+    inputs = S.ReportInputs(cells, lru_cache(maxsize=None)(results.load_predictions),
+                            lru_cache(maxsize=None)(results.load_embeddings), n_bootstrap=n_bootstrap, seed=seed)
+    main = S.choose_main_protocol(cells)
+    embedded = S._embedding_cells(inputs)
+    steps = [("leaderboard", lambda: S.leaderboard_section(inputs)),
+             ("confusion matrices", lambda: S.confusion_section(inputs, main) if main else None),
+             ("per-class recall", lambda: S.recall_section(inputs, main) if main else None),
+             ("imbalance", lambda: S.imbalance_section(inputs)),
+             ("transfer", lambda: S.transfer_section(inputs)),
+             ("language distances", lambda: S.language_distance_section(inputs, embedded)),
+             ("projections", lambda: S.projection_section(inputs, embedded, projection)),
+             ("speaker probe", lambda: S.speaker_probe_section(inputs))]
+    built = []
+    for name, step in tqdm(steps, desc=f"report {suite}", unit="section", disable=not progress):
+        section = step()
+        if section is not None:
+            built.append(section)
+        else:
+            log.info("report %s: no data for the %s section", suite, name)
+    return ReportContent(suite=suite, experiment=results.experiment_name(suite), tracking_uri=tracking_uri,
+                         notes=S.synthetic_notes(cells), sections=built, provenance=S.provenance(cells))
+
+
+def build_report(suite: str, tracking_uri: str = DEFAULT_TRACKING_URI, out: Path | str | None = None, *,
+                 n_bootstrap: int = 1000, seed: int = 0, projection: str = "auto",
+                 progress: bool = True) -> ReportResult:
+    """Write ``<out>/report.html`` and ``<out>/latex/`` for ``suite`` (default out: reports/out/<suite>)."""
+    from benchmark.report.html import write_html
+    from benchmark.report.latex import write_latex
+
+    out = Path(out) if out is not None else DEFAULT_OUT / suite
+    content = collect(suite, tracking_uri, n_bootstrap=n_bootstrap, seed=seed, projection=projection,
+                      progress=progress)
+    html = write_html(content, out / "report.html")
+    files = write_latex(content, out / "latex")
+    return ReportResult(html=html, latex=out / "latex", content=content, files={"html": [html], **files})
+
+
+__all__ = ["ReportResult", "build_report", "collect", "resolve_suite"]

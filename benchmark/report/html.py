@@ -1,0 +1,38 @@
+"""The report as ONE self-contained HTML file.
+
+Figures are embedded as SVG data URIs (vector, and each SVG stays its own
+document, so ids inside two figures cannot collide), the CSS is inline and a
+Content-Security-Policy forbids every network fetch: the file opens offline,
+from a mail attachment or a CI artifact, exactly as it was written.
+"""
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from benchmark import __version__
+from benchmark.report.content import FLAG_LEGEND, SYNTHETIC_NOTE, ReportContent
+from benchmark.report.figures import to_bytes
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def _environment() -> Environment:
+    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
+                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+
+def render_html(content: ReportContent) -> str:
+    """The HTML text of the report."""
+    images = {fig.key: base64.b64encode(to_bytes(fig.figure, "svg")).decode("ascii") for fig in content.figures()}
+    template = _environment().get_template("report.html.j2")
+    return template.render(content=content, images=images, version=__version__, flag_legend=FLAG_LEGEND,
+                           synthetic_note=SYNTHETIC_NOTE)
+
+
+def write_html(content: ReportContent, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(content), encoding="utf-8")
+    return path

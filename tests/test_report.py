@@ -1,0 +1,446 @@
+"""`emobench report`: a self-contained HTML file and a LaTeX folder, built from an MLflow store.
+
+The store is faked in ``tmp_path`` exactly as /tmp/run_schema.md (the runner's
+contract) describes it: a parent run, FINISHED cell runs with predictions
+tables and test embeddings, an imbalance protocol with two ratios and a
+cross-lingual protocol over en/de/zh, plus a FAILED run and a superseded
+older run of the same cell that the report must ignore.
+"""
+from __future__ import annotations
+
+import re
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.entities import Metric, Param
+from sklearn.metrics import accuracy_score, f1_score, recall_score
+
+from benchmark import tracking
+
+CLASSES = ["neutral", "happy", "angry", "sad"]
+SUITE = "fake"
+METHOD_SKILL = {"linear_svm": 0.55, "emotion_extractor": 0.75, "speaker_invariant": 0.68}
+SPEAKER_LEAK = {"linear_svm": 1.5, "emotion_extractor": 1.0, "speaker_invariant": 0.2}
+LANGUAGES = ["en", "de", "zh"]
+
+
+# ----------------------------------------------------------------------------- the fake store
+
+
+def _test_set(rng: np.random.Generator, n: int, languages: list[str], neutral_share: float = 0.4) -> pd.DataFrame:
+    other = (1 - neutral_share) / (len(CLASSES) - 1)
+    y = rng.choice(CLASSES, size=n, p=[neutral_share] + [other] * (len(CLASSES) - 1))
+    language = rng.choice(languages, size=n)
+    speaker = np.array([f"embedded_{lang}_{rng.integers(4)}" for lang in language])
+    return pd.DataFrame({"utt_id": [f"embedded_{i:05d}" for i in rng.permutation(100000)[:n]],
+                         "y_true": y, "speaker": speaker, "language": language})
+
+
+def _predictions(rng: np.random.Generator, test: pd.DataFrame, skill: float) -> pd.DataFrame:
+    correct = rng.random(len(test)) < skill
+    wrong = np.array([rng.choice([c for c in CLASSES if c != t]) for t in test["y_true"]])
+    y_pred = np.where(correct, test["y_true"], wrong)
+    proba = np.full((len(test), len(CLASSES)), 0.4 / (len(CLASSES) - 1))
+    proba[np.arange(len(test)), [CLASSES.index(p) for p in y_pred]] = 0.6
+    table = test[["utt_id", "y_true"]].assign(y_pred=y_pred, speaker=test["speaker"], language=test["language"])
+    for j, c in enumerate(CLASSES):
+        table[f"p_{c}"] = proba[:, j]
+    return table
+
+
+def _embeddings(rng: np.random.Generator, test: pd.DataFrame, method: str) -> dict[str, np.ndarray]:
+    dim = 8
+    class_means = {c: rng.normal(0, 2.0, dim) for c in CLASSES}
+    lang_shift = {"en": np.zeros(dim), "de": np.full(dim, 0.3), "zh": np.full(dim, 1.5)}
+    spk_means = {s: rng.normal(0, SPEAKER_LEAK[method], dim) for s in sorted(set(test["speaker"]))}
+    Z = np.stack([class_means[y] + lang_shift[lang] + spk_means[s] + rng.normal(0, 1, dim)
+                  for y, lang, s in zip(test["y_true"], test["language"], test["speaker"])])
+    return {"utt_ids": test["utt_id"].to_numpy(str), "Z": Z, "y": test["y_true"].to_numpy(str),
+            "speakers": test["speaker"].to_numpy(str), "languages": test["language"].to_numpy(str)}
+
+
+def _metrics(pred: pd.DataFrame, rng: np.random.Generator) -> dict[str, float]:
+    y, p = pred["y_true"], pred["y_pred"]
+    out = {"ua": recall_score(y, p, labels=CLASSES, average="macro", zero_division=0),
+           "wa": accuracy_score(y, p), "macro_f1": f1_score(y, p, labels=CLASSES, average="macro", zero_division=0)}
+    out.update({f"recall.{c}": r for c, r in zip(CLASSES, recall_score(y, p, labels=CLASSES, average=None,
+                                                                         zero_division=0))})
+    # The runner's bootstrap CIs, cheaply (the report recomputes its own from the predictions).
+    hit, yt = (y == p).to_numpy(), y.to_numpy()
+    boots = []
+    for i in (rng.integers(0, len(y), len(y)) for _ in range(50)):
+        boots.append(np.mean([hit[i][yt[i] == c].mean() for c in CLASSES if (yt[i] == c).any()]))
+    out.update(ua_ci_low=float(np.percentile(boots, 2.5)), ua_ci_high=float(np.percentile(boots, 97.5)),
+               ua_spk_ci_low=float(np.percentile(boots, 1)), ua_spk_ci_high=float(np.percentile(boots, 99)),
+               fit_seconds=0.1, n_train=500.0, n_test=float(len(y)))
+    return out
+
+
+def _log_cell(client, exp_id: str, parent: str, *, method: str, protocol: str, protocol_name: str, fold: str,
+              seed: int, meta: dict[str, str], pred: pd.DataFrame, emb: dict | None, rng: np.random.Generator,
+              status: str = "FINISHED", cell_key: str | None = None, speaker_independent: bool = True) -> str:
+    tags = {tracking.KIND_TAG: "cell", tracking.CELL_TAG: cell_key or f"{method}-{protocol}-{fold}-{seed}",
+            tracking.SUITE_TAG: SUITE, "method": method, "protocol": protocol, "protocol_name": protocol_name,
+            "fold": fold, "seed": str(seed), "corpus": "embedded",
+            "speaker_independent": str(speaker_independent).lower(), "feature": "functionals",
+            "mlflow.parentRunId": parent, **{f"meta.{k}": v for k, v in meta.items()}}
+    run_id = client.create_run(exp_id, run_name=f"{method}/{protocol}/{fold}/seed{seed}", tags=tags).info.run_id
+    metrics = _metrics(pred, rng)
+    if emb is not None:
+        n_spk = len(set(emb["speakers"]))
+        metrics.update(speaker_probe_acc=min(1.0, 0.2 + 0.3 * SPEAKER_LEAK[method]), speaker_probe_chance=1 / n_spk)
+    params = {"hp.C": "1.0", "data_hash": "d4t4h45h", "split_digest": f"split-{fold}", "code_version": "abc123",
+              "config_digest": "c0nf1g", "pkg.numpy": np.__version__, "pkg.scikit-learn": "1.9.1"}
+    now = int(time.time() * 1000)
+    client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+                     params=[Param(k, v) for k, v in params.items()])
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "predictions").mkdir()
+        pred.to_parquet(Path(tmp) / "predictions" / "predictions.parquet", index=False)
+        client.log_artifacts(run_id, str(Path(tmp) / "predictions"), "predictions")
+        if emb is not None:
+            (Path(tmp) / "embeddings").mkdir()
+            np.savez_compressed(Path(tmp) / "embeddings" / "test.npz", **emb)
+            client.log_artifacts(run_id, str(Path(tmp) / "embeddings"), "embeddings")
+    client.set_terminated(run_id, status=status)
+    return run_id
+
+
+def build_fake_store(root: Path) -> tuple[str, dict[str, list[str]]]:
+    """A suite's MLflow store under ``root``; returns (tracking URI, run ids per protocol)."""
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = tracking.configure(uri)
+    exp_id = client.create_experiment(f"emobench-{SUITE}", artifact_location=(root / "artifacts").as_uri())
+    parent = client.create_run(exp_id, run_name=SUITE, tags={tracking.KIND_TAG: "suite", tracking.SUITE_TAG: SUITE,
+                                                             "emobench.config": "c0nf1g"}).info.run_id
+    client.log_text(parent, "name: fake\n", "suite.yaml")
+    rng = np.random.default_rng(0)
+    runs: dict[str, list[str]] = {"speaker_kfold": [], "imbalance": [], "cross_lingual": []}
+    # An older run of a cell that is re-run below: the report must take the newer one.
+    junk = _predictions(rng, _test_set(rng, 30, ["en"]), 0.0)
+    _log_cell(client, exp_id, parent, method="linear_svm", protocol="speaker_kfold", protocol_name="speaker_kfold",
+              fold="fold0", seed=0, meta={}, pred=junk, emb=None, rng=rng)
+    time.sleep(0.01)
+    for method, skill in METHOD_SKILL.items():
+        for fold in ("fold0", "fold1"):
+            test = _test_set(rng, 90, LANGUAGES)
+            for seed in (0, 1):
+                pred = _predictions(rng, test, skill + 0.02 * seed)
+                runs["speaker_kfold"].append(_log_cell(
+                    client, exp_id, parent, method=method, protocol="speaker_kfold", protocol_name="speaker_kfold",
+                    fold=fold, seed=seed, meta={}, pred=pred, emb=_embeddings(rng, test, method), rng=rng))
+        test = _test_set(rng, 100, ["en"], neutral_share=0.25)
+        for ratio in (1, 4):
+            pred = _predictions(rng, test, skill - 0.05 * np.log2(ratio))
+            runs["imbalance"].append(_log_cell(
+                client, exp_id, parent, method=method, protocol="imbalance", protocol_name="imbalance",
+                fold=f"ratio{ratio}", seed=0, meta={"ratio": str(ratio)}, pred=pred, emb=None, rng=rng))
+        for train in LANGUAGES:
+            for test_lang in LANGUAGES:
+                if train == test_lang:
+                    continue
+                test = _test_set(rng, 60, [test_lang])
+                drop = 0.25 if "zh" in (train, test_lang) else 0.1
+                runs["cross_lingual"].append(_log_cell(
+                    client, exp_id, parent, method=method, protocol="cross_lingual", protocol_name="cross_lingual",
+                    fold=f"{train}->{test_lang}", seed=0,
+                    meta={"train_language": train, "test_language": test_lang},
+                    pred=_predictions(rng, test, skill - drop), emb=None, rng=rng))
+    # A FAILED cell the report must ignore.
+    junk = _predictions(rng, _test_set(rng, 30, ["en"]), 0.0)
+    _log_cell(client, exp_id, parent, method="linear_svm", protocol="speaker_kfold", protocol_name="speaker_kfold",
+              fold="fold0", seed=7, meta={}, pred=junk, emb=None, rng=rng, status="FAILED")
+    client.set_terminated(parent, status="FINISHED")
+    return uri, runs
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+N_BOOTSTRAP = 200
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> tuple[str, dict[str, list[str]]]:
+    return build_fake_store(tmp_path_factory.mktemp("store"))
+
+
+@pytest.fixture(scope="module")
+def report(store, tmp_path_factory):
+    from benchmark.report import build_report
+
+    return build_report(SUITE, store[0], tmp_path_factory.mktemp("out") / SUITE, n_bootstrap=N_BOOTSTRAP,
+                        progress=False)
+
+
+@pytest.fixture(scope="module")
+def html(report) -> str:
+    return report.html.read_text(encoding="utf-8")
+
+
+def _predictions_of(uri: str, run_ids: list[str]) -> pd.DataFrame:
+    """The predictions tables straight from the MLflow artifact store, tagged with their runs' tags."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    frames = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for run_id in run_ids:
+            tags = client.get_run(run_id).data.tags
+            path = client.download_artifacts(run_id, "predictions/predictions.parquet", tmp)
+            frames.append(pd.read_parquet(path).assign(method=tags["method"], seed=tags["seed"], fold=tags["fold"],
+                                                      **{k: v for k, v in tags.items() if k.startswith("meta.")}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _html_table(html: str, table_id: str) -> pd.DataFrame:
+    body = re.search(rf'<table id="{table_id}".*?</table>', html, re.S).group(0)
+    head = re.findall(r"<th>(.*?)</th>", body)
+    rows = [re.findall(r"<td>(.*?)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", body, re.S)[1:]]
+    return pd.DataFrame(rows, columns=head)
+
+
+# ----------------------------------------------------------------------------- the HTML file
+
+
+def test_html_is_one_self_contained_file_with_no_external_reference(html):
+    refs = re.findall(r'(?:src|href)\s*=\s*["\']([^"\']*)', html)
+    assert refs, "the report should reference its embedded figures"
+    assert all(r.startswith(("data:", "#")) for r in refs), [r for r in refs if not r.startswith(("data:", "#"))]
+    assert not re.search(r"https?://", html), "no URL at all: the page must open offline"
+    assert "<script" not in html and "<link" not in html and "@import" not in html
+    assert "default-src 'none'" in html   # the browser itself refuses any fetch
+
+
+def test_html_has_every_section_figure_and_the_synthetic_statement(html):
+    for section in ("leaderboard", "confusion", "recall", "imbalance", "transfer", "latent_consistency",
+                    "projection", "speaker_probe", "provenance"):
+        assert f'<section id="{section}">' in html, section
+    for method in METHOD_SKILL:
+        for kind in ("confusion", "transfer_language", "projection"):
+            assert f'id="figure-{kind}_{method}"' in html, (kind, method)
+    for fig in ("per_class_recall", "imbalance_curves", "language_distances", "speaker_probe"):
+        assert f'id="figure-{fig}"' in html
+    assert html.count('<img src="data:image/svg+xml;base64,') == 4 + 3 * len(METHOD_SKILL)
+    assert "synthetic data: eSpeak NG renderings, not human speech" in html
+
+
+def test_provenance_lists_code_data_config_and_package_versions(html):
+    prov = re.search(r'<section id="provenance">.*?</section>', html, re.S).group(0)
+    for item, value in (("code_version", "abc123"), ("data_hash", "d4t4h45h"), ("config_digest", "c0nf1g"),
+                        ("pkg.numpy", np.__version__), ("pkg.scikit-learn", "1.9.1")):
+        assert re.search(rf"<td>{re.escape(item)}</td><td><code>{re.escape(value)}</code>", prov), item
+
+
+def test_speaker_independence_flag_is_beside_every_number(html):
+    tables = re.findall(r'<table id="(table-[^"]+)" class="results">', html)
+    assert len(tables) >= 6
+    checked = 0
+    for table_id in tables:
+        frame = _html_table(html, table_id)
+        for column in frame.columns:
+            if column in ("method", "seeds", "folds", "test utt.", "runs") or column.startswith("train "):
+                continue
+            for cell in frame[column]:
+                if cell in ("–", "&ndash;"):
+                    continue
+                assert re.fullmatch(r"[\d.]+( \[[\d.]+, [\d.]+\])? (SI|SD|SI/SD)", cell), (table_id, column, cell)
+                checked += 1
+    assert checked > 50
+
+
+# ----------------------------------------------------------------------------- numbers against scikit-learn
+
+
+def _sklearn_seed_mean(pred: pd.DataFrame, labels: list[str]) -> dict[str, float]:
+    """Mean over seeds of UA/WA/macro-F1 on each seed's fold-pooled predictions."""
+    per_seed = []
+    for _, p in pred.groupby("seed"):
+        per_seed.append({"ua": recall_score(p["y_true"], p["y_pred"], labels=labels, average="macro"),
+                         "wa": accuracy_score(p["y_true"], p["y_pred"]),
+                         "macro_f1": f1_score(p["y_true"], p["y_pred"], labels=labels, average="macro")})
+    return pd.DataFrame(per_seed).mean().to_dict()
+
+
+def test_leaderboard_numbers_equal_sklearn_on_the_predictions(store, report, html):
+    uri, runs = store
+    pred = _predictions_of(uri, runs["speaker_kfold"])
+    values = pd.read_csv(report.latex / "tables" / "leaderboard_speaker_kfold.csv").set_index("method")
+    shown = _html_table(html, "table-leaderboard_speaker_kfold").set_index("method")
+    assert list(shown.index) == sorted(METHOD_SKILL, key=lambda m: -values.loc[m, "ua"])   # ranked by UA
+    for method, p in pred.groupby("method"):
+        expected = _sklearn_seed_mean(p, CLASSES)
+        for metric, column in (("ua", "UA (%)"), ("wa", "WA (%)"), ("macro_f1", "macro-F1 (%)")):
+            assert values.loc[method, metric] == pytest.approx(expected[metric], abs=1e-12)
+            assert values.loc[method, f"{metric}_low"] <= expected[metric] <= values.loc[method, f"{metric}_high"]
+            assert shown.loc[method, column].startswith(f"{100 * expected[metric]:.1f} [")
+            assert shown.loc[method, column].endswith(" SI")
+        assert values.loc[method, "seeds"] == 2 and values.loc[method, "folds"] == 2
+        assert values.loc[method, "n_test"] == 180   # the superseded 30-utterance run is not counted
+
+
+def test_per_class_recall_and_confusion_matrices_equal_sklearn(store, report):
+    from sklearn.metrics import confusion_matrix
+
+    uri, runs = store
+    pred = _predictions_of(uri, runs["speaker_kfold"])
+    values = pd.read_csv(report.latex / "tables" / "per_class_recall.csv")
+    figures = {f.key: f.figure for f in report.content.figures()}
+    for method, p in pred.groupby("method"):
+        per_seed = np.mean([recall_score(q["y_true"], q["y_pred"], labels=CLASSES, average=None)
+                            for _, q in p.groupby("seed")], axis=0)
+        got = values[values["method"] == method].set_index("class").loc[CLASSES, "recall"].to_numpy()
+        np.testing.assert_allclose(got, per_seed, atol=1e-12)
+        cm = confusion_matrix(p["y_true"], p["y_pred"], labels=CLASSES, normalize="true")
+        annotations = [t.get_text() for t in figures[f"confusion_{method}"].axes[0].texts]
+        assert annotations == [f"{v:.2f}" for v in cm.ravel()]
+
+
+def test_imbalance_and_transfer_numbers_equal_sklearn(store, report):
+    uri, runs = store
+    imbalance = pd.read_csv(report.latex / "tables" / "imbalance.csv")
+    pred = _predictions_of(uri, runs["imbalance"])
+    assert sorted(imbalance["ratio"].unique()) == [1.0, 4.0]
+    for (method, ratio), p in pred.groupby(["method", "meta.ratio"]):
+        rows = imbalance[(imbalance["method"] == method) & (imbalance["ratio"] == float(ratio))].set_index("metric")
+        recall = recall_score(p["y_true"], p["y_pred"], labels=CLASSES, average=None)
+        assert rows.loc["ua", "value"] == pytest.approx(recall.mean(), abs=1e-12)
+        assert rows.loc["minority_recall", "value"] == pytest.approx(recall[1:].mean(), abs=1e-12)  # non-neutral
+        assert rows.loc["ua", "low"] <= rows.loc["ua", "value"] <= rows.loc["ua", "high"]
+    transfer = pd.read_csv(report.latex / "tables" / "transfer_language.csv")
+    pred = _predictions_of(uri, runs["cross_lingual"])
+    assert len(transfer) == len(METHOD_SKILL) * 6
+    for (method, train, test), p in pred.groupby(["method", "meta.train_language", "meta.test_language"]):
+        row = transfer[(transfer["method"] == method) & (transfer["train"] == train) & (transfer["test"] == test)]
+        assert row["ua"].item() == pytest.approx(recall_score(p["y_true"], p["y_pred"], labels=CLASSES,
+                                                              average="macro"), abs=1e-12)
+
+
+def test_language_distances_keep_tonal_pairs_apart(report):
+    pairs = pd.read_csv(report.latex / "tables" / "language_distances.csv")
+    assert set(pairs["group"]) == {"non-tonal ↔ non-tonal", "tonal ↔ non-tonal"}
+    assert set(pairs.loc[pairs["group"] == "tonal ↔ non-tonal", "b"]) == {"zh"}
+    # The fake embeddings shift Mandarin far more than German: zh pairs must come out farther apart.
+    for _, rows in pairs.groupby("method"):
+        by = rows.set_index(["a", "b"])["distance"]
+        assert by[("en", "zh")] > by[("de", "en")]
+
+
+def test_speaker_probe_bars_read_the_logged_probe(report):
+    table = pd.read_csv(report.latex / "tables" / "speaker_probe.csv").set_index("method")
+    for method, leak in SPEAKER_LEAK.items():
+        assert table.loc[method, "accuracy"] == pytest.approx(min(1.0, 0.2 + 0.3 * leak))
+        assert table.loc[method, "runs"] == 4
+    assert (table["chance"] < table["accuracy"]).all()
+
+
+# ----------------------------------------------------------------------------- LaTeX and figures
+
+
+def test_latex_tables_use_booktabs_and_every_figure_is_a_pdf(report):
+    latex = report.latex
+    tables = sorted((latex / "tables").glob("*.tex"))
+    assert {t.stem for t in tables} >= {"leaderboard_speaker_kfold", "per_class_recall", "imbalance",
+                                        "transfer_language", "language_distances", "speaker_probe"}
+    for table in tables:
+        text = table.read_text()
+        assert text.count(r"\toprule") == text.count(r"\midrule") == text.count(r"\bottomrule") == 1, table
+        assert r"\_" in text or "_" not in text.split(r"\label")[0].split(r"\caption")[-1]
+        assert "±" not in text and "↔" not in text       # unicode symbols become LaTeX math
+    main = (latex / "main.tex").read_text()
+    assert r"\usepackage{booktabs}" in main
+    for fig in report.content.figures():
+        pdf = latex / "figures" / f"{fig.key}.pdf"
+        assert pdf.read_bytes()[:5] == b"%PDF-"
+        assert rf"\input{{\emobenchdir/figures/{fig.key}.tex}}" in main
+        assert f"{fig.key}.pdf" in (latex / "figures" / f"{fig.key}.tex").read_text()
+    for table in tables:
+        assert rf"\input{{\emobenchdir/tables/{table.stem}.tex}}" in main
+
+
+def test_figures_are_column_width_with_readable_fonts_and_one_colour_per_method(report):
+    from matplotlib.text import Text
+
+    from benchmark.report.figures import COLUMN_WIDTH_IN, TEXT_WIDTH_IN, method_colors
+
+    colors = method_colors(METHOD_SKILL)
+    for fig in report.content.figures():
+        width = fig.figure.get_size_inches()[0]
+        assert width == pytest.approx(TEXT_WIDTH_IN if fig.wide else COLUMN_WIDTH_IN), fig.key
+        sizes = [t.get_fontsize() for t in fig.figure.findobj(Text) if t.get_text().strip() and t.get_visible()]
+        assert min(sizes) >= 7, fig.key
+    figures = {f.key: f.figure for f in report.content.figures()}
+    bars = figures["per_class_recall"].axes[0].containers
+    lines = figures["imbalance_curves"].axes[0].get_lines()
+    for method in METHOD_SKILL:
+        bar_colour = next(b.patches[0].get_facecolor()[:3] for b in bars if b.get_label() == method)
+        line_colour = next(line.get_color() for line in lines if line.get_label() == method)
+        assert np.allclose(bar_colour, colors[method]) and np.allclose(line_colour, colors[method])
+
+
+def test_pdf_output_is_deterministic(report):
+    from benchmark.report.figures import to_bytes
+
+    fig = report.content.figures()[0].figure
+    assert to_bytes(fig, "pdf") == to_bytes(fig, "pdf")
+    assert to_bytes(fig, "svg") == to_bytes(fig, "svg")
+
+
+# ----------------------------------------------------------------------------- data-dependent sections, CLI
+
+
+def test_sections_without_data_are_left_out(store):
+    from benchmark import results
+    from benchmark.report import sections as S
+
+    cells = results.load_cells(store[0], SUITE)
+    main_only = cells[cells["protocol"] == "speaker_kfold"].copy()
+    inputs = S.ReportInputs(main_only, results.load_predictions, lambda run_id: None, n_bootstrap=10)
+    assert S.imbalance_section(inputs) is None
+    assert S.transfer_section(inputs) is None
+    assert S.projection_section(inputs, S._embedding_cells(inputs)) is None
+    assert S.language_distance_section(inputs, S._embedding_cells(inputs)) is None
+    assert S.leaderboard_section(inputs) is not None
+    assert S.synthetic_notes(main_only.assign(corpus="emodb")) == []
+
+
+def test_bootstrap_is_deterministic_for_a_seed_and_moves_with_it(store):
+    from benchmark import results
+    from benchmark.report import sections as S
+
+    cells = results.load_cells(store[0], SUITE)
+    group = cells[(cells["protocol"] == "speaker_kfold") & (cells["method"] == "linear_svm")]
+    inputs = S.ReportInputs(group, results.load_predictions, lambda run_id: None, n_bootstrap=100, seed=3)
+    pred = S.pooled_predictions(inputs, group)
+    a, b = S.score(inputs, pred), S.score(inputs, pred)
+    assert a.low["ua"] == b.low["ua"] and a.high["ua"] == b.high["ua"]
+    inputs.seed = 4
+    assert S.score(inputs, pred).low["ua"] != a.low["ua"]
+    assert S.score(inputs, pred).value["ua"] == a.value["ua"]
+
+
+def test_cli_writes_the_report_and_rejects_a_bad_option(store, tmp_path):
+    from typer.testing import CliRunner
+
+    from benchmark.cli import app
+
+    out = tmp_path / "cli"
+    result = CliRunner().invoke(app, ["report", SUITE, "--tracking-uri", store[0], "--out", str(out),
+                                      "--bootstrap", "20", "--projection", "pca", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert (out / "report.html").is_file() and (out / "latex" / "main.tex").is_file()
+    assert "PCA of the test embeddings" in (out / "report.html").read_text()
+    bad = CliRunner().invoke(app, ["report", SUITE, "--tracking-uri", store[0], "--out", str(out),
+                                   "--projection", "umap"])
+    assert bad.exit_code == 2 and "projection" in bad.output
+
+
+def test_a_suite_without_runs_is_a_clear_error(tmp_path):
+    from benchmark.errors import EmobenchError
+    from benchmark.report import build_report
+
+    with pytest.raises(EmobenchError, match="nothing_ran"):
+        build_report("nothing_ran", f"sqlite:///{tmp_path / 'empty.db'}", tmp_path / "out", progress=False)

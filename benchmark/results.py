@@ -1,0 +1,277 @@
+"""Read finished grid cells and their predictions tables back from MLflow.
+
+The one place where leaderboards, the report and the regression gate meet the
+store of record. A *cell* is one child run of a suite (corpus x protocol x
+fold x method x seed, see ``benchmark.runner``); :func:`load_cells` returns one
+row per cell, the most recent FINISHED run of each cell hash (a re-run or a
+resumed suite may have left older runs of the same cell; FAILED and RUNNING
+runs never count).
+
+Columns of a cells table:
+
+* ``run_id``, ``experiment_id``, ``status``, ``start_time``, ``end_time`` (ms);
+* every tag under its own name, as a string: ``emobench.cell``, ``method``,
+  ``protocol``, ``protocol_name``, ``fold``, ``seed``, ``corpus``,
+  ``speaker_independent`` ("true"/"false"), ``feature``, ``meta.<key>``, ...;
+* every metric under its own name (``ua``, ``recall.sad``,
+  ``speaker_probe_acc``, ...), as a float;
+* every param as ``params.<name>`` (``params.code_version``, ``params.hp.C``).
+
+Artifacts are downloaded once per run and process (:func:`load_predictions`,
+:func:`load_embeddings`); run ids are UUIDs, so the cache key is the run id
+together with its tracking URI.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from benchmark.errors import EmobenchError
+from benchmark.tracking import CELL_TAG, KIND_TAG, SUITE_TAG
+
+PREDICTIONS_ARTIFACT = "predictions/predictions.parquet"
+EMBEDDINGS_ARTIFACT = "embeddings/test.npz"
+PREDICTION_COLUMNS = ("utt_id", "y_true", "y_pred")
+# What identifies a cell across two stores or two suite executions (compare matches on it).
+CELL_KEY = ("corpus", "protocol", "fold", "method", "seed")
+BASE_COLUMNS = ["run_id", "experiment_id", "status", "start_time", "end_time", CELL_TAG, *CELL_KEY,
+                "speaker_independent"]
+PARENT_TAG = "mlflow.parentRunId"
+MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[\w-]+))$")
+
+# run id -> the tracking URI it was read from, so that load_predictions(run_id) needs no URI.
+_RUN_URIS: dict[str, str] = {}
+
+
+def experiment_name(suite: str) -> str:
+    """The MLflow experiment of a suite (the runner's default, ``emobench-<suite>``)."""
+    return f"emobench-{suite}"
+
+
+@lru_cache(maxsize=None)
+def client_for(tracking_uri: str) -> MlflowClient:
+    """One client per tracking URI (creating one opens the SQLite store, which is not free)."""
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
+def _current_uri() -> str:
+    import mlflow
+
+    return mlflow.get_tracking_uri()
+
+
+# ----------------------------------------------------------------------------- cells
+
+
+def _rows(runs, tracking_uri: str) -> pd.DataFrame:
+    rows = []
+    for run in runs:
+        info, data = run.info, run.data
+        row = {"run_id": info.run_id, "experiment_id": info.experiment_id, "status": info.status,
+               "start_time": info.start_time, "end_time": info.end_time}
+        row.update(data.tags)
+        row.update({k: float(v) for k, v in data.metrics.items()})
+        row.update({f"params.{k}": v for k, v in data.params.items()})
+        rows.append(row)
+        _RUN_URIS[info.run_id] = tracking_uri
+    frame = pd.DataFrame(rows)
+    for column in BASE_COLUMNS:   # an empty result still has the columns callers select on
+        if column not in frame.columns:
+            frame[column] = pd.Series(dtype=object)
+    return frame
+
+
+def _latest_per_cell(frame: pd.DataFrame) -> pd.DataFrame:
+    """Keep the most recent FINISHED run of each cell hash (a re-run never trains twice, but a user may)."""
+    frame = frame.sort_values(["start_time", "run_id"], kind="stable")
+    has_key = frame[CELL_TAG].notna()
+    latest = frame[has_key].drop_duplicates(CELL_TAG, keep="last")
+    return pd.concat([latest, frame[~has_key]]).sort_values(list(CELL_KEY), kind="stable").reset_index(drop=True)
+
+
+def _search(client: MlflowClient, experiment_ids: list[str], extra: str = "") -> list:
+    query = f"tags.`{KIND_TAG}` = 'cell' and attributes.status = 'FINISHED'" + (f" and {extra}" if extra else "")
+    runs, token = [], None
+    while True:   # paginate: a big suite has more cells than one page
+        page = client.search_runs(experiment_ids, filter_string=query, max_results=5000, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def _suite_experiments(client: MlflowClient, suite: str) -> list[str]:
+    exp = client.get_experiment_by_name(experiment_name(suite))
+    if exp is not None:
+        return [exp.experiment_id]
+    # A suite with a custom `tracking.experiment`: find its cells by the suite tag anywhere.
+    return [e.experiment_id for e in client.search_experiments()]
+
+
+def load_cells(tracking_uri: str, suite: str, *, protocol: str | None = None,
+               corpus: str | None = None) -> pd.DataFrame:
+    """One row per finished cell of ``suite`` (latest FINISHED run per cell hash); empty if none."""
+    client = client_for(tracking_uri)
+    extra = [f"tags.`{SUITE_TAG}` = '{_quote(suite)}'"]
+    if protocol is not None:
+        extra.append(f"tags.`protocol` = '{_quote(protocol)}'")
+    if corpus is not None:
+        extra.append(f"tags.`corpus` = '{_quote(corpus)}'")
+    runs = _search(client, _suite_experiments(client, suite), " and ".join(extra))
+    return _latest_per_cell(_rows(runs, tracking_uri))
+
+
+def _quote(value: str) -> str:
+    return str(value).replace("'", "\\'")
+
+
+def _get_run(client: MlflowClient, run_id: str, tracking_uri: str):
+    try:
+        return client.get_run(run_id)
+    except MlflowException as exc:
+        raise EmobenchError(f"run {run_id!r}: not found at {tracking_uri} ({exc.message})") from None
+
+
+def resolve_model_version(tracking_uri: str, uri: str) -> str:
+    """The source run id of a registered model version, ``models:/<name>/<version>`` or ``models:/<name>@<alias>``."""
+    match = MODEL_URI.match(uri)
+    if match is None:
+        raise EmobenchError(f"{uri!r}: expected models:/<name>/<version> or models:/<name>@<alias>")
+    client = client_for(tracking_uri)
+    try:
+        if match["version"]:
+            version = client.get_model_version(match["name"], match["version"])
+        else:
+            version = client.get_model_version_by_alias(match["name"], match["alias"])
+    except MlflowException as exc:
+        raise EmobenchError(f"{uri}: no such registered model version at {tracking_uri} ({exc.message})") from None
+    if not version.run_id:
+        raise EmobenchError(f"{uri}: the model version records no source run, so it has no predictions to compare")
+    return version.run_id
+
+
+def load_run_cells(tracking_uri: str, run_id: str) -> pd.DataFrame:
+    """The cells behind one run id: a cell run itself, or every cell of a suite execution (parent run).
+
+    A suite execution reuses cells that an earlier execution of the same
+    config already finished, so its cells are not only its own children: they
+    are the latest FINISHED cells of the same suite and config digest that
+    started before the execution ended.
+    """
+    client = client_for(tracking_uri)
+    run = _get_run(client, run_id, tracking_uri)
+    kind = run.data.tags.get(KIND_TAG)
+    if kind == "cell":
+        if run.info.status != "FINISHED":
+            raise EmobenchError(f"run {run_id}: cell run is {run.info.status}, not FINISHED")
+        return _rows([run], tracking_uri)
+    if kind != "suite":
+        raise EmobenchError(f"run {run_id}: neither a suite run nor a cell run of emobench "
+                            f"(tag {KIND_TAG}={kind!r})")
+    suite = run.data.tags.get(SUITE_TAG, "")
+    digest = run.data.tags.get("emobench.config")
+    if digest:
+        runs = _search(client, [run.info.experiment_id],
+                       f"tags.`{SUITE_TAG}` = '{_quote(suite)}' and params.`config_digest` = '{_quote(digest)}'")
+        if run.info.end_time:
+            runs = [r for r in runs if r.info.start_time <= run.info.end_time]
+    else:
+        runs = _search(client, [run.info.experiment_id], f"tags.`{PARENT_TAG}` = '{run_id}'")
+    cells = _rows(runs, tracking_uri)
+    if cells.empty:
+        raise EmobenchError(f"run {run_id}: suite execution of {suite!r} has no FINISHED cell runs")
+    return _latest_per_cell(cells)
+
+
+# ----------------------------------------------------------------------------- artifacts
+
+
+@contextmanager
+def _quiet_downloads():
+    """Silence MLflow's per-file download bar: a leaderboard downloads hundreds of one-file artifacts."""
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    before = os.environ.get(key)
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
+
+
+def _uri_of(run_id: str, tracking_uri: str | None) -> str:
+    return tracking_uri or _RUN_URIS.get(run_id) or _current_uri()
+
+
+@lru_cache(maxsize=4096)
+def _download_predictions(tracking_uri: str, run_id: str) -> pd.DataFrame:
+    client = client_for(tracking_uri)
+    with tempfile.TemporaryDirectory() as tmp, _quiet_downloads():
+        try:
+            path = client.download_artifacts(run_id, PREDICTIONS_ARTIFACT, tmp)
+        except (MlflowException, OSError) as exc:
+            raise EmobenchError(f"run {run_id}: no {PREDICTIONS_ARTIFACT} artifact at {tracking_uri} ({exc})") from None
+        table = pd.read_parquet(path)
+    missing = [c for c in PREDICTION_COLUMNS if c not in table.columns]
+    if missing:
+        raise EmobenchError(f"run {run_id}: {PREDICTIONS_ARTIFACT} lacks column(s) {', '.join(missing)}")
+    if table["utt_id"].duplicated().any():
+        dupes = table.loc[table["utt_id"].duplicated(), "utt_id"].unique()[:5]
+        raise EmobenchError(f"run {run_id}: {PREDICTIONS_ARTIFACT} repeats utt_id(s) {', '.join(map(str, dupes))}")
+    return table
+
+
+def load_predictions(run_id: str, tracking_uri: str | None = None) -> pd.DataFrame:
+    """The predictions table of a cell run (utt_id, y_true, y_pred, speaker, language, p_<class>...).
+
+    ``tracking_uri`` defaults to the URI the run was listed from by
+    :func:`load_cells`, else MLflow's current one. Downloaded once per process;
+    each call returns a fresh copy, so callers may modify it.
+    """
+    return _download_predictions(_uri_of(run_id, tracking_uri), run_id).copy()
+
+
+@lru_cache(maxsize=512)
+def _download_embeddings(tracking_uri: str, run_id: str) -> dict[str, np.ndarray] | None:
+    client = client_for(tracking_uri)
+    names = {f.path for f in client.list_artifacts(run_id, Path(EMBEDDINGS_ARTIFACT).parent.as_posix())}
+    if EMBEDDINGS_ARTIFACT not in names:
+        return None
+    with tempfile.TemporaryDirectory() as tmp, _quiet_downloads():
+        path = client.download_artifacts(run_id, EMBEDDINGS_ARTIFACT, tmp)
+        with np.load(path, allow_pickle=False) as npz:   # never unpickle an artifact
+            return {k: npz[k] for k in npz.files}
+
+
+def load_embeddings(run_id: str, tracking_uri: str | None = None) -> dict[str, np.ndarray] | None:
+    """The test embeddings of a cell run (utt_ids, Z, y, speakers, languages), or None if it kept none."""
+    arrays = _download_embeddings(_uri_of(run_id, tracking_uri), run_id)
+    return None if arrays is None else {k: v.copy() for k, v in arrays.items()}
+
+
+def clear_cache() -> None:
+    """Forget downloaded artifacts and clients (tests that rebuild a store under the same path use it)."""
+    _download_predictions.cache_clear()
+    _download_embeddings.cache_clear()
+    client_for.cache_clear()
+    _RUN_URIS.clear()
+
+
+def with_predictions(cells: pd.DataFrame, tracking_uri: str | None = None) -> pd.DataFrame:
+    """The predictions of ``cells`` stacked, each row carrying its cell's run id and key columns."""
+    if cells.empty:
+        raise EmobenchError("no cells to read predictions from")
+    frames = [load_predictions(row["run_id"], tracking_uri).assign(
+        run_id=row["run_id"], **{k: str(row[k]) for k in CELL_KEY}) for _, row in cells.iterrows()]
+    return pd.concat(frames, ignore_index=True)

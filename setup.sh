@@ -15,4 +15,10 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   $PIP install -q "${EMOBENCH_TORCH_SPEC:-torch==2.13.0}"
 fi
 $PIP install -q -e ".[dev]"
+# tests/test_report_browser.py renders the HTML report in Debian's headless
+# chromium; install it only where we can (root with apt-get) and it is absent.
+if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+    || echo "warning: could not install chromium; the report's browser test will skip (and fail when CI is set)" >&2
+fi
 echo "emobench is set up in .venv ($(.venv/bin/emobench --version))"

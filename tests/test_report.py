@@ -163,12 +163,13 @@ def build_fake_store(root: Path) -> tuple[str, dict[str, list[str]]]:
 N_BOOTSTRAP = 200
 
 
-@pytest.fixture(scope="module")
+# Session scope: tests/test_report_browser.py reuses the same store and report.
+@pytest.fixture(scope="session")
 def store(tmp_path_factory) -> tuple[str, dict[str, list[str]]]:
     return build_fake_store(tmp_path_factory.mktemp("store"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def report(store, tmp_path_factory):
     from benchmark.report import build_report
 

@@ -154,7 +154,7 @@ def imbalance_figure(table: pd.DataFrame, colors: Mapping[str, tuple], minority:
 
     ``table`` columns: method, ratio, metric ("ua" or "minority_recall"), value, low, high.
     """
-    panels = [("ua", "UA"), ("minority_recall", f"recall of minority ({minority})")]
+    panels = [("ua", "UA"), ("minority_recall", f"minority recall ({minority})")]
     ratios = sorted(table["ratio"].unique())
     with style():
         fig = _figure(COLUMN_WIDTH_IN, 3.9)

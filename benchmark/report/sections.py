@@ -281,7 +281,7 @@ def imbalance_section(inputs: ReportInputs) -> Section | None:
                             "ratio [95% CI]", wide.reset_index(), [_legend()], table)],
         figures=[ReportFigure("imbalance_curves", f"UA (top) and minority-class recall (bottom) against the "
                               f"Neutral:other training ratio ({mark}); bands: bootstrap 95% CI.",
-                              F.imbalance_figure(table, inputs.colors, "non-Neutral mean"))])
+                              F.imbalance_figure(table, inputs.colors, "non-Neutral"))])
 
 
 def transfer_section(inputs: ReportInputs) -> Section | None:

@@ -1,0 +1,228 @@
+"""Training throughput and peak memory of every registered method on this machine.
+
+    .venv/bin/python perf/bench_training.py                       # all methods, embedded corpus
+    .venv/bin/python perf/bench_training.py --methods dae,logreg --epochs 5 --max-train 1000
+    .venv/bin/python perf/bench_training.py --synthetic           # no corpus/features needed
+
+Data: the embedded corpus (``load_corpus("embedded")``) with the suite's
+cached features (``benchmark.features.feature_set``), split by speaker (20%
+of speakers held out). If either is unavailable, a generated synthetic set of
+the same shapes is used and the script says so.
+
+Each method is trained in its own fresh process, so that the resident-set
+peak belongs to that method alone. Printed per method:
+
+* ``utt/s``: training utterances processed per second,
+  ``n_train * epochs / fit seconds`` (epochs = 1 for the non-iterative
+  scikit-learn baselines); includes the per-epoch overhead of each method
+  (e.g. validation), excludes feature extraction;
+* ``py-peak MiB``: peak of Python-level allocations during ``fit`` (tracemalloc;
+  sees NumPy buffers, not torch's own CPU allocator), measured in a second,
+  traced fit so that tracing does not slow the timed one (``--no-trace`` skips it);
+* ``rss MiB``: peak resident set of the process (``ru_maxrss``), and
+  ``+fit MiB``: its growth during the timed fit;
+* ``UA``/``WA`` on the held-out speakers, so that a speed-up that breaks a
+  method is visible next to it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+CLASSES = ["angry", "happy", "neutral", "sad"]
+
+
+def _rss_mib() -> float:
+    # ru_maxrss is KiB on Linux, bytes on macOS.
+    scale = 1 / 1024 if sys.platform != "darwin" else 1 / 1024 ** 2
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def _write(path: Path, fs) -> None:
+    arrays = {"utt_ids": np.asarray(fs.utt_ids), "y": np.asarray(fs.y).astype(str),
+              "speakers": np.asarray(fs.speakers).astype(str), "languages": np.asarray(fs.languages).astype(str)}
+    if isinstance(fs.X, np.ndarray):
+        arrays["X"] = fs.X
+    else:
+        arrays["frames"] = np.concatenate(fs.X)
+        arrays["lengths"] = np.array([len(x) for x in fs.X])
+    np.savez(path, **arrays)
+
+
+def _read(path: Path):
+    from benchmark.methods import FeatureSet
+
+    with np.load(path, allow_pickle=False) as d:
+        if "X" in d:
+            X = d["X"]
+        else:
+            X = np.split(d["frames"], np.cumsum(d["lengths"])[:-1])
+        return FeatureSet(list(d["utt_ids"]), X, d["y"], d["speakers"], d["languages"])
+
+
+def synthetic_set(feature: str, n: int, seed: int):
+    """Four classes of Gaussian features; log-mel as (100-300, 64) frames."""
+    from benchmark.methods import FeatureSet
+
+    rng = np.random.default_rng(seed)
+    y = np.array([CLASSES[i % 4] for i in range(n)])
+    k = np.array([CLASSES.index(c) for c in y])
+    if feature == "logmel":
+        X = []
+        for c in k:
+            x = rng.normal(size=(int(rng.integers(100, 300)), 64)).astype(np.float32)
+            x[:, c * 16:(c + 1) * 16] += 0.7
+            X.append(x)
+    else:
+        d = 88 if feature == "egemaps" else 62
+        X = rng.normal(size=(n, d)) + 0.8 * np.eye(d)[k * 3]
+    spk = np.array([f"spk{i % 20}" for i in range(n)])
+    return FeatureSet([f"syn{seed}_{i}" for i in range(n)], X, y, spk, np.array(["en"] * n))
+
+
+def corpus_sets(feature: str, max_train: int | None):
+    """(train, test) of the embedded corpus split by speaker, or None when that is not possible."""
+    try:
+        from benchmark.corpora import load_corpus
+        from benchmark.features import feature_set
+    except ImportError as exc:
+        print(f"note: {exc}; using synthetic data")
+        return None
+    manifest, _ = load_corpus("embedded")
+    manifest = manifest[manifest["emotion"].isin(CLASSES)].reset_index(drop=True)
+    speakers = np.array(sorted(manifest["speaker"].unique()))
+    rng = np.random.default_rng(0)
+    test_spk = set(rng.choice(speakers, size=max(1, len(speakers) // 5), replace=False))
+    is_test = manifest["speaker"].isin(test_spk).to_numpy()
+    train_rows, test_rows = manifest[~is_test], manifest[is_test]
+    if max_train is not None and len(train_rows) > max_train:
+        train_rows = train_rows.sample(max_train, random_state=0)
+    return feature_set(train_rows, feature, progress=True), feature_set(test_rows, feature, progress=True)
+
+
+def prepare_data(methods: list[str], workdir: Path, synthetic: bool, max_train: int | None,
+                 n_synthetic: int) -> dict[str, str]:
+    """Write one (train, test) pair per feature kind the methods need; returns feature -> source note."""
+    from benchmark.methods import METHODS
+
+    sources = {}
+    for feature in sorted({METHODS.get(m)().feature for m in methods}):
+        sets = None if synthetic else corpus_sets(feature, max_train)
+        if sets is None:
+            print(f"note: feature {feature!r}: generated synthetic data ({n_synthetic} train utterances), "
+                  "not the embedded corpus")
+            sets = synthetic_set(feature, n_synthetic, 0), synthetic_set(feature, n_synthetic // 4, 1)
+            sources[feature] = "synthetic"
+        else:
+            sources[feature] = "embedded"
+        _write(workdir / f"{feature}_train.npz", sets[0])
+        _write(workdir / f"{feature}_test.npz", sets[1])
+    return sources
+
+
+# ----------------------------------------------------------------------------- one method (child process)
+
+
+def run_one(name: str, workdir: Path, epochs: int | None, trace: bool) -> dict:
+    import torch
+
+    import baselines  # noqa: F401
+    from benchmark.methods import METHODS
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score
+
+    cls = METHODS.get(name)
+    fields = cls.HParams.model_fields
+    hp = {"progress": False} if "progress" in fields else {}
+    if epochs is not None and "epochs" in fields:
+        hp["epochs"] = epochs
+    probe = cls(**hp)
+    train, test = _read(workdir / f"{probe.feature}_train.npz"), _read(workdir / f"{probe.feature}_test.npz")
+    rss_before = _rss_mib()
+    start = time.perf_counter()
+    method = cls(**hp).fit(train)
+    fit_s = time.perf_counter() - start
+    rss_after = _rss_mib()
+    ran = len(getattr(method, "history_", []) or []) or int(getattr(method.hp, "epochs", 1))
+    if "epochs" not in fields:
+        ran = 1
+    pred = method.predict(test)
+    py_peak = float("nan")
+    if trace:
+        tracemalloc.start()
+        cls(**hp).fit(train)
+        py_peak = tracemalloc.get_traced_memory()[1] / 2 ** 20
+        tracemalloc.stop()
+    device = "cpu"
+    if torch.cuda.is_available() and str(getattr(method.hp, "device", "cpu")) in ("auto", "cuda"):
+        device = torch.cuda.get_device_name(0)
+    return {"method": name, "feature": probe.feature, "n_train": len(train), "epochs": ran, "fit_s": fit_s,
+            "utt_per_s": len(train) * ran / fit_s, "py_peak_mib": py_peak, "rss_mib": _rss_mib(),
+            "fit_rss_mib": rss_after - rss_before, "device": device, "threads": torch.get_num_threads(),
+            "ua": balanced_accuracy_score(test.y, pred), "wa": accuracy_score(test.y, pred)}
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--methods", default="all", help="comma-separated registry names (default: all)")
+    ap.add_argument("--epochs", type=int, default=None, help="override epochs of neural methods")
+    ap.add_argument("--max-train", type=int, default=None, help="subsample the training set")
+    ap.add_argument("--synthetic", action="store_true", help="use generated data, not the embedded corpus")
+    ap.add_argument("--n-synthetic", type=int, default=2000)
+    ap.add_argument("--no-trace", action="store_true", help="skip the tracemalloc fit")
+    ap.add_argument("--child", nargs=2, metavar=("METHOD", "WORKDIR"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.child:
+        result = run_one(args.child[0], Path(args.child[1]), args.epochs, not args.no_trace)
+        print("RESULT " + json.dumps(result))
+        return
+
+    import baselines  # noqa: F401
+    from benchmark.methods import METHODS
+
+    methods = METHODS.names() if args.methods == "all" else [m.strip() for m in args.methods.split(",")]
+    for m in methods:
+        METHODS.get(m)  # unknown names fail here, listing the known ones
+    print(f"machine: {os.cpu_count()} CPU cores visible; python {sys.version.split()[0]}")
+    with tempfile.TemporaryDirectory() as tmp:
+        sources = prepare_data(methods, Path(tmp), args.synthetic, args.max_train, args.n_synthetic)
+        header = (f"{'method':<20} {'feature':<12} {'data':<9} {'device':<10} {'n_train':>7} {'epochs':>6} "
+                  f"{'fit s':>8} {'utt/s':>9} {'py-peak MiB':>11} {'rss MiB':>8} {'+fit MiB':>8} {'UA':>6} {'WA':>6}")
+        print(header)
+        print("-" * len(header))
+        for name in methods:
+            cmd = [sys.executable, __file__, "--child", name, tmp]
+            if args.epochs is not None:
+                cmd += ["--epochs", str(args.epochs)]
+            if args.no_trace:
+                cmd.append("--no-trace")
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
+            if proc.returncode or line is None:
+                print(f"{name:<20} FAILED: {(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
+                continue
+            r = json.loads(line[len("RESULT "):])
+            print(f"{r['method']:<20} {r['feature']:<12} {sources[r['feature']]:<9} {r['device'][:10]:<10} "
+                  f"{r['n_train']:>7} {r['epochs']:>6} {r['fit_s']:>8.2f} {r['utt_per_s']:>9.0f} "
+                  f"{r['py_peak_mib']:>11.1f} {r['rss_mib']:>8.0f} {r['fit_rss_mib']:>8.0f} "
+                  f"{r['ua']:>6.3f} {r['wa']:>6.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -163,18 +163,29 @@ def build_fake_store(root: Path) -> tuple[str, dict[str, list[str]]]:
 N_BOOTSTRAP = 200
 
 
-# Session scope: tests/test_report_browser.py reuses the same store and report.
+# Built once per session and shared with tests/test_report_browser.py, which
+# imports these fixtures (an imported fixture is a second definition, so the
+# sharing goes through this module's cache rather than the fixture scope).
+_SHARED: dict[str, object] = {}
+
+
+def _shared(name: str, build):
+    if name not in _SHARED:
+        _SHARED[name] = build()
+    return _SHARED[name]
+
+
 @pytest.fixture(scope="session")
 def store(tmp_path_factory) -> tuple[str, dict[str, list[str]]]:
-    return build_fake_store(tmp_path_factory.mktemp("store"))
+    return _shared("store", lambda: build_fake_store(tmp_path_factory.mktemp("store")))
 
 
 @pytest.fixture(scope="session")
 def report(store, tmp_path_factory):
     from benchmark.report import build_report
 
-    return build_report(SUITE, store[0], tmp_path_factory.mktemp("out") / SUITE, n_bootstrap=N_BOOTSTRAP,
-                        progress=False)
+    return _shared("report", lambda: build_report(SUITE, store[0], tmp_path_factory.mktemp("out") / SUITE,
+                                                  n_bootstrap=N_BOOTSTRAP, progress=False))
 
 
 @pytest.fixture(scope="module")
@@ -439,9 +450,11 @@ def test_cli_writes_the_report_and_rejects_a_bad_option(store, tmp_path):
     assert bad.exit_code == 2 and "projection" in bad.output
 
 
-def test_a_suite_without_runs_is_a_clear_error(tmp_path):
+def test_a_suite_without_runs_is_a_clear_error(store, tmp_path):
     from benchmark.errors import EmobenchError
     from benchmark.report import build_report
 
-    with pytest.raises(EmobenchError, match="nothing_ran"):
-        build_report("nothing_ran", f"sqlite:///{tmp_path / 'empty.db'}", tmp_path / "out", progress=False)
+    with pytest.raises(EmobenchError,
+                       match=r"suite .nothing_ran.: no finished cell runs .*`emobench run nothing_ran`"):
+        build_report("nothing_ran", store[0], tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()

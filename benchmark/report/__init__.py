@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -64,8 +63,8 @@ def collect(suite: str, tracking_uri: str = DEFAULT_TRACKING_URI, *, n_bootstrap
     if cells.empty:
         raise EmobenchError(f"suite {suite!r}: no finished cell runs at {tracking_uri}; run `emobench run {suite}` first")
 
-    inputs = S.ReportInputs(cells, lru_cache(maxsize=None)(results.load_predictions),
-                            lru_cache(maxsize=None)(results.load_embeddings), n_bootstrap=n_bootstrap, seed=seed)
+    inputs = S.ReportInputs(cells, results.load_predictions, results.load_embeddings, n_bootstrap=n_bootstrap,
+                            seed=seed)
     main = S.choose_main_protocol(cells)
     embedded = S._embedding_cells(inputs)
     steps = [("leaderboard", lambda: S.leaderboard_section(inputs)),

@@ -84,9 +84,9 @@ def si_flag(cells: pd.DataFrame) -> str:
 
 
 def pooled_predictions(inputs: ReportInputs, cells: pd.DataFrame) -> pd.DataFrame:
-    """The predictions of ``cells`` stacked, with the cell's seed and fold on every row."""
-    frames = [inputs.predictions(row.run_id).assign(seed=str(row.seed), fold=str(row.fold))
-              for row in cells.itertuples()]
+    """The predictions of ``cells`` stacked, with the cell's run id, seed and fold on every row."""
+    frames = [inputs.predictions(row["run_id"]).assign(run_id=row["run_id"], seed=str(row["seed"]),
+                                                       fold=str(row["fold"])) for _, row in cells.iterrows()]
     return pd.concat(frames, ignore_index=True)
 
 

@@ -413,8 +413,8 @@ def test_sections_without_data_are_left_out(store):
     inputs = S.ReportInputs(main_only, results.load_predictions, lambda run_id: None, n_bootstrap=10)
     assert S.imbalance_section(inputs) is None
     assert S.transfer_section(inputs) is None
-    assert S.projection_section(inputs, S._embedding_cells(inputs)) is None
-    assert S.language_distance_section(inputs, S._embedding_cells(inputs)) is None
+    assert S.projection_section(inputs, S.embedding_cells(inputs)) is None
+    assert S.language_distance_section(inputs, S.embedding_cells(inputs)) is None
     assert S.leaderboard_section(inputs) is not None
     assert S.synthetic_notes(main_only.assign(corpus="emodb")) == []
 

@@ -29,7 +29,9 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 
 CHECK_SCRIPT = """window.addEventListener('load', function () {
   var imgs = Array.prototype.slice.call(document.images), broken = [];
-  imgs.forEach(function (img) { if (!img.complete || img.naturalWidth === 0) broken.push(img.alt || img.src.slice(0, 40)); });
+  imgs.forEach(function (img) {
+    if (!img.complete || img.naturalWidth === 0) broken.push(img.alt || img.src.slice(0, 40));
+  });
   var out = document.createElement('pre'); out.id = 'emobench-check';
   out.textContent = JSON.stringify({images: imgs.length, broken: broken,
     widths: imgs.map(function (i) { return i.naturalWidth; })});

@@ -61,12 +61,13 @@ def collect(suite: str, tracking_uri: str = DEFAULT_TRACKING_URI, *, n_bootstrap
 
     cells = results.load_cells(tracking_uri, suite)
     if cells.empty:
-        raise EmobenchError(f"suite {suite!r}: no finished cell runs at {tracking_uri}; run `emobench run {suite}` first")
+        raise EmobenchError(f"suite {suite!r}: no finished cell runs at {tracking_uri}; "
+                            f"run `emobench run {suite}` first")
 
     inputs = S.ReportInputs(cells, results.load_predictions, results.load_embeddings, n_bootstrap=n_bootstrap,
                             seed=seed)
     main = S.choose_main_protocol(cells)
-    embedded = S._embedding_cells(inputs)
+    embedded = S.embedding_cells(inputs)
     steps = [("leaderboard", lambda: S.leaderboard_section(inputs)),
              ("confusion matrices", lambda: S.confusion_section(inputs, main) if main else None),
              ("per-class recall", lambda: S.recall_section(inputs, main) if main else None),

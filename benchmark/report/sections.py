@@ -326,9 +326,13 @@ def _language_order(languages: set[str]) -> list[str]:
     return sorted(languages, key=lambda lang: (lang in TONAL_LANGUAGES, lang))
 
 
-def _embedding_cells(inputs: ReportInputs) -> list[tuple[pd.Series, dict[str, np.ndarray]]]:
+def embedding_cells(inputs: ReportInputs) -> list[tuple[pd.Series, dict[str, np.ndarray]]]:
+    """(cell, test embeddings) of every cell that kept embeddings: main protocol first, then lowest seed."""
+    main = choose_main_protocol(inputs.cells)
+    cells = inputs.cells.assign(_other=inputs.cells["protocol"] != main,
+                                _seed=pd.to_numeric(inputs.cells["seed"], errors="coerce"))
     out = []
-    for _, row in inputs.cells.sort_values(["protocol", "method", "seed", "fold"]).iterrows():
+    for _, row in cells.sort_values(["_other", "protocol", "method", "_seed", "fold"]).iterrows():
         emb = inputs.embeddings(row["run_id"])
         if emb is not None:
             out.append((row, emb))

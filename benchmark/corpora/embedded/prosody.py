@@ -28,6 +28,8 @@ import numpy as np
 from scipy.interpolate import CubicSpline
 from scipy.signal import butter, sosfilt
 
+from benchmark.corpora.embedded.speakers import Speaker
+
 DIMENSIONS: tuple[str, ...] = ("pitch", "pitch_range", "log_rate", "wordgap", "gain_db", "tilt_db", "breath",
                                "shimmer", "jitter_ms")
 
@@ -86,7 +88,7 @@ def difficulty_scales(difficulty: float) -> tuple[float, float, float]:
     return shift, spread, lowest
 
 
-def draw_prosody(emotion: str, speaker, difficulty: float, rng: np.random.Generator) -> Prosody:
+def draw_prosody(emotion: str, speaker: Speaker, difficulty: float, rng: np.random.Generator) -> Prosody:
     """Draw one utterance's prosody: the speaker's baseline + the emotion's shift and spread."""
     profile = PROFILES[emotion]
     shift, spread, lowest = difficulty_scales(difficulty)

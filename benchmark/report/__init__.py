@@ -66,11 +66,11 @@ def collect(suite: str, tracking_uri: str = DEFAULT_TRACKING_URI, *, n_bootstrap
 
     inputs = S.ReportInputs(cells, results.load_predictions, results.load_embeddings, n_bootstrap=n_bootstrap,
                             seed=seed)
-    main = S.choose_main_protocol(cells)
+    main = S.choose_main(cells)
     embedded = S.embedding_cells(inputs)
     steps = [("leaderboard", lambda: S.leaderboard_section(inputs)),
-             ("confusion matrices", lambda: S.confusion_section(inputs, main) if main else None),
-             ("per-class recall", lambda: S.recall_section(inputs, main) if main else None),
+             ("confusion matrices", lambda: S.confusion_section(inputs, main)),
+             ("per-class recall", lambda: S.recall_section(inputs, main)),
              ("imbalance", lambda: S.imbalance_section(inputs)),
              ("transfer", lambda: S.transfer_section(inputs)),
              ("language distances", lambda: S.language_distance_section(inputs, embedded)),

@@ -47,9 +47,18 @@ class ReportInputs:
     seed: int = 0
     colors: dict[str, tuple] = field(default_factory=dict)
 
+    _scored: dict = field(default_factory=dict, repr=False)
+
     def __post_init__(self) -> None:
         if not self.colors:
             self.colors = F.method_colors(self.cells["method"].unique())
+
+    def score(self, cells: pd.DataFrame) -> "Scored":
+        """:func:`score` of the pooled predictions of ``cells``, computed once per set of runs."""
+        key = tuple(sorted(cells["run_id"]))
+        if key not in self._scored:
+            self._scored[key] = score(self, pooled_predictions(self, cells))
+        return self._scored[key]
 
 
 # ----------------------------------------------------------------------------- cells and pooling
@@ -68,14 +77,19 @@ def main_protocol_cells(cells: pd.DataFrame) -> pd.DataFrame:
     return cells[~special]
 
 
-def choose_main_protocol(cells: pd.DataFrame) -> str | None:
-    """The main protocol: most seeds, then most cells, then name (the suites run >= 3 seeds on it)."""
+def choose_main(cells: pd.DataFrame) -> pd.DataFrame:
+    """Cells of the main (protocol, corpus): most seeds, then most cells, then name (suites run >= 3 seeds on it).
+
+    Empty when the suite has no protocol other than imbalance and transfer ones.
+    """
     main = main_protocol_cells(cells)
     if main.empty:
-        return None
-    stats = main.groupby("protocol").agg(seeds=("seed", "nunique"), cells=("run_id", "size")).reset_index()
-    stats = stats.sort_values(["seeds", "cells", "protocol"], ascending=[False, False, True])
-    return str(stats["protocol"].iloc[0])
+        return main
+    stats = main.groupby(["protocol", "corpus"]).agg(seeds=("seed", "nunique"), cells=("run_id", "size"))
+    stats = stats.reset_index().sort_values(["seeds", "cells", "protocol", "corpus"],
+                                            ascending=[False, False, True, True])
+    protocol, corpus = stats.iloc[0][["protocol", "corpus"]]
+    return main[(main["protocol"] == protocol) & (main["corpus"] == corpus)]
 
 
 def si_flag(cells: pd.DataFrame) -> str:
@@ -183,15 +197,15 @@ def leaderboard_section(inputs: ReportInputs) -> Section | None:
         "Predictions of all folds of a seed are pooled and scored; the value is the mean over seeds and "
         f"[low, high] its bootstrap 95% CI over test utterances ({inputs.n_bootstrap} resamples, the same "
         "resample for every seed). Rows are ranked by UA."])
-    for protocol in sorted(cells["protocol"].unique()):
-        section.tables.append(_leaderboard_table(inputs, cells[cells["protocol"] == protocol], protocol))
+    for (protocol, corpus), group in cells.groupby(["protocol", "corpus"]):
+        section.tables.append(_leaderboard_table(inputs, group, protocol, corpus))
     return section
 
 
-def _leaderboard_table(inputs: ReportInputs, cells: pd.DataFrame, protocol: str) -> ReportTable:
+def _leaderboard_table(inputs: ReportInputs, cells: pd.DataFrame, protocol: str, corpus: str) -> ReportTable:
     rows, values = [], []
     for method, group in cells.groupby("method"):
-        s = score(inputs, pooled_predictions(inputs, group))
+        s = inputs.score(group)
         mark = si_flag(group)
         values.append({"method": method, **{f"{k}{suffix}": d[k] for k in ("ua", "wa", "macro_f1")
                                             for suffix, d in (("", s.value), ("_low", s.low), ("_high", s.high))},
@@ -203,19 +217,24 @@ def _leaderboard_table(inputs: ReportInputs, cells: pd.DataFrame, protocol: str)
                      "WA (%)": fmt(v.wa, v.wa_low, v.wa_high, v.speaker_independent),
                      "macro-F1 (%)": fmt(v.macro_f1, v.macro_f1_low, v.macro_f1_high, v.speaker_independent),
                      "seeds": str(v.seeds), "folds": str(v.folds), "test utt.": str(v.n_test)})
-    corpora = ", ".join(sorted(cells["corpus"].unique()))
-    return ReportTable(f"leaderboard_{_slug(protocol)}",
-                       f"Leaderboard, protocol {protocol} on {corpora}: mean over seeds [95% CI]",
+    several_corpora = inputs.cells["corpus"].nunique() > 1
+    key = f"leaderboard_{_slug(protocol)}" + (f"_{_slug(corpus)}" if several_corpora else "")
+    return ReportTable(key, f"Leaderboard, protocol {protocol} on {corpus}: mean over seeds [95% CI]",
                        pd.DataFrame(rows), [_legend()], values)
 
 
-def confusion_section(inputs: ReportInputs, protocol: str) -> Section | None:
-    cells = inputs.cells[inputs.cells["protocol"] == protocol]
+def _where(cells: pd.DataFrame) -> str:
+    return f"protocol {cells['protocol'].iloc[0]} on {cells['corpus'].iloc[0]}"
+
+
+def confusion_section(inputs: ReportInputs, cells: pd.DataFrame) -> Section | None:
+    """Row-normalised confusion matrices of the main protocol's cells, one figure per method."""
     if cells.empty:
         return None
+    protocol = cells["protocol"].iloc[0]
     section = Section("confusion", "Confusion matrices", [
-        f"Protocol {protocol}, predictions of all folds and seeds pooled; each row is normalised to sum to 1 "
-        "(the diagonal is the per-class recall)."])
+        f"{_where(cells).capitalize()}, predictions of all folds and seeds pooled; each row is normalised to sum "
+        "to 1 (the diagonal is the per-class recall)."])
     for method, group in cells.groupby("method"):
         pred = pooled_predictions(inputs, group)
         labels = class_order(pred)
@@ -230,13 +249,14 @@ def confusion_section(inputs: ReportInputs, protocol: str) -> Section | None:
     return section
 
 
-def recall_section(inputs: ReportInputs, protocol: str) -> Section | None:
-    cells = inputs.cells[inputs.cells["protocol"] == protocol]
+def recall_section(inputs: ReportInputs, cells: pd.DataFrame) -> Section | None:
+    """Per-class recall with bootstrap CIs of the main protocol's cells."""
     if cells.empty:
         return None
+    protocol = cells["protocol"].iloc[0]
     records = []
     for method, group in cells.groupby("method"):
-        s = score(inputs, pooled_predictions(inputs, group))
+        s = inputs.score(group)
         for i, label in enumerate(s.labels):
             records.append({"method": method, "class": label, "recall": s.value["recall"][i],
                             "low": s.low["recall"][i], "high": s.high["recall"][i], "flag": si_flag(group)})
@@ -245,7 +265,7 @@ def recall_section(inputs: ReportInputs, protocol: str) -> Section | None:
     wide = table.assign(cell=[fmt(r.recall, r.low, r.high, r.flag) for r in table.itertuples()])
     wide = wide.pivot(index="method", columns="class", values="cell")[list(dict.fromkeys(table["class"]))]
     return Section("recall", "Per-class recall", [
-        f"Protocol {protocol}: recall of each class per method (mean over seeds of the fold-pooled recall), "
+        f"{_where(cells).capitalize()}: recall of each class per method (mean over seeds of the fold-pooled recall), "
         "error bars = bootstrap 95% CI over test utterances."],
         tables=[ReportTable("per_class_recall", f"Per-class recall (%), protocol {protocol} [95% CI]",
                             wide.reset_index(), [_legend()], table)],
@@ -260,7 +280,7 @@ def imbalance_section(inputs: ReportInputs) -> Section | None:
     cells = cells.assign(ratio=pd.to_numeric(_meta(cells, "ratio")))
     records = []
     for (method, ratio), group in cells.groupby(["method", "ratio"]):
-        s = score(inputs, pooled_predictions(inputs, group))
+        s = inputs.score(group)
         for metric in ("ua", "minority_recall"):
             value, low, high = s.value[metric], s.low[metric], s.high[metric]
             records.append({"method": method, "ratio": float(ratio), "metric": metric, "value": float(value),
@@ -295,7 +315,7 @@ def transfer_section(inputs: ReportInputs) -> Section | None:
         cells = cells.assign(train=_meta(cells, train_key).astype(str), test=_meta(cells, test_key).astype(str))
         records = []
         for (method, train, test), group in cells.groupby(["method", "train", "test"]):
-            s = score(inputs, pooled_predictions(inputs, group))
+            s = inputs.score(group)
             records.append({"method": method, "train": train, "test": test, "ua": float(s.value["ua"]),
                             "ua_low": float(s.low["ua"]), "ua_high": float(s.high["ua"]), "flag": si_flag(group)})
         values = pd.DataFrame(records)
@@ -328,8 +348,8 @@ def _language_order(languages: set[str]) -> list[str]:
 
 def embedding_cells(inputs: ReportInputs) -> list[tuple[pd.Series, dict[str, np.ndarray]]]:
     """(cell, test embeddings) of every cell that kept embeddings: main protocol first, then lowest seed."""
-    main = choose_main_protocol(inputs.cells)
-    cells = inputs.cells.assign(_other=inputs.cells["protocol"] != main,
+    main = set(choose_main(inputs.cells)["run_id"])
+    cells = inputs.cells.assign(_other=~inputs.cells["run_id"].isin(main),
                                 _seed=pd.to_numeric(inputs.cells["seed"], errors="coerce"))
     out = []
     for _, row in cells.sort_values(["_other", "protocol", "method", "_seed", "fold"]).iterrows():

@@ -60,7 +60,17 @@ def experiment_name(suite: str) -> str:
 @lru_cache(maxsize=None)
 def client_for(tracking_uri: str) -> MlflowClient:
     """One client per tracking URI (creating one opens the SQLite store, which is not free)."""
+    check_store(tracking_uri)
     return MlflowClient(tracking_uri=tracking_uri)
+
+
+def check_store(tracking_uri: str) -> None:
+    """Fail on a SQLite store that does not exist (MLflow would silently create an empty one)."""
+    if tracking_uri.startswith("sqlite:///"):
+        path = Path(tracking_uri.removeprefix("sqlite:///")).expanduser()
+        if not path.is_file():
+            raise EmobenchError(f"no MLflow store at {tracking_uri} ({path} does not exist); run a suite first "
+                                "or pass the right --tracking-uri")
 
 
 def _current_uri() -> str:

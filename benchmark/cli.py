@@ -176,5 +176,64 @@ def report_cmd(
                f"{len(result.files['tables'])} tables); LaTeX in {result.latex}")
 
 
+@app.command("leaderboard")
+def leaderboard_cmd(
+    name: str = typer.Argument(..., help="Leaderboard name (leaderboards/<name>.yaml) or a definition YAML path."),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI (default: the suite's, "
+                                                          "sqlite:///mlflow.db)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default leaderboards/<name>/)."),
+    model_index: Optional[str] = typer.Option(None, "--model-index", help="Also print (and write) the Hugging Face "
+                                                                          "model-index block of this method."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Rank methods from their predictions tables; write Markdown, CSV, HTML and LaTeX."""
+    from benchmark import leaderboard as lb
+    from benchmark.errors import EmobenchError
+
+    try:
+        board = lb.build_leaderboard(lb.load_definition(name), tracking_uri, progress=progress)
+        out = out if out is not None else lb.definition_path(name).parent / board.definition.name
+        files = lb.write(board, out)
+        block = lb.model_index_yaml(board, model_index) if model_index else None
+    except EmobenchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    typer.echo(lb.to_markdown(board))
+    typer.echo(f"written: {', '.join(str(p) for p in files.values())}")
+    if block is not None:
+        path = out / f"model-index-{model_index}.yaml"
+        path.write_text(block, encoding="utf-8")
+        typer.echo(f"\n{block}\n(written to {path})")
+
+
+@app.command("compare")
+def compare_cmd(
+    baseline: str = typer.Argument(..., help="Suite run id, cell run id, models:/<name>/<version>, or a "
+                                             "leaderboard snapshot (directory or leaderboard.csv)."),
+    candidate: str = typer.Argument(..., help="The same kinds as BASELINE."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Gate config YAML (metrics and max drops, alpha, "
+                                                                 "test); default: UA may drop 1 point."),
+    tracking_uri: str = typer.Option("sqlite:///mlflow.db", help="MLflow tracking URI of both sides."),
+    candidate_tracking_uri: Optional[str] = typer.Option(None, help="The candidate's tracking URI, when it is "
+                                                                    "another store."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Also write the verdict (Markdown) to this file."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Regression gate: exit 1 on a significant drop beyond a threshold, 0 otherwise, 2 on bad input."""
+    from benchmark.compare import compare, load_gate
+    from benchmark.errors import EmobenchError
+
+    try:
+        verdict = compare(baseline, candidate, load_gate(config), tracking_uri=tracking_uri,
+                          candidate_tracking_uri=candidate_tracking_uri, progress=progress)
+    except EmobenchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    typer.echo(verdict.markdown)
+    if out is not None:
+        out.write_text(verdict.markdown, encoding="utf-8")
+    raise typer.Exit(code=verdict.exit_code)
+
+
 if __name__ == "__main__":
     app()

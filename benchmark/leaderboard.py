@@ -1,0 +1,786 @@
+"""Leaderboards: ranked tables of methods, recomputed from the runs' predictions tables.
+
+A leaderboard is defined in ``leaderboards/<name>.yaml``::
+
+    title: Speaker-independent SER
+    suite: default              # the suite whose MLflow experiment is read
+    protocol: speaker_kfold     # protocol label (the runs' ``protocol`` tag)
+    corpus: embedded            # optional: one corpus
+    select:                     # optional: which cells of the protocol count
+      meta: {ratio: max}        #   a Split.meta value, or max/min of it (numeric)
+      differ: [meta.train_language, meta.test_language]   # off-diagonal cells only
+    aggregate: pooled           # pooled (one score over all folds' predictions) or fold_mean
+    rank_by: ua
+    columns: [ua, wa, macro_f1, recall.sad]
+    significance: {test: paired_bootstrap, alpha: 0.05}
+
+``emobench leaderboard NAME`` reads the suite's finished cells from MLflow
+(``benchmark.results``) and recomputes every number from their predictions
+tables, never from a logged metric:
+
+* per method and seed, each metric over the pooled predictions of all folds
+  (``aggregate: fold_mean``: the mean over folds of the per-fold metric);
+* the value shown is the mean over seeds, with the standard deviation over
+  seeds beside it;
+* the 95% CI is a bootstrap over test utterances with the seeds *averaged*:
+  each resample draws test utterances with replacement (within each fold for
+  ``fold_mean``), applies the same draw to every seed and recomputes the seed
+  mean; the CI is the 2.5/97.5 percentiles of those seed means;
+* every method is tested against the leader on the ranking metric, on the
+  same test utterances (``paired_bootstrap``: the same resampling of the
+  paired seed means; ``mcnemar``: exact McNemar on per-utterance correctness,
+  one test per common seed, the largest p-value counts), and gets ``≈``
+  when the difference is not significant at ``alpha``;
+* the speaker-probe columns are recomputed from the cells' test embeddings
+  with the same probe the runner uses, and averaged over cells (no CI).
+
+The result is written as Markdown, CSV, HTML and LaTeX (booktabs) into
+``leaderboards/<name>/``; the CSV and ``snapshot.json`` keep the run ids
+behind every row, so ``emobench compare`` can re-test a snapshot.
+"""
+from __future__ import annotations
+
+import html as html_lib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+import benchmark
+from benchmark import results
+from benchmark.errors import ConfigError, EmobenchError
+from benchmark.labels import EMOTIONS, NEUTRAL
+
+DEFINITIONS_DIR = Path(benchmark.__file__).resolve().parent.parent / "leaderboards"
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+TIE_MARK = "≈"
+SI_MARK, SD_MARK = "SI", "SD"   # as in the report: speaker-independent / speaker-dependent split
+
+# Metrics computed from predictions tables; "recall.<class>" is any class.
+PREDICTION_METRICS = ("ua", "wa", "macro_f1", "minority_recall")
+# Metrics recomputed from the cells' test embeddings (the speaker probe): shown, never tested.
+PROBE_METRICS = ("speaker_probe_acc", "speaker_probe_chance")
+METRIC_NAMES = {"ua": "UA", "wa": "WA", "macro_f1": "Macro-F1", "minority_recall": "Minority recall",
+                "speaker_probe_acc": "Speaker probe acc.", "speaker_probe_chance": "Speaker chance"}
+
+
+def is_prediction_metric(name: str) -> bool:
+    return name in PREDICTION_METRICS or (name.startswith("recall.") and len(name) > len("recall."))
+
+
+def metric_label(name: str) -> str:
+    if name.startswith("recall."):
+        return f"Recall {name.removeprefix('recall.')}"
+    return METRIC_NAMES.get(name, name)
+
+
+# ----------------------------------------------------------------------------- definitions
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Significance(_Strict):
+    test: Literal["paired_bootstrap", "mcnemar"] = "paired_bootstrap"
+    alpha: float = Field(0.05, gt=0, lt=1)
+
+
+class Select(_Strict):
+    meta: dict[str, str | int | float] = Field(default_factory=dict)   # Split.meta key -> value | "max" | "min"
+    differ: list[str] = Field(default_factory=list)                    # columns whose values must differ
+
+    @field_validator("differ")
+    @classmethod
+    def _pair(cls, value: list[str]) -> list[str]:
+        if value and len(value) < 2:
+            raise ValueError("name at least two columns (e.g. [meta.train_language, meta.test_language])")
+        return value
+
+
+class LeaderboardDef(_Strict):
+    """One leaderboard: which cells, which metrics, how methods are ranked and tested."""
+
+    name: str = ""                        # defaults to the file name
+    title: str | None = None
+    description: str = ""
+    suite: str
+    protocol: str
+    corpus: str | None = None
+    select: Select = Field(default_factory=Select)
+    aggregate: Literal["pooled", "fold_mean"] = "pooled"
+    rank_by: str = "ua"
+    columns: list[str] = Field(default_factory=lambda: ["ua", "wa", "macro_f1"])
+    significance: Significance = Field(default_factory=Significance)
+    n_bootstrap: int = Field(1000, ge=100)
+    seed: int = 0                         # bootstrap seed: the same seed gives the same CIs
+
+    @field_validator("columns")
+    @classmethod
+    def _known_columns(cls, value: list[str]) -> list[str]:
+        bad = [c for c in value if not (is_prediction_metric(c) or c in PROBE_METRICS)]
+        if bad:
+            raise ValueError(f"unknown metric(s) {bad}; known: {', '.join(PREDICTION_METRICS + PROBE_METRICS)}, "
+                             "recall.<class>")
+        if len(set(value)) != len(value):
+            raise ValueError("a metric is listed twice")
+        return value
+
+    @field_validator("rank_by")
+    @classmethod
+    def _rankable(cls, value: str) -> str:
+        if not is_prediction_metric(value):
+            raise ValueError(f"{value!r} cannot rank: use a metric of the predictions ({', '.join(PREDICTION_METRICS)}, "
+                             "recall.<class>)")
+        return value
+
+    @model_validator(mode="after")
+    def _rank_metric_shown(self) -> "LeaderboardDef":
+        if self.rank_by not in self.columns:
+            self.columns.insert(0, self.rank_by)
+        return self
+
+    @property
+    def heading(self) -> str:
+        return self.title or f"{self.name}: {self.protocol} ({self.suite})"
+
+
+def _format_validation_error(source: str, exc: ValidationError) -> str:
+    lines = [f"{source}: invalid leaderboard definition"]
+    for err in exc.errors():
+        where = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        lines.append(f"  - {where}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def parse_definition(data: Any, name: str, source: str = "<leaderboard>") -> LeaderboardDef:
+    """Validate a leaderboard definition; errors name the bad key."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a leaderboard definition must be a mapping, got {type(data).__name__}")
+    try:
+        definition = LeaderboardDef.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(source, exc)) from None
+    definition.name = definition.name or name
+    return definition
+
+
+def definition_path(name_or_path: str | Path) -> Path:
+    """``leaderboards/<name>.yaml`` (in the working directory, else in the emobench checkout) or a YAML path."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise ConfigError(f"{path}: leaderboard definition not found")
+        return path
+    for folder in (Path("leaderboards"), DEFINITIONS_DIR):
+        candidate = folder / f"{name_or_path}.yaml"
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(f"unknown leaderboard {str(name_or_path)!r}; defined: {', '.join(list_definitions()) or 'none'} "
+                      f"(leaderboards/<name>.yaml), or give a YAML path")
+
+
+def list_definitions() -> list[str]:
+    names = {p.stem for folder in (Path("leaderboards"), DEFINITIONS_DIR) if folder.is_dir()
+             for p in folder.glob("*.yaml")}
+    return sorted(names)
+
+
+def load_definition(name_or_path: str | Path) -> LeaderboardDef:
+    path = definition_path(name_or_path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    return parse_definition(data, path.stem, str(path))
+
+
+def suite_tracking_uri(suite: str) -> str:
+    """The tracking URI a shipped suite records to (read from its YAML without importing every method)."""
+    from benchmark.suite import SUITES_DIR
+
+    path = SUITES_DIR / f"{suite}.yaml"
+    if path.is_file():
+        data = yaml.safe_load(path.read_text()) or {}
+        uri = (data.get("tracking") or {}).get("uri") if isinstance(data, dict) else None
+        if uri:
+            return str(uri)
+    return DEFAULT_TRACKING_URI
+
+
+# ----------------------------------------------------------------------------- selecting cells
+
+
+def select_cells(cells: pd.DataFrame, definition: LeaderboardDef) -> pd.DataFrame:
+    """The cells a leaderboard scores: its protocol (and corpus), filtered by ``select``."""
+    chosen = cells[cells["protocol"].astype(str) == definition.protocol]
+    if definition.corpus is not None:
+        chosen = chosen[chosen["corpus"].astype(str) == definition.corpus]
+    for key, wanted in definition.select.meta.items():
+        column = key if key.startswith("meta.") else f"meta.{key}"
+        if column not in chosen.columns:
+            raise EmobenchError(f"leaderboard {definition.name}: select.meta.{key}: no cell of protocol "
+                                f"{definition.protocol} carries {column}")
+        values = chosen[column]
+        if wanted in ("max", "min"):
+            numeric = pd.to_numeric(values, errors="coerce")
+            if numeric.isna().all():
+                raise EmobenchError(f"leaderboard {definition.name}: select.meta.{key}: {wanted} needs numbers, "
+                                    f"got {sorted(values.dropna().astype(str).unique())}")
+            target = numeric.max() if wanted == "max" else numeric.min()
+            chosen = chosen[numeric == target]
+        else:
+            chosen = chosen[values.astype(str) == str(wanted)]
+    if definition.select.differ:
+        missing = [c for c in definition.select.differ if c not in chosen.columns]
+        if missing:
+            raise EmobenchError(f"leaderboard {definition.name}: select.differ: no cell carries {', '.join(missing)}")
+        sub = chosen[definition.select.differ].astype(str)
+        chosen = chosen[sub.nunique(axis=1) == len(definition.select.differ)]
+    return chosen
+
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+@dataclass
+class Stacked:
+    """The predictions of one method's cells stacked: one row per (seed, fold, test utterance).
+
+    ``item`` numbers the test utterances (a (fold, utt_id) pair: a fold's test
+    set may repeat another fold's utterances, e.g. two transfer pairs with the
+    same test language), the unit every bootstrap resamples.
+    """
+
+    frame: pd.DataFrame                 # seed, fold, utt_id, y_true, y_pred, item
+    items: pd.DataFrame                 # one row per item: fold, utt_id (index = item number)
+    seeds: list[str]
+    folds: list[str]
+
+    @classmethod
+    def from_frame(cls, pred: pd.DataFrame, items: pd.DataFrame | None = None) -> "Stacked":
+        pred = pred.assign(seed=pred["seed"].astype(str), fold=pred["fold"].astype(str),
+                           utt_id=pred["utt_id"].astype(str))
+        if items is None:
+            items = pred[["fold", "utt_id"]].drop_duplicates().sort_values(["fold", "utt_id"]).reset_index(drop=True)
+        index = pd.MultiIndex.from_frame(items[["fold", "utt_id"]])
+        item = index.get_indexer(pd.MultiIndex.from_frame(pred[["fold", "utt_id"]]))
+        if (item < 0).any():
+            raise EmobenchError("predictions hold test utterances outside the common test set")
+        frame = pred.assign(item=item)
+        seeds = sorted(frame["seed"].unique(), key=_natural)
+        return cls(frame, items, seeds, sorted(items["fold"].unique(), key=_natural))
+
+    def test_set(self) -> set[tuple[str, str]]:
+        return set(zip(self.items["fold"], self.items["utt_id"]))
+
+
+def _natural(text: str) -> tuple:
+    """Sort "fold10" after "fold2" and "10" after "2"."""
+    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(text)))
+
+
+def class_labels(pred: pd.DataFrame) -> list[str]:
+    """The classes a set of predictions is scored on: those present in y_true, canonical order first."""
+    seen = set(pred["y_true"].astype(str))
+    return [e for e in EMOTIONS if e in seen] + sorted(seen - set(EMOTIONS))
+
+
+def resample_weights(items: pd.DataFrame, n: int, seed: int) -> np.ndarray:
+    """(n, n_items) bootstrap counts: utterances drawn with replacement within each fold.
+
+    Stratifying by fold keeps every fold's size (and, for a fold mean, every
+    fold present); for pooled predictions it is a stratified bootstrap of the
+    same statistic.
+    """
+    rng = np.random.default_rng(seed)
+    weights = np.zeros((n, len(items)))
+    for _, idx in items.groupby("fold").indices.items():
+        weights[:, idx] = rng.multinomial(len(idx), np.full(len(idx), 1.0 / len(idx)), size=n)
+    return weights
+
+
+def confusions(stacked: Stacked, labels: list[str], weights: np.ndarray | None = None) -> np.ndarray:
+    """Weighted confusion counts, shape (n_weights, n_seeds, n_folds, K, K) (rows = true class)."""
+    k = len(labels)
+    code_of = {c: i for i, c in enumerate(labels)}
+    frame = stacked.frame
+    true = frame["y_true"].astype(str).map(code_of)
+    pred = frame["y_pred"].astype(str).map(code_of)
+    if true.isna().any():
+        raise EmobenchError(f"y_true holds a class outside {labels}")
+    # A prediction outside the scored classes still counts as an error of its true class.
+    code = true.to_numpy(int) * (k + 1) + pred.fillna(k).to_numpy(int)
+    weights = np.ones((1, len(stacked.items))) if weights is None else weights
+    out = np.zeros((weights.shape[0], len(stacked.seeds), len(stacked.folds), k * (k + 1)))
+    seed_pos = {s: i for i, s in enumerate(stacked.seeds)}
+    fold_pos = {f: i for i, f in enumerate(stacked.folds)}
+    for (seed, fold), idx in frame.groupby(["seed", "fold"]).indices.items():
+        onehot = np.zeros((len(idx), k * (k + 1)))
+        onehot[np.arange(len(idx)), code[idx]] = 1.0
+        out[:, seed_pos[seed], fold_pos[fold]] = weights[:, frame["item"].to_numpy()[idx]] @ onehot
+    return out.reshape(*out.shape[:3], k, k + 1)
+
+
+def scores_from_confusion(cm: np.ndarray, labels: list[str]) -> dict[str, np.ndarray]:
+    """UA, WA, macro-F1, per-class and minority recall from confusion counts (..., K, K+1).
+
+    The last column counts predictions outside the scored classes (always
+    errors). Classes absent from a (resampled) test set are left out of the
+    averages, like scikit-learn with ``labels`` = the classes present.
+    """
+    k = len(labels)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tp = np.diagonal(cm[..., :k], axis1=-2, axis2=-1)
+        support = cm.sum(-1)
+        predicted = cm[..., :k].sum(-2)
+        recall = np.where(support > 0, tp / support, np.nan)
+        precision = np.where(predicted > 0, tp / predicted, 0.0)
+        r0 = np.nan_to_num(recall)
+        f1 = np.where(precision + r0 > 0, 2 * precision * r0 / (precision + r0), 0.0)
+        present = support > 0
+        n_present = present.sum(-1)
+        out = {"ua": np.nansum(recall, -1) / n_present,
+               "wa": tp.sum(-1) / support.sum(-1),
+               "macro_f1": np.where(present, f1, 0.0).sum(-1) / n_present}
+        minority = np.array([c != NEUTRAL for c in labels])
+        out["minority_recall"] = (np.nanmean(np.where(minority, recall, np.nan), -1)
+                                  if NEUTRAL in labels and minority.any() else np.full(n_present.shape, np.nan))
+    for i, c in enumerate(labels):
+        out[f"recall.{c}"] = recall[..., i]
+    return out
+
+
+def seed_means(stacked: Stacked, labels: list[str], aggregate: str,
+               weights: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(seed mean, per-seed values) of every metric; arrays have a leading resample axis."""
+    cm = confusions(stacked, labels, weights)                 # (W, S, F, K, K+1)
+    if aggregate == "pooled":
+        per_seed = scores_from_confusion(cm.sum(2), labels)   # (W, S)
+    else:
+        with np.errstate(invalid="ignore"):
+            per_seed = {k: np.nanmean(v, -1) for k, v in scores_from_confusion(cm, labels).items()}
+    with np.errstate(invalid="ignore"):
+        return {k: np.nanmean(v, -1) for k, v in per_seed.items()}, per_seed
+
+
+@dataclass
+class Scored:
+    """A method's seed-mean metrics, their spread over seeds and bootstrap CIs."""
+
+    value: dict[str, float]
+    sd: dict[str, float]
+    low: dict[str, float]
+    high: dict[str, float]
+    boot: dict[str, np.ndarray]         # seed mean per resample (paired tests reuse it)
+    per_seed: dict[str, np.ndarray]     # point value per seed
+
+
+def score_stacked(stacked: Stacked, labels: list[str], aggregate: str, weights: np.ndarray) -> Scored:
+    point, per_seed = seed_means(stacked, labels, aggregate)
+    boot, _ = seed_means(stacked, labels, aggregate, weights)
+    sd = {k: float(np.std(v[0], ddof=1)) if v.shape[-1] > 1 else float("nan") for k, v in per_seed.items()}
+    with np.errstate(invalid="ignore"):
+        low = {k: float(np.nanpercentile(v, 2.5)) if np.isfinite(v).any() else float("nan") for k, v in boot.items()}
+        high = {k: float(np.nanpercentile(v, 97.5)) if np.isfinite(v).any() else float("nan") for k, v in boot.items()}
+    return Scored({k: float(v[0]) for k, v in point.items()}, sd, low, high, boot,
+                  {k: v[0] for k, v in per_seed.items()})
+
+
+def paired_bootstrap_p(boot_a: np.ndarray, boot_b: np.ndarray) -> float:
+    """Two-sided p-value of "B - A = 0" from paired resamples (the same utterances drawn for both).
+
+    The share of resampled differences on the other side of zero, doubled,
+    with the +1 correction that keeps a finite resample count from claiming
+    p = 0.
+    """
+    diff = np.asarray(boot_b) - np.asarray(boot_a)
+    diff = diff[np.isfinite(diff)]
+    if diff.size == 0:
+        return float("nan")
+    n = diff.size
+    tail = min(np.sum(diff <= 0), np.sum(diff >= 0))
+    return float(min(1.0, 2 * (tail + 1) / (n + 1)))
+
+
+
+def mcnemar_p(correct_a: np.ndarray, correct_b: np.ndarray) -> float:
+    """Exact (binomial) McNemar p-value on paired per-utterance correctness."""
+    from scipy.stats import binomtest
+
+    a, b = np.asarray(correct_a, bool), np.asarray(correct_b, bool)
+    only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    if only_a + only_b == 0:
+        return 1.0
+    return float(binomtest(min(only_a, only_b), only_a + only_b, 0.5).pvalue)
+
+
+def mcnemar_seeds(a: Stacked, b: Stacked) -> float:
+    """McNemar per seed both methods ran (same test utterances); the largest p-value (conservative)."""
+    ps = []
+    for seed in sorted(set(a.seeds) & set(b.seeds), key=_natural):
+        fa = a.frame[a.frame["seed"] == seed].set_index("item")
+        fb = b.frame[b.frame["seed"] == seed].set_index("item")
+        common = fa.index.intersection(fb.index)
+        ps.append(mcnemar_p((fa.loc[common, "y_true"] == fa.loc[common, "y_pred"]).to_numpy(),
+                            (fb.loc[common, "y_true"] == fb.loc[common, "y_pred"]).to_numpy()))
+    return max(ps) if ps else float("nan")
+
+
+# ----------------------------------------------------------------------------- building a leaderboard
+
+
+@dataclass
+class Leaderboard:
+    """A computed leaderboard: one row per method in ``entries``, ranked."""
+
+    definition: LeaderboardDef
+    entries: pd.DataFrame
+    tracking_uri: str
+    n_cells: int
+    notes: list[str] = field(default_factory=list)
+    generated: str = ""
+    code_version: str = ""
+
+    def entry(self, method: str) -> pd.Series:
+        rows = self.entries[self.entries["method"] == method]
+        if rows.empty:
+            raise EmobenchError(f"leaderboard {self.definition.name}: no method {method!r} "
+                                f"(methods: {', '.join(self.entries['method'])})")
+        return rows.iloc[0]
+
+    def to_csv_frame(self) -> pd.DataFrame:
+        """Every number unformatted, plus what a snapshot needs to be re-tested (run ids, tracking URI)."""
+        d = self.definition
+        frame = self.entries.assign(run_ids=[" ".join(r) for r in self.entries["run_ids"]])
+        return frame.assign(leaderboard=d.name, suite=d.suite, protocol=d.protocol, corpus=d.corpus or "",
+                            aggregate=d.aggregate, rank_by=d.rank_by, test=d.significance.test,
+                            alpha=d.significance.alpha, tracking_uri=self.tracking_uri)
+
+
+def complete_seeds(cells: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Keep the seeds of each method that cover every fold of the protocol (pooling needs all of them)."""
+    folds = set(cells["fold"].astype(str))
+    keep, notes = [], []
+    for (method, seed), group in cells.groupby(["method", "seed"]):
+        missing = folds - set(group["fold"].astype(str))
+        if missing:
+            notes.append(f"{method}: seed {seed} left out, it lacks fold(s) {', '.join(sorted(missing, key=_natural))}")
+        else:
+            keep.append(group)
+    kept = pd.concat(keep) if keep else cells.iloc[0:0]
+    for method in sorted(set(cells["method"]) - set(kept["method"])):
+        notes.append(f"{method}: left out, no seed has every fold")
+    return kept, notes
+
+
+def stacked_predictions(cells: pd.DataFrame, tracking_uri: str | None = None) -> pd.DataFrame:
+    """The predictions tables of ``cells`` with seed, fold, method and run id on every row."""
+    frames = []
+    for row in cells.to_dict("records"):
+        pred = results.load_predictions(row["run_id"], tracking_uri)
+        frames.append(pred[["utt_id", "y_true", "y_pred"]].assign(
+            seed=str(row["seed"]), fold=str(row["fold"]), method=str(row["method"]), run_id=row["run_id"]))
+    return pd.concat(frames, ignore_index=True)
+
+
+def probe_scores(cells: pd.DataFrame, tracking_uri: str | None = None) -> dict[str, float]:
+    """The speaker probe recomputed from each cell's test embeddings (mean over cells); NaN without embeddings."""
+    from benchmark.metrics import speaker_probe
+
+    values: dict[str, list[float]] = {m: [] for m in PROBE_METRICS}
+    for run_id, seed in zip(cells["run_id"], cells["seed"]):
+        emb = results.load_embeddings(run_id, tracking_uri)
+        if emb is None:
+            continue
+        probe = speaker_probe(emb["Z"], np.asarray(emb["speakers"]), seed=int(seed))
+        for m in PROBE_METRICS:
+            values[m].append(float(probe[m]))
+    return {m: float(np.mean(v)) if v else float("nan") for m, v in values.items()}
+
+
+def build_leaderboard(definition: LeaderboardDef | str | Path, tracking_uri: str | None = None, *,
+                      progress: bool = True) -> Leaderboard:
+    """Compute a leaderboard from the suite's MLflow records (see the module docstring for the statistics)."""
+    from tqdm.auto import tqdm
+
+    from benchmark.tracking import code_version
+
+    if not isinstance(definition, LeaderboardDef):
+        definition = load_definition(definition)
+    uri = tracking_uri or suite_tracking_uri(definition.suite)
+    cells = results.load_cells(uri, definition.suite, protocol=definition.protocol, corpus=definition.corpus)
+    chosen = select_cells(cells, definition) if not cells.empty else cells
+    if chosen.empty:
+        raise EmobenchError(f"leaderboard {definition.name}: no finished cell runs of suite {definition.suite!r}, "
+                            f"protocol {definition.protocol!r}"
+                            + (f", corpus {definition.corpus!r}" if definition.corpus else "")
+                            + f" at {uri}; run `emobench run {definition.suite}` first")
+    chosen, board_notes = complete_seeds(chosen)
+    if chosen.empty:
+        raise EmobenchError(f"leaderboard {definition.name}: no method has a seed with every fold; "
+                            + "; ".join(board_notes))
+    methods = sorted(chosen["method"].astype(str).unique())
+    stacks: dict[str, Stacked] = {}
+    all_pred = []
+    for method in tqdm(methods, desc=f"leaderboard {definition.name}", unit="method", disable=not progress):
+        pred = stacked_predictions(chosen[chosen["method"] == method], uri)
+        all_pred.append(pred)
+        stacks[method] = Stacked.from_frame(pred)
+    labels = class_labels(pd.concat(all_pred, ignore_index=True))
+    n_boot, boot_seed = definition.n_bootstrap, definition.seed
+    scored = {m: score_stacked(s, labels, definition.aggregate, resample_weights(s.items, n_boot, boot_seed))
+              for m, s in stacks.items()}
+    bad = [c for c in definition.columns if is_prediction_metric(c) and c not in scored[methods[0]].value]
+    if bad:
+        raise EmobenchError(f"leaderboard {definition.name}: columns {bad} name classes absent from the test "
+                            f"sets (classes: {', '.join(labels)})")
+
+    rank_by = definition.rank_by
+    order = sorted(methods, key=lambda m: (-np.nan_to_num(scored[m].value[rank_by], nan=-np.inf), m))
+    leader = order[0]
+    rows = []
+    for method in order:
+        group = chosen[chosen["method"] == method]
+        s = scored[method]
+        row: dict[str, Any] = {"method": method}
+        for m in definition.columns:
+            if is_prediction_metric(m):
+                row.update({m: s.value[m], f"{m}_sd": s.sd[m], f"{m}_low": s.low[m], f"{m}_high": s.high[m]})
+        if any(m in PROBE_METRICS for m in definition.columns):
+            probe = probe_scores(group, uri)
+            row.update({m: probe[m] for m in definition.columns if m in PROBE_METRICS})
+            if not np.isfinite(probe["speaker_probe_acc"]):
+                board_notes.append(f"{method}: no test embeddings logged, so no speaker probe")
+        p = float("nan")
+        if method != leader:
+            if stacks[method].test_set() != stacks[leader].test_set():
+                board_notes.append(f"{method}: its test utterances differ from the leader's, so no paired test")
+            elif definition.significance.test == "paired_bootstrap":
+                p = paired_bootstrap_p(scored[leader].boot[rank_by], s.boot[rank_by])
+            else:
+                p = mcnemar_seeds(stacks[leader], stacks[method])
+        row.update(seeds=len(stacks[method].seeds), folds=len(stacks[method].folds),
+                   n_test=len(stacks[method].items), speaker_independent=_si_flag(group["speaker_independent"]),
+                   p_vs_leader=p, tied_with_leader=bool(np.isfinite(p) and p >= definition.significance.alpha),
+                   run_ids=sorted(group["run_id"]))
+        rows.append(row)
+    entries = pd.DataFrame(rows)
+    values = entries[rank_by].round(12)
+    entries.insert(0, "rank", values.rank(method="min", ascending=False).fillna(len(entries)).astype(int))
+    return Leaderboard(definition, entries, uri, len(chosen), board_notes,
+                       datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), code_version())
+
+
+# ----------------------------------------------------------------------------- Hugging Face model-index
+
+
+_HF_METRICS = {"ua": ("recall", "UA (unweighted average recall, %)", {"average": "macro"}),
+               "wa": ("accuracy", "WA (accuracy, %)", None),
+               "macro_f1": ("f1", "Macro-F1 (%)", {"average": "macro"}),
+               "minority_recall": ("recall", "Minority-class recall (mean over non-Neutral classes, %)", None),
+               "speaker_probe_acc": ("accuracy", "Speaker-probe accuracy (speaker leakage, lower is better, %)", None),
+               "speaker_probe_chance": ("accuracy", "Speaker-probe chance level (%)", None)}
+
+
+def model_index(board: Leaderboard, method: str) -> dict[str, Any]:
+    """A Hugging Face ``model-index`` block for ``method``'s entry (values in percent, seed means)."""
+    entry = board.entry(method)
+    d = board.definition
+    metrics = []
+    for m in d.columns:
+        value = entry[m]
+        if value is None or not np.isfinite(value):
+            continue
+        if m.startswith("recall."):
+            kind, name, args = "recall", f"Recall of {m.removeprefix('recall.')} (%)", {"labels": m.removeprefix("recall.")}
+        else:
+            kind, name, args = _HF_METRICS[m]
+        metric = {"type": kind, "value": round(100 * float(value), 2), "name": name}
+        if args:
+            metric["args"] = args
+        metrics.append(metric)
+    folds = int(entry["folds"])
+    split = (f"test ({d.protocol}, {'pooled over' if d.aggregate == 'pooled' else 'mean over'} {folds} fold"
+             f"{'s' if folds != 1 else ''}, mean over {int(entry['seeds'])} seed{'s' if entry['seeds'] != 1 else ''}, "
+             f"{'speaker-independent' if entry['speaker_independent'] == SI_MARK else 'speaker-dependent'})")
+    corpus = d.corpus or "mixed"
+    dataset = {"name": f"{corpus} ({'emobench embedded, synthetic eSpeak NG speech' if corpus == 'embedded' else corpus})",
+               "type": f"emobench/{corpus}", "split": split}
+    result = {"task": {"type": "speech-emotion-recognition", "name": "Speech Emotion Recognition"},
+              "dataset": dataset, "metrics": metrics,
+              "source": {"name": f"emobench leaderboard {d.name} (suite {d.suite}, protocol {d.protocol})"}}
+    return {"model-index": [{"name": method, "results": [result]}]}
+
+
+def model_index_yaml(board: Leaderboard, method: str) -> str:
+    return yaml.safe_dump(model_index(board, method), sort_keys=False, allow_unicode=True)
+
+
+# ----------------------------------------------------------------------------- writing it out
+
+
+def _pct(value: float) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{100 * value:.1f}"
+
+
+def _si_flag(values: pd.Series) -> str:
+    seen = set(values.astype(str).str.lower())
+    return SI_MARK if seen == {"true"} else SD_MARK if seen == {"false"} else f"{SI_MARK}/{SD_MARK}"
+
+
+def display_table(board: "Leaderboard") -> pd.DataFrame:
+    """The table as printed (Markdown, HTML, LaTeX): percentages, CIs, marks."""
+    rows = []
+    # A paired bootstrap cannot give p below 2/(n+1): print that floor as a bound, not as the p-value.
+    floor = 2 / (board.definition.n_bootstrap + 1) if board.definition.significance.test == "paired_bootstrap" else 0
+    for i, e in enumerate(board.entries.to_dict("records")):
+        row = {"Rank": str(e["rank"]), "Method": e["method"]}
+        for m in board.definition.columns:
+            value = e[m]
+            if is_prediction_metric(m):
+                text = f"{_pct(value)} [{_pct(e[f'{m}_low'])}, {_pct(e[f'{m}_high'])}]"
+                if m == board.definition.rank_by and e["seeds"] > 1:
+                    text = f"{_pct(value)} ± {_pct(e[f'{m}_sd'])} [{_pct(e[f'{m}_low'])}, {_pct(e[f'{m}_high'])}]"
+            else:
+                text = _pct(value)
+            row[f"{metric_label(m)} (%)"] = text
+        row["Seeds"] = str(e["seeds"])
+        row["Split"] = e["speaker_independent"]
+        if i == 0:   # entries are ranked: the first row is the leader
+            row["vs leader"] = "leader"
+        elif e["tied_with_leader"]:
+            row["vs leader"] = f"{TIE_MARK} (p {_p(e['p_vs_leader'], floor)})"
+        else:
+            row["vs leader"] = f"p {_p(e['p_vs_leader'], floor)}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _p(p: float, floor: float = 0.0) -> str:
+    """"= 0.123", "< 0.001", or "≤ 0.002" at the paired bootstrap's smallest reachable p-value."""
+    if p is None or not np.isfinite(p):
+        return "n/a"
+    if floor and p <= floor * (1 + 1e-9):
+        return f"≤ {math.ceil(floor * 1000) / 1000:.3f}"
+    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
+
+
+def notes(board: "Leaderboard") -> list[str]:
+    d = board.definition
+    how = ("each metric over the pooled predictions of all folds of a seed" if d.aggregate == "pooled"
+           else "the mean over folds of each fold's metric")
+    test = ("paired bootstrap of the seed-mean difference on the same resampled test utterances"
+            if d.significance.test == "paired_bootstrap"
+            else "exact McNemar test on per-utterance correctness, per common seed, largest p-value")
+    lines = [
+        f"Values in percent: {how}, mean over seeds (± standard deviation over seeds for "
+        f"{metric_label(d.rank_by)}); [low, high] = 95% bootstrap CI over test utterances "
+        f"({d.n_bootstrap} resamples{', within each fold' if d.aggregate == 'fold_mean' else ''}; seeds averaged: "
+        "the same resample is applied to every seed and the seed mean recomputed).",
+        f"Ranked by {metric_label(d.rank_by)}. {TIE_MARK} = not significantly different from the leader at "
+        f"alpha = {d.significance.alpha} ({test}, {metric_label(d.rank_by)}).",
+        f"{SI_MARK} = speaker-independent split (no test speaker in training); {SD_MARK} = speaker-dependent.",
+    ]
+    if any(m in PROBE_METRICS for m in d.columns):
+        lines.append("Speaker probe: accuracy of a linear classifier predicting the speaker from the frozen test "
+                     "embeddings (recomputed from the logged embeddings), mean over cells; lower = less speaker "
+                     "identity leaks. Chance = the majority-speaker rate.")
+    lines.extend(board.notes)
+    return lines
+
+
+def _md_cell(value: object) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(board: "Leaderboard") -> str:
+    table = display_table(board)
+    lines = [f"# {board.definition.heading}", ""]
+    if board.definition.description:
+        lines += [board.definition.description.strip(), ""]
+    lines += [f"Suite `{board.definition.suite}`, protocol `{board.definition.protocol}`"
+              + (f", corpus `{board.definition.corpus}`" if board.definition.corpus else "")
+              + f"; {board.n_cells} finished cell runs; generated {board.generated} from `{board.tracking_uri}`.", ""]
+    lines.append("| " + " | ".join(_md_cell(c) for c in table.columns) + " |")
+    lines.append("|" + "|".join("---" if i < 2 else "---:" for i in range(len(table.columns))) + "|")
+    lines += ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    lines += [""] + [f"- {n}" for n in notes(board)]
+    return "\n".join(lines) + "\n"
+
+
+_TEX = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
+        "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",
+        "±": r"$\pm$", "≈": r"$\approx$", "≤": r"$\leq$", "–": "--", "<": r"$<$", ">": r"$>$"}
+_TEX_RE = re.compile("|".join(re.escape(k) for k in _TEX))
+
+
+def tex_escape(text: object) -> str:
+    """``text`` as LaTeX source: special characters escaped, ± ≈ as math."""
+    return _TEX_RE.sub(lambda m: _TEX[m.group(0)], str(text))
+
+
+def to_latex(board: "Leaderboard") -> str:
+    """A booktabs ``table`` float (``\\input`` it; needs ``\\usepackage{booktabs}``)."""
+    table = display_table(board)
+    label = re.sub(r"[^A-Za-z0-9]+", "-", board.definition.name).strip("-")
+    lines = ["% generated by `emobench leaderboard`; numbers recomputed from the runs' predictions tables",
+             r"\begin{table*}[tbp]", r"\centering", r"\small",
+             rf"\caption{{{tex_escape(board.definition.heading)}}}", rf"\label{{tab:leaderboard-{label}}}",
+             rf"\begin{{tabular}}{{rl{'r' * (len(table.columns) - 2)}}}", r"\toprule",
+             " & ".join(tex_escape(c) for c in table.columns) + r" \\", r"\midrule"]
+    lines += [" & ".join(tex_escape(v) for v in row) + r" \\" for row in table.itertuples(index=False)]
+    lines += [r"\bottomrule", r"\end{tabular}", r"\par\smallskip",
+              r"\parbox{0.95\linewidth}{\footnotesize " + " ".join(tex_escape(n) for n in notes(board)) + "}",
+              r"\end{table*}"]
+    return "\n".join(lines) + "\n"
+
+
+_HTML_STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;font-size:14px}th,td{padding:4px 10px;border-bottom:1px solid #ddd;text-align:right}
+th{border-bottom:2px solid #444}td:nth-child(2),th:nth-child(2){text-align:left}
+tr:first-child td{font-weight:600}.notes{font-size:13px;color:#555;max-width:60em}"""
+
+
+def to_html(board: "Leaderboard") -> str:
+    """One self-contained HTML page (no external resources)."""
+    table = display_table(board).to_html(index=False, escape=True, border=0, classes="leaderboard")
+    esc = html_lib.escape
+    d = board.definition
+    meta = (f"Suite <code>{esc(d.suite)}</code>, protocol <code>{esc(d.protocol)}</code>"
+            + (f", corpus <code>{esc(d.corpus)}</code>" if d.corpus else "")
+            + f"; {board.n_cells} finished cell runs; generated {esc(board.generated)} from "
+              f"<code>{esc(board.tracking_uri)}</code>.")
+    return "\n".join([
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{esc(d.heading)}</title>",
+        f"<style>{_HTML_STYLE}</style></head><body>", f"<h1>{esc(d.heading)}</h1>",
+        f"<p>{esc(d.description.strip())}</p>" if d.description else "", f"<p>{meta}</p>", table,
+        '<ul class="notes">' + "".join(f"<li>{esc(n)}</li>" for n in notes(board)) + "</ul>",
+        "</body></html>", ""])
+
+
+def write(board: "Leaderboard", out: Path | str | None = None) -> dict[str, Path]:
+    """Write leaderboard.{md,csv,html,tex} and snapshot.json into ``out`` (default leaderboards/<name>/)."""
+    out = Path(out) if out is not None else Path("leaderboards") / board.definition.name
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"md": out / "leaderboard.md", "csv": out / "leaderboard.csv", "html": out / "leaderboard.html",
+             "tex": out / "leaderboard.tex", "json": out / "snapshot.json"}
+    files["md"].write_text(to_markdown(board), encoding="utf-8")
+    board.to_csv_frame().to_csv(files["csv"], index=False)
+    files["html"].write_text(to_html(board), encoding="utf-8")
+    files["tex"].write_text(to_latex(board), encoding="utf-8")
+    snapshot = {"definition": board.definition.model_dump(), "tracking_uri": board.tracking_uri,
+                "generated": board.generated, "code_version": board.code_version, "n_cells": board.n_cells,
+                "notes": notes(board),
+                "entries": json.loads(board.entries.to_json(orient="records"))}
+    files["json"].write_text(json.dumps(snapshot, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return files

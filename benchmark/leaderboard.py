@@ -659,15 +659,15 @@ def display_table(board: "Leaderboard") -> pd.DataFrame:
         if i == 0:   # entries are ranked: the first row is the leader
             row["vs leader"] = "leader"
         elif e["tied_with_leader"]:
-            row["vs leader"] = f"{TIE_MARK} (p {_p(e['p_vs_leader'], floor)})"
+            row["vs leader"] = f"{TIE_MARK} (p {format_p(e['p_vs_leader'], floor)})"
         else:
-            row["vs leader"] = f"p {_p(e['p_vs_leader'], floor)}"
+            row["vs leader"] = f"p {format_p(e['p_vs_leader'], floor)}"
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _p(p: float, floor: float = 0.0) -> str:
-    """"= 0.123", "< 0.001", or "≤ 0.002" at the paired bootstrap's smallest reachable p-value."""
+def format_p(p: float, floor: float = 0.0) -> str:
+    """"= 0.123", "< 0.001", or "≤ 0.002" at the smallest p-value a paired bootstrap can reach (``floor``)."""
     if p is None or not np.isfinite(p):
         return "n/a"
     if floor and p <= floor * (1 + 1e-9):

@@ -166,6 +166,12 @@ class Scored:
     n_utterances: int
 
 
+def _resample_counts(rng: np.random.Generator, n: int, n_resamples: int) -> np.ndarray:
+    """How often each of ``n`` items is drawn in each of ``n_resamples`` bootstrap resamples (float matrix)."""
+    draws = rng.integers(0, n, size=(n_resamples, n)) + n * np.arange(n_resamples)[:, None]
+    return np.bincount(draws.ravel(), minlength=n * n_resamples).reshape(n_resamples, n).astype(float)
+
+
 def score(inputs: ReportInputs, pred: pd.DataFrame, labels: Sequence[str] | None = None) -> Scored:
     """Score pooled predictions (all folds of each seed) and bootstrap the seed mean over utterances."""
     labels = list(labels or class_order(pred))
@@ -173,7 +179,7 @@ def score(inputs: ReportInputs, pred: pd.DataFrame, labels: Sequence[str] | None
     point = {k: v[0] for k, v in _scores(_confusions(pred, labels), minority).items()}
     n_utt = pred["utt_id"].nunique()
     rng = np.random.default_rng(inputs.seed)
-    weights = rng.multinomial(n_utt, np.full(n_utt, 1.0 / n_utt), size=inputs.n_bootstrap).astype(float)
+    weights = _resample_counts(rng, n_utt, inputs.n_bootstrap)
     boot = _scores(_confusions(pred, labels, weights), minority)
     low = {k: np.nanpercentile(v, 2.5, axis=0) for k, v in boot.items()}
     high = {k: np.nanpercentile(v, 97.5, axis=0) for k, v in boot.items()}

@@ -208,8 +208,9 @@ def leaderboard_cmd(
 
 @app.command("compare")
 def compare_cmd(
-    baseline: str = typer.Argument(..., help="Suite run id, cell run id, models:/<name>/<version>, or a "
-                                             "leaderboard snapshot (directory or leaderboard.csv)."),
+    baseline: str = typer.Argument(..., help="Suite run id, cell run id, suite:<name> (its latest cells), "
+                                             "models:/<name>/<version>, or a leaderboard snapshot (directory or "
+                                             "leaderboard.csv)."),
     candidate: str = typer.Argument(..., help="The same kinds as BASELINE."),
     config: Optional[Path] = typer.Option(None, "--config", help="Gate config YAML (metrics and max drops, alpha, "
                                                                  "test); default: UA may drop 1 point."),

@@ -5,6 +5,8 @@ cells' predictions tables. A side is
 
 * a suite execution (parent run id): every cell that execution stood on
   (``benchmark.results.load_run_cells``);
+* ``suite:<name>``: the latest finished cells of a suite in the store (what a
+  CI job that just ran the suite wants, without looking up a run id);
 * a cell run id, or a registered model version ``models:/<name>/<version>``
   (``models:/<name>@<alias>``), whose source run is a cell;
 * a leaderboard snapshot (its directory, or its ``leaderboard.csv``): the run
@@ -173,7 +175,13 @@ def _snapshot_side(spec: str, path: Path, tracking_uri: str | None) -> Side:
 
 
 def resolve_side(spec: str, tracking_uri: str = DEFAULT_TRACKING_URI) -> Side:
-    """A run id, ``models:/...`` URI or snapshot path -> the cells (or aggregates) it stands for."""
+    """A run id, ``suite:<name>``, ``models:/...`` URI or snapshot path -> the cells (or aggregates) it stands for."""
+    if spec.startswith("suite:"):
+        name = spec.removeprefix("suite:")
+        cells = results.load_cells(tracking_uri, name)
+        if cells.empty:
+            raise EmobenchError(f"{spec}: suite {name!r} has no finished cell runs at {tracking_uri}")
+        return Side(spec, tracking_uri, cells=cells)
     if spec.startswith("models:/"):
         run_id = results.resolve_model_version(tracking_uri, spec)
         return Side(spec, tracking_uri, cells=results.load_run_cells(tracking_uri, run_id))
@@ -182,8 +190,8 @@ def resolve_side(spec: str, tracking_uri: str = DEFAULT_TRACKING_URI) -> Side:
         return _snapshot_side(spec, path, None)
     if RUN_ID.match(spec):
         return Side(spec, tracking_uri, cells=results.load_run_cells(tracking_uri, spec))
-    raise ConfigError(f"{spec!r}: expected a run id (32 hex digits), models:/<name>/<version>, or a leaderboard "
-                      "snapshot (directory or leaderboard.csv)")
+    raise ConfigError(f"{spec!r}: expected a run id (32 hex digits), suite:<name>, models:/<name>/<version>, or a "
+                      "leaderboard snapshot (directory or leaderboard.csv)")
 
 
 # ----------------------------------------------------------------------------- matching

@@ -221,3 +221,21 @@ def test_cli_exit_codes(store, tmp_path):
     assert nonsense.exit_code == 2 and "expected a run id" in nonsense.output
     gate.write_text("metrics: {ua: 1.0}\nthreshold: 2\n")
     assert runner.invoke(app, ["compare", store["base"].parent, store["same"].parent, *args]).exit_code == 2
+
+
+def test_latest_cells_of_a_suite_in_two_stores(store, tmp_path):
+    """CI: the baseline store (from main) and a fresh candidate store, both named by suite."""
+    uri = new_store(tmp_path / "candidate")
+    cand = FakeSuite(uri, "gate_base").start()
+    rng = np.random.default_rng(5)
+    for (corpus, protocol, fold, method, seed), run_id in store["base"].runs.items():
+        pred = store["base"].tables[run_id]
+        cand.cell(method=method, fold=fold, seed=int(seed),
+                  pred=_worsen(pred, rng, 0.3) if method == "linear_svm" else pred)
+    cand.finish()
+    verdict = cmp.compare("suite:gate_base", "suite:gate_base", _gate(), tracking_uri=store["uri"],
+                          candidate_tracking_uri=uri, progress=False)
+    assert verdict.exit_code == 1
+    assert list(verdict.rows.loc[verdict.rows["status"] == "regressed", "method"]) == ["linear_svm"]
+    with pytest.raises(EmobenchError, match="suite 'nothing' has no finished cell runs"):
+        cmp.compare("suite:nothing", "suite:gate_base", tracking_uri=store["uri"], progress=False)

@@ -70,7 +70,11 @@ class FakeSuite:
 
     def __post_init__(self) -> None:
         self.client = tracking.configure(self.uri)
-        self.exp_id = tracking.experiment_id(self.client, f"emobench-{self.suite}")
+        name = f"emobench-{self.suite}"
+        exp = self.client.get_experiment_by_name(name)
+        # Artifacts next to the store, not in ./mlruns of whatever directory the tests run from.
+        root = Path(self.uri.removeprefix("sqlite:///")).parent / "artifacts"
+        self.exp_id = exp.experiment_id if exp else self.client.create_experiment(name, root.as_uri())
 
     def start(self) -> "FakeSuite":
         tags = {tracking.KIND_TAG: "suite", tracking.SUITE_TAG: self.suite, "emobench.config": self.digest}

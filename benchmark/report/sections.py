@@ -16,6 +16,7 @@ same draw is applied to every seed, so the CI is that of the seed mean.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -136,7 +137,9 @@ def _scores(cm: np.ndarray, minority: np.ndarray) -> dict[str, np.ndarray]:
     ``minority`` masks the minority classes (the non-Neutral ones); their mean
     recall is scored within each resample, so its CI is a true CI.
     """
-    with np.errstate(invalid="ignore", divide="ignore"):
+    # A resample can miss a class entirely: its recall is NaN there and left out of the means.
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # nanmean of an all-NaN slice
         tp = np.diagonal(cm, axis1=-2, axis2=-1)
         support = cm.sum(-1)
         predicted = cm.sum(-2)
@@ -149,8 +152,8 @@ def _scores(cm: np.ndarray, minority: np.ndarray) -> dict[str, np.ndarray]:
         f1m = np.where(present, f1, 0).sum(-1) / present.sum(-1)
         wa = tp.sum(-1) / cm.sum((-2, -1))
         minority_recall = np.nanmean(np.where(minority, recall, np.nan), -1) if minority.any() else ua * np.nan
-    return {"ua": ua.mean(-1), "wa": wa.mean(-1), "macro_f1": f1m.mean(-1), "recall": np.nanmean(recall, -2),
-            "minority_recall": minority_recall.mean(-1)}
+        return {"ua": ua.mean(-1), "wa": wa.mean(-1), "macro_f1": f1m.mean(-1), "recall": np.nanmean(recall, -2),
+                "minority_recall": minority_recall.mean(-1)}
 
 
 @dataclass

@@ -23,9 +23,9 @@ tables, never from a logged metric:
 * the value shown is the mean over seeds, with the standard deviation over
   seeds beside it;
 * the 95% CI is a bootstrap over test utterances with the seeds *averaged*:
-  each resample draws test utterances with replacement (within each fold for
-  ``fold_mean``), applies the same draw to every seed and recomputes the seed
-  mean; the CI is the 2.5/97.5 percentiles of those seed means;
+  each resample draws test utterances with replacement within each fold,
+  applies the same draw to every seed and recomputes the seed mean; the CI is
+  the 2.5/97.5 percentiles of those seed means;
 * every method is tested against the leader on the ranking metric, on the
   same test utterances (``paired_bootstrap``: the same resampling of the
   paired seed means; ``mcnemar``: exact McNemar on per-utterance correctness,
@@ -304,8 +304,11 @@ def resample_weights(items: pd.DataFrame, n: int, seed: int) -> np.ndarray:
     """
     rng = np.random.default_rng(seed)
     weights = np.zeros((n, len(items)))
-    for _, idx in items.groupby("fold").indices.items():
-        weights[:, idx] = rng.multinomial(len(idx), np.full(len(idx), 1.0 / len(idx)), size=n)
+    for _, idx in sorted(items.groupby("fold").indices.items()):
+        m = len(idx)
+        draws = rng.integers(0, m, size=(n, m)) + (np.arange(n) * m)[:, None]
+        # Counts of each drawn utterance per resample (one bincount instead of n multinomial draws).
+        weights[:, idx] = np.bincount(draws.ravel(), minlength=n * m).reshape(n, m)
     return weights
 
 
@@ -324,10 +327,14 @@ def confusions(stacked: Stacked, labels: list[str], weights: np.ndarray | None =
     out = np.zeros((weights.shape[0], len(stacked.seeds), len(stacked.folds), k * (k + 1)))
     seed_pos = {s: i for i, s in enumerate(stacked.seeds)}
     fold_pos = {f: i for i, f in enumerate(stacked.folds)}
+    items = frame["item"].to_numpy()
     for (seed, fold), idx in frame.groupby(["seed", "fold"]).indices.items():
-        onehot = np.zeros((len(idx), k * (k + 1)))
-        onehot[np.arange(len(idx)), code[idx]] = 1.0
-        out[:, seed_pos[seed], fold_pos[fold]] = weights[:, frame["item"].to_numpy()[idx]] @ onehot
+        # Items are numbered fold by fold, so a fold's utterances are one block of weight columns:
+        # multiply that block (a view) by an item -> confusion-cell incidence matrix.
+        lo, hi = items[idx].min(), items[idx].max() + 1
+        incidence = np.zeros((hi - lo, k * (k + 1)))
+        np.add.at(incidence, (items[idx] - lo, code[idx]), 1.0)
+        out[:, seed_pos[seed], fold_pos[fold]] = weights[:, lo:hi] @ incidence
     return out.reshape(*out.shape[:3], k, k + 1)
 
 

@@ -1,0 +1,122 @@
+"""SER metrics against scikit-learn and hand computations on the same predictions."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import binomtest
+from sklearn.metrics import balanced_accuracy_score, accuracy_score, confusion_matrix, f1_score, recall_score
+
+from benchmark.errors import ManifestError
+from benchmark.metrics import (aggregate_folds, bhattacharyya_distance, bootstrap_ci, frechet_distance, mcnemar,
+                               mmd_rbf, paired_bootstrap, score_predictions, ser_scores, speaker_probe)
+from benchmark.predictions import make_predictions, validate_predictions
+
+LABELS = ["neutral", "happy", "angry", "sad"]
+
+
+def _predictions(n=800, accuracy=0.7, seed=0, speakers=20):
+    rng = np.random.default_rng(seed)
+    y = rng.choice(LABELS, size=n, p=[0.5, 0.2, 0.15, 0.15])
+    wrong = rng.random(n) > accuracy
+    pred = np.where(wrong, rng.choice(LABELS, size=n), y)
+    return y, pred, np.array([f"s{i % speakers}" for i in range(n)])
+
+
+def test_scores_match_scikit_learn():
+    y, pred, _ = _predictions()
+    s = ser_scores(y, pred, LABELS)
+    assert s["ua"] == pytest.approx(balanced_accuracy_score(y, pred))
+    assert s["wa"] == pytest.approx(accuracy_score(y, pred))
+    assert s["macro_f1"] == pytest.approx(f1_score(y, pred, labels=LABELS, average="macro", zero_division=0))
+    recalls = recall_score(y, pred, labels=LABELS, average=None)
+    assert [s[f"recall.{c}"] for c in LABELS] == pytest.approx(list(recalls))
+
+
+def test_predictions_table_round_trip_and_errors(tmp_path):
+    proba = np.array([[0.7, 0.3], [0.2, 0.8]])
+    t = make_predictions(["a", "b"], ["x", "y"], proba, ["x", "y"], speakers=["s", "s"], languages=["en", "en"])
+    assert list(t["y_pred"]) == ["x", "y"] and list(t.columns[-2:]) == ["p_x", "p_y"]
+    t.to_parquet(tmp_path / "p.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "p.parquet"), t)
+    bad = t.copy()
+    bad.loc[1, "p_x"] = 0.9
+    with pytest.raises(ManifestError, match="rows \\[1\\]"):
+        validate_predictions(bad)
+    with pytest.raises(ManifestError, match="y_true"):
+        validate_predictions(t.drop(columns="y_true"))
+
+
+def test_bootstrap_ci_contains_the_estimate_narrows_with_n_and_speakers_are_wider():
+    y, pred, spk = _predictions(n=2000, speakers=10)
+    ua = balanced_accuracy_score(y, pred)
+    lo, hi = bootstrap_ci(y, pred, LABELS, n_boot=500)
+    assert lo < ua < hi
+    lo_small, hi_small = bootstrap_ci(y[:200], pred[:200], LABELS, n_boot=500)
+    assert hi_small - lo_small > hi - lo
+    # Speaker-clustered errors: some speakers are much harder, so speakers must be the resampling unit.
+    hard = np.isin(spk, ["s0", "s1", "s2"])
+    pred2 = np.where(hard, np.roll(y, 1), y)
+    utt = bootstrap_ci(y, pred2, LABELS, n_boot=500)
+    by_spk = bootstrap_ci(y, pred2, LABELS, n_boot=500, unit="speaker", speakers=spk)
+    assert by_spk[1] - by_spk[0] > 1.5 * (utt[1] - utt[0])
+
+
+def test_score_predictions_reports_both_intervals():
+    y, pred, spk = _predictions()
+    proba = np.eye(4)[[LABELS.index(p) for p in pred]]
+    table = make_predictions([str(i) for i in range(len(y))], y, proba, LABELS, speakers=spk)
+    s = score_predictions(table, LABELS, n_bootstrap=200)
+    assert s["ua_ci_low"] < s["ua"] < s["ua_ci_high"] and s["ua_spk_ci_low"] < s["ua"] < s["ua_spk_ci_high"]
+
+
+def test_paired_tests_separate_better_from_identical():
+    y, weak, _ = _predictions(accuracy=0.5, seed=1)
+    strong = np.where(np.random.default_rng(2).random(len(y)) < 0.8, y, weak)
+    better = paired_bootstrap(y, weak, strong, LABELS, n_boot=500)
+    assert better["diff"] > 0 and better["p"] < 0.01
+    same = paired_bootstrap(y, weak, weak, LABELS, n_boot=500)
+    assert same["diff"] == 0 and same["p"] == 1.0
+    assert mcnemar(y, weak, strong)["p"] < 0.01 and mcnemar(y, weak, weak)["p"] == 1.0
+
+
+def test_mcnemar_by_hand():
+    y = np.array(["a"] * 10)
+    a = np.array(["a"] * 3 + ["b"] * 7)       # a right on 3
+    b = np.array(["a"] * 9 + ["b"])           # b right on 9
+    r = mcnemar(y, a, b)                       # discordant: only-a 0, only-b 6
+    assert (r["n01"], r["n10"]) == (0, 6)
+    assert r["p"] == pytest.approx(binomtest(0, 6, 0.5).pvalue) == pytest.approx(2 * 0.5**6)
+
+
+def test_fold_aggregation_keeps_pooled_and_mean_apart():
+    y1, p1, _ = _predictions(n=100, accuracy=0.9, seed=1)
+    y2, p2, _ = _predictions(n=300, accuracy=0.5, seed=2)
+    folds = [pd.DataFrame({"y_true": y1, "y_pred": p1}), pd.DataFrame({"y_true": y2, "y_pred": p2})]
+    agg = aggregate_folds(folds, LABELS)
+    assert agg["pooled"]["wa"] == pytest.approx(accuracy_score(np.r_[y1, y2], np.r_[p1, p2]))
+    assert agg["fold_mean"]["wa"] == pytest.approx((accuracy_score(y1, p1) + accuracy_score(y2, p2)) / 2)
+    assert agg["fold_std"]["wa"] > 0
+
+
+def test_speaker_probe_sees_speaker_information():
+    rng = np.random.default_rng(0)
+    speakers = np.repeat([f"s{i}" for i in range(8)], 30)
+    centres = rng.normal(size=(8, 16)) * 3
+    leaky = centres[np.repeat(np.arange(8), 30)] + rng.normal(size=(240, 16))
+    clean = rng.normal(size=(240, 16))
+    assert speaker_probe(leaky, speakers)["speaker_probe_acc"] > 0.9
+    r = speaker_probe(clean, speakers)
+    assert r["speaker_probe_acc"] < 0.35 and r["speaker_probe_chance"] == pytest.approx(1 / 8)
+
+
+def test_distribution_distances():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(300, 3)), rng.normal(size=(300, 3))
+    shifted = b + np.array([2.0, 0, 0])
+    assert abs(mmd_rbf(a, b)) < 0.02 and mmd_rbf(a, shifted) > 0.1
+    assert frechet_distance(a, a) == pytest.approx(0, abs=1e-6)
+    assert frechet_distance(a, a + np.array([2.0, 1.0, 0])) == pytest.approx(5.0, rel=1e-6)
+    cov = np.cov(a, rowvar=False)
+    shift = np.array([1.0, 0, 0])
+    assert bhattacharyya_distance(a, a + shift) == pytest.approx(shift @ np.linalg.solve(cov, shift) / 8, rel=1e-3)

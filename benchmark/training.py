@@ -1,0 +1,143 @@
+"""The one training loop every neural method uses (SpeechBrain-recipe style: small and readable).
+
+A method supplies three callables and the loop does the rest:
+
+- ``batches(epoch, rng)``: the batches of epoch 1..T (the method decides
+  cropping, augmentation, sampling; ``rng`` is seeded per epoch),
+- ``step(model, batch, epoch)``: the loss of one batch and a dict of values to log,
+- ``validate(model)``: validation UA (higher is better), or None.
+
+The loop seeds everything, picks the device, runs Adam(W), clips gradients,
+checks every loss and gradient for NaN/inf (raising :class:`TrainingError`
+naming the method, epoch and step, with the last good weights restored and,
+when ``checkpoint_dir`` is set, saved), shows a progress bar with the loss and
+validation UA, stops early when validation UA stops improving, and returns the
+model with the weights of its best validation epoch.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import random
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from tqdm.auto import tqdm
+
+from benchmark.errors import EmobenchError
+
+
+class TrainingError(EmobenchError):
+    """Training diverged (NaN/inf loss or gradient)."""
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch; deterministic kernels on CPU."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def pick_device(preference: str = "auto") -> torch.device:
+    """``auto``: the GPU when one is present, else the CPU."""
+    if preference == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(preference)
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    patience: int = Field(8, ge=1)          # epochs without a better validation UA before stopping
+    grad_clip: float | None = 5.0
+    device: str = "auto"
+    progress: bool = True
+
+
+class Trainer:
+    """Runs :meth:`fit`; ``history`` holds one dict per epoch (mean loss, logs, val UA)."""
+
+    def __init__(self, name: str, config: TrainConfig, seed: int, checkpoint_dir: Path | None = None):
+        self.name = name
+        self.config = config
+        self.seed = seed
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        self.device = pick_device(config.device)
+        self.history: list[dict[str, float]] = []
+
+    def fit(self, model: torch.nn.Module, batches: Callable[[int, np.random.Generator], Iterable[Any]],
+            step: Callable[[torch.nn.Module, Any, int], tuple[torch.Tensor, dict[str, float]]],
+            validate: Callable[[torch.nn.Module], float] | None = None) -> torch.nn.Module:
+        seed_everything(self.seed)
+        cfg = self.config
+        model.to(self.device)
+        optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        best_state, best_ua, stale = copy.deepcopy(model.state_dict()), -np.inf, 0
+        last_good = copy.deepcopy(model.state_dict())
+        # Epochs count from 1, as in the papers' schedules (e.g. KL annealing uses e = 1..T).
+        bar = tqdm(range(1, cfg.epochs + 1), desc=self.name, unit="epoch", disable=not cfg.progress, leave=False)
+        for epoch in bar:
+            model.train()
+            rng = np.random.default_rng([self.seed, epoch])
+            losses, logs = [], {}
+            for i, batch in enumerate(batches(epoch, rng)):
+                loss, step_logs = step(model, batch, epoch)
+                self._check(loss, model, epoch, i, last_good)
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                self._check_gradients(model, epoch, i, last_good)
+                if cfg.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                optimiser.step()
+                last_good = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                losses.append(float(loss.detach()))
+                for k, v in step_logs.items():
+                    logs.setdefault(k, []).append(v)
+            record = {"epoch": epoch, "loss": float(np.mean(losses)) if losses else float("nan"),
+                      **{k: float(np.mean(v)) for k, v in logs.items()}}
+            if validate is not None:
+                model.eval()
+                with torch.no_grad():
+                    record["val_ua"] = float(validate(model))
+                if record["val_ua"] > best_ua:
+                    best_ua, stale = record["val_ua"], 0
+                    best_state = copy.deepcopy(model.state_dict())
+                else:
+                    stale += 1
+            self.history.append(record)
+            bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k in ("loss", "val_ua")})
+            if validate is not None and stale >= cfg.patience:
+                break
+        bar.close()
+        if validate is not None:
+            model.load_state_dict(best_state)
+        model.eval()
+        return model
+
+    def _check(self, loss: torch.Tensor, model: torch.nn.Module, epoch: int, step: int, last_good: dict) -> None:
+        if not torch.isfinite(loss).all():
+            self._fail(f"loss is {float(loss)}", model, epoch, step, last_good)
+
+    def _check_gradients(self, model: torch.nn.Module, epoch: int, step: int, last_good: dict) -> None:
+        for name, p in model.named_parameters():
+            if p.grad is not None and not torch.isfinite(p.grad).all():
+                self._fail(f"gradient of {name} is not finite", model, epoch, step, last_good)
+
+    def _fail(self, what: str, model: torch.nn.Module, epoch: int, step: int, last_good: dict) -> None:
+        model.load_state_dict(last_good)
+        where = ""
+        if self.checkpoint_dir is not None:
+            self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+            path = self.checkpoint_dir / f"{self.name}-last-good.pt"
+            torch.save(last_good, path)
+            where = f"; last good weights saved to {path}"
+        raise TrainingError(f"method {self.name}: {what} at epoch {epoch}, step {step} "
+                            f"(the model holds the last good weights{where})")

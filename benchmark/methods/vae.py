@@ -321,6 +321,7 @@ class AutoencoderMethod(Method):
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         rec = reconstruction_loss(model.decode(z), x, mask)
         kl = kl_divergence(mu, logvar)
+        # The Trainer counts epochs 1..T, like the paper's e.
         beta = kl_weight(epoch, self.hp.epochs, schedule=self.hp.kl_schedule, beta=self.hp.beta,
                          ratio=self.hp.anneal_ratio, cycles=self.hp.anneal_cycles)
         loss = rec + beta * kl

@@ -79,7 +79,7 @@ class GateConfig(BaseModel):
             raise ValueError("guard at least one metric, e.g. {ua: 1.0}")
         bad = [m for m in value if not lb.is_prediction_metric(m)]
         if bad:
-            raise ValueError(f"unknown metric(s) {bad}; known: {', '.join(lb.PREDICTION_METRICS)}, recall.<class>")
+            raise ValueError(f"unknown metric(s) {bad}; known: {', '.join(lb.prediction_metrics())}, recall.<class>")
         negative = [m for m, v in value.items() if v < 0]
         if negative:
             raise ValueError(f"max drop must be >= 0 points: {negative}")

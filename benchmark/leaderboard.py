@@ -64,16 +64,24 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 TIE_MARK = "≈"
 SI_MARK, SD_MARK = "SI", "SD"   # as in the report: speaker-independent / speaker-dependent split
 
-# Metrics computed from predictions tables; "recall.<class>" is any class.
-PREDICTION_METRICS = ("ua", "wa", "macro_f1", "minority_recall")
+# Metrics computed from predictions tables besides those registered in benchmark.metrics.SER_METRICS
+# (ua, wa, macro_f1, ...); "recall.<class>" is any class.
+DERIVED_METRICS = ("minority_recall",)
 # Metrics recomputed from the cells' test embeddings (the speaker probe): shown, never tested.
 PROBE_METRICS = ("speaker_probe_acc", "speaker_probe_chance")
 METRIC_NAMES = {"ua": "UA", "wa": "WA", "macro_f1": "Macro-F1", "minority_recall": "Minority recall",
                 "speaker_probe_acc": "Speaker probe acc.", "speaker_probe_chance": "Speaker chance"}
 
 
+def prediction_metrics() -> tuple[str, ...]:
+    """Metrics recomputable from a predictions table: every registered SER metric, minority_recall."""
+    from benchmark.metrics import SER_METRICS
+
+    return (*SER_METRICS.names(), *DERIVED_METRICS)
+
+
 def is_prediction_metric(name: str) -> bool:
-    return name in PREDICTION_METRICS or (name.startswith("recall.") and len(name) > len("recall."))
+    return name in prediction_metrics() or (name.startswith("recall.") and len(name) > len("recall."))
 
 
 def metric_label(name: str) -> str:
@@ -128,7 +136,7 @@ class LeaderboardDef(_Strict):
     def _known_columns(cls, value: list[str]) -> list[str]:
         bad = [c for c in value if not (is_prediction_metric(c) or c in PROBE_METRICS)]
         if bad:
-            raise ValueError(f"unknown metric(s) {bad}; known: {', '.join(PREDICTION_METRICS + PROBE_METRICS)}, "
+            raise ValueError(f"unknown metric(s) {bad}; known: {', '.join(prediction_metrics() + PROBE_METRICS)}, "
                              "recall.<class>")
         if len(set(value)) != len(value):
             raise ValueError("a metric is listed twice")
@@ -138,7 +146,7 @@ class LeaderboardDef(_Strict):
     @classmethod
     def _rankable(cls, value: str) -> str:
         if not is_prediction_metric(value):
-            raise ValueError(f"{value!r} cannot rank: use a metric of the predictions ({', '.join(PREDICTION_METRICS)}, "
+            raise ValueError(f"{value!r} cannot rank: use a metric of the predictions ({', '.join(prediction_metrics())}, "
                              "recall.<class>)")
         return value
 
@@ -290,78 +298,70 @@ def _natural(text: str) -> tuple:
 
 
 def class_labels(pred: pd.DataFrame) -> list[str]:
-    """The classes a set of predictions is scored on: those present in y_true, canonical order first."""
-    seen = set(pred["y_true"].astype(str))
+    """The classes predictions are scored on: every class in y_true or y_pred, canonical order first.
+
+    Predicted classes absent from the test set stay in, so that a prediction
+    of such a class still counts as an error (a confusion matrix over the
+    true classes only would drop it) and scores macro-F1 0, as scikit-learn
+    does with its default labels; UA averages the recall of the classes
+    present in y_true only (balanced accuracy).
+    """
+    seen = set(pred["y_true"].astype(str)) | set(pred["y_pred"].astype(str))
     return [e for e in EMOTIONS if e in seen] + sorted(seen - set(EMOTIONS))
 
 
-def resample_weights(items: pd.DataFrame, n: int, seed: int) -> np.ndarray:
-    """(n, n_items) bootstrap counts: utterances drawn with replacement within each fold.
+def resample_weights(items: pd.DataFrame, n: int, seed: int, aggregate: str = "pooled") -> np.ndarray:
+    """(n, n_items) bootstrap draw counts over test utterances (``benchmark.metrics.resample_weights``).
 
-    Stratifying by fold keeps every fold's size (and, for a fold mean, every
-    fold present); for pooled predictions it is a stratified bootstrap of the
-    same statistic.
+    ``pooled``: utterances drawn with replacement from all folds together (the
+    pooled predictions are one test set); ``fold_mean``: drawn within each fold,
+    so that every fold keeps its size and a per-fold metric exists in every
+    resample.
     """
-    rng = np.random.default_rng(seed)
+    from benchmark.metrics import resample_weights as draw
+
+    if aggregate == "pooled":
+        return draw(len(items), n, seed)
     weights = np.zeros((n, len(items)))
-    for _, idx in sorted(items.groupby("fold").indices.items()):
-        m = len(idx)
-        draws = rng.integers(0, m, size=(n, m)) + (np.arange(n) * m)[:, None]
-        # Counts of each drawn utterance per resample (one bincount instead of n multinomial draws).
-        weights[:, idx] = np.bincount(draws.ravel(), minlength=n * m).reshape(n, m)
+    for i, (_, idx) in enumerate(sorted(items.groupby("fold").indices.items())):
+        weights[:, idx] = draw(len(idx), n, int(np.random.default_rng([seed, i]).integers(2**31)))
     return weights
 
 
 def confusions(stacked: Stacked, labels: list[str], weights: np.ndarray | None = None) -> np.ndarray:
-    """Weighted confusion counts, shape (n_weights, n_seeds, n_folds, K, K) (rows = true class)."""
-    k = len(labels)
-    code_of = {c: i for i, c in enumerate(labels)}
+    """Weighted confusion counts (``benchmark.metrics.weighted_confusions``), shape (W, seeds, folds, K, K)."""
+    from benchmark.metrics import weighted_confusions
+
     frame = stacked.frame
-    true = frame["y_true"].astype(str).map(code_of)
-    pred = frame["y_pred"].astype(str).map(code_of)
-    if true.isna().any():
-        raise EmobenchError(f"y_true holds a class outside {labels}")
-    # A prediction outside the scored classes still counts as an error of its true class.
-    code = true.to_numpy(int) * (k + 1) + pred.fillna(k).to_numpy(int)
+    unknown = set(frame["y_true"].astype(str)) - set(labels) | set(frame["y_pred"].astype(str)) - set(labels)
+    if unknown:   # weighted_confusions would drop those rows silently
+        raise EmobenchError(f"predictions hold class(es) {sorted(unknown)} outside the scored labels {labels}")
     weights = np.ones((1, len(stacked.items))) if weights is None else weights
-    out = np.zeros((weights.shape[0], len(stacked.seeds), len(stacked.folds), k * (k + 1)))
+    k = len(labels)
+    out = np.zeros((weights.shape[0], len(stacked.seeds), len(stacked.folds), k, k))
     seed_pos = {s: i for i, s in enumerate(stacked.seeds)}
     fold_pos = {f: i for i, f in enumerate(stacked.folds)}
     items = frame["item"].to_numpy()
+    y_true, y_pred = frame["y_true"].astype(str).to_numpy(), frame["y_pred"].astype(str).to_numpy()
     for (seed, fold), idx in frame.groupby(["seed", "fold"]).indices.items():
-        # Items are numbered fold by fold, so a fold's utterances are one block of weight columns:
-        # multiply that block (a view) by an item -> confusion-cell incidence matrix.
-        lo, hi = items[idx].min(), items[idx].max() + 1
-        incidence = np.zeros((hi - lo, k * (k + 1)))
-        np.add.at(incidence, (items[idx] - lo, code[idx]), 1.0)
-        out[:, seed_pos[seed], fold_pos[fold]] = weights[:, lo:hi] @ incidence
-    return out.reshape(*out.shape[:3], k, k + 1)
+        out[:, seed_pos[seed], fold_pos[fold]] = weighted_confusions(y_true[idx], y_pred[idx], labels,
+                                                                     weights[:, items[idx]])
+    return out
 
 
 def scores_from_confusion(cm: np.ndarray, labels: list[str]) -> dict[str, np.ndarray]:
-    """UA, WA, macro-F1, per-class and minority recall from confusion counts (..., K, K+1).
+    """Every metric of ``benchmark.metrics.SER_METRICS`` (UA, WA, macro-F1, ...), per-class recall and
+    minority-class recall (mean recall of the non-Neutral classes present), from (..., K, K) counts."""
+    from benchmark.metrics import SER_METRICS
 
-    The last column counts predictions outside the scored classes (always
-    errors). Classes absent from a (resampled) test set are left out of the
-    averages, like scikit-learn with ``labels`` = the classes present.
-    """
-    k = len(labels)
     with np.errstate(invalid="ignore", divide="ignore"):
-        tp = np.diagonal(cm[..., :k], axis1=-2, axis2=-1)
+        out = {name: SER_METRICS.get(name)(cm) for name in SER_METRICS.names()}
         support = cm.sum(-1)
-        predicted = cm[..., :k].sum(-2)
-        recall = np.where(support > 0, tp / support, np.nan)
-        precision = np.where(predicted > 0, tp / predicted, 0.0)
-        r0 = np.nan_to_num(recall)
-        f1 = np.where(precision + r0 > 0, 2 * precision * r0 / (precision + r0), 0.0)
-        present = support > 0
-        n_present = present.sum(-1)
-        out = {"ua": np.nansum(recall, -1) / n_present,
-               "wa": tp.sum(-1) / support.sum(-1),
-               "macro_f1": np.where(present, f1, 0.0).sum(-1) / n_present}
+        recall = np.where(support > 0, np.diagonal(cm, axis1=-2, axis2=-1) / np.where(support > 0, support, 1),
+                          np.nan)
         minority = np.array([c != NEUTRAL for c in labels])
         out["minority_recall"] = (np.nanmean(np.where(minority, recall, np.nan), -1)
-                                  if NEUTRAL in labels and minority.any() else np.full(n_present.shape, np.nan))
+                                  if NEUTRAL in labels and minority.any() else np.full(recall.shape[:-1], np.nan))
     for i, c in enumerate(labels):
         out[f"recall.{c}"] = recall[..., i]
     return out
@@ -370,13 +370,12 @@ def scores_from_confusion(cm: np.ndarray, labels: list[str]) -> dict[str, np.nda
 def seed_means(stacked: Stacked, labels: list[str], aggregate: str,
                weights: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(seed mean, per-seed values) of every metric; arrays have a leading resample axis."""
-    cm = confusions(stacked, labels, weights)                 # (W, S, F, K, K+1)
-    if aggregate == "pooled":
-        per_seed = scores_from_confusion(cm.sum(2), labels)   # (W, S)
-    else:
-        with np.errstate(invalid="ignore"):
-            per_seed = {k: np.nanmean(v, -1) for k, v in scores_from_confusion(cm, labels).items()}
+    cm = confusions(stacked, labels, weights)                 # (W, S, F, K, K)
     with np.errstate(invalid="ignore"):
+        if aggregate == "pooled":
+            per_seed = scores_from_confusion(cm.sum(2), labels)   # (W, S)
+        else:
+            per_seed = {k: np.nanmean(v, -1) for k, v in scores_from_confusion(cm, labels).items()}
         return {k: np.nanmean(v, -1) for k, v in per_seed.items()}, per_seed
 
 
@@ -420,26 +419,18 @@ def paired_bootstrap_p(boot_a: np.ndarray, boot_b: np.ndarray) -> float:
 
 
 
-def mcnemar_p(correct_a: np.ndarray, correct_b: np.ndarray) -> float:
-    """Exact (binomial) McNemar p-value on paired per-utterance correctness."""
-    from scipy.stats import binomtest
-
-    a, b = np.asarray(correct_a, bool), np.asarray(correct_b, bool)
-    only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
-    if only_a + only_b == 0:
-        return 1.0
-    return float(binomtest(min(only_a, only_b), only_a + only_b, 0.5).pvalue)
-
-
 def mcnemar_seeds(a: Stacked, b: Stacked) -> float:
-    """McNemar per seed both methods ran (same test utterances); the largest p-value (conservative)."""
+    """``benchmark.metrics.mcnemar`` per seed both methods ran, on their common test utterances;
+    the largest p-value (conservative: significant only if every seed is)."""
+    from benchmark.metrics import mcnemar
+
     ps = []
     for seed in sorted(set(a.seeds) & set(b.seeds), key=_natural):
         fa = a.frame[a.frame["seed"] == seed].set_index("item")
         fb = b.frame[b.frame["seed"] == seed].set_index("item")
         common = fa.index.intersection(fb.index)
-        ps.append(mcnemar_p((fa.loc[common, "y_true"] == fa.loc[common, "y_pred"]).to_numpy(),
-                            (fb.loc[common, "y_true"] == fb.loc[common, "y_pred"]).to_numpy()))
+        ps.append(mcnemar(fa.loc[common, "y_true"].astype(str).to_numpy(), fa.loc[common, "y_pred"].astype(str).to_numpy(),
+                          fb.loc[common, "y_pred"].astype(str).to_numpy())["p"])
     return max(ps) if ps else float("nan")
 
 
@@ -545,8 +536,10 @@ def build_leaderboard(definition: LeaderboardDef | str | Path, tracking_uri: str
         stacks[method] = Stacked.from_frame(pred)
     labels = class_labels(pd.concat(all_pred, ignore_index=True))
     n_boot, boot_seed = definition.n_bootstrap, definition.seed
-    scored = {m: score_stacked(s, labels, definition.aggregate, resample_weights(s.items, n_boot, boot_seed))
-              for m, s in stacks.items()}
+    scored = {}
+    for method, stacked in stacks.items():
+        weights = resample_weights(stacked.items, n_boot, boot_seed, definition.aggregate)
+        scored[method] = score_stacked(stacked, labels, definition.aggregate, weights)
     bad = [c for c in definition.columns if is_prediction_metric(c) and c not in scored[methods[0]].value]
     if bad:
         raise EmobenchError(f"leaderboard {definition.name}: columns {bad} name classes absent from the test "

@@ -36,11 +36,11 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from benchmark.errors import EmobenchError
+from benchmark.predictions import validate_predictions
 from benchmark.tracking import CELL_TAG, KIND_TAG, SUITE_TAG
 
 PREDICTIONS_ARTIFACT = "predictions/predictions.parquet"
 EMBEDDINGS_ARTIFACT = "embeddings/test.npz"
-PREDICTION_COLUMNS = ("utt_id", "y_true", "y_pred")
 # What identifies a cell across two stores or two suite executions (compare matches on it).
 CELL_KEY = ("corpus", "protocol", "fold", "method", "seed")
 BASE_COLUMNS = ["run_id", "experiment_id", "status", "start_time", "end_time", CELL_TAG, *CELL_KEY,
@@ -233,13 +233,8 @@ def _download_predictions(tracking_uri: str, run_id: str) -> pd.DataFrame:
         except (MlflowException, OSError) as exc:
             raise EmobenchError(f"run {run_id}: no {PREDICTIONS_ARTIFACT} artifact at {tracking_uri} ({exc})") from None
         table = pd.read_parquet(path)
-    missing = [c for c in PREDICTION_COLUMNS if c not in table.columns]
-    if missing:
-        raise EmobenchError(f"run {run_id}: {PREDICTIONS_ARTIFACT} lacks column(s) {', '.join(missing)}")
-    if table["utt_id"].duplicated().any():
-        dupes = table.loc[table["utt_id"].duplicated(), "utt_id"].unique()[:5]
-        raise EmobenchError(f"run {run_id}: {PREDICTIONS_ARTIFACT} repeats utt_id(s) {', '.join(map(str, dupes))}")
-    return table
+    # The schema check of benchmark.predictions; its errors name this run's artifact.
+    return validate_predictions(table, f"run {run_id}: {PREDICTIONS_ARTIFACT}")
 
 
 def load_predictions(run_id: str, tracking_uri: str | None = None) -> pd.DataFrame:

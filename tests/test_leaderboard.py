@@ -173,6 +173,39 @@ def test_select_by_meta_and_off_diagonal(tmp_path):
     assert cross["folds"] == 2
 
 
+def test_speaker_probe_is_recomputed_from_the_embeddings(tmp_path):
+    from benchmark.metrics import speaker_probe
+
+    uri = new_store(tmp_path / "probe")
+    rng = np.random.default_rng(4)
+    suite = FakeSuite(uri, "probe").start()
+    embs = {}
+    for fold in ("fold0", "fold1"):
+        test = make_test_set(rng, fold)
+        speakers = test["speaker"].to_numpy(str)
+        code = {spk: 2.0 * i for i, spk in enumerate(sorted(set(speakers)))}
+        leak = np.array([code[spk] for spk in speakers])[:, None]         # speaker identity in the embedding
+        emb = {"utt_ids": test["utt_id"].to_numpy(str), "Z": rng.normal(size=(len(test), 4)) + leak,
+               "y": test["y_true"].to_numpy(str), "speakers": speakers, "languages": np.array(["en"] * len(test))}
+        embs[fold] = emb
+        suite.cell(method="leaky", protocol="unseen_speakers", fold=fold, seed=0, emb=emb,
+                   pred=predictions(rng, test, 0.7))
+        suite.cell(method="no_embeddings", protocol="unseen_speakers", fold=fold, seed=0,
+                   pred=predictions(rng, test, 0.6))
+    suite.finish()
+    definition = lb.parse_definition({"suite": "probe", "protocol": "unseen_speakers", "n_bootstrap": 100,
+                                      "columns": ["ua", "speaker_probe_acc", "speaker_probe_chance"]}, "probe")
+    board = lb.build_leaderboard(definition, uri, progress=False)
+    expected = [speaker_probe(e["Z"], e["speakers"], seed=0) for e in embs.values()]
+    leaky = board.entry("leaky")
+    for metric in ("speaker_probe_acc", "speaker_probe_chance"):   # the logged values (0.99, 0.01) are not used
+        assert leaky[metric] == pytest.approx(np.mean([e[metric] for e in expected]))
+    assert leaky["speaker_probe_acc"] > 2 * leaky["speaker_probe_chance"]
+    assert np.isnan(board.entry("no_embeddings")["speaker_probe_acc"])
+    assert any("no_embeddings: no test embeddings" in n for n in board.notes)
+    assert "Speaker probe acc. (%)" in lb.to_markdown(board)
+
+
 def test_shipped_definitions_are_valid():
     names = lb.list_definitions()
     assert {"speaker_independent", "unseen_speakers", "imbalance", "cross_lingual"} <= set(names)

@@ -178,8 +178,10 @@ def run_cell(cell: Cell, manifest: pd.DataFrame | None = None, n_bootstrap: int 
         from benchmark.metrics import speaker_probe
 
         Z = method.embed(test)
-        embeddings = {"utt_ids": np.asarray(test.utt_ids), "Z": Z, "y": np.asarray(test.y),
-                      "speakers": np.asarray(test.speakers), "languages": np.asarray(test.languages)}
+        # Plain unicode arrays (not object arrays): readable with allow_pickle=False.
+        embeddings = {"utt_ids": np.asarray(test.utt_ids, dtype=str), "Z": np.asarray(Z, dtype=np.float32),
+                      "y": np.asarray(test.y, dtype=str), "speakers": np.asarray(test.speakers, dtype=str),
+                      "languages": np.asarray(test.languages, dtype=str)}
         metrics.update(speaker_probe(Z, np.asarray(test.speakers), seed=cell.seed))
     return CellResult(predictions, metrics, embeddings, fit_seconds)
 

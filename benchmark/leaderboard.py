@@ -356,6 +356,13 @@ def scores_from_confusion(cm: np.ndarray, labels: list[str]) -> dict[str, np.nda
 
     with np.errstate(invalid="ignore", divide="ignore"):
         out = {name: SER_METRICS.get(name)(cm) for name in SER_METRICS.names()}
+        # macro_f1 averages over every label, a class absent from this confusion (a fold of a transfer
+        # protocol without it, a resample that lost it) counting F1 = 0. Absent classes add exactly 0,
+        # so rescaling gives the mean over the classes present (true or predicted), as scikit-learn's
+        # default labels do.
+        present = (cm.sum(-1) + cm.sum(-2)) > 0
+        if "macro_f1" in out:
+            out["macro_f1"] = out["macro_f1"] * cm.shape[-1] / present.sum(-1)
         support = cm.sum(-1)
         recall = np.where(support > 0, np.diagonal(cm, axis1=-2, axis2=-1) / np.where(support > 0, support, 1),
                           np.nan)

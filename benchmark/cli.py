@@ -100,23 +100,44 @@ def run_cmd(
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI (default: the suite's, "
                                                           "sqlite:///mlflow.db)."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    publish: bool = typer.Option(True, "--publish/--no-publish",
+                                 help="Afterwards write the suite's leaderboards and its report."),
 ) -> None:
-    """Run a suite: train and score every missing grid cell and record it in MLflow."""
+    """Run a suite: train and score every missing grid cell, record it in MLflow, then publish."""
     from benchmark.errors import EmobenchError
     from benchmark.runner import run_suite
     from benchmark.suite import load_suite
 
     try:
         config = load_suite(suite)
-        summary = run_suite(config, n_jobs=jobs, progress=progress, tracking_uri=tracking_uri)
+        uri = tracking_uri or config.tracking.uri
+        summary = run_suite(config, n_jobs=jobs, progress=progress, tracking_uri=uri)
     except EmobenchError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None
     typer.echo(f"suite {config.name}: {summary.total} cells; {summary.skipped} already finished, "
-               f"{summary.ran} ran, {len(summary.failed)} failed (MLflow experiment {config.experiment_name})")
+               f"{summary.ran} ran, {len(summary.failed)} failed (MLflow experiment {config.experiment_name}, {uri})")
     if summary.failed:
         typer.echo("failed cells (see the runs' emobench.error tag):\n  " + "\n  ".join(summary.failed), err=True)
         raise typer.Exit(code=1)
+    if publish:
+        _publish(config.name, uri, progress)
+
+
+def _publish(suite: str, tracking_uri: str, progress: bool) -> None:
+    """Write every leaderboard defined for ``suite`` and the suite's report."""
+    from benchmark import leaderboard as lb
+    from benchmark.report import build_report
+
+    for name in lb.list_definitions():
+        definition = lb.load_definition(name)
+        if definition.suite != suite:
+            continue
+        board = lb.build_leaderboard(definition, tracking_uri, progress=progress)
+        files = lb.write(board, lb.definition_path(name).parent / definition.name)
+        typer.echo(f"leaderboard {name}: {files['md'] if 'md' in files else next(iter(files.values()))}")
+    result = build_report(suite, tracking_uri, progress=progress)
+    typer.echo(f"report: {result.html} (LaTeX in {result.latex})")
 
 
 @app.command("score-tts")

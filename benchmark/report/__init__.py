@@ -58,14 +58,15 @@ def collect(suite: str, tracking_uri: str = DEFAULT_TRACKING_URI, *, n_bootstrap
 
     if projection not in PROJECTIONS:
         raise ConfigError(f"projection: expected one of {', '.join(PROJECTIONS)}, got {projection!r}")
+    if n_bootstrap < S.MIN_BOOTSTRAP:
+        raise ConfigError(f"bootstrap: at least {S.MIN_BOOTSTRAP} resamples for a 95% interval, got {n_bootstrap}")
 
     cells = results.load_cells(tracking_uri, suite)
     if cells.empty:
         raise EmobenchError(f"suite {suite!r}: no finished cell runs at {tracking_uri}; "
                             f"run `emobench run {suite}` first")
 
-    inputs = S.ReportInputs(cells, results.load_predictions, results.load_embeddings, n_bootstrap=n_bootstrap,
-                            seed=seed)
+    inputs = S.ReportInputs(cells, tracking_uri, suite, n_bootstrap=n_bootstrap, seed=seed)
     main = S.choose_main(cells)
     embedded = S.embedding_cells(inputs)
     steps = [("leaderboard", lambda: S.leaderboard_section(inputs)),
@@ -75,7 +76,7 @@ def collect(suite: str, tracking_uri: str = DEFAULT_TRACKING_URI, *, n_bootstrap
              ("transfer", lambda: S.transfer_section(inputs)),
              ("language distances", lambda: S.language_distance_section(inputs, embedded)),
              ("projections", lambda: S.projection_section(inputs, embedded, projection)),
-             ("speaker probe", lambda: S.speaker_probe_section(inputs))]
+             ("speaker probe", lambda: S.speaker_probe_section(inputs, embedded))]
     built = []
     for name, step in tqdm(steps, desc=f"report {suite}", unit="section", disable=not progress):
         section = step()

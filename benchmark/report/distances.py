@@ -5,6 +5,8 @@ from itertools import combinations
 
 import numpy as np
 
+from benchmark.metrics import mmd_rbf
+
 
 def _standardise(Z: np.ndarray) -> np.ndarray:
     # z-score each dimension within the run, so that methods with larger
@@ -14,14 +16,8 @@ def _standardise(Z: np.ndarray) -> np.ndarray:
     return (Z - Z.mean(0)) / np.where(std > 0, std, 1.0)
 
 
-def _mmd2(a: np.ndarray, b: np.ndarray, seed: int) -> float:
-    from benchmark.metrics import mmd  # noqa: PLC0415  (provisional name, see report)
-    return float(mmd(a, b, seed=seed))
-
-
-def language_distances(Z: np.ndarray, languages: np.ndarray, seed: int = 0,
-                       min_per_language: int = 5) -> list[dict]:
-    """Squared MMD between the embeddings of every pair of languages in one run.
+def language_distances(Z: np.ndarray, languages: np.ndarray, min_per_language: int = 5) -> list[dict]:
+    """Unbiased squared MMD between the embeddings of every pair of languages in one run.
 
     Languages with fewer than ``min_per_language`` utterances are left out (a
     distribution distance on a handful of points is noise).
@@ -29,7 +25,7 @@ def language_distances(Z: np.ndarray, languages: np.ndarray, seed: int = 0,
     Z = _standardise(Z)
     languages = np.asarray(languages).astype(str)
     present = sorted(lang for lang in set(languages) if (languages == lang).sum() >= min_per_language)
-    return [{"a": a, "b": b, "distance": _mmd2(Z[languages == a], Z[languages == b], seed)}
+    return [{"a": a, "b": b, "distance": mmd_rbf(Z[languages == a], Z[languages == b])}
             for a, b in combinations(present, 2)]
 
 

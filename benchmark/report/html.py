@@ -8,6 +8,7 @@ from a mail attachment or a CI artifact, exactly as it was written.
 from __future__ import annotations
 
 import base64
+import re
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -29,7 +30,15 @@ def render_html(content: ReportContent) -> str:
     images = {fig.key: base64.b64encode(to_bytes(fig.figure, "svg")).decode("ascii") for fig in content.figures()}
     template = _environment().get_template("report.html.j2")
     return template.render(content=content, images=images, version=__version__, flag_legend=FLAG_LEGEND,
-                           synthetic_note=SYNTHETIC_NOTE)
+                           synthetic_note=SYNTHETIC_NOTE, is_number=_is_number)
+
+
+def _is_number(cell: object) -> bool:
+    """Numbers (with their CI and flag) and p-values are right-aligned; names and notes are not."""
+    return _NUMBER.match(str(cell)) is not None
+
+
+_NUMBER = re.compile(r"^(≈ )?(p |-?\d|–$|n/a$)")
 
 
 def write_html(content: ReportContent, path: Path) -> Path:

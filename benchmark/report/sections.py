@@ -3,27 +3,26 @@
 Each ``*_section`` function takes the finished cells of a suite (one row per
 grid cell, from ``benchmark.results``) and returns a :class:`Section`, or None
 when the suite has no data for it, so a suite without an imbalance sweep simply
-has no imbalance section. Every number is recomputed here from the cells'
-predictions tables and embeddings, never copied from a logged metric, except
-the speaker probe, whose accuracy the runner measured on the frozen
-embeddings and logged.
+has no imbalance section. Every number is recomputed from the cells'
+predictions tables (and, for the speaker probe and the language distances,
+their test embeddings), never copied from a logged metric.
 
-Aggregation (stated in the report too): for one (protocol, method), the
-predictions of all folds of a seed are pooled and scored; the value shown is
-the mean over seeds of those pooled scores. Its 95% CI is a bootstrap over
-test utterances: each resample draws utterances with replacement and the
-same draw is applied to every seed, so the CI is that of the seed mean.
+The statistics are the leaderboards' (``benchmark.leaderboard``), so a number
+in the report and the same number on a leaderboard agree: for one group of
+cells, the predictions of all folds of a seed are pooled and scored; the value
+shown is the mean over seeds; its 95% CI is a bootstrap over test utterances
+(drawn within each fold, the same draw applied to every seed). The metrics
+and distances come from ``benchmark.metrics``.
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from benchmark.labels import EMOTIONS, NEUTRAL
+from benchmark import leaderboard as LB
+from benchmark import results
 from benchmark.report import figures as F
 from benchmark.report.content import (SD_MARK, SI_MARK, SYNTHETIC_NOTE, ReportFigure, ReportTable, Section,
                                       flag)
@@ -35,34 +34,44 @@ SYNTHETIC_CORPORA = frozenset({"embedded"})
 TRANSFER_KEYS = (("train_language", "test_language", "language", "Cross-lingual"),
                  ("train_corpus", "test_corpus", "corpus", "Cross-corpus"))
 TSNE_MAX_POINTS = 500   # above this the projection is PCA: t-SNE's cost grows quadratically
+MIN_BOOTSTRAP = 100     # as for leaderboards: fewer resamples give no usable 95% interval
 
 
 @dataclass
 class ReportInputs:
-    """The finished cells of one suite and lazy access to their artifacts."""
+    """The finished cells of one suite, where they came from, and cached scores."""
 
-    cells: pd.DataFrame                                   # one row per cell run; see ``benchmark.results``
-    predictions: Callable[[str], pd.DataFrame]            # run id -> predictions table
-    embeddings: Callable[[str], dict[str, np.ndarray] | None]   # run id -> test embeddings, None if absent
+    cells: pd.DataFrame                  # one row per cell run; see ``benchmark.results``
+    tracking_uri: str
+    suite: str
     n_bootstrap: int = 1000
     seed: int = 0
     colors: dict[str, tuple] = field(default_factory=dict)
-
     _scored: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if not self.colors:
             self.colors = F.method_colors(self.cells["method"].unique())
 
-    def score(self, cells: pd.DataFrame) -> "Scored":
-        """:func:`score` of the pooled predictions of ``cells``, computed once per set of runs."""
+    def predictions(self, cells: pd.DataFrame) -> pd.DataFrame:
+        """The predictions tables of ``cells`` stacked (utt_id, y_true, y_pred, seed, fold, method, run_id)."""
+        return LB.stacked_predictions(cells, self.tracking_uri)
+
+    def embeddings(self, run_id: str) -> dict[str, np.ndarray] | None:
+        return results.load_embeddings(run_id, self.tracking_uri)
+
+    def score(self, cells: pd.DataFrame) -> LB.Scored:
+        """Seed-mean scores and bootstrap CIs of ``cells`` (one method), computed once per set of runs."""
         key = tuple(sorted(cells["run_id"]))
         if key not in self._scored:
-            self._scored[key] = score(self, pooled_predictions(self, cells))
+            stacked = LB.Stacked.from_frame(self.predictions(cells))
+            labels = LB.class_labels(stacked.frame)
+            weights = LB.resample_weights(stacked.items, self.n_bootstrap, self.seed)
+            self._scored[key] = LB.score_stacked(stacked, labels, "pooled", weights)
         return self._scored[key]
 
 
-# ----------------------------------------------------------------------------- cells and pooling
+# ----------------------------------------------------------------------------- cells
 
 
 def _meta(cells: pd.DataFrame, key: str) -> pd.Series:
@@ -98,138 +107,60 @@ def si_flag(cells: pd.DataFrame) -> str:
     return flag(True if values == {"true"} else False if values == {"false"} else None)
 
 
-def pooled_predictions(inputs: ReportInputs, cells: pd.DataFrame) -> pd.DataFrame:
-    """The predictions of ``cells`` stacked, with the cell's run id, seed and fold on every row."""
-    frames = [inputs.predictions(row["run_id"]).assign(run_id=row["run_id"], seed=str(row["seed"]),
-                                                       fold=str(row["fold"])) for _, row in cells.iterrows()]
-    return pd.concat(frames, ignore_index=True)
+def fmt(value: float, low: float, high: float, mark: str, sd: float | None = None) -> str:
+    """A number as printed everywhere: percent, [CI], the speaker-independence mark beside it."""
+    spread = f" ± {_pct(sd)}" if sd is not None and np.isfinite(sd) else ""
+    return f"{_pct(value)}{spread} [{_pct(low)}, {_pct(high)}] {mark}"
 
 
-def class_order(pred: pd.DataFrame) -> list[str]:
-    """Classes seen in labels, predictions or probability columns, in the canonical EMOTIONS order."""
-    seen = set(pred["y_true"]) | set(pred["y_pred"]) | {c[2:] for c in pred.columns if c.startswith("p_")}
-    return [e for e in EMOTIONS if e in seen] + sorted(seen - set(EMOTIONS))
-
-
-# ----------------------------------------------------------------------------- scores with a bootstrap
-
-
-def _confusions(pred: pd.DataFrame, labels: Sequence[str], weights: np.ndarray | None = None) -> np.ndarray:
-    """Confusion counts per seed, shape (n_weights, n_seeds, K, K); weights are per unique utt_id."""
-    k = len(labels)
-    index = {c: i for i, c in enumerate(labels)}
-    code = pred["y_true"].map(index).to_numpy() * k + pred["y_pred"].map(index).to_numpy()
-    utt_codes, utt = np.unique(pred["utt_id"].to_numpy(), return_inverse=True)
-    weights = np.ones((1, len(utt_codes))) if weights is None else weights
-    seeds = sorted(pred["seed"].unique())
-    out = np.zeros((weights.shape[0], len(seeds), k * k))
-    for s, seed in enumerate(seeds):
-        rows = (pred["seed"] == seed).to_numpy()
-        onehot = np.zeros((rows.sum(), k * k))
-        onehot[np.arange(rows.sum()), code[rows]] = 1.0
-        out[:, s] = weights[:, utt[rows]] @ onehot
-    return out.reshape(weights.shape[0], len(seeds), k, k)
-
-
-def _scores(cm: np.ndarray, minority: np.ndarray) -> dict[str, np.ndarray]:
-    """UA, WA, macro-F1, per-class and minority recall from confusion counts (..., S, K, K), mean over seeds S.
-
-    ``minority`` masks the minority classes (the non-Neutral ones); their mean
-    recall is scored within each resample, so its CI is a true CI.
-    """
-    # A resample can miss a class entirely: its recall is NaN there and left out of the means.
-    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)   # nanmean of an all-NaN slice
-        tp = np.diagonal(cm, axis1=-2, axis2=-1)
-        support = cm.sum(-1)
-        predicted = cm.sum(-2)
-        recall = np.where(support > 0, tp / support, np.nan)
-        precision = np.where(predicted > 0, tp / predicted, 0.0)
-        f1 = np.where(precision + np.nan_to_num(recall) > 0,
-                      2 * precision * np.nan_to_num(recall) / (precision + np.nan_to_num(recall)), 0.0)
-        present = support > 0   # like scikit-learn with labels=observed classes
-        ua = np.nansum(recall, -1) / present.sum(-1)
-        f1m = np.where(present, f1, 0).sum(-1) / present.sum(-1)
-        wa = tp.sum(-1) / cm.sum((-2, -1))
-        minority_recall = np.nanmean(np.where(minority, recall, np.nan), -1) if minority.any() else ua * np.nan
-        return {"ua": ua.mean(-1), "wa": wa.mean(-1), "macro_f1": f1m.mean(-1), "recall": np.nanmean(recall, -2),
-                "minority_recall": minority_recall.mean(-1)}
-
-
-@dataclass
-class Scored:
-    """Seed-mean scores of pooled predictions with their bootstrap 95% CIs."""
-
-    labels: list[str]
-    value: dict[str, np.ndarray]       # "ua", "wa", "macro_f1" (scalars), "recall" (K,)
-    low: dict[str, np.ndarray]
-    high: dict[str, np.ndarray]
-    n_seeds: int
-    n_folds: int
-    n_utterances: int
-
-
-def _resample_counts(rng: np.random.Generator, n: int, n_resamples: int) -> np.ndarray:
-    """How often each of ``n`` items is drawn in each of ``n_resamples`` bootstrap resamples (float matrix)."""
-    draws = rng.integers(0, n, size=(n_resamples, n)) + n * np.arange(n_resamples)[:, None]
-    return np.bincount(draws.ravel(), minlength=n * n_resamples).reshape(n_resamples, n).astype(float)
-
-
-def score(inputs: ReportInputs, pred: pd.DataFrame, labels: Sequence[str] | None = None) -> Scored:
-    """Score pooled predictions (all folds of each seed) and bootstrap the seed mean over utterances."""
-    labels = list(labels or class_order(pred))
-    minority = np.array([c != NEUTRAL for c in labels]) if NEUTRAL in labels else np.zeros(len(labels), bool)
-    point = {k: v[0] for k, v in _scores(_confusions(pred, labels), minority).items()}
-    n_utt = pred["utt_id"].nunique()
-    rng = np.random.default_rng(inputs.seed)
-    weights = _resample_counts(rng, n_utt, inputs.n_bootstrap)
-    boot = _scores(_confusions(pred, labels, weights), minority)
-    low = {k: np.nanpercentile(v, 2.5, axis=0) for k, v in boot.items()}
-    high = {k: np.nanpercentile(v, 97.5, axis=0) for k, v in boot.items()}
-    return Scored(labels, point, low, high, pred["seed"].nunique(), pred["fold"].nunique(), n_utt)
-
-
-def fmt(value: float, low: float, high: float, mark: str) -> str:
-    """A number as printed everywhere: percent, CI in brackets, the speaker-independence mark beside it."""
-    return f"{100 * value:.1f} [{100 * low:.1f}, {100 * high:.1f}] {mark}"
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}" if value is not None and np.isfinite(value) else "–"
 
 
 # ----------------------------------------------------------------------------- sections
 
 
 def leaderboard_section(inputs: ReportInputs) -> Section | None:
+    """One leaderboard per (protocol, corpus) of the main protocols, built by ``benchmark.leaderboard``."""
     cells = main_protocol_cells(inputs.cells)
     if cells.empty:
         return None
     section = Section("leaderboard", "Leaderboard", [
         "UA = unweighted average recall (mean of per-class recalls), WA = accuracy, macro-F1; in percent. "
-        "Predictions of all folds of a seed are pooled and scored; the value is the mean over seeds and "
-        f"[low, high] its bootstrap 95% CI over test utterances ({inputs.n_bootstrap} resamples, the same "
-        "resample for every seed). Rows are ranked by UA."])
+        "Predictions of all folds of a seed are pooled and scored; the value is the mean over seeds "
+        "(± standard deviation over seeds) and [low, high] its bootstrap 95% CI over test utterances "
+        f"({inputs.n_bootstrap} resamples, the same resample for every seed). Rows are ranked by UA; "
+        f"{LB.TIE_MARK} = not significantly different from the leader (paired bootstrap, alpha = 0.05)."])
     for (protocol, corpus), group in cells.groupby(["protocol", "corpus"]):
-        section.tables.append(_leaderboard_table(inputs, group, protocol, corpus))
+        section.tables.append(_leaderboard_table(inputs, group, str(protocol), str(corpus)))
     return section
 
 
 def _leaderboard_table(inputs: ReportInputs, cells: pd.DataFrame, protocol: str, corpus: str) -> ReportTable:
-    rows, values = [], []
-    for method, group in cells.groupby("method"):
-        s = inputs.score(group)
-        mark = si_flag(group)
-        values.append({"method": method, **{f"{k}{suffix}": d[k] for k in ("ua", "wa", "macro_f1")
-                                            for suffix, d in (("", s.value), ("_low", s.low), ("_high", s.high))},
-                       "speaker_independent": mark, "seeds": s.n_seeds, "folds": s.n_folds,
-                       "n_test": s.n_utterances})
-    values = pd.DataFrame(values).sort_values("ua", ascending=False).reset_index(drop=True)
-    for v in values.itertuples():
-        rows.append({"method": v.method, "UA (%)": fmt(v.ua, v.ua_low, v.ua_high, v.speaker_independent),
-                     "WA (%)": fmt(v.wa, v.wa_low, v.wa_high, v.speaker_independent),
-                     "macro-F1 (%)": fmt(v.macro_f1, v.macro_f1_low, v.macro_f1_high, v.speaker_independent),
-                     "seeds": str(v.seeds), "folds": str(v.folds), "test utt.": str(v.n_test)})
+    definition = LB.LeaderboardDef(name=f"report-{protocol}-{corpus}", suite=inputs.suite, protocol=protocol,
+                                   corpus=corpus, columns=["ua", "wa", "macro_f1"],
+                                   n_bootstrap=inputs.n_bootstrap, seed=inputs.seed)
+    board = LB.build_leaderboard(definition, inputs.tracking_uri, progress=False)
+    rows = []
+    for e in board.entries.to_dict("records"):
+        mark = e["speaker_independent"]
+        row = {"rank": str(e["rank"]), "method": e["method"]}
+        for metric, label in (("ua", "UA (%)"), ("wa", "WA (%)"), ("macro_f1", "macro-F1 (%)")):
+            row[label] = fmt(e[metric], e[f"{metric}_low"], e[f"{metric}_high"], mark, e[f"{metric}_sd"])
+        if e["rank"] == 1 and e["method"] == board.entries["method"].iloc[0]:
+            versus = "leader"
+        elif np.isfinite(e["p_vs_leader"]):
+            versus = f"{LB.TIE_MARK + ' ' if e['tied_with_leader'] else ''}p {LB.format_p(e['p_vs_leader'])}"
+        else:
+            versus = "n/a"
+        row.update({"vs leader": versus, "seeds": str(e["seeds"]), "folds": str(e["folds"]),
+                    "test utt.": str(e["n_test"])})
+        rows.append(row)
     several_corpora = inputs.cells["corpus"].nunique() > 1
     key = f"leaderboard_{_slug(protocol)}" + (f"_{_slug(corpus)}" if several_corpora else "")
-    return ReportTable(key, f"Leaderboard, protocol {protocol} on {corpus}: mean over seeds [95% CI]",
-                       pd.DataFrame(rows), [_legend()], values)
+    values = board.entries.drop(columns=["run_ids"]).assign(protocol=protocol, corpus=corpus)
+    return ReportTable(key, f"Leaderboard, protocol {protocol} on {corpus}: mean ± sd over seeds [95% CI]",
+                       pd.DataFrame(rows), [_legend(), *board.notes], values)
 
 
 def _where(cells: pd.DataFrame) -> str:
@@ -238,6 +169,8 @@ def _where(cells: pd.DataFrame) -> str:
 
 def confusion_section(inputs: ReportInputs, cells: pd.DataFrame) -> Section | None:
     """Row-normalised confusion matrices of the main protocol's cells, one figure per method."""
+    from benchmark.metrics import confusion
+
     if cells.empty:
         return None
     protocol = cells["protocol"].iloc[0]
@@ -245,11 +178,11 @@ def confusion_section(inputs: ReportInputs, cells: pd.DataFrame) -> Section | No
         f"{_where(cells).capitalize()}, predictions of all folds and seeds pooled; each row is normalised to sum "
         "to 1 (the diagonal is the per-class recall)."])
     for method, group in cells.groupby("method"):
-        pred = pooled_predictions(inputs, group)
-        labels = class_order(pred)
-        cm = _confusions(pred.assign(seed="all"), labels)[0, 0]
-        with np.errstate(invalid="ignore"):
-            normalised = np.nan_to_num(cm / cm.sum(1, keepdims=True))
+        pred = inputs.predictions(group)
+        labels = LB.class_labels(pred)   # true and predicted classes: every error has a column
+        cm = confusion(pred["y_true"].astype(str), pred["y_pred"].astype(str), labels).astype(float)
+        support = cm.sum(1, keepdims=True)
+        normalised = np.divide(cm, support, out=np.zeros_like(cm), where=support > 0)
         mark = si_flag(group)
         section.figures.append(ReportFigure(
             f"confusion_{_slug(method)}",
@@ -266,18 +199,18 @@ def recall_section(inputs: ReportInputs, cells: pd.DataFrame) -> Section | None:
     records = []
     for method, group in cells.groupby("method"):
         s = inputs.score(group)
-        for i, label in enumerate(s.labels):
-            records.append({"method": method, "class": label, "recall": s.value["recall"][i],
-                            "low": s.low["recall"][i], "high": s.high["recall"][i], "flag": si_flag(group)})
+        for key in [k for k in s.value if k.startswith("recall.")]:
+            records.append({"method": method, "class": key.removeprefix("recall."), "recall": s.value[key],
+                            "low": s.low[key], "high": s.high[key], "flag": si_flag(group)})
     table = pd.DataFrame(records)
     mark = si_flag(cells)
     wide = table.assign(cell=[fmt(r.recall, r.low, r.high, r.flag) for r in table.itertuples()])
     wide = wide.pivot(index="method", columns="class", values="cell")[list(dict.fromkeys(table["class"]))]
     return Section("recall", "Per-class recall", [
-        f"{_where(cells).capitalize()}: recall of each class per method (mean over seeds of the fold-pooled recall), "
-        "error bars = bootstrap 95% CI over test utterances."],
+        f"{_where(cells).capitalize()}: recall of each class per method (mean over seeds of the fold-pooled "
+        "recall), error bars = bootstrap 95% CI over test utterances."],
         tables=[ReportTable("per_class_recall", f"Per-class recall (%), protocol {protocol} [95% CI]",
-                            wide.reset_index(), [_legend()], table)],
+                            wide.fillna("–").reset_index(), [_legend()], table)],
         figures=[ReportFigure("per_class_recall", f"Per-class recall per method ({protocol}, {mark}), "
                               "95% bootstrap CI.", F.recall_bars_figure(table, inputs.colors))])
 
@@ -373,7 +306,7 @@ def language_distance_section(inputs: ReportInputs, embedded: list[tuple[pd.Seri
 
     records = []
     for row, emb in embedded:
-        for pair in language_distances(emb["Z"], emb["languages"], seed=inputs.seed):
+        for pair in language_distances(emb["Z"], emb["languages"]):
             records.append({"method": row["method"], "run_id": row["run_id"], **pair})
     if not records:
         return None
@@ -396,7 +329,8 @@ def language_distance_section(inputs: ReportInputs, embedded: list[tuple[pd.Seri
                                                               index=col.index))
     display = display.reset_index()
     return Section("latent_consistency", "Latent consistency across languages", [
-        "Squared MMD (RBF kernel, median-heuristic bandwidth) between the test embeddings of two languages, "
+        "Unbiased squared MMD (RBF kernel, median-heuristic bandwidth; benchmark.metrics.mmd_rbf) between the "
+        "test embeddings of two languages, "
         "each embedding dimension z-scored within a run, averaged over the runs that kept embeddings; "
         "lower = the representation is more language-independent. Pairs with a tonal language (Mandarin "
         "zh) are shown apart from pairs of non-tonal languages."],
@@ -439,26 +373,36 @@ def projection_section(inputs: ReportInputs, embedded: list[tuple[pd.Series, dic
     return section
 
 
-def speaker_probe_section(inputs: ReportInputs) -> Section | None:
-    cells = inputs.cells
-    if "speaker_probe_acc" not in cells.columns or cells["speaker_probe_acc"].isna().all():
+def speaker_probe_section(inputs: ReportInputs, embedded: list[tuple[pd.Series, dict]]) -> Section | None:
+    """Speaker-probe accuracy vs chance per method, recomputed from each cell's test embeddings."""
+    from benchmark.metrics import speaker_probe
+
+    records = []
+    for row, emb in embedded:
+        probe = speaker_probe(emb["Z"], np.asarray(emb["speakers"]), seed=int(row["seed"]))
+        if np.isfinite(probe["speaker_probe_acc"]):
+            records.append({"method": row["method"], "run_id": row["run_id"], **probe})
+    if not records:
         return None
-    cells = cells[cells["speaker_probe_acc"].notna()]
-    table = cells.groupby("method", as_index=False).agg(
+    per_run = pd.DataFrame(records)
+    table = per_run.groupby("method", as_index=False).agg(
         accuracy=("speaker_probe_acc", "mean"), low=("speaker_probe_acc", "min"),
         high=("speaker_probe_acc", "max"), chance=("speaker_probe_chance", "mean"), runs=("run_id", "size"))
+    cells = inputs.cells[inputs.cells["run_id"].isin(per_run["run_id"])]
     marks = {m: si_flag(g) for m, g in cells.groupby("method")}
     display = pd.DataFrame({
         "method": table["method"],
-        "probe accuracy (%)": [f"{100 * r.accuracy:.1f} [{100 * r.low:.1f}, {100 * r.high:.1f}] {marks[r.method]}"
+        "probe accuracy (%)": [f"{_pct(r.accuracy)} [{_pct(r.low)}, {_pct(r.high)}] {marks[r.method]}"
                                for r in table.itertuples()],
-        "chance (%)": [f"{100 * r.chance:.1f} {marks[r.method]}" for r in table.itertuples()],
+        "chance (%)": [f"{_pct(r.chance)} {marks[r.method]}" for r in table.itertuples()],
         "accuracy / chance": [f"{r.accuracy / r.chance:.2f} {marks[r.method]}" for r in table.itertuples()],
         "runs": table["runs"].astype(str)})
     return Section("speaker_probe", "Speaker leakage", [
-        "A linear probe trained to predict the speaker from each method's frozen test embeddings (speaker-"
-        "disjoint from the emotion test, as logged by the runner). Accuracy near chance = little speaker "
-        "identity leaks into the embedding. Mean over runs, [min, max] over folds and seeds."],
+        "A linear probe (z-scored logistic regression, benchmark.metrics.speaker_probe) predicts the speaker "
+        "from each method's frozen test embeddings, on test speakers the method never saw when the split is "
+        "speaker-independent; it trains on half of each speaker's utterances and is scored on the other half. "
+        "Chance = the majority-speaker rate. Accuracy near chance = little speaker identity leaks into the "
+        "embedding. Mean over runs, [min, max] over folds and seeds."],
         tables=[ReportTable("speaker_probe", "Speaker-probe accuracy vs chance", display, [_legend()], table)],
         figures=[ReportFigure("speaker_probe", f"Speaker-probe accuracy per method ({si_flag(cells)}); bars: "
                               "mean, whiskers: range over runs, black tick: chance.",

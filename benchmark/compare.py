@@ -365,6 +365,11 @@ def _aggregate_rows(base: Side, cand: Side, gate: GateConfig) -> list[dict]:
     return rows
 
 
+def _covered(cells: pd.DataFrame, definition: lb.LeaderboardDef) -> pd.DataFrame:
+    """The cells a leaderboard covers: its protocol, corpus and ``select``."""
+    return lb.select_cells(cells, definition) if not cells.empty else cells
+
+
 def compare(baseline: str | Side, candidate: str | Side, gate: GateConfig | None = None, *,
             tracking_uri: str = DEFAULT_TRACKING_URI, candidate_tracking_uri: str | None = None,
             progress: bool = True) -> Verdict:
@@ -377,7 +382,11 @@ def compare(baseline: str | Side, candidate: str | Side, gate: GateConfig | None
     only_b: list[str] = []
     only_c: list[str] = []
     if base.cells is not None and cand.cells is not None:
-        pairs, only_b, only_c = match_cells(base.cells, cand.cells, gate.protocols)
+        b_cells, c_cells = base.cells, cand.cells
+        definition = base.definition or cand.definition
+        if definition is not None:   # a snapshot covers one leaderboard: compare only what it covers
+            b_cells, c_cells = (_covered(cells, definition) for cells in (b_cells, c_cells))
+        pairs, only_b, only_c = match_cells(b_cells, c_cells, gate.protocols)
         if not pairs:
             raise EmobenchError(f"no cells in common between {base.spec} and {cand.spec} (matched on "
                                 f"{', '.join(results.CELL_KEY)}); baseline-only: {len(only_b)}, candidate-only: "

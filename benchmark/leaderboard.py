@@ -44,6 +44,8 @@ import html as html_lib
 import json
 import math
 import re
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -349,12 +351,20 @@ def confusions(stacked: Stacked, labels: list[str], weights: np.ndarray | None =
     return out
 
 
+@contextmanager
+def _nan_quiet():
+    """A class absent from a fold or a resample gives NaN recalls by design: no warnings about them."""
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
 def scores_from_confusion(cm: np.ndarray, labels: list[str]) -> dict[str, np.ndarray]:
     """Every metric of ``benchmark.metrics.SER_METRICS`` (UA, WA, macro-F1, ...), per-class recall and
     minority-class recall (mean recall of the non-Neutral classes present), from (..., K, K) counts."""
     from benchmark.metrics import SER_METRICS
 
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with _nan_quiet():
         out = {name: SER_METRICS.get(name)(cm) for name in SER_METRICS.names()}
         # macro_f1 averages over every label, a class absent from this confusion (a fold of a transfer
         # protocol without it, a resample that lost it) counting F1 = 0. Absent classes add exactly 0,
@@ -378,7 +388,7 @@ def seed_means(stacked: Stacked, labels: list[str], aggregate: str,
                weights: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(seed mean, per-seed values) of every metric; arrays have a leading resample axis."""
     cm = confusions(stacked, labels, weights)                 # (W, S, F, K, K)
-    with np.errstate(invalid="ignore"):
+    with _nan_quiet():
         if aggregate == "pooled":
             per_seed = scores_from_confusion(cm.sum(2), labels)   # (W, S)
         else:
@@ -401,8 +411,8 @@ class Scored:
 def score_stacked(stacked: Stacked, labels: list[str], aggregate: str, weights: np.ndarray) -> Scored:
     point, per_seed = seed_means(stacked, labels, aggregate)
     boot, _ = seed_means(stacked, labels, aggregate, weights)
-    sd = {k: float(np.std(v[0], ddof=1)) if v.shape[-1] > 1 else float("nan") for k, v in per_seed.items()}
-    with np.errstate(invalid="ignore"):
+    with _nan_quiet():
+        sd = {k: float(np.nanstd(v[0], ddof=1)) if v.shape[-1] > 1 else float("nan") for k, v in per_seed.items()}
         low = {k: float(np.nanpercentile(v, 2.5)) if np.isfinite(v).any() else float("nan") for k, v in boot.items()}
         high = {k: float(np.nanpercentile(v, 97.5)) if np.isfinite(v).any() else float("nan") for k, v in boot.items()}
     return Scored({k: float(v[0]) for k, v in point.items()}, sd, low, high, boot,

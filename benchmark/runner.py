@@ -95,6 +95,7 @@ class CellResult:
     metrics: dict[str, float]
     embeddings: dict[str, np.ndarray] | None = None
     fit_seconds: float = 0.0
+    hparams: dict[str, Any] = field(default_factory=dict)  # resolved: suite values + method defaults
 
 
 @dataclass
@@ -183,7 +184,7 @@ def run_cell(cell: Cell, manifest: pd.DataFrame | None = None, n_bootstrap: int 
                       "y": np.asarray(test.y, dtype=str), "speakers": np.asarray(test.speakers, dtype=str),
                       "languages": np.asarray(test.languages, dtype=str)}
         metrics.update(speaker_probe(Z, np.asarray(test.speakers), seed=cell.seed))
-    return CellResult(predictions, metrics, embeddings, fit_seconds)
+    return CellResult(predictions, metrics, embeddings, fit_seconds, method.hparams)
 
 
 # ----------------------------------------------------------------------------- MLflow
@@ -193,7 +194,7 @@ def _log_cell(client, run_id: str, cell: Cell, result: CellResult, provenance: d
     from mlflow.entities import Metric, Param
 
     now = int(time.time() * 1000)
-    params = {f"hp.{k}": v for k, v in cell.hparams.items()}
+    params = {f"hp.{k}": v for k, v in result.hparams.items()}
     params.update(provenance)
     params.update({"data_hash": cell.data_hash, "split_digest": cell.split.digest()})
     client.log_batch(

@@ -1,0 +1,127 @@
+"""The suite runner end to end on a tiny embedded corpus: MLflow records, resume, failures, interrupts."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import balanced_accuracy_score
+
+from benchmark import runner, tracking
+from benchmark.suite import parse_suite
+
+SUITE = {
+    "name": "tiny",
+    "corpora": [{"name": "embedded", "options": {"size": 96, "languages": ["en", "de"], "speakers_per_language": 3,
+                                                 "sentences_per_language": 8, "sessions_per_language": 1}}],
+    "methods": {"majority": {}, "logreg": {}},
+    "protocols": [{"name": "speaker_kfold", "config": {"k": 2}, "seeds": [0, 1]},
+                  {"name": "unseen_speakers", "methods": ["logreg"], "keep_embeddings": True,
+                   "config": {"val_fraction": 0.4}}],
+    "bootstrap": 50,
+}
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    path = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EMOBENCH_HOME", str(path))
+        yield path
+
+
+@pytest.fixture()
+def store(tmp_path, home):
+    suite = parse_suite({**SUITE, "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}})
+    return suite, tracking.configure(suite.tracking.uri)
+
+
+def _runs(client, suite, status=None):
+    exp = client.get_experiment_by_name(suite.experiment_name)
+    runs = client.search_runs([exp.experiment_id], filter_string=f"tags.`{tracking.KIND_TAG}` = 'cell'")
+    return [r for r in runs if status is None or r.info.status == status]
+
+
+def test_run_records_every_cell_with_provenance_and_predictions(store):
+    suite, client = store
+    summary = runner.run_suite(suite, progress=False)
+    assert summary.total == 2 * 2 * 2 + 1 and summary.ran == summary.total and not summary.failed
+    runs = _runs(client, suite)
+    assert len(runs) == summary.total and {r.info.status for r in runs} == {"FINISHED"}
+    run = next(r for r in runs if r.data.tags["method"] == "logreg" and r.data.tags["protocol"] == "speaker_kfold")
+    assert run.data.tags["speaker_independent"] == "true" and run.data.tags["feature"] == "functionals"
+    for key in ("data_hash", "split_digest", "code_version", "config_digest", "pkg.torch", "hp.C"):
+        assert key in run.data.params
+    # The logged UA is the UA of the logged predictions table.
+    path = client.download_artifacts(run.info.run_id, "predictions/predictions.parquet")
+    pred = pd.read_parquet(path)
+    assert run.data.metrics["ua"] == pytest.approx(balanced_accuracy_score(pred["y_true"], pred["y_pred"]))
+    probe = next(r for r in runs if r.data.tags["protocol"] == "unseen_speakers")
+    assert "speaker_probe_acc" in probe.data.metrics
+    emb = np.load(client.download_artifacts(probe.info.run_id, "embeddings/test.npz"), allow_pickle=False)
+    assert emb["Z"].shape[0] == len(emb["utt_ids"]) == probe.data.metrics["n_test"]
+
+
+def test_rerun_skips_finished_cells(store):
+    suite, client = store
+    runner.run_suite(suite, progress=False)
+    again = runner.run_suite(suite, progress=False)
+    assert again.skipped == again.total and again.ran == 0 and again.parent_run_id is None
+    assert len(_runs(client, suite)) == again.total
+
+
+def test_a_failing_cell_is_marked_failed_and_retried_on_rerun(store, monkeypatch):
+    suite, client = store
+    real = runner.run_cell
+
+    def flaky(cell, *args, **kwargs):
+        if cell.method == "majority" and cell.seed == 1:
+            raise RuntimeError("boom")
+        return real(cell, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "run_cell", flaky)
+    summary = runner.run_suite(suite, progress=False)
+    assert len(summary.failed) == 2 and summary.ran == summary.total - 2
+    failed = _runs(client, suite, "FAILED")
+    assert len(failed) == 2 and all("boom" in r.data.tags["emobench.error"] for r in failed)
+    monkeypatch.setattr(runner, "run_cell", real)
+    retry = runner.run_suite(suite, progress=False)
+    assert retry.ran == 2 and retry.skipped == summary.total - 2
+    assert len(_runs(client, suite, "FINISHED")) == summary.total
+
+
+def test_interrupt_leaves_no_running_run_and_resumes_without_duplicates(store, monkeypatch):
+    suite, client = store
+    real = runner.run_cell
+    calls = {"n": 0}
+
+    def interrupted(cell, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(cell, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "run_cell", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_suite(suite, progress=False)
+    statuses = [r.info.status for r in _runs(client, suite)]
+    assert "RUNNING" not in statuses and statuses.count("FINISHED") == 2 and statuses.count("FAILED") == 1
+    exp = client.get_experiment_by_name(suite.experiment_name)
+    parents = client.search_runs([exp.experiment_id], filter_string=f"tags.`{tracking.KIND_TAG}` = 'suite'")
+    assert [p.info.status for p in parents] == ["FAILED"]
+    monkeypatch.setattr(runner, "run_cell", real)
+    resumed = runner.run_suite(suite, progress=False)
+    assert resumed.skipped == 2 and resumed.ran == resumed.total - 2
+    assert len(_runs(client, suite, "FINISHED")) == resumed.total  # no duplicates
+
+
+def test_parallel_run_gives_the_same_predictions(store, tmp_path):
+    suite, client = store
+    runner.run_suite(suite, progress=False)
+    other = parse_suite({**SUITE, "tracking": {"uri": f"sqlite:///{tmp_path / 'parallel.db'}"}})
+    runner.run_suite(other, n_jobs=2, progress=False)
+    pclient = tracking.configure(other.tracking.uri)
+
+    def ua_by_cell(c, s):
+        return {r.data.tags[tracking.CELL_TAG]: r.data.metrics["ua"] for r in _runs(c, s)}
+
+    assert ua_by_cell(client, suite) == ua_by_cell(pclient, other)

@@ -272,3 +272,10 @@ def test_conv_rejects_bad_frames():
         m.embed(bad)
     with pytest.raises(ConfigError, match="frame-level"):
         m.embed(make_set(3))
+
+
+def test_thread_setting_is_restored():
+    before = torch.get_num_threads()
+    m = METHODS.get("dae")(**FAST, threads=1).fit(make_set(30))
+    m.embed(make_set(6))
+    assert torch.get_num_threads() == before

@@ -60,10 +60,15 @@ Where the paper is silent, this module chooses (each choice is a hyperparameter)
   ``early_stopping=True`` and a validation set, each epoch fits a
   ``LinearSVC`` on (at most ``es_max_train``) training latents and the
   Trainer keeps the weights of the best validation UA.
+* CPU threads: ``threads=1`` by default. The networks are small; on a shared
+  2-core machine one torch thread trained them 5-20x faster than two
+  (measured: ``dae`` 5 epochs x 2,400 utterances, 0.6 s vs 11 s, under load).
+  ``threads=None`` leaves torch's own setting; on a GPU it does not matter.
 """
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, Iterator, Literal
 
@@ -89,6 +94,21 @@ Variant = Literal["dae", "vae", "ssvae"]
 
 
 # ----------------------------------------------------------------------------- schedules and losses
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run with ``n`` torch intra-op CPU threads, restoring the previous number afterwards."""
+    if n is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
 
 
 def kl_weight(epoch: int, total_epochs: int, *, schedule: Literal["none", "cyclical", "linear"] = "cyclical",
@@ -188,6 +208,7 @@ class AutoencoderHParams(HParams):
     grad_clip: float | None = 5.0
     device: str = "auto"
     progress: bool = True
+    threads: int | None = Field(1, ge=1, description="torch CPU threads in fit/embed (None: leave torch's setting)")
     early_stopping: bool = False
     es_max_train: int = Field(2000, ge=10, description="training latents the per-epoch validation SVC sees")
     svc_C: float = Field(1.0, gt=0)
@@ -340,6 +361,10 @@ class AutoencoderMethod(Method):
     def fit(self, train: FeatureSet, val: FeatureSet | None = None,
             unlabelled: FeatureSet | None = None) -> "AutoencoderMethod":
         """Train the autoencoder on ``train`` (+ ``unlabelled``), then the SVC on labelled latents."""
+        with torch_threads(self.hp.threads):
+            return self._fit(train, val, unlabelled)
+
+    def _fit(self, train: FeatureSet, val: FeatureSet | None, unlabelled: FeatureSet | None) -> "AutoencoderMethod":
         from benchmark.training import TrainConfig, Trainer, seed_everything
 
         seed_everything(self.hp.seed)
@@ -361,7 +386,7 @@ class AutoencoderMethod(Method):
 
         model = self._build_model(data)
         validate = None
-        if self.hp.early_stopping and val is not None and len(val):
+        if self.hp.early_stopping and val is not None and len(val) and val.y is not None:
             validate = self._validator(data, y_all, labelled, val, rng)
         config = TrainConfig(epochs=self.hp.epochs, batch_size=self.hp.batch_size, lr=self.hp.lr,
                              weight_decay=self.hp.weight_decay, patience=self.hp.patience,
@@ -401,6 +426,8 @@ class AutoencoderMethod(Method):
         val_data = self._prepare(val, fit=False)
         index = {c: i for i, c in enumerate(self.classes_)}
         y_val = np.array([index.get(str(c), -1) for c in np.asarray(val.y)])
+        known = y_val >= 0    # a class absent from training cannot be predicted; leave it out of val UA
+        val_data, y_val = self._select(val_data, np.flatnonzero(known)), y_val[known]
 
         def validate(model: nn.Module) -> float:
             self.model_ = model
@@ -418,7 +445,8 @@ class AutoencoderMethod(Method):
     def embed(self, batch: FeatureSet) -> np.ndarray:
         """The latent vector (the mean for VAEs), shape ``(n, latent_dim)``."""
         self._check_fitted()
-        return self._encode_prepared(self._prepare(batch, fit=False))
+        with torch_threads(self.hp.threads):
+            return self._encode_prepared(self._prepare(batch, fit=False))
 
     def predict_proba(self, batch: FeatureSet) -> np.ndarray:
         """Softmax of the latent SVC's decision values (see the module docstring)."""

@@ -280,5 +280,5 @@ def speaker_probe_figure(table: pd.DataFrame, colors: Mapping[str, tuple]) -> Fi
         ax.invert_yaxis()
         ax.set_xlim(0, 1.0)
         ax.set_xlabel("speaker-probe accuracy")
-        ax.legend(loc="lower right", frameon=False)
+        _legend_below(fig, ax, ncol=1)
     return _finish(fig)

@@ -347,29 +347,40 @@ def _pair_group(a: str, b: str) -> str:
     return ("non-tonal ↔ non-tonal", "tonal ↔ non-tonal", "tonal ↔ tonal")[tonal]
 
 
+def _richest(embedded: list[tuple[pd.Series, dict]]) -> dict[str, tuple[pd.Series, dict]]:
+    """Per method, the run whose test set spans the most languages, speakers and utterances.
+
+    Ties go to the earliest in ``embedded`` (main protocol, lowest seed, first fold).
+    """
+    best: dict[str, tuple[tuple, tuple[pd.Series, dict]]] = {}
+    for order, (row, emb) in enumerate(embedded):
+        rank = (len(set(emb["languages"].tolist())), len(set(emb["speakers"].tolist())), len(emb["Z"]), -order)
+        if row["method"] not in best or rank > best[row["method"]][0]:
+            best[row["method"]] = (rank, (row, emb))
+    return {method: pick for method, (_, pick) in sorted(best.items())}
+
+
 def projection_section(inputs: ReportInputs, embedded: list[tuple[pd.Series, dict]],
                        method: str = "auto") -> Section | None:
+    """A 2-D projection of one run's test embeddings per method, coloured by emotion, speaker and language."""
     from benchmark.report.distances import project_2d
 
     if not embedded:
         return None
-    section = Section("projection", "Embedding projections", [])
-    seen = set()
-    for row, emb in embedded:
-        if row["method"] in seen:   # one run per method: folds are different models, never pooled
-            continue
-        seen.add(row["method"])
+    section = Section("projection", "Embedding projections", [
+        "One run per method, the one whose test set spans the most languages and speakers: each fold and seed "
+        "is a different model, so their embedding spaces are never pooled. t-SNE (scikit-learn, exact "
+        f"gradients) when the test set has at most {TSNE_MAX_POINTS} utterances, else PCA; embedding "
+        "dimensions z-scored first."])
+    for name, (row, emb) in _richest(embedded).items():
         points, how = project_2d(emb["Z"], method=method, seed=inputs.seed, max_tsne=TSNE_MAX_POINTS)
         mark = flag(str(row["speaker_independent"]).lower() == "true")
         colourings = {"emotion": emb["y"], "speaker": emb["speakers"], "language": emb["languages"]}
         section.figures.append(ReportFigure(
-            f"projection_{_slug(row['method'])}",
-            f"{how} of the test embeddings of {row['method']} ({row['protocol']}, fold {row['fold']}, seed "
+            f"projection_{_slug(name)}",
+            f"{how} of the test embeddings of {name} ({row['protocol']}, fold {row['fold']}, seed "
             f"{row['seed']}, {mark}; {len(emb['Z'])} utterances) coloured by emotion, speaker and language.",
-            F.projection_figure(points, colourings, f"{row['method']} [{mark}]"), wide=True))
-    section.text.append("One run per method (the first fold of the lowest seed): each fold is a different "
-                        "model, so their embedding spaces are not comparable. t-SNE (scikit-learn) when the test "
-                        f"set has at most {TSNE_MAX_POINTS} utterances, else PCA.")
+            F.projection_figure(points, colourings, f"{name} [{mark}]"), wide=True))
     return section
 
 

@@ -125,11 +125,10 @@ class Side:
     def describe(self) -> str:
         if self.cells is not None:
             what = f"{len(self.cells)} cell run(s)"
-            for column in ("params.code_version",):
-                if column in self.cells.columns:
-                    versions = sorted(self.cells[column].dropna().astype(str).unique())
-                    if versions:
-                        what += f", code {', '.join(versions[:3])}{' ...' if len(versions) > 3 else ''}"
+            if "params.code_version" in self.cells.columns:
+                versions = sorted(self.cells["params.code_version"].dropna().astype(str).unique())
+                if versions:
+                    what += f", code {', '.join(versions[:3])}{' ...' if len(versions) > 3 else ''}"
             return f"`{self.spec}` ({what}, {self.tracking_uri})"
         return f"`{self.spec}` (leaderboard snapshot, aggregates only: {self.why_aggregate})"
 
@@ -326,7 +325,7 @@ def _paired_rows(pair: Pair, gate: GateConfig, base_uri: str, cand_uri: str) -> 
     return rows
 
 
-def _aggregates(side: Side, definition: lb.LeaderboardDef, gate: GateConfig) -> pd.DataFrame:
+def _aggregates(side: Side, definition: lb.LeaderboardDef) -> pd.DataFrame:
     """Per method: the snapshot's numbers, or the leaderboard recomputed from the side's cells."""
     if side.snapshot is not None:
         return side.snapshot
@@ -346,7 +345,7 @@ def _aggregates(side: Side, definition: lb.LeaderboardDef, gate: GateConfig) -> 
 
 def _aggregate_rows(base: Side, cand: Side, gate: GateConfig) -> list[dict]:
     definition = base.definition if base.snapshot is not None else cand.definition
-    b, c = _aggregates(base, definition, gate), _aggregates(cand, definition, gate)
+    b, c = _aggregates(base, definition), _aggregates(cand, definition)
     rows = []
     for method in sorted(set(b["method"]) & set(c["method"])):
         br, cr = b[b["method"] == method].iloc[0], c[c["method"] == method].iloc[0]

@@ -47,14 +47,21 @@ import re
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 import benchmark
 from benchmark import results
@@ -153,7 +160,7 @@ class LeaderboardDef(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _rank_metric_shown(self) -> "LeaderboardDef":
+    def _rank_metric_shown(self) -> LeaderboardDef:
         if self.rank_by not in self.columns:
             self.columns.insert(0, self.rank_by)
         return self
@@ -277,7 +284,7 @@ class Stacked:
     folds: list[str]
 
     @classmethod
-    def from_frame(cls, pred: pd.DataFrame, items: pd.DataFrame | None = None) -> "Stacked":
+    def from_frame(cls, pred: pd.DataFrame, items: pd.DataFrame | None = None) -> Stacked:
         pred = pred.assign(seed=pred["seed"].astype(str), fold=pred["fold"].astype(str),
                            utt_id=pred["utt_id"].astype(str))
         if items is None:
@@ -595,7 +602,7 @@ def build_leaderboard(definition: LeaderboardDef | str | Path, tracking_uri: str
     values = entries[rank_by].round(12)
     entries.insert(0, "rank", values.rank(method="min", ascending=False).fillna(len(entries)).astype(int))
     return Leaderboard(definition, entries, uri, len(chosen), board_notes,
-                       datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), code_version())
+                       datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), code_version())
 
 
 # ----------------------------------------------------------------------------- Hugging Face model-index
@@ -655,7 +662,7 @@ def _si_flag(values: pd.Series) -> str:
     return SI_MARK if seen == {"true"} else SD_MARK if seen == {"false"} else f"{SI_MARK}/{SD_MARK}"
 
 
-def display_table(board: "Leaderboard") -> pd.DataFrame:
+def display_table(board: Leaderboard) -> pd.DataFrame:
     """The table as printed (Markdown, HTML, LaTeX): percentages, CIs, marks."""
     rows = []
     # A paired bootstrap cannot give p below 2/(n+1): print that floor as a bound, not as the p-value.
@@ -692,20 +699,21 @@ def format_p(p: float, floor: float = 0.0) -> str:
     return "< 0.001" if p < 0.001 else f"= {p:.3f}"
 
 
-def notes(board: "Leaderboard") -> list[str]:
+def notes(board: Leaderboard) -> list[str]:
     d = board.definition
     how = ("each metric over the pooled predictions of all folds of a seed" if d.aggregate == "pooled"
            else "the mean over folds of each fold's metric")
     test = ("paired bootstrap of the seed-mean difference on the same resampled test utterances"
             if d.significance.test == "paired_bootstrap"
             else "exact McNemar test on per-utterance correctness, per common seed, largest p-value")
+    within = ", within each fold" if d.aggregate == "fold_mean" else ""
     lines = [
-        f"Values in percent: {how}, mean over seeds (± standard deviation over seeds for "
-        f"{metric_label(d.rank_by)}); [low, high] = 95% bootstrap CI over test utterances "
-        f"({d.n_bootstrap} resamples{', within each fold' if d.aggregate == 'fold_mean' else ''}; seeds averaged: "
-        "the same resample is applied to every seed and the seed mean recomputed).",
-        f"Ranked by {metric_label(d.rank_by)}. {TIE_MARK} = not significantly different from the leader at "
-        f"alpha = {d.significance.alpha} ({test}, {metric_label(d.rank_by)}).",
+        (f"Values in percent: {how}, mean over seeds (± standard deviation over seeds for "
+         f"{metric_label(d.rank_by)}); [low, high] = 95% bootstrap CI over test utterances "
+         f"({d.n_bootstrap} resamples{within}; seeds averaged: the same resample is applied to every seed and "
+         "the seed mean recomputed)."),
+        (f"Ranked by {metric_label(d.rank_by)}. {TIE_MARK} = not significantly different from the leader at "
+         f"alpha = {d.significance.alpha} ({test}, {metric_label(d.rank_by)})."),
         f"{SI_MARK} = speaker-independent split (no test speaker in training); {SD_MARK} = speaker-dependent.",
     ]
     if any(m in PROBE_METRICS for m in d.columns):
@@ -720,7 +728,7 @@ def _md_cell(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def to_markdown(board: "Leaderboard") -> str:
+def to_markdown(board: Leaderboard) -> str:
     table = display_table(board)
     lines = [f"# {board.definition.heading}", ""]
     if board.definition.description:
@@ -746,7 +754,7 @@ def tex_escape(text: object) -> str:
     return _TEX_RE.sub(lambda m: _TEX[m.group(0)], str(text))
 
 
-def to_latex(board: "Leaderboard") -> str:
+def to_latex(board: Leaderboard) -> str:
     """A booktabs ``table`` float (``\\input`` it; needs ``\\usepackage{booktabs}``)."""
     table = display_table(board)
     label = re.sub(r"[^A-Za-z0-9]+", "-", board.definition.name).strip("-")
@@ -768,7 +776,7 @@ th{border-bottom:2px solid #444}td:nth-child(2),th:nth-child(2){text-align:left}
 tr:first-child td{font-weight:600}.notes{font-size:13px;color:#555;max-width:60em}"""
 
 
-def to_html(board: "Leaderboard") -> str:
+def to_html(board: Leaderboard) -> str:
     """One self-contained HTML page (no external resources)."""
     table = display_table(board).to_html(index=False, escape=True, border=0, classes="leaderboard")
     esc = html_lib.escape
@@ -785,7 +793,7 @@ def to_html(board: "Leaderboard") -> str:
         "</body></html>", ""])
 
 
-def write(board: "Leaderboard", out: Path | str | None = None) -> dict[str, Path]:
+def write(board: Leaderboard, out: Path | str | None = None) -> dict[str, Path]:
     """Write leaderboard.{md,csv,html,tex} and snapshot.json into ``out`` (default leaderboards/<name>/)."""
     out = Path(out) if out is not None else Path("leaderboards") / board.definition.name
     out.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,7 @@ import os
 import re
 import tempfile
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +57,7 @@ def experiment_name(suite: str) -> str:
     return f"emobench-{suite}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def client_for(tracking_uri: str) -> MlflowClient:
     """One client per tracking URI (creating one opens the SQLite store, which is not free)."""
     check_store(tracking_uri)

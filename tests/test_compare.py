@@ -7,17 +7,22 @@ and a candidate whose test set differs in one cell.
 """
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from test_results import (
+    FakeSuite,
+    make_test_set,
+    new_store,
+    predictions,
+    sklearn_metrics,
+)
 from typer.testing import CliRunner
 
 from benchmark import compare as cmp
 from benchmark import leaderboard as lb
 from benchmark.errors import ConfigError, EmobenchError
-from test_results import FakeSuite, make_test_set, new_store, predictions, sklearn_metrics
 
 FOLDS, SEEDS = ("fold0", "fold1"), (0, 1)
 
@@ -26,7 +31,7 @@ def _worsen(pred: pd.DataFrame, rng: np.random.Generator, share: float) -> pd.Da
     """Turn ``share`` of the right predictions wrong."""
     pred = pred.copy()
     right = np.flatnonzero(pred["y_true"] == pred["y_pred"])
-    flip = rng.choice(right, size=int(round(share * len(right))), replace=False)
+    flip = rng.choice(right, size=round(share * len(right)), replace=False)
     other = {"neutral": "sad", "happy": "angry", "angry": "happy", "sad": "neutral"}
     pred.loc[pred.index[flip], "y_pred"] = pred["y_true"].iloc[flip].map(other).to_numpy()
     return pred

@@ -16,11 +16,18 @@ import pandas as pd
 import pytest
 import yaml
 from sklearn.metrics import balanced_accuracy_score, f1_score
+from test_results import (
+    CLASSES,
+    FakeSuite,
+    make_test_set,
+    new_store,
+    predictions,
+    sklearn_metrics,
+)
 from typer.testing import CliRunner
 
 from benchmark import leaderboard as lb
 from benchmark.errors import ConfigError, EmobenchError
-from test_results import CLASSES, FakeSuite, make_test_set, new_store, predictions, sklearn_metrics
 
 SUITE = "lbtest"
 SKILL = {"emotion_extractor": 0.85, "linear_svm": 0.45}
@@ -241,7 +248,7 @@ def test_bad_definition_names_the_key(tmp_path, change, key):
     path.write_text(yaml.safe_dump({**DEFINITION, **change}))
     with pytest.raises(ConfigError) as err:
         lb.load_definition(path)
-    assert re.search(rf"^\s+- {re.escape(key)}: ", str(err.value), re.M), str(err.value)
+    assert re.search(rf"^\s+- {re.escape(key)}: ", str(err.value), re.MULTILINE), str(err.value)
     assert str(path) in str(err.value)
     missing = {k: v for k, v in DEFINITION.items() if k != "suite"}
     with pytest.raises(ConfigError, match=r"- suite: Field required"):

@@ -76,13 +76,13 @@ class FakeSuite:
         root = Path(self.uri.removeprefix("sqlite:///")).parent / "artifacts"
         self.exp_id = exp.experiment_id if exp else self.client.create_experiment(name, root.as_uri())
 
-    def start(self) -> "FakeSuite":
+    def start(self) -> FakeSuite:
         tags = {tracking.KIND_TAG: "suite", tracking.SUITE_TAG: self.suite, "emobench.config": self.digest}
         self.parent = self.client.create_run(self.exp_id, run_name=self.suite, tags=tags).info.run_id
         self.client.log_text(self.parent, f"name: {self.suite}\n", "suite.yaml")
         return self
 
-    def finish(self) -> "FakeSuite":
+    def finish(self) -> FakeSuite:
         time.sleep(0.002)   # cells must start before the parent ends, at millisecond resolution
         self.client.set_terminated(self.parent, status="FINISHED")
         return self

@@ -129,3 +129,23 @@ def test_frame_input_round_trip():
     assert all(np.array_equal(x, y) for x, y in zip(frames, back.X))
     with pytest.raises(EmobenchError, match="frames, 64"):
         to_feature_set([np.zeros((3, 10))], spec)
+
+
+def test_frame_level_method_registers_and_scores(tracking):
+    rng = np.random.default_rng(0)
+    y = np.array(["angry", "neutral", "sad"] * 8)
+    frames = []
+    for k in range(len(y)):
+        x = rng.normal(size=(int(rng.integers(10, 30)), 64)).astype(np.float32)
+        x[:, (k % 3) * 20:(k % 3 + 1) * 20] += 2
+        frames.append(x)
+    fs = FeatureSet([f"u{i}" for i in range(len(y))], frames, y, np.array(["s"] * len(y)), np.array(["en"] * len(y)))
+    method = METHODS.get("dae_conv")(epochs=2, segment_frames=8, channels=[4], progress=False).fit(fs)
+    with mlflow.start_run(experiment_id=tracking):
+        info = log_and_register(method, data_hash="d", input_example=fs, corpus="synthetic", code_version="v")
+    model = mlflow.pyfunc.load_model(info.registry_uri)
+    assert model.metadata.get_input_schema().input_names() == ["logmel"]
+    out = model.predict(pd.DataFrame({"logmel": frames}))
+    np.testing.assert_array_equal(out.filter(like="proba_").to_numpy(), method.predict_proba(fs))
+    loaded = load_registered(info.name, info.version)
+    np.testing.assert_array_equal(loaded.embed(fs), method.embed(fs))

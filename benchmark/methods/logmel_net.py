@@ -1,0 +1,257 @@
+"""Shared machinery of the neural methods on log-mel frames.
+
+``LogMelNetMethod`` implements the whole Method contract once (normalisation,
+cropping and padding, training through :class:`benchmark.training.Trainer`,
+embedding, prediction, safe save/load); a method only says how to build its
+network and what its loss is. The encoder is a small conv stack over
+(time, mel), an optional bidirectional GRU, and attentive statistics pooling
+(Okabe et al., 2018) to a fixed-size embedding.
+
+Choices (exposed as hyperparameters): log-mel is z-scored per mel band with
+training statistics; training uses random crops of ``crop_frames`` (2.5 s),
+evaluation the whole utterance (masked pooling over padding). Early stopping
+uses validation UA; without a validation set, a speaker-disjoint 15% of the
+training speakers is held out for it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from pydantic import Field
+from sklearn.metrics import balanced_accuracy_score
+from torch import nn
+
+from benchmark.errors import EmobenchError
+from benchmark.methods.base import FeatureSet, HParams, Method
+from benchmark.methods.linear import train_labels
+
+
+class LogMelHParams(HParams):
+    epochs: int = Field(12, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(2e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    patience: int = Field(4, ge=1)
+    grad_clip: float | None = 5.0
+    device: str = "auto"
+    progress: bool = True
+    threads: int = Field(1, ge=1, description="torch threads while training (1 is fastest on a busy 2-core box)")
+    crop_frames: int = Field(250, ge=8)
+    channels: list[int] = Field(default_factory=lambda: [16, 32, 32])
+    rnn_hidden: int = Field(0, ge=0, description="bidirectional GRU size; 0 = no recurrent layer")
+    embedding_dim: int = Field(128, ge=2)
+    dropout: float = Field(0.2, ge=0, lt=1)
+    val_speaker_fraction: float = Field(0.15, gt=0, lt=1)
+
+
+class AttentiveStatsPooling(nn.Module):
+    """Attention-weighted mean and standard deviation over time, ignoring padded frames."""
+
+    def __init__(self, dim: int, hidden: int = 64):
+        super().__init__()
+        self.attention = nn.Sequential(nn.Linear(dim, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # x (B, T, D), mask (B, T)
+        scores = self.attention(x).squeeze(-1).masked_fill(~mask, float("-inf"))
+        w = torch.softmax(scores, dim=1).unsqueeze(-1)
+        mean = (w * x).sum(dim=1)
+        var = (w * (x - mean.unsqueeze(1)) ** 2).sum(dim=1)
+        return torch.cat([mean, torch.sqrt(var.clamp_min(1e-6))], dim=1)
+
+
+class LogMelEncoder(nn.Module):
+    """Conv2d blocks (time and mel pooled by 2) -> optional BiGRU -> attentive stats pooling -> embedding."""
+
+    def __init__(self, n_mels: int, channels: list[int], rnn_hidden: int, embedding_dim: int, dropout: float):
+        super().__init__()
+        blocks, c_in = [], 1
+        for c in channels:
+            blocks += [nn.Conv2d(c_in, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(2)]
+            c_in = c
+        self.conv = nn.Sequential(*blocks)
+        self.time_stride = 2 ** len(channels)
+        dim = c_in * (n_mels // self.time_stride)
+        self.rnn = nn.GRU(dim, rnn_hidden, batch_first=True, bidirectional=True) if rnn_hidden else None
+        dim = 2 * rnn_hidden if rnn_hidden else dim
+        self.pool = AttentiveStatsPooling(dim)
+        self.embed = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * dim, embedding_dim), nn.ReLU())
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:  # x (B, T, M)
+        h = self.conv(x.unsqueeze(1))                      # (B, C, T', M')
+        h = h.permute(0, 2, 1, 3).flatten(2)               # (B, T', C*M')
+        steps = torch.clamp(lengths // self.time_stride, min=1)
+        mask = torch.arange(h.shape[1], device=h.device)[None, :] < steps[:, None]
+        if self.rnn is not None:
+            h, _ = self.rnn(h)
+        return self.embed(self.pool(h, mask))
+
+
+def pad_batch(arrays: list[np.ndarray], min_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+    lengths = [len(a) for a in arrays]
+    out = np.zeros((len(arrays), max(max(lengths), min_frames), arrays[0].shape[1]), dtype=np.float32)
+    for i, a in enumerate(arrays):
+        out[i, : len(a)] = a
+    return torch.from_numpy(out), torch.tensor(lengths)
+
+
+class LogMelNetMethod(Method):
+    """Base of every neural log-mel method: subclasses give ``build`` and ``loss``."""
+
+    feature: ClassVar[str] = "logmel"
+    HParams = LogMelHParams
+
+    # ---------------------------------------------------------------- hooks
+
+    def build(self, n_mels: int, n_classes: int, n_speakers: int) -> nn.Module:
+        """A module with ``encoder`` (-> embedding) and ``head`` (embedding -> logits)."""
+        encoder = LogMelEncoder(n_mels, self.hp.channels, self.hp.rnn_hidden, self.hp.embedding_dim, self.hp.dropout)
+        return nn.ModuleDict({"encoder": encoder, "head": nn.Linear(self.hp.embedding_dim, n_classes)})
+
+    def loss(self, model: nn.Module, batch: dict[str, Any], epoch: int) -> tuple[torch.Tensor, dict[str, float]]:
+        logits = model["head"](model["encoder"](batch["x"], batch["lengths"]))
+        return nn.functional.cross_entropy(logits, batch["y"], weight=self.class_weights_), {}
+
+    def epoch_indices(self, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Training rows of one epoch (subclasses resample)."""
+        return rng.permutation(len(y))
+
+    def train_example(self, i: int, rng: np.random.Generator) -> np.ndarray:
+        """One training input (normalised log-mel), randomly cropped; subclasses augment."""
+        return self._crop(self.train_x_[i], rng)
+
+    # ---------------------------------------------------------------- contract
+
+    def fit(self, train: FeatureSet, val: FeatureSet | None = None) -> "LogMelNetMethod":
+        from benchmark.training import TrainConfig, Trainer, seed_everything
+        from benchmark.features.spectral import torch_threads
+
+        seed_everything(self.hp.seed)
+        rng = np.random.default_rng(self.hp.seed)
+        if val is None or not len(val):
+            train, val = self._hold_out_speakers(train, rng)
+        self.classes_, y = train_labels(train, self.name)
+        frames = np.concatenate(train.X)
+        self.mean_, self.std_ = frames.mean(axis=0), frames.std(axis=0) + 1e-5
+        self.train_x_ = [self._normalise(x) for x in train.X]
+        self.train_y_ = y
+        self.train_speakers_ = np.asarray(train.speakers).astype(str)
+        self.speaker_ids_ = sorted(set(self.train_speakers_.tolist()))
+        counts = np.bincount(y, minlength=len(self.classes_)).astype(np.float64)
+        self.class_counts_ = counts
+        self.class_weights_ = None
+        self.model_ = self.build(self.mean_.shape[0], len(self.classes_), len(self.speaker_ids_))
+        config = TrainConfig(epochs=self.hp.epochs, batch_size=self.hp.batch_size, lr=self.hp.lr,
+                             weight_decay=self.hp.weight_decay, patience=self.hp.patience,
+                             grad_clip=self.hp.grad_clip, device=self.hp.device, progress=self.hp.progress)
+        trainer = Trainer(self.name, config, seed=self.hp.seed)
+        self.device_ = trainer.device
+        self.prepare_training()
+        val_labels = np.asarray(val.y).astype(str) if val is not None else None
+
+        def validate(model: nn.Module) -> float:
+            keep = np.isin(val_labels, self.classes_)
+            pred = np.asarray(self.classes_)[self._proba(val, model).argmax(axis=1)]
+            return balanced_accuracy_score(val_labels[keep], pred[keep])
+
+        with torch_threads(self.hp.threads):
+            self.model_ = trainer.fit(self.model_, self._batches, self._step,
+                                      validate if val is not None and len(val) else None)
+        self.history_ = trainer.history
+        del self.train_x_
+        return self
+
+    def prepare_training(self) -> None:
+        """Called once before training, after the model is built (class weights, speaker maps...)."""
+
+    def embed(self, batch: FeatureSet) -> np.ndarray:
+        return self._forward(batch, self.model_, "embed")
+
+    def predict_proba(self, batch: FeatureSet) -> np.ndarray:
+        return self._proba(batch, self.model_)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        meta = {"method": self.name, "hparams": self.hparams, "classes": self.classes_,
+                "speakers": self.speaker_ids_}
+        (path / "method.json").write_text(json.dumps(meta, indent=2))
+        np.savez(path / "normalisation.npz", mean=self.mean_, std=self.std_)
+        torch.save({k: v.cpu() for k, v in self.model_.state_dict().items()}, path / "weights.pt")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "LogMelNetMethod":
+        path = Path(path)
+        meta = json.loads((path / "method.json").read_text())
+        if meta["method"] != cls.name:
+            raise EmobenchError(f"{path}: holds method {meta['method']!r}, not {cls.name!r}")
+        method = cls(**meta["hparams"])
+        method.classes_, method.speaker_ids_ = meta["classes"], meta["speakers"]
+        norm = np.load(path / "normalisation.npz", allow_pickle=False)
+        method.mean_, method.std_ = norm["mean"], norm["std"]
+        method.model_ = method.build(len(method.mean_), len(method.classes_), len(method.speaker_ids_))
+        # weights_only: a weights file can hold tensors, never code.
+        method.model_.load_state_dict(torch.load(path / "weights.pt", map_location="cpu", weights_only=True))
+        method.model_.eval()
+        method.device_ = torch.device("cpu")
+        return method
+
+    # ---------------------------------------------------------------- internals
+
+    def _normalise(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean_) / self.std_).astype(np.float32)
+
+    def _crop(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if len(x) <= self.hp.crop_frames:
+            return x
+        start = int(rng.integers(0, len(x) - self.hp.crop_frames + 1))
+        return x[start : start + self.hp.crop_frames]
+
+    def _batches(self, epoch: int, rng: np.random.Generator):
+        order = self.epoch_indices(self.train_y_, rng)
+        for s in range(0, len(order), self.hp.batch_size):
+            rows = order[s : s + self.hp.batch_size]
+            if len(rows) < 2:
+                continue  # batch norm needs two examples
+            examples = [self.train_example(i, rng) for i in rows]
+            yield self.collate(rows, examples, rng)
+
+    def collate(self, rows: np.ndarray, examples: list[Any], rng: np.random.Generator) -> dict[str, Any]:
+        x, lengths = pad_batch(examples, 2 ** len(self.hp.channels))
+        return {"x": x, "lengths": lengths, "y": torch.from_numpy(self.train_y_[rows]), "rows": rows}
+
+    def _step(self, model: nn.Module, batch: dict[str, Any], epoch: int):
+        batch = {k: v.to(self.device_) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        return self.loss(model, batch, epoch)
+
+    def _forward(self, batch: FeatureSet, model: nn.Module, what: str, chunk: int = 64) -> np.ndarray:
+        from benchmark.features.spectral import torch_threads
+
+        model.eval()
+        device = next(model.parameters()).device
+        outputs = []
+        with torch.no_grad(), torch_threads(self.hp.threads):
+            # One utterance at a time, unpadded: batch composition can never change a result.
+            for x in batch.X:
+                xt, lengths = pad_batch([self._normalise(x)], 2 ** len(self.hp.channels))
+                z = model["encoder"](xt.to(device), lengths.to(device))
+                out = z if what == "embed" else torch.softmax(model["head"](z), dim=1)
+                outputs.append(out.cpu().numpy().astype(np.float64))
+        return np.concatenate(outputs)
+
+    def _proba(self, batch: FeatureSet, model: nn.Module) -> np.ndarray:
+        proba = self._forward(batch, model, "proba")
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def _hold_out_speakers(self, train: FeatureSet, rng: np.random.Generator) -> tuple[FeatureSet, FeatureSet | None]:
+        speakers = np.unique(np.asarray(train.speakers).astype(str))
+        if len(speakers) < 3:
+            return train, None
+        n = max(1, round(self.hp.val_speaker_fraction * len(speakers)))
+        held = set(rng.choice(speakers, n, replace=False).tolist())
+        is_val = np.isin(np.asarray(train.speakers).astype(str), list(held))
+        return train.subset(np.flatnonzero(~is_val)), train.subset(np.flatnonzero(is_val))

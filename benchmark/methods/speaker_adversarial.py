@@ -1,0 +1,129 @@
+"""Speaker-invariant affective representation via adversarial training.
+
+Paper: Haoqi Li, Ming Tu, Jing Huang, Shrikanth Narayanan, Panayiotis Georgiou,
+"Speaker-invariant Affective Representation Learning via Adversarial Training",
+ICASSP 2020 (arXiv 1911.01533); encoder after two co-authors' earlier
+domain-adversarial work (arXiv 1903.09606: TDNN + LSTM + statistics pooling).
+
+Loss (the usual form; weights are hyperparameters):
+
+    L = CE(emotion) + lambda_p * CE(speaker | GRL) + beta * (-H(p(speaker | z)))
+
+- The speaker head sits behind a gradient reversal layer: the head learns to
+  recognise speakers, the encoder receives the reversed, scaled gradient and
+  learns to hide them. lambda_p follows the DANN schedule
+  ``lambda_max * (2 / (1 + exp(-10 p)) - 1)``, p = training progress in [0, 1].
+- The entropy term updates the ENCODER ONLY (the speaker head is frozen for
+  it, through a detached copy of its weights): it pushes the speaker posterior
+  of each embedding toward uniform, which the reversal alone does not.
+- Our choices (the full text was unavailable): the encoder is a 1-D
+  convolutional TDNN over log-mel frames (dilations 1, 2, 3) + a bidirectional
+  GRU + attentive statistics pooling; a speaker head sees only the training
+  speakers; at test time only the emotion path is used.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from benchmark.methods.base import METHODS
+from benchmark.methods.logmel_net import AttentiveStatsPooling, LogMelHParams, LogMelNetMethod
+
+
+class GradientReversal(torch.autograd.Function):
+    """Identity forward; gradient multiplied by ``-scale`` backward."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, scale: float) -> torch.Tensor:
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return -ctx.scale * grad, None
+
+
+def grad_reverse(x: torch.Tensor, scale: float) -> torch.Tensor:
+    return GradientReversal.apply(x, scale)
+
+
+def posterior_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Mean entropy (nats) of softmax(logits); maximal, log K, for a uniform posterior."""
+    logp = torch.log_softmax(logits, dim=1)
+    return -(logp.exp() * logp).sum(dim=1).mean()
+
+
+def dann_lambda(progress: float, lambda_max: float) -> float:
+    return lambda_max * (2.0 / (1.0 + math.exp(-10.0 * progress)) - 1.0)
+
+
+class TdnnEncoder(nn.Module):
+    """TDNN (dilated 1-D convolutions over frames) -> BiGRU -> attentive statistics pooling -> embedding."""
+
+    def __init__(self, n_mels: int, channels: int, rnn_hidden: int, embedding_dim: int, dropout: float):
+        super().__init__()
+        layers, c_in = [], n_mels
+        for dilation in (1, 2, 3):
+            layers += [nn.Conv1d(c_in, channels, 5, dilation=dilation, padding=2 * dilation),
+                       nn.BatchNorm1d(channels), nn.ReLU()]
+            c_in = channels
+        self.tdnn = nn.Sequential(*layers)
+        self.rnn = nn.GRU(channels, rnn_hidden, batch_first=True, bidirectional=True)
+        self.pool = AttentiveStatsPooling(2 * rnn_hidden)
+        self.embed = nn.Sequential(nn.Dropout(dropout), nn.Linear(4 * rnn_hidden, embedding_dim), nn.ReLU())
+        self.time_stride = 1
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        h = self.tdnn(x.transpose(1, 2)).transpose(1, 2)
+        mask = torch.arange(h.shape[1], device=h.device)[None, :] < lengths[:, None].clamp(min=1)
+        h, _ = self.rnn(h)
+        return self.embed(self.pool(h, mask))
+
+
+class SpeakerAdversarialHParams(LogMelHParams):
+    tdnn_channels: int = Field(64, ge=4)
+    rnn_hidden: int = 32
+    lambda_max: float = Field(0.5, ge=0, description="largest weight of the reversed speaker loss")
+    entropy_weight: float = Field(0.1, ge=0, description="beta: weight of the speaker-entropy loss")
+
+
+@METHODS.register("speaker_adversarial")
+class SpeakerAdversarial(LogMelNetMethod):
+    """Emotion encoder trained to hide the speaker (gradient reversal + speaker-posterior entropy)."""
+
+    name = "speaker_adversarial"
+    HParams = SpeakerAdversarialHParams
+
+    def build(self, n_mels: int, n_classes: int, n_speakers: int) -> nn.Module:
+        hp = self.hp
+        return nn.ModuleDict({
+            "encoder": TdnnEncoder(n_mels, hp.tdnn_channels, hp.rnn_hidden, hp.embedding_dim, hp.dropout),
+            "head": nn.Linear(hp.embedding_dim, n_classes),
+            "speaker_head": nn.Linear(hp.embedding_dim, max(n_speakers, 1)),
+        })
+
+    def prepare_training(self) -> None:
+        index = {s: i for i, s in enumerate(self.speaker_ids_)}
+        self.speaker_index_ = torch.tensor([index[s] for s in self.train_speakers_])
+
+    def collate(self, rows, examples, rng) -> dict[str, Any]:
+        batch = super().collate(rows, examples, rng)
+        batch["speaker"] = self.speaker_index_[torch.from_numpy(rows)]
+        return batch
+
+    def loss(self, model: nn.Module, batch: dict[str, Any], epoch: int):
+        z = model["encoder"](batch["x"], batch["lengths"])
+        emotion = nn.functional.cross_entropy(model["head"](z), batch["y"])
+        lam = dann_lambda((epoch - 1) / max(1, self.hp.epochs - 1), self.hp.lambda_max)
+        speaker_head = model["speaker_head"]
+        adversarial = nn.functional.cross_entropy(speaker_head(grad_reverse(z, lam)), batch["speaker"])
+        # Entropy through a frozen copy of the speaker head: only the encoder is updated by it.
+        frozen_logits = nn.functional.linear(z, speaker_head.weight.detach(), speaker_head.bias.detach())
+        entropy = posterior_entropy(frozen_logits)
+        loss = emotion + adversarial - self.hp.entropy_weight * entropy
+        return loss, {"emotion_ce": float(emotion.detach()), "speaker_ce": float(adversarial.detach()),
+                      "speaker_entropy": float(entropy.detach()), "lambda": lam}

@@ -1,0 +1,68 @@
+"""Seed-method building blocks on tiny tensors: gradient reversal, entropy loss, class-aware multiplicities."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from benchmark.methods.emotion_extractor import EmotionExtractor, class_multiplicities
+from benchmark.methods.speaker_adversarial import dann_lambda, grad_reverse, posterior_entropy
+from benchmark.training import Trainer, TrainConfig, TrainingError
+
+
+@pytest.mark.parametrize("scale", [0.0, 0.5, 2.0])
+def test_gradient_reversal_flips_and_scales_gradients(scale):
+    x = torch.randn(4, 3, requires_grad=True)
+    w = torch.randn(3)
+    (grad_reverse(x, scale) * w).sum().backward()
+    assert torch.allclose(x.grad, -scale * w.expand(4, 3))
+    assert torch.equal(grad_reverse(x, scale), x)  # identity forward
+
+
+def test_entropy_is_maximal_for_a_uniform_posterior():
+    k = 6
+    uniform = torch.zeros(5, k)
+    assert posterior_entropy(uniform).item() == pytest.approx(math.log(k))
+    peaked = torch.tensor([[5.0, 0, 0, 0, 0, 0]])
+    random = torch.randn(100, k)
+    assert posterior_entropy(peaked) < posterior_entropy(random) < posterior_entropy(uniform)
+
+
+def test_dann_schedule_rises_from_zero_to_lambda_max():
+    assert dann_lambda(0.0, 0.5) == 0.0
+    assert dann_lambda(1.0, 0.5) == pytest.approx(0.5 * (2 / (1 + math.exp(-10)) - 1))
+    assert dann_lambda(0.3, 1.0) < dann_lambda(0.6, 1.0)
+
+
+def test_class_aware_multiplicities():
+    # neutral 400, happy 100, angry 50, sad 10: (400/n)^0.5 -> 1, 2, 2.83, 6.3 -> rounded, capped at 4
+    assert class_multiplicities(np.array([400, 100, 50, 10])).tolist() == [1, 2, 3, 4]
+    assert class_multiplicities(np.array([400, 100, 50, 10]), power=1.0, max_multiplicity=100).tolist() == [1, 4, 8, 40]
+    assert class_multiplicities(np.array([30, 30])).tolist() == [1, 1]
+
+
+def test_emotion_extractor_epochs_draw_the_stated_multiplicities():
+    method = EmotionExtractor(progress=False)
+    method.class_counts_ = np.array([8.0, 2.0])
+    method.classes_ = ["neutral", "sad"]
+    method.multiplicity_ = class_multiplicities(method.class_counts_)
+    y = np.array([0] * 8 + [1] * 2)
+    rows = method.epoch_indices(y, np.random.default_rng(0))
+    assert np.bincount(y[rows]).tolist() == [8, 4]  # sad (4x rarer) drawn twice
+
+
+def test_nan_loss_names_the_method_and_step_and_keeps_last_good_weights(tmp_path):
+    model = torch.nn.Linear(2, 1)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def step(m, batch, epoch):
+        loss = m(batch).sum()
+        return loss * float("nan") if epoch == 1 else loss, {}
+
+    trainer = Trainer("toy", TrainConfig(epochs=2, progress=False), seed=0, checkpoint_dir=tmp_path)
+    with pytest.raises(TrainingError, match="method toy: loss is nan at epoch 1, step 0"):
+        trainer.fit(model, lambda e, r: [torch.ones(3, 2)], step)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    assert (tmp_path / "toy-last-good.pt").exists()

@@ -293,6 +293,10 @@ def embedding_cells(inputs: ReportInputs) -> list[tuple[pd.Series, dict[str, np.
     main = set(choose_main(inputs.cells)["run_id"])
     cells = inputs.cells.assign(_other=~inputs.cells["run_id"].isin(main),
                                 _seed=pd.to_numeric(inputs.cells["seed"], errors="coerce"))
+    if "speaker_probe_acc" in cells.columns:
+        # The runner logs a speaker probe exactly for the cells whose embeddings it keeps: asking the
+        # artifact store only about those saves one listing per cell on a suite of hundreds.
+        cells = cells[cells["speaker_probe_acc"].notna()]
     out = []
     for _, row in cells.sort_values(["_other", "protocol", "method", "_seed", "fold"]).iterrows():
         emb = inputs.embeddings(row["run_id"])

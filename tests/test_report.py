@@ -476,3 +476,17 @@ def test_a_suite_without_runs_is_a_clear_error(store, tmp_path):
                        match=r"suite .nothing_ran.: no finished cell runs .*`emobench run nothing_ran`"):
         build_report("nothing_ran", store[0], tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_suite_yaml_names_the_suite_and_its_tracking_uri(tmp_path):
+    from benchmark.errors import ConfigError
+    from benchmark.report import resolve_suite
+
+    path = tmp_path / "mine.yaml"
+    path.write_text("name: mine\ntracking: {uri: 'sqlite:///elsewhere.db'}\ncorpora: []\n")
+    assert resolve_suite(str(path)) == ("mine", "sqlite:///elsewhere.db")
+    assert resolve_suite(str(path), "http://mlflow:5000") == ("mine", "http://mlflow:5000")
+    assert resolve_suite("mine") == ("mine", "sqlite:///mlflow.db")
+    path.write_text("corpora: []\n")
+    with pytest.raises(ConfigError, match="needs a `name`"):
+        resolve_suite(str(path))

@@ -36,18 +36,28 @@ class ReportResult:
 
 
 def resolve_suite(suite: str, tracking_uri: str | None = None) -> tuple[str, str]:
-    """(suite name, tracking URI) for a shipped suite name, a suite YAML path or any suite name that ran.
+    """(suite name, tracking URI) for a suite name or a suite YAML path.
 
-    A shipped suite or a YAML file also supplies its own tracking URI unless
-    ``tracking_uri`` is given; any other name is taken as the name of a suite
-    recorded at ``tracking_uri`` (default ``sqlite:///mlflow.db``).
+    A suite YAML (or a shipped suite's) also supplies its tracking URI unless
+    ``tracking_uri`` is given; otherwise the default ``sqlite:///mlflow.db``.
+    The YAML is only read, not validated: the report needs the name, not the
+    methods (validating would import every method and torch).
     """
-    from benchmark.suite import list_suites, load_suite
+    import yaml
 
-    if Path(suite).suffix in (".yaml", ".yml") or suite in list_suites():
-        config = load_suite(suite)
-        return config.name, tracking_uri or config.tracking.uri
-    return suite, tracking_uri or DEFAULT_TRACKING_URI
+    from benchmark.leaderboard import suite_tracking_uri
+
+    path = Path(suite)
+    if path.suffix not in (".yaml", ".yml"):
+        return suite, tracking_uri or suite_tracking_uri(suite)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read the suite config ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        raise ConfigError(f"{path}: a suite config needs a `name`")
+    uri = (data.get("tracking") or {}).get("uri") if isinstance(data.get("tracking"), dict) else None
+    return data["name"], tracking_uri or uri or DEFAULT_TRACKING_URI
 
 
 def collect(suite: str, tracking_uri: str = DEFAULT_TRACKING_URI, *, n_bootstrap: int = 1000, seed: int = 0,

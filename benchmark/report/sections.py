@@ -23,6 +23,7 @@ import pandas as pd
 
 from benchmark import leaderboard as LB
 from benchmark import results
+from benchmark.errors import EmobenchError
 from benchmark.report import figures as F
 from benchmark.report.content import (SD_MARK, SI_MARK, SYNTHETIC_NOTE, ReportFigure, ReportTable, Section,
                                       flag)
@@ -132,7 +133,10 @@ def leaderboard_section(inputs: ReportInputs) -> Section | None:
         f"({inputs.n_bootstrap} resamples, the same resample for every seed). Rows are ranked by UA; "
         f"{LB.TIE_MARK} = not significantly different from the leader (paired bootstrap, alpha = 0.05)."])
     for (protocol, corpus), group in cells.groupby(["protocol", "corpus"]):
-        section.tables.append(_leaderboard_table(inputs, group, str(protocol), str(corpus)))
+        try:
+            section.tables.append(_leaderboard_table(inputs, group, str(protocol), str(corpus)))
+        except EmobenchError as exc:   # e.g. no seed covers every fold: say so, keep the rest of the report
+            section.text.append(f"No leaderboard for protocol {protocol} on {corpus}: {exc}")
     return section
 
 

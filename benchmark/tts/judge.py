@@ -1,0 +1,157 @@
+"""The judge: a SER classifier that says which emotion synthesized speech carries.
+
+It must not be any of the methods under comparison (a method would favour
+speech conditioned on its own embeddings), so it is a plain, well-understood
+model of its own: standardised utterance-level acoustic functionals
+(eGeMAPS v02 through openSMILE by default) and a multinomial logistic
+regression with class-balanced weights, trained only on **ground-truth
+recordings** of the judge's training split. Its accuracy on held-out
+ground-truth recordings is measured when it is trained and reported beside
+every TTS emotion accuracy it produces: synthesized speech cannot be judged
+more reliably than real speech.
+
+``EmotionJudge`` is the ``judge`` callable :func:`benchmark.tts.scoring.score_tts`
+accepts (a list of wav paths -> predicted labels), and ``judge.info`` is its
+``judge_info``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, recall_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from benchmark.errors import ConfigError, EmobenchError
+
+FORMAT_VERSION = 1
+
+
+class JudgeConfig(BaseModel):
+    """The judge's feature set and classifier settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    feature: str = "egemaps"  # any utterance-level feature of benchmark.features
+    C: float = Field(1.0, gt=0)  # inverse L2 regularisation strength
+    class_weight: str | None = "balanced"  # the corpora are Neutral-heavy
+    max_iter: int = Field(5000, ge=100)
+
+
+def _rows(paths: Sequence[str | Path]) -> pd.DataFrame:
+    return pd.DataFrame({"utt_id": [f"judge{i}" for i in range(len(paths))], "path": [str(p) for p in paths]})
+
+
+class EmotionJudge:
+    """A fitted judge; call it on wav paths to get emotion labels."""
+
+    def __init__(self, config: JudgeConfig, pipeline: Pipeline, classes: list[str], info: dict[str, Any]):
+        self.config = config
+        self.pipeline = pipeline
+        self.classes = classes
+        self.info = info
+
+    # ------------------------------------------------------------------ fit / predict
+
+    @classmethod
+    def fit(cls, train: pd.DataFrame, heldout: pd.DataFrame | None = None, config: JudgeConfig | None = None,
+            seed: int = 0, progress: bool = False) -> "EmotionJudge":
+        """Train on the ground-truth manifest rows ``train``; measure accuracy on ``heldout`` rows."""
+        config = config or JudgeConfig()
+        X = _features(train, config.feature, progress)
+        y = train["emotion"].astype(str).to_numpy()
+        classes = sorted(set(y))
+        if len(classes) < 2:
+            raise ConfigError(f"judge: training rows hold only {classes}; at least two emotions are needed")
+        pipeline = Pipeline([
+            ("scale", StandardScaler()),
+            ("clf", LogisticRegression(C=config.C, class_weight=config.class_weight, max_iter=config.max_iter,
+                                       random_state=seed)),
+        ])
+        pipeline.fit(X, y)
+        info: dict[str, Any] = {
+            "name": f"logreg({config.feature})", "feature": config.feature, "classifier": "LogisticRegression",
+            "C": config.C, "class_weight": str(config.class_weight), "classes": classes, "n_train": len(train),
+            "trained_on": "ground-truth recordings only; independent of the methods compared",
+        }
+        judge = cls(config, pipeline, classes, info)
+        if heldout is not None and len(heldout):
+            info.update(judge.evaluate(heldout, progress=progress))
+        return judge
+
+    def evaluate(self, rows: pd.DataFrame, progress: bool = False) -> dict[str, Any]:
+        """Accuracy, UA and per-emotion recall on labelled (ground-truth) manifest rows."""
+        y = rows["emotion"].astype(str).to_numpy()
+        unknown = sorted(set(y) - set(self.classes))
+        if unknown:
+            raise ConfigError(f"judge: held-out rows have emotions {unknown} it was not trained on "
+                              f"({', '.join(self.classes)})")
+        pred = self.pipeline.predict(_features(rows, self.config.feature, progress))
+        labels = sorted(set(y))
+        out: dict[str, Any] = {
+            "heldout_accuracy": float(accuracy_score(y, pred)),
+            "heldout_ua": float(balanced_accuracy_score(y, pred)),
+            "n_heldout": len(rows),
+            "heldout_confusion": confusion_matrix(y, pred, labels=self.classes).tolist(),
+        }
+        recalls = recall_score(y, pred, labels=labels, average=None, zero_division=0)
+        out.update({f"heldout_recall.{e}": float(r) for e, r in zip(labels, recalls)})
+        return out
+
+    def predict(self, paths: Sequence[str | Path], progress: bool = False) -> list[str]:
+        """Predicted emotion of each audio file (resampled to 16 kHz mono as features require)."""
+        if len(paths) == 0:
+            return []
+        return [str(p) for p in self.pipeline.predict(_features(_rows(paths), self.config.feature, progress))]
+
+    def __call__(self, paths: list[str]) -> list[str]:
+        return self.predict(paths)
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, path: str | Path) -> Path:
+        from benchmark.methods.sk_io import save_sklearn, write_json
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        save_sklearn(self.pipeline, path / "judge.skops")
+        write_json(path / "judge.json", {"format_version": FORMAT_VERSION, "config": self.config.model_dump(),
+                                         "classes": self.classes, "info": self.info})
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "EmotionJudge":
+        from benchmark.methods.sk_io import load_sklearn, read_json
+
+        path = Path(path)
+        meta = read_json(path / "judge.json")
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise EmobenchError(f"{path}: judge format version {meta.get('format_version')} is not {FORMAT_VERSION}")
+        return cls(JudgeConfig(**meta["config"]), load_sklearn(path / "judge.skops"), list(meta["classes"]),
+                   meta["info"])
+
+
+def _features(rows: pd.DataFrame, feature: str, progress: bool) -> np.ndarray:
+    from benchmark.features import FEATURES, extract_features, make_config
+
+    config = make_config(feature)
+    if FEATURES.get(config.name).frame_level:
+        raise ConfigError(f"judge: feature {feature!r} is frame-level; the judge needs utterance-level "
+                          f"functionals (e.g. egemaps, functionals)")
+    feats = extract_features(rows, config, progress=progress)
+    X = np.stack([feats[u] for u in rows["utt_id"]]).astype(np.float64)
+    if not np.isfinite(X).all():
+        bad = [str(p) for p, ok in zip(rows["path"], np.isfinite(X).all(axis=1)) if not ok]
+        raise EmobenchError(f"judge: non-finite {feature} features for {bad[:5]}")
+    return X
+
+
+def train_judge(train: pd.DataFrame, heldout: pd.DataFrame | None = None, feature: str = "egemaps",
+                seed: int = 0, progress: bool = False, **settings: Any) -> EmotionJudge:
+    """Shortcut: :meth:`EmotionJudge.fit` with a :class:`JudgeConfig` from keyword settings."""
+    return EmotionJudge.fit(train, heldout, JudgeConfig(feature=feature, **settings), seed=seed, progress=progress)

@@ -1,0 +1,401 @@
+"""Training recipe of the TTS acoustic model: targets from a manifest, then the shared Trainer.
+
+Targets per utterance (the log-mel of :mod:`benchmark.features`, 10 ms hop):
+
+- **phonemes**: eSpeak NG's canonical transcription of the text
+  (:func:`benchmark.tts.phonemes.phonemize`) between a leading and a trailing
+  silence token.
+- **durations** (frames per phoneme): from phoneme timings. ``alignment="stored"``
+  reads the timings stored beside each wav (the embedded corpus writes them;
+  any corpus may, in the same ``<wav>.json`` ``alignment`` format) and maps
+  them onto the canonical sequence. Frame ``t`` (centred at ``t * 10 ms``)
+  belongs to the phoneme whose interval holds its centre, so the durations,
+  silences included, sum exactly to the utterance's mel frame count.
+  ``alignment="espeak_scaled"`` is the fallback for corpora without
+  alignments: eSpeak's own timings of the text, stretched linearly onto the
+  span of speech found in the recording (energy above ``trim_top_db`` below
+  the peak). It knows nothing about the speaker's actual rhythm, so phoneme
+  boundaries are only roughly right; see the README.
+- **pitch**: WORLD F0 (DIO + StoneMask, 10 ms, cached per file) -> log F0,
+  averaged over each phoneme's voiced frames; phonemes without a voiced frame
+  (silences, unvoiced consonants) take the value interpolated between their
+  neighbours. **energy**: log of the frame's mel power, averaged per phoneme.
+  Both are z-scored with training statistics.
+- **emotion conditioning**: the frozen method's embedding of the utterance
+  itself (z-scored per dimension), as FastSpeech 2 style models conditioned
+  on reference encoders are trained; at synthesis time the reference is
+  another utterance.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from tqdm.auto import tqdm
+
+from benchmark.errors import ConfigError, EmobenchError, ManifestError
+from benchmark.features.base import FeatureConfig
+from benchmark.features.spectral import LogMelConfig
+from benchmark.methods.base import Method
+from benchmark.tts.acoustic import AcousticConfig, AcousticModel, acoustic_loss
+from benchmark.tts.phonemes import PhonemeInventory, align_to_canonical, espeak_voice, phonemize
+from benchmark.tts.synthesize import Stats, TTSModel, conditioner_embeddings
+
+
+class TTSTrainConfig(BaseModel):
+    """How the acoustic model is trained (every field is saved with the model)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alignment: Literal["stored", "espeak_scaled"] = "stored"
+    trim_top_db: float = 35.0  # espeak_scaled: speech is where energy is within this of the peak
+    # model size (AcousticConfig fields)
+    d_model: int = 128
+    encoder_layers: int = 3
+    decoder_layers: int = 4
+    kernel_size: int = 5
+    decoder_kernel: int = 9
+    reduction: int = 2
+    postnet_layers: int = 0
+    dropout: float = 0.1
+    decoder_dropout: float = 0.0
+    # optimisation (TrainConfig fields of benchmark.training)
+    epochs: int = Field(60, ge=1)
+    batch_size: int = Field(16, ge=1)
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    patience: int = 10
+    grad_clip: float | None = 1.0
+    val_fraction: float = Field(0.05, ge=0, lt=0.5)  # utterances held out for early stopping
+    threads: int | None = 2  # torch intra-op threads while training (None: leave as set)
+    device: str = "cpu"
+    seed: int = 0
+    progress: bool = True
+
+
+# --------------------------------------------------------------------------- targets
+
+
+class WorldF0Config(FeatureConfig):
+    """Cache key of the per-frame WORLD F0 (cached with the features, by file content)."""
+
+    name: Literal["world_f0"] = "world_f0"
+    frame_period_ms: float = 10.0
+    # DIO's voicing decision depends on its range: at 60-600 Hz it misses whole utterances of the
+    # embedded corpus that 50-800 Hz tracks (the range the TTS prosody scoring uses too).
+    f0_floor: float = 50.0
+    f0_ceil: float = 800.0
+
+
+def world_f0(path: str, config: WorldF0Config | None = None) -> np.ndarray:
+    """Per-frame F0 in Hz (0 = unvoiced) by DIO + StoneMask, cached by file content."""
+    import pyworld
+
+    from benchmark.audio import load_audio
+    from benchmark.features.cache import FeatureCache, file_digest
+    from benchmark.paths import feature_cache_dir
+
+    config = config or WorldF0Config()
+    cache = FeatureCache(feature_cache_dir(), config)
+    digest = file_digest(path)
+    f0 = cache.get(digest)
+    if f0 is None:
+        x = load_audio(path, config.sample_rate).astype(np.float64)
+        raw, t = pyworld.dio(x, config.sample_rate, f0_floor=config.f0_floor, f0_ceil=config.f0_ceil,
+                             frame_period=config.frame_period_ms)
+        f0 = pyworld.stonemask(x, raw, t, config.sample_rate).astype(np.float32)
+        cache.put(digest, f0)
+    return f0
+
+
+def frame_boundary(t_s: float, hop_s: float) -> int:
+    """Index of the first frame whose centre (``index * hop``) is at or after ``t_s``."""
+    return max(0, math.ceil(t_s / hop_s - 1e-6))
+
+
+def durations_from_spans(spans: list[tuple[float, float]], n_frames: int, hop_s: float) -> np.ndarray:
+    """Frames per token of ``[start silence] + spans + [end silence]``, summing to ``n_frames``.
+
+    Token ``i`` owns the frames from its start to the next token's start (the
+    last phoneme: to its end); gaps between stored intervals go to the token
+    before them.
+    """
+    starts = [frame_boundary(s, hop_s) for s, _ in spans]
+    end = frame_boundary(spans[-1][1], hop_s)
+    bounds = np.minimum(np.array([0] + starts + [end, n_frames]), n_frames)
+    bounds = np.maximum.accumulate(bounds)
+    return np.diff(bounds).astype(np.int64)
+
+
+def stored_spans(path: str, symbols: list[str]) -> list[tuple[float, float]]:
+    """Canonical-symbol spans from the timings stored beside the audio (ManifestError if none)."""
+    from benchmark.corpora.embedded import phoneme_timings
+
+    timings = phoneme_timings(path)
+    if timings.empty:
+        raise ManifestError(str(path), ["the stored phoneme alignment is empty"])
+    stored = [(str(p), float(s), float(e)) for p, s, e in timings[["phoneme", "start_s", "end_s"]].itertuples(
+        index=False)]
+    return align_to_canonical(symbols, stored, source=str(path))
+
+
+def espeak_scaled_spans(text: str, language: str, mel: np.ndarray, hop_s: float,
+                        trim_top_db: float) -> list[tuple[float, float]]:
+    """eSpeak's own timings of ``text`` stretched onto the speech span of the recording."""
+    from benchmark.corpora.embedded.espeak import Espeak
+    from benchmark.tts.phonemes import CANONICAL_PITCH, CANONICAL_RANGE, CANONICAL_RATE, CANONICAL_WORDGAP
+
+    synth = Espeak.get().synthesize(text, espeak_voice(language), rate=CANONICAL_RATE, pitch=CANONICAL_PITCH,
+                                    pitch_range=CANONICAL_RANGE, wordgap=CANONICAL_WORDGAP)
+    starts = np.array([t for _, t in synth.phoneme_starts])
+    total = len(synth.audio) / synth.sample_rate
+    ends = np.append(starts[1:], total)
+    energy = np.log(np.exp(mel).sum(axis=1) + 1e-10)
+    speech = np.flatnonzero(energy > energy.max() - trim_top_db / (10 / np.log(10)))
+    t0, t1 = speech[0] * hop_s, speech[-1] * hop_s + hop_s
+    first, last = starts[0], ends[-1]
+    scale = (t1 - t0) / max(last - first, 1e-6)
+    return [(float(t0 + (s - first) * scale), float(t0 + (e - first) * scale)) for s, e in zip(starts, ends)]
+
+
+def per_token_mean(values: np.ndarray, durations: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """Mean of frame ``values`` per token (only ``valid`` frames); tokens without any are interpolated."""
+    valid = np.ones(len(values), bool) if valid is None else valid
+    bounds = np.concatenate([[0], np.cumsum(durations)])
+    out = np.full(len(durations), np.nan)
+    for i in range(len(durations)):
+        seg = slice(bounds[i], bounds[i + 1])
+        ok = valid[seg]
+        if ok.any():
+            out[i] = values[seg][ok].mean()
+    have = np.flatnonzero(~np.isnan(out))
+    if len(have) == 0:
+        return out
+    return np.interp(np.arange(len(out)), have, out[have])
+
+
+@dataclass
+class Utterance:
+    """Training targets of one utterance (raw, not yet normalised)."""
+
+    utt_id: str
+    speaker: str
+    language: str
+    symbols: list[str]  # canonical phonemes, without the two silences
+    durations: np.ndarray  # (N + 2,) frames, silences included
+    log_f0: np.ndarray  # (N + 2,)
+    energy: np.ndarray  # (N + 2,)
+    mel: np.ndarray  # (frames, n_mels) raw log-mel
+
+
+def prepare(rows: pd.DataFrame, alignment: str = "stored", mel_config: LogMelConfig | None = None,
+            trim_top_db: float = 35.0, progress: bool = True) -> list[Utterance]:
+    """Targets of every manifest row. Rows without text, timings or voiced frames raise, naming the row."""
+    from benchmark.features import extract_features
+
+    mel_config = mel_config or LogMelConfig()
+    if mel_config.hop_length * 1000 % mel_config.sample_rate:
+        raise ConfigError("the TTS model needs a log-mel hop of a whole number of milliseconds")
+    hop_s = mel_config.hop_length / mel_config.sample_rate
+    f0_config = WorldF0Config(sample_rate=mel_config.sample_rate, frame_period_ms=hop_s * 1000)
+    problems = [f"row {i + 1} ({r.utt_id}): no transcript (text is empty or missing)"
+                for i, r in enumerate(rows.itertuples()) if not isinstance(r.text, str) or not r.text.strip()]
+    if problems:
+        raise ManifestError("TTS training manifest", problems)
+    mels = extract_features(rows, mel_config, progress=progress)
+    out, problems = [], []
+    for i, r in enumerate(tqdm(list(rows.itertuples()), desc="TTS targets", unit="utt", disable=not progress)):
+        try:
+            symbols = phonemize(r.text, r.language)
+            mel = mels[r.utt_id]
+            if alignment == "stored":
+                spans = stored_spans(r.path, symbols)
+            else:
+                spans = espeak_scaled_spans(r.text, r.language, mel, hop_s, trim_top_db)
+            durations = durations_from_spans(spans, len(mel), hop_s)
+            f0 = world_f0(r.path, f0_config)
+            f0 = np.pad(f0, (0, max(0, len(mel) - len(f0))))[: len(mel)]
+            voiced = f0 > 0
+            if not voiced.any():
+                raise EmobenchError("no voiced frame (WORLD F0), so no pitch target")
+            log_f0 = per_token_mean(np.log(np.where(voiced, f0, 1.0)), durations, voiced)
+            energy = per_token_mean(np.log(np.exp(mel).sum(axis=1) + 1e-6), durations)
+            out.append(Utterance(r.utt_id, r.speaker, r.language, symbols, durations, log_f0, energy, mel))
+        except ManifestError as exc:
+            problems += [f"row {i + 1} ({r.utt_id}): {p}" for p in exc.problems]
+        except EmobenchError as exc:
+            problems.append(f"row {i + 1} ({r.utt_id}, {r.path}): {exc}")
+    if problems:
+        raise ManifestError("TTS training manifest", problems)
+    return out
+
+
+def compute_stats(utts: list[Utterance], embeddings: np.ndarray | None) -> Stats:
+    mel = np.concatenate([u.mel for u in utts])
+    pitch = np.concatenate([u.log_f0[1:-1] for u in utts])
+    energy = np.concatenate([u.energy for u in utts])
+    emb = embeddings if embeddings is not None else np.zeros((1, 0))
+    return Stats(mel.mean(0), np.maximum(mel.std(0), 1e-3), float(pitch.mean()), max(float(pitch.std()), 1e-3),
+                 float(energy.mean()), max(float(energy.std()), 1e-3), emb.mean(0),
+                 np.maximum(emb.std(0), 1e-6) if len(emb) > 1 else np.ones(emb.shape[1]))
+
+
+# --------------------------------------------------------------------------- batches
+
+
+@dataclass
+class Batch:
+    phonemes: torch.Tensor  # (B, N) ids, 0 = padding
+    speakers: torch.Tensor  # (B,)
+    emotion: torch.Tensor | None  # (B, emotion_dim)
+    durations: torch.Tensor  # (B, N)
+    pitch: torch.Tensor  # (B, N) normalised
+    energy: torch.Tensor  # (B, N) normalised
+    mel: torch.Tensor  # (B, T, n_mels) normalised, zero-padded
+
+
+@dataclass
+class Encoded:
+    ids: np.ndarray
+    speaker: int
+    emotion: np.ndarray | None
+    durations: np.ndarray
+    pitch: np.ndarray
+    energy: np.ndarray
+    mel: np.ndarray
+
+
+def encode(utts: list[Utterance], inventory: PhonemeInventory, speakers: list[str], stats: Stats,
+           embeddings: np.ndarray | None) -> list[Encoded]:
+    out = []
+    for k, u in enumerate(utts):
+        ids = np.asarray(inventory.encode(u.language, u.symbols), dtype=np.int64)
+        emo = None if embeddings is None else ((embeddings[k] - stats.emb_mean) / stats.emb_std).astype(np.float32)
+        out.append(Encoded(ids, speakers.index(u.speaker), emo, u.durations,
+                           ((u.log_f0 - stats.pitch_mean) / stats.pitch_std).astype(np.float32),
+                           ((u.energy - stats.energy_mean) / stats.energy_std).astype(np.float32),
+                           ((u.mel - stats.mel_mean) / stats.mel_std).astype(np.float32)))
+    return out
+
+
+def collate(items: list[Encoded]) -> Batch:
+    n = max(len(e.ids) for e in items)
+    t = max(len(e.mel) for e in items)
+    b = len(items)
+    ids = torch.zeros(b, n, dtype=torch.long)
+    dur = torch.zeros(b, n, dtype=torch.long)
+    pitch, energy = torch.zeros(b, n), torch.zeros(b, n)
+    mel = torch.zeros(b, t, items[0].mel.shape[1])
+    for i, e in enumerate(items):
+        k = len(e.ids)
+        ids[i, :k] = torch.from_numpy(e.ids)
+        dur[i, :k] = torch.from_numpy(e.durations)
+        pitch[i, :k] = torch.from_numpy(e.pitch)
+        energy[i, :k] = torch.from_numpy(e.energy)
+        mel[i, : len(e.mel)] = torch.from_numpy(e.mel)
+    emo = None if items[0].emotion is None else torch.from_numpy(np.stack([e.emotion for e in items]))
+    return Batch(ids, torch.tensor([e.speaker for e in items]), emo, dur, pitch, energy, mel)
+
+
+def length_batches(items: list[Encoded], batch_size: int, rng: np.random.Generator) -> list[Batch]:
+    """Shuffled batches of similar lengths (less padding): sort shuffled chunks by length, cut, shuffle."""
+    order = rng.permutation(len(items))
+    chunk = batch_size * 8
+    batches = []
+    for c in range(0, len(order), chunk):
+        part = sorted(order[c:c + chunk], key=lambda i: len(items[i].mel))
+        batches += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+    return [collate([items[i] for i in batches[j]]) for j in rng.permutation(len(batches))]
+
+
+def batch_loss(model: AcousticModel, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+    out = model(batch.phonemes, batch.speakers, batch.emotion, batch.durations, batch.pitch, batch.energy)
+    return acoustic_loss(out, batch.mel, batch.durations, batch.pitch, batch.energy, batch.phonemes == 0)
+
+
+# --------------------------------------------------------------------------- training
+
+
+def split_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, val): a seeded ``fraction`` of the utterances for early stopping."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n)
+    n_val = int(round(n * fraction)) if n >= 20 else 0
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def train_tts(rows: pd.DataFrame, conditioner: Method | None = None, config: TTSTrainConfig | None = None,
+              conditioner_name: str | None = None, mel_config: LogMelConfig | None = None,
+              **overrides: Any) -> TTSModel:
+    """Train the acoustic model on the manifest ``rows``, conditioned on a frozen, fitted ``conditioner``.
+
+    ``conditioner`` None trains a speaker-only model (no emotion input).
+    ``overrides`` are :class:`TTSTrainConfig` fields. Returns the trained
+    :class:`TTSModel` (its ``history`` holds the per-epoch losses).
+    """
+    from benchmark.training import TrainConfig, Trainer, seed_everything
+
+    config = (config or TTSTrainConfig()).model_copy(update=overrides) if overrides else (config or TTSTrainConfig())
+    TTSTrainConfig.model_validate(config.model_dump())  # overrides are validated too
+    if len(rows) == 0:
+        raise ConfigError("train_tts: no training utterances")
+    mel_config = mel_config or LogMelConfig()
+    if conditioner is not None and conditioner.classes_ is None:
+        raise ConfigError(f"train_tts: the conditioner {conditioner.name} must be fitted (frozen) first")
+    rows = rows.reset_index(drop=True)
+    seed_everything(config.seed)
+    previous_threads = torch.get_num_threads()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    try:
+        utts = prepare(rows, config.alignment, mel_config, config.trim_top_db, config.progress)
+        embeddings = None
+        if conditioner is not None:
+            embeddings = conditioner_embeddings(conditioner, list(rows["path"]), progress=config.progress)
+        inventory = PhonemeInventory()
+        for u in utts:
+            inventory.add(u.language, u.symbols)
+        speakers = sorted({u.speaker for u in utts})
+        stats = compute_stats(utts, embeddings)
+        items = encode(utts, inventory, speakers, stats, embeddings)
+        train_idx, val_idx = split_validation(len(items), config.val_fraction, config.seed)
+        train_items = [items[i] for i in train_idx]
+        val_batches = [collate([items[i] for i in val_idx[j:j + config.batch_size]])
+                       for j in range(0, len(val_idx), config.batch_size)]
+
+        acoustic = AcousticModel(AcousticConfig(
+            n_phonemes=len(inventory), n_speakers=len(speakers),
+            emotion_dim=0 if embeddings is None else embeddings.shape[1], n_mels=mel_config.n_mels,
+            d_model=config.d_model, encoder_layers=config.encoder_layers, decoder_layers=config.decoder_layers,
+            kernel_size=config.kernel_size, decoder_kernel=config.decoder_kernel, reduction=config.reduction,
+            postnet_layers=config.postnet_layers, dropout=config.dropout, decoder_dropout=config.decoder_dropout))
+        trainer = Trainer("tts_acoustic", TrainConfig(
+            epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, weight_decay=config.weight_decay,
+            patience=config.patience, grad_clip=config.grad_clip, device=config.device, progress=config.progress),
+            seed=config.seed)
+
+        def batches(epoch: int, rng: np.random.Generator):
+            return length_batches(train_items, config.batch_size, rng)
+
+        def step(model: torch.nn.Module, batch: Batch, epoch: int):
+            model.train()
+            return batch_loss(model, batch)
+
+        def validate(model: torch.nn.Module) -> float:
+            model.eval()
+            with torch.inference_mode():
+                losses = [float(batch_loss(model, b)[0]) * len(b.speakers) for b in val_batches]
+            return -sum(losses) / len(val_idx)  # higher is better
+
+        acoustic = trainer.fit(acoustic, batches, step, validate if val_batches else None).cpu().eval()
+        history = list(getattr(trainer, "history", []))
+    finally:
+        torch.set_num_threads(previous_threads)
+    return TTSModel(acoustic, inventory, speakers, stats, conditioner,
+                    conditioner_name or (conditioner.name if conditioner is not None else None), mel_config,
+                    config.model_dump(), history)

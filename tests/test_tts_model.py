@@ -1,0 +1,304 @@
+"""TTS model: phonemes, durations from timings, length regulator, acoustic model, vocoder, training, save/load."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from benchmark.errors import ConfigError, EmobenchError, ManifestError
+from benchmark.features.spectral import LogMel, LogMelConfig, mel_filterbank
+from benchmark.tts.acoustic import AcousticConfig, AcousticModel, length_regulate
+from benchmark.tts.phonemes import PhonemeInventory, UnknownPhonemeError, align_to_canonical, phonemize
+from benchmark.tts.synthesize import TTSModel
+from benchmark.tts.train import TTSTrainConfig, durations_from_spans, per_token_mean, prepare, train_tts
+from benchmark.tts.vocoder import make_vocoder, mel_to_linear_power
+
+# A tiny English embedded corpus: 2 speakers x 6 sentences, every emotion (parallel data), ~10 s to render.
+TINY = dict(size=32, languages="en", speakers_per_language=2, sessions_per_language=1, sentences_per_language=6,
+            imbalance=1.0)
+# A model small enough to train a few epochs in seconds.
+SMALL = dict(d_model=32, encoder_layers=1, decoder_layers=2, epochs=3, batch_size=8, lr=3e-3, val_fraction=0.0,
+             progress=False, threads=1)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    from benchmark.corpora import load_corpus
+    import benchmark.corpora._register_all  # noqa: F401
+
+    home = tmp_path_factory.getbasetemp() / "tts_home"  # shared with test_tts_judge.py: built once per session
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EMOBENCH_HOME", str(home))
+        manifest, _ = load_corpus("embedded", None, progress=False, **TINY)
+    return manifest
+
+
+@pytest.fixture()
+def home(tiny, tmp_path_factory, monkeypatch):
+    """Every test that extracts features uses the tiny corpus's EMOBENCH_HOME (feature cache included)."""
+    monkeypatch.setenv("EMOBENCH_HOME", str(tmp_path_factory.getbasetemp() / "tts_home"))
+    return tiny
+
+
+@pytest.fixture(scope="module")
+def trained(tiny, tmp_path_factory) -> TTSModel:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EMOBENCH_HOME", str(tmp_path_factory.getbasetemp() / "tts_home"))
+        return train_tts(tiny, None, TTSTrainConfig(**SMALL))
+
+
+# --------------------------------------------------------------------------- phonemes and durations
+
+
+def test_phonemize_marks_word_boundaries_and_is_stable():
+    symbols = phonemize("The bus was full.", "en")
+    assert symbols.count("_") >= 3  # one pause symbol between each pair of words
+    assert symbols == phonemize("The bus was full.", "en")
+    with pytest.raises(ConfigError, match="empty text"):
+        phonemize("  ", "en")
+
+
+def test_align_to_canonical_handles_missing_pauses_and_linking_phonemes():
+    canonical = ["a", "_", "b", "_", "c"]
+    # rendered without word gaps: no "_" at all, and eSpeak's linking "r-" between b and c
+    stored = [("a", 0.10, 0.20), ("b", 0.20, 0.35), ("r-", 0.35, 0.40), ("c", 0.40, 0.60)]
+    spans = align_to_canonical(canonical, stored)
+    assert spans == [(0.10, 0.20), (0.20, 0.20), (0.20, 0.40), (0.40, 0.40), (0.40, 0.60)]
+    with pytest.raises(EmobenchError, match="do not match"):
+        align_to_canonical(canonical, [("a", 0.1, 0.2), ("x", 0.2, 0.3), ("c", 0.3, 0.4)], source="utt7.wav")
+
+
+def test_durations_from_spans_assign_frames_by_their_centre_and_sum_to_the_mel_length():
+    # frames are centred at 0, 10, 20, ... ms; a phoneme owns the frames whose centre lies in it
+    spans = [(0.031, 0.052), (0.052, 0.052), (0.052, 0.109)]
+    d = durations_from_spans(spans, n_frames=15, hop_s=0.01)
+    # start silence: frames 0-3 (centres 0..30 ms < 31 ms); phoneme 1: 40, 50 ms; the empty one: none;
+    # phoneme 3: 60..100 ms; end silence: 110..140 ms
+    assert d.tolist() == [4, 2, 0, 5, 4]
+    assert d.sum() == 15
+
+
+def test_per_token_mean_interpolates_tokens_without_valid_frames():
+    values = np.array([1.0, 1.0, 5.0, 5.0, 9.0, 9.0])
+    valid = np.array([True, True, False, False, True, True])
+    out = per_token_mean(values, np.array([2, 2, 0, 2]), valid)
+    # tokens 1 (unvoiced frames only) and 2 (no frames) lie on the line from token 0's 1 to token 3's 9
+    np.testing.assert_allclose(out, [1.0, 1 + 8 / 3, 1 + 16 / 3, 9.0])
+
+
+def test_durations_from_stored_timings_sum_to_the_mel_length(home):
+    rows = home.iloc[:8]
+    utts = prepare(rows, progress=False)
+    for u, row in zip(utts, rows.itertuples()):
+        assert u.durations.sum() == len(u.mel)  # every frame belongs to exactly one token
+        assert len(u.durations) == len(u.symbols) + 2 == len(u.log_f0) == len(u.energy)
+        assert (u.durations >= 0).all()
+        timings = json.loads(Path(row.path).with_suffix(".json").read_text())["alignment"]
+        # the leading silence ends where eSpeak's first phoneme starts (to the frame)
+        assert abs(u.durations[0] - timings[0]["start_s"] * 100) <= 1
+        assert np.isfinite(u.log_f0).all() and np.isfinite(u.energy).all()
+
+
+def test_missing_timings_and_missing_text_raise_naming_the_row(home, tmp_path):
+    row = home.iloc[[0]].copy()
+    wav = tmp_path / "copy.wav"
+    shutil.copy(row["path"].iloc[0], wav)  # the audio without its .json timings
+    row["path"] = str(wav)
+    with pytest.raises(ManifestError, match=r"copy\.json missing"):
+        prepare(row, progress=False)
+    row = home.iloc[[0]].copy()
+    row["text"] = None
+    with pytest.raises(ManifestError, match="no transcript"):
+        prepare(row, progress=False)
+
+
+def test_espeak_scaled_fallback_needs_no_timings(home, tmp_path):
+    row = home.iloc[[1]].copy()
+    wav = tmp_path / "no_timings.wav"
+    shutil.copy(row["path"].iloc[0], wav)
+    row["path"] = str(wav)
+    (u,) = prepare(row, alignment="espeak_scaled", progress=False)
+    assert u.durations.sum() == len(u.mel)
+    assert u.durations[0] > 0 and u.durations[-1] > 0  # the recording's leading/trailing silence is found
+
+
+def test_inventory_rejects_unknown_phonemes_by_name(tmp_path):
+    inv = PhonemeInventory()
+    inv.add("en", ["a", "b"])
+    assert inv.encode("en", ["b", "a"]) == [1, 4, 3, 2]  # start silence, b, a, end silence
+    with pytest.raises(UnknownPhonemeError, match=r"\['zz'\].*\(en\).*'hi'"):
+        inv.encode("en", ["a", "zz"], text="hi")
+    with pytest.raises(UnknownPhonemeError, match="language not trained"):
+        inv.encode("de", ["a"])
+    assert PhonemeInventory.load(inv.save(tmp_path / "p.json")).symbols == inv.symbols
+
+
+# --------------------------------------------------------------------------- acoustic model
+
+
+def test_length_regulator_repeats_each_phoneme_exactly():
+    x = torch.arange(2 * 3 * 2, dtype=torch.float32).reshape(2, 3, 2)
+    d = torch.tensor([[2, 0, 3], [1, 1, 0]])
+    out, pad, rel = length_regulate(x, d)
+    assert out.shape == (2, 5, 2)
+    expected0 = torch.cat([x[0, 0:1].repeat(2, 1), x[0, 2:3].repeat(3, 1)])
+    assert torch.equal(out[0], expected0)
+    assert torch.equal(out[1, :2], x[1, :2]) and torch.equal(out[1, 2:], torch.zeros(3, 2))
+    assert pad.tolist() == [[False] * 5, [False, False, True, True, True]]
+    assert torch.allclose(rel[0], torch.tensor([0.25, 0.75, 1 / 6, 0.5, 5 / 6]))
+    with pytest.raises(EmobenchError, match="non-negative integers"):
+        length_regulate(x, torch.tensor([[1, -1, 0], [1, 1, 1]]))
+
+
+@pytest.mark.parametrize("reduction", [1, 2, 3])
+def test_model_output_shapes_follow_the_durations(reduction):
+    torch.manual_seed(0)
+    model = AcousticModel(AcousticConfig(n_phonemes=10, n_speakers=3, emotion_dim=4, d_model=16, reduction=reduction,
+                                         encoder_layers=1, decoder_layers=1, postnet_layers=2)).eval()
+    ph = torch.tensor([[1, 5, 6, 2], [1, 7, 2, 0]])
+    d = torch.tensor([[3, 4, 2, 2], [1, 5, 1, 0]])  # 11 and 7 frames: odd, not a multiple of the reduction
+    out = model(ph, torch.tensor([0, 2]), torch.randn(2, 4), d, torch.zeros(2, 4), torch.zeros(2, 4))
+    assert out.mel.shape == out.mel_pre.shape == (2, 11, 64)
+    assert out.frame_pad[1].tolist() == [False] * 7 + [True] * 4
+    assert torch.all(out.mel[1, 7:] == 0)  # padding frames stay zero
+    assert out.log_duration.shape == out.pitch.shape == out.energy.shape == (2, 4)
+    free = model(ph, torch.tensor([0, 2]), torch.randn(2, 4))  # inference: predicted durations
+    assert free.mel.shape[1] == int(free.durations.sum(1).max())
+    assert torch.all(free.durations[1, 3] == 0)  # no frames for padding phonemes
+    with pytest.raises(EmobenchError, match="emotion embeddings of size 4"):
+        model(ph, torch.tensor([0, 2]), None)
+    with pytest.raises(EmobenchError, match="speaker id out of range"):
+        model(ph, torch.tensor([0, 3]), torch.randn(2, 4))
+
+
+# --------------------------------------------------------------------------- vocoder
+
+
+def test_mel_inversion_is_non_negative_and_reproduces_the_mel():
+    fb = torch.from_numpy(mel_filterbank(16000, 512, 64)).double()
+    rng = np.random.default_rng(0)
+    linear = torch.from_numpy(rng.gamma(2.0, 1.0, size=(20, 257)))
+    mel = linear @ fb.T
+    est = mel_to_linear_power(mel, fb, n_iter=200)
+    assert (est >= 0).all()
+    rel_err = ((est @ fb.T - mel).norm() / mel.norm()).item()
+    pinv_err = (((mel @ torch.linalg.pinv(fb).T).clamp_min(0) @ fb.T - mel).norm() / mel.norm()).item()
+    assert rel_err < 0.02 and rel_err < pinv_err  # better than the clipped pseudo-inverse it starts from
+
+
+def test_griffin_lim_reconstructs_a_signal_with_a_close_log_mel(home):
+    """Tolerance: mean |log-mel difference| under 0.25 (natural log) on frames within 40 dB of the peak,
+    and at least 30% below what random phases (0 iterations) give."""
+    from benchmark.audio import load_audio
+
+    x = load_audio(home["path"].iloc[0])
+    extractor = LogMel(LogMelConfig())
+    mel = extractor.extract_batch([x])[0]
+    loud = mel.max(axis=1) > mel.max() - 40 / (10 / np.log(10))
+
+    def error(n_iter: int) -> float:
+        y = make_vocoder("griffin_lim", n_iter=n_iter)(mel)
+        assert abs(len(y) - len(x)) < 160
+        back = extractor.extract_batch([y])[0][: len(mel)]
+        return float(np.abs(back - mel[: len(back)])[loud[: len(back)]].mean())
+
+    gl, random_phase = error(48), error(0)
+    assert gl < 0.25
+    assert gl < 0.7 * random_phase
+    assert np.array_equal(make_vocoder("griffin_lim", seed=3)(mel), make_vocoder("griffin_lim", seed=3)(mel))
+
+
+def test_vocoder_errors_and_exported_plugin(tmp_path):
+    voc = make_vocoder("griffin_lim")
+    with pytest.raises(EmobenchError, match=r"expected a \(frames, 64\) log-mel"):
+        voc(np.zeros((10, 80)))
+    with pytest.raises(EmobenchError, match="NaN"):
+        voc(np.full((10, 64), np.nan))
+    with pytest.raises(ConfigError, match="n_iterations"):
+        make_vocoder("griffin_lim", n_iterations=3)
+    with pytest.raises(ConfigError, match="unknown vocoder 'hifigan'"):
+        make_vocoder("hifigan")
+    with pytest.raises(ConfigError, match="no torch.export file"):
+        make_vocoder("exported", path=str(tmp_path / "missing.pt2"))
+    (tmp_path / "junk.pt2").write_bytes(b"not a program")
+    with pytest.raises(ConfigError, match="not a torch.export program"):
+        make_vocoder("exported", path=str(tmp_path / "junk.pt2"))
+
+    class Upsampler(torch.nn.Module):  # a stand-in "neural vocoder": 160 samples per frame
+        def forward(self, mel: torch.Tensor) -> torch.Tensor:
+            return torch.repeat_interleave(mel.mean(dim=1), 160, dim=-1) * 0.01
+
+    frames = torch.export.Dim("frames", min=2, max=100_000)
+    program = torch.export.export(Upsampler(), (torch.zeros(1, 64, 8),), dynamic_shapes={"mel": {2: frames}})
+    torch.export.save(program, str(tmp_path / "voc.pt2"))
+    plugin = make_vocoder("exported", path=str(tmp_path / "voc.pt2"))
+    mel = np.random.default_rng(0).normal(size=(12, 64)).astype(np.float32)
+    wave = plugin(mel)
+    assert wave.shape == (12 * 160,)
+    np.testing.assert_allclose(wave[:160], np.full(160, mel[0].mean() * 0.01), rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- training, determinism, save/load
+
+
+def test_training_loss_decreases_on_a_tiny_corpus(trained):
+    losses = [h["loss"] for h in trained.history]
+    assert len(losses) == SMALL["epochs"]
+    assert losses[-1] < 0.8 * losses[0]
+
+
+def test_training_is_deterministic_for_a_seed(home, trained):
+    again = train_tts(home, None, TTSTrainConfig(**SMALL))
+    for (name, a), (_, b) in zip(trained.acoustic.state_dict().items(), again.acoustic.state_dict().items()):
+        assert torch.equal(a, b), name
+    other = train_tts(home, None, TTSTrainConfig(**{**SMALL, "seed": 1, "epochs": 1}))
+    assert not torch.equal(other.acoustic.mel_out.weight, trained.acoustic.mel_out.weight)
+
+
+def test_save_load_round_trip_gives_identical_mels(trained, home, tmp_path):
+    row = home.iloc[0]
+    mel = trained.mel(row["text"], "en", row["speaker"])
+    loaded = TTSModel.load(trained.save(tmp_path / "tts"))
+    assert np.array_equal(loaded.mel(row["text"], "en", row["speaker"]), mel)
+    assert mel.shape[1] == 64 and np.isfinite(mel).all()
+    wave = loaded.synthesize(row["text"], "en", row["speaker"])
+    assert wave.dtype == np.float32 and len(wave) == 160 * (len(mel) - 1)
+    with pytest.raises(ConfigError, match="not one of the model's training speakers"):
+        loaded.mel(row["text"], "en", "nobody")
+    with pytest.raises(UnknownPhonemeError, match=r"\(de\)"):
+        loaded.mel("Guten Tag", "de", row["speaker"])
+    with pytest.raises(ConfigError, match="takes no reference"):
+        loaded.synthesize(row["text"], "en", row["speaker"], reference=row["path"])
+    with pytest.raises(EmobenchError, match="not a saved TTS model"):
+        TTSModel.load(tmp_path)
+
+
+def test_any_registered_method_conditions_the_model(home, tmp_path):
+    """A fitted, frozen method's embedding of the reference changes the output; the bundle reloads it."""
+    from benchmark.features import feature_set
+    from benchmark.methods import METHODS
+    import baselines  # noqa: F401
+
+    method = METHODS.get("logreg")()
+    method.fit(feature_set(home, method.feature, progress=False))
+    tts = train_tts(home, method, TTSTrainConfig(**{**SMALL, "epochs": 1}))
+    assert tts.conditioner_name == "logreg" and tts.acoustic.config.emotion_dim > 0
+    row = home.iloc[0]
+    sad = home[(home["emotion"] == "sad") & (home["speaker"] == row["speaker"])]["path"].iloc[0]
+    happy = home[(home["emotion"] == "happy") & (home["speaker"] == row["speaker"])]["path"].iloc[0]
+    z = tts.embed_references([sad, happy])
+    assert z.shape == (2, tts.acoustic.config.emotion_dim)
+    mel_sad = tts.mel(row["text"], "en", row["speaker"], z[0])
+    assert not np.array_equal(mel_sad, tts.mel(row["text"], "en", row["speaker"], z[1]))
+    loaded = TTSModel.load(tts.save(tmp_path / "cond"))
+    np.testing.assert_array_equal(loaded.embed_references([sad]), z[:1])
+    assert np.array_equal(loaded.mel(row["text"], "en", row["speaker"], z[0]), mel_sad)
+    with pytest.raises(ConfigError, match="give a reference recording"):
+        loaded.synthesize(row["text"], "en", row["speaker"])
+    with pytest.raises(ConfigError, match="must be fitted"):
+        train_tts(home, METHODS.get("logreg")(), TTSTrainConfig(**SMALL))

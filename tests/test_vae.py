@@ -137,6 +137,9 @@ def test_reconstruction_loss_masks_padding():
     mask = torch.zeros(2, 1, 4, 1)
     mask[:, :, :2] = 1
     assert reconstruction_loss(recon, target, mask).item() == 6.0
+    # The conv extension averages over real frames: 2 frames x 3 bins of error 1 -> 3 per frame.
+    mask[1, :, 2:] = 1   # second example: all 4 frames real -> 12 / 4 = 3
+    assert METHODS.get("dae_conv")()._reconstruction(recon, target, mask).item() == 3.0
 
 
 # ----------------------------------------------------------------------------- backbones

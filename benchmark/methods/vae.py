@@ -329,6 +329,9 @@ class AutoencoderMethod(Method):
             keep.append(np.sort(rng.choice(rows, size=k, replace=False)))
         return np.sort(np.concatenate(keep))
 
+    def _reconstruction(self, recon: torch.Tensor, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        return reconstruction_loss(recon, x, mask)
+
     def _step(self, model: nn.Module, batch: tuple, epoch: int) -> tuple[torch.Tensor, dict[str, float]]:
         x, mask, y = batch
         device = next(model.parameters()).device
@@ -337,11 +340,11 @@ class AutoencoderMethod(Method):
         if self.variant == "dae":
             noisy = x + self.hp.noise_std * torch.randn_like(x)
             mu, _ = model.encode(noisy)
-            rec = reconstruction_loss(model.decode(mu), x, mask)
+            rec = self._reconstruction(model.decode(mu), x, mask)
             return rec, {"rec": float(rec.detach())}
         mu, logvar = model.encode(x)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        rec = reconstruction_loss(model.decode(z), x, mask)
+        rec = self._reconstruction(model.decode(z), x, mask)
         kl = kl_divergence(mu, logvar)
         # The Trainer counts epochs 1..T, like the paper's e.
         beta = kl_weight(epoch, self.hp.epochs, schedule=self.hp.kl_schedule, beta=self.hp.beta,

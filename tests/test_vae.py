@@ -155,12 +155,28 @@ def test_mlp_backbone_shapes():
     assert mu.shape == (5, 8) and logvar is None
 
 
-@pytest.mark.parametrize("segment,n_mels,channels", [(128, 64, [16, 32, 32]), (20, 10, [4, 4]), (9, 7, [3])])
-def test_conv_backbone_shapes(segment, n_mels, channels):
-    net = ConvAutoencoder(n_mels, segment, channels, latent=5, variational=True)
-    mu, logvar = net.encode(torch.zeros(3, 1, segment, n_mels))
-    assert mu.shape == logvar.shape == (3, 5)
+@pytest.mark.parametrize("pooling", ["time_stats", "flatten"])
+@pytest.mark.parametrize("segment,n_mels,channels", [(128, 64, [16, 32, 32]), (20, 10, [4, 4]), (9, 7, [3]),
+                                                     (8, 64, [4, 4, 4, 4])])
+def test_conv_backbone_shapes(segment, n_mels, channels, pooling):
+    net = ConvAutoencoder(n_mels, segment, channels, latent=5, variational=True, pooling=pooling)
+    mu, logvar = net.encode(torch.randn(3, 1, segment, n_mels))
+    assert mu.shape == logvar.shape == (3, 5) and torch.isfinite(mu).all()
     assert net.decode(mu).shape == (3, 1, segment, n_mels)
+
+
+def test_time_pooled_decoder_paints_a_time_invariant_map():
+    # The latent is broadcast over time; after one stride-2 transposed convolution the output
+    # repeats every 2 frames away from the edges: it cannot encode a frame sequence.
+    net = ConvAutoencoder(8, 16, [4], latent=3, variational=False, pooling="time_stats")
+    decoded = net.decode(torch.randn(2, 3))[:, 0]
+    for t in range(2, 12, 2):
+        assert torch.allclose(decoded[:, t], decoded[:, 2], atol=1e-6)
+    flat = ConvAutoencoder(8, 16, [4], latent=3, variational=False, pooling="flatten")
+    decoded = flat.decode(torch.randn(2, 3))[:, 0]
+    assert not torch.allclose(decoded[:, 4], decoded[:, 2], atol=1e-6)
+    with pytest.raises(ValueError, match="pooling"):
+        ConvAutoencoder(8, 16, [4], latent=3, variational=False, pooling="max")
 
 
 # ----------------------------------------------------------------------------- the methods

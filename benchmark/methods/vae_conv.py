@@ -29,13 +29,18 @@ Choices made here (all hyperparameters where it matters):
   a segment's real frames (see ``_reconstruction``), so that ``beta`` and
   ``gamma`` weigh KL and L_clus as they do on the MLP.
 * backbone (:class:`ConvAutoencoder`): three stride-2 3x3 convolutions
-  (``channels`` 16, 32, 32; ReLU) -> linear bottleneck; decoder mirrors it
-  with 4x4 stride-2 transposed convolutions, cropped to the segment size.
+  (``channels`` 16, 32, 32; ReLU), then by default (``pooling="time_stats"``)
+  the mean and standard deviation over time of that map -> linear bottleneck;
+  the decoder broadcasts the latent over time and mirrors the encoder with
+  4x4 stride-2 transposed convolutions, cropped to the segment size. On one
+  embedded-corpus fold (10 epochs) time pooling gave UA 0.41/0.43/0.44
+  (dae/vae/ssvae_conv) against 0.37/0.36/0.39 for ``pooling="flatten"`` (the
+  latent of a frame-by-frame autoencoder spends itself on the phone sequence).
 """
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar, Iterator, Literal
 
 import numpy as np
 import torch
@@ -49,12 +54,25 @@ from benchmark.methods.vae import (AutoencoderHParams, AutoencoderMethod, KLHPar
 
 
 class ConvAutoencoder(nn.Module):
-    """(B, 1, frames, n_mels) -> conv encoder -> bottleneck (mu[, logvar]) -> transposed-conv decoder."""
+    """(B, 1, frames, n_mels) -> conv encoder -> bottleneck (mu[, logvar]) -> transposed-conv decoder.
 
-    def __init__(self, n_mels: int, segment: int, channels: list[int], latent: int, variational: bool):
+    ``pooling="time_stats"``: the encoder's feature map is summarised by its
+    mean and standard deviation over time (per channel and frequency) before
+    the bottleneck, and the decoder paints the latent back as a time-constant
+    map; the latent then describes the segment's spectral statistics (voice
+    quality, level, tilt, pitch region) rather than its phone sequence.
+    ``pooling="flatten"``: the whole feature map feeds the bottleneck and the
+    decoder reconstructs it frame by frame.
+    """
+
+    def __init__(self, n_mels: int, segment: int, channels: list[int], latent: int, variational: bool,
+                 pooling: str = "time_stats"):
         super().__init__()
+        if pooling not in ("time_stats", "flatten"):
+            raise ValueError(f"pooling must be 'time_stats' or 'flatten', not {pooling!r}")
         self.variational = variational
         self.latent = latent
+        self.pooling = pooling
         self.out_shape = (segment, n_mels)
         enc: list[nn.Module] = []
         c_in = 1
@@ -64,32 +82,42 @@ class ConvAutoencoder(nn.Module):
             c_in = c
             h, w = math.ceil(h / 2), math.ceil(w / 2)
         self.grid = (channels[-1], h, w)
-        flat = channels[-1] * h * w
-        self.encoder = nn.Sequential(*enc, nn.Flatten(), nn.Linear(flat, latent * (2 if variational else 1)))
-        dec: list[nn.Module] = [nn.Linear(latent, flat), nn.Unflatten(1, self.grid)]
+        self.features = nn.Sequential(*enc)
+        c = channels[-1]
+        pooled = 2 * c * w if pooling == "time_stats" else c * h * w
+        self.head = nn.Linear(pooled, latent * (2 if variational else 1))
+        self.expand = nn.Linear(latent, c * w if pooling == "time_stats" else c * h * w)
+        dec: list[nn.Module] = []
         outs = list(reversed(channels[:-1])) + [1]
         c_in = channels[-1]
-        for i, c in enumerate(outs):
-            dec.append(nn.ConvTranspose2d(c_in, c, 4, stride=2, padding=1))
+        for i, c_out in enumerate(outs):
+            dec.append(nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1))
             if i < len(outs) - 1:
                 dec.append(nn.ReLU())
-            c_in = c
+            c_in = c_out
         self.decoder = nn.Sequential(*dec)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        h = self.encoder(x)
+        f = self.features(x)                                   # (B, C, frames', mels')
+        if self.pooling == "time_stats":
+            f = torch.cat([f.mean(dim=2), f.std(dim=2, correction=0)], dim=1)
+        h = self.head(f.flatten(1))
         if self.variational:
             return h[:, : self.latent], h[:, self.latent:]
         return h, None
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
+        c, h, w = self.grid
+        g = self.expand(z)
+        g = g.view(-1, c, 1, w).expand(-1, c, h, w) if self.pooling == "time_stats" else g.view(-1, c, h, w)
         s, m = self.out_shape
-        return self.decoder(z)[:, :, :s, :m]
+        return self.decoder(g)[:, :, :s, :m]
 
 
 class ConvHParams(AutoencoderHParams):
     segment_frames: int = Field(64, ge=8, description="frames per autoencoder segment")
     channels: list[int] = Field(default_factory=lambda: [16, 32, 32], min_length=1)
+    pooling: Literal["time_stats", "flatten"] = "time_stats"
 
 
 class DAEConvHParams(ConvHParams, NoiseHParams):
@@ -205,7 +233,7 @@ class ConvAutoencoderMethod(AutoencoderMethod):
 
     def _model_args(self) -> dict[str, Any]:
         return {"n_mels": int(len(self.mean_)), "segment": self.hp.segment_frames, "channels": list(self.hp.channels),
-                "latent": self.hp.latent_dim, "variational": self.variant != "dae"}
+                "latent": self.hp.latent_dim, "variational": self.variant != "dae", "pooling": self.hp.pooling}
 
     def _build_model(self, data: list[np.ndarray]) -> nn.Module:
         return self._model_from_args(self._model_args())

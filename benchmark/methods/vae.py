@@ -177,7 +177,8 @@ class MLPAutoencoder(nn.Module):
         act = _ACTIVATIONS[activation]
         self.variational = variational
         self.latent = latent
-        self.encoder = nn.Sequential(nn.Linear(n_in, hidden), act(), nn.Linear(hidden, latent * (2 if variational else 1)))
+        out = latent * (2 if variational else 1)   # a VAE's encoder emits mean and log-variance
+        self.encoder = nn.Sequential(nn.Linear(n_in, hidden), act(), nn.Linear(hidden, out))
         self.decoder = nn.Sequential(nn.Linear(latent, hidden), act(), nn.Linear(hidden, n_in))
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -82,6 +82,12 @@ def sinusoid(length: int, dim: int, device: torch.device | None = None) -> torch
     return pe
 
 
+def _channels_first(x: torch.Tensor) -> torch.Tensor:
+    """(B, T, C) -> contiguous (B, C, T) for Conv1d: mkldnn's convolutions (and their backward
+    passes) run several times slower on the strided view a bare transpose gives."""
+    return x.transpose(1, 2).contiguous()
+
+
 class FFTBlock(nn.Module):
     """FastSpeech's feed-forward Transformer block: [self-attention] + conv feed-forward, post-norm."""
 
@@ -100,7 +106,7 @@ class FFTBlock(nn.Module):
         if self.attn is not None:
             a, _ = self.attn(x, x, x, key_padding_mask=pad, need_weights=False)
             x = self.norm1(x + self.drop(a)) * keep
-        h = self.conv2(F.relu(self.conv1((x * keep).transpose(1, 2)))).transpose(1, 2)
+        h = self.conv2(F.relu(self.conv1(_channels_first(x * keep)))).transpose(1, 2)
         return self.norm2(x + self.drop(h)) * keep
 
 
@@ -123,8 +129,7 @@ class SeparableConvBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
         keep = (~pad).unsqueeze(-1).to(x.dtype)
-        # channels-first and contiguous: mkldnn's depthwise conv backward is several times faster so
-        h = self.depthwise((x * keep).transpose(1, 2).contiguous()).transpose(1, 2)
+        h = self.depthwise(_channels_first(x * keep)).transpose(1, 2)
         h = self.pw2(F.gelu(self.pw1(self.norm(h))))
         return (x + self.drop(h)) * keep
 
@@ -143,8 +148,8 @@ class VariancePredictor(nn.Module):
 
     def forward(self, x: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
         keep = (~pad).unsqueeze(-1).to(x.dtype)
-        h = self.drop(self.norm1(F.relu(self.conv1((x * keep).transpose(1, 2)).transpose(1, 2))))
-        h = self.drop(self.norm2(F.relu(self.conv2((h * keep).transpose(1, 2)).transpose(1, 2))))
+        h = self.drop(self.norm1(F.relu(self.conv1(_channels_first(x * keep)).transpose(1, 2))))
+        h = self.drop(self.norm2(F.relu(self.conv2(_channels_first(h * keep)).transpose(1, 2))))
         return self.out(h).squeeze(-1) * keep.squeeze(-1)
 
 
@@ -292,7 +297,7 @@ class AcousticModel(nn.Module):
         mel_pre = self.mel_out(h).reshape(b, steps * self.config.reduction, -1)[:, : frame_pad.shape[1]]
         mel = mel_pre
         if self.postnet is not None:
-            mel = mel_pre + self.postnet(mel_pre.transpose(1, 2).contiguous()).transpose(1, 2)
+            mel = mel_pre + self.postnet(_channels_first(mel_pre)).transpose(1, 2)
         mask = (~frame_pad).unsqueeze(-1)
         return AcousticOutput(mel * mask, mel_pre * mask, frame_pad, log_dur, p_pred, e_pred, durations)
 

@@ -50,12 +50,13 @@ class Stats:
     emb_std: np.ndarray
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        return {k: np.asarray(v, dtype=np.float64) for k, v in self.__dict__.items()}
+        # dtypes kept as they are: a float32 statistic saved as float64 would round differently on load
+        return {k: np.asarray(v) for k, v in self.__dict__.items()}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "Stats":
         scalars = {"pitch_mean", "pitch_std", "energy_mean", "energy_std"}
-        return cls(**{k: float(v) if k in scalars else np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
+        return cls(**{k: float(v) if k in scalars else np.asarray(v) for k, v in arrays.items()})
 
 
 @dataclass

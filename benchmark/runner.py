@@ -66,6 +66,16 @@ class Cell:
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
     @property
+    def training_key(self) -> str:
+        """Cells with the same training key train the same model (e.g. one source language tested on
+        every target language): the runner fits it once and scores it on each cell's test set."""
+        s = self.split
+        payload = {"corpus": self.corpus, "data": self.data_hash, "train": s.train_ids, "val": s.val_ids,
+                   "labels": s.labels, "label_map": s.label_map, "method": self.method, "hparams": self.hparams,
+                   "seed": self.seed}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=list).encode()).hexdigest()[:20]
+
+    @property
     def name(self) -> str:
         return f"{self.method}/{self.protocol.label}/{self.split.fold}/seed{self.seed}"
 
@@ -96,6 +106,7 @@ class CellResult:
     embeddings: dict[str, np.ndarray] | None = None
     fit_seconds: float = 0.0
     hparams: dict[str, Any] = field(default_factory=dict)  # resolved: suite values + method defaults
+    figures: dict[str, bytes] = field(default_factory=dict)  # artifact file name -> PNG bytes
 
 
 @dataclass
@@ -154,26 +165,58 @@ def _init_worker(manifests: dict[str, pd.DataFrame], threads: int) -> None:
 
 def run_cell(cell: Cell, manifest: pd.DataFrame | None = None, n_bootstrap: int = 1000) -> CellResult:
     """Train and score one cell (pure: no MLflow here, so it can run in any process)."""
+    result = run_cells([cell], manifest, n_bootstrap)[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def run_cells(cells: list[Cell], manifest: pd.DataFrame | None = None,
+              n_bootstrap: int = 1000) -> list[CellResult | Exception]:
+    """Train once and score every cell of ``cells``, which share one training key.
+
+    A failure is returned in the failing cell's place (a failed fit fails them all), so that
+    one broken cell never hides the results of the others.
+    """
     from benchmark.features import feature_set
     from benchmark.methods import METHODS
-    from benchmark.metrics import score_predictions
-    from benchmark.predictions import make_predictions
     import baselines  # noqa: F401  (registers the baselines)
 
-    manifest = manifest if manifest is not None else _WORKER_MANIFESTS[cell.corpus]
-    frames = cell.split.frames(manifest)
-    method_cls = METHODS.get(cell.method)
-    data = {part: feature_set(rows, method_cls.feature, progress=False) for part, rows in frames.items() if len(rows)}
-    method = method_cls(**{**cell.hparams, "seed": cell.seed})
-    start = time.perf_counter()
-    method.fit(data["train"], data.get("val"))
-    fit_seconds = time.perf_counter() - start
-    test = data["test"]
+    if len({c.training_key for c in cells}) != 1:
+        raise ValueError("run_cells: the cells do not share one training key")
+    first = cells[0]
+    manifest = manifest if manifest is not None else _WORKER_MANIFESTS[first.corpus]
+    method_cls = METHODS.get(first.method)
+    try:
+        frames = first.split.frames(manifest)
+        data = {part: feature_set(rows, method_cls.feature, progress=False)
+                for part, rows in frames.items() if part != "test" and len(rows)}
+        method = method_cls(**{**first.hparams, "seed": first.seed})
+        start = time.perf_counter()
+        method.fit(data["train"], data.get("val"))
+        fit_seconds = time.perf_counter() - start
+    except Exception as exc:  # noqa: BLE001  (reported on every cell that needed this model)
+        return [exc] * len(cells)
+    results: list[CellResult | Exception] = []
+    for cell in cells:
+        try:
+            test_rows = cell.split.frames(manifest)["test"] if cell is not first else frames["test"]
+            test = feature_set(test_rows, method_cls.feature, progress=False)
+            results.append(_score_cell(cell, method, test, len(data["train"]), fit_seconds, n_bootstrap))
+        except Exception as exc:  # noqa: BLE001
+            results.append(exc)
+    return results
+
+
+def _score_cell(cell: Cell, method, test, n_train: int, fit_seconds: float, n_bootstrap: int) -> CellResult:
+    from benchmark.metrics import score_predictions
+    from benchmark.predictions import make_predictions
+
     proba = method.predict_proba(test)
     predictions = make_predictions(test.utt_ids, test.y, proba, method.classes_,
                                    speakers=test.speakers, languages=test.languages)
     metrics = score_predictions(predictions, labels=list(cell.split.labels), n_bootstrap=n_bootstrap, seed=cell.seed)
-    metrics.update({"fit_seconds": fit_seconds, "n_train": len(data["train"]), "n_test": len(test)})
+    metrics.update({"fit_seconds": fit_seconds, "n_train": n_train, "n_test": len(test)})
     embeddings = None
     if cell.protocol.keep_embeddings:
         from benchmark.metrics import speaker_probe
@@ -184,7 +227,18 @@ def run_cell(cell: Cell, manifest: pd.DataFrame | None = None, n_bootstrap: int 
                       "y": np.asarray(test.y, dtype=str), "speakers": np.asarray(test.speakers, dtype=str),
                       "languages": np.asarray(test.languages, dtype=str)}
         metrics.update(speaker_probe(Z, np.asarray(test.speakers), seed=cell.seed))
-    return CellResult(predictions, metrics, embeddings, fit_seconds, method.hparams)
+    figures = {"confusion.png": confusion_png(predictions, list(cell.split.labels), cell.name)}
+    return CellResult(predictions, metrics, embeddings, fit_seconds, method.hparams, figures)
+
+
+def confusion_png(predictions: pd.DataFrame, labels: list[str], title: str) -> bytes:
+    """The cell's row-normalised confusion matrix as a PNG (drawn in the worker, so it costs no main-process time)."""
+    from sklearn.metrics import confusion_matrix
+
+    from benchmark.report.figures import confusion_figure, to_bytes
+
+    counts = confusion_matrix(predictions["y_true"], predictions["y_pred"], labels=labels).astype(float)
+    return to_bytes(confusion_figure(counts / np.maximum(counts.sum(axis=1, keepdims=True), 1), labels, title), "png")
 
 
 # ----------------------------------------------------------------------------- MLflow
@@ -207,6 +261,12 @@ def _log_cell(client, run_id: str, cell: Cell, result: CellResult, provenance: d
         pred_dir.mkdir()
         result.predictions.to_parquet(pred_dir / "predictions.parquet", index=False)
         client.log_artifacts(run_id, str(pred_dir), "predictions")
+        if result.figures:
+            fig_dir = Path(tmp) / "figures"
+            fig_dir.mkdir()
+            for name, png in result.figures.items():
+                (fig_dir / name).write_bytes(png)
+            client.log_artifacts(run_id, str(fig_dir), "figures")
         if result.embeddings is not None:
             emb_dir = Path(tmp) / "embeddings"
             emb_dir.mkdir()
@@ -264,6 +324,26 @@ def _log_suite(client, parent_id: str, suite: SuiteConfig) -> None:
     client.log_text(parent_id, yaml.safe_dump(suite.model_dump(), sort_keys=False), "suite.yaml")
 
 
+def schedule(cells: list[Cell]) -> list[list[Cell]]:
+    """Cells grouped by training key (one fit each), the costliest groups first.
+
+    Longest-first keeps both workers busy to the end instead of leaving one slow log-mel fit
+    for last; within a cost class the grid order is kept, so runs appear in a readable order.
+    """
+    from benchmark.methods import METHODS
+    import baselines  # noqa: F401  (registers the baselines)
+
+    groups: dict[str, list[Cell]] = {}
+    for cell in cells:
+        groups.setdefault(cell.training_key, []).append(cell)
+
+    def cost(group: list[Cell]) -> int:
+        method = METHODS.get(group[0].method)
+        return {"logmel": 0}.get(method.feature, 1)  # frame-level networks are the slow ones
+
+    return sorted(groups.values(), key=cost)
+
+
 def _execute(client, exp_id: str, parent_id: str, suite: SuiteConfig, todo: list[Cell],
              manifests: dict[str, pd.DataFrame], n_jobs: int, progress: bool, summary: RunSummary) -> None:
     provenance = _provenance(suite)
@@ -291,29 +371,36 @@ def _execute(client, exp_id: str, parent_id: str, suite: SuiteConfig, todo: list
             bar.set_postfix_str(f"{cell.name} UA={outcome.metrics.get('ua', float('nan')):.3f}")
         bar.update()
 
+    def finish_group(run_ids: list[str], outcome: list[CellResult | Exception] | Exception) -> None:
+        outcomes = outcome if isinstance(outcome, list) else [outcome] * len(run_ids)
+        for run_id, result in zip(run_ids, outcomes):
+            finish(run_id, result)
+
+    groups = schedule(todo)
     try:
         if n_jobs <= 1:
-            for cell in todo:
-                run_id = start(cell)
+            for group in groups:
+                run_ids = [start(cell) for cell in group]
                 try:
-                    outcome = run_cell(cell, manifests[cell.corpus], suite.bootstrap)
-                except Exception as exc:  # noqa: BLE001  (recorded on the run, reported at the end)
+                    outcome = run_cells(group, manifests[group[0].corpus], suite.bootstrap)
+                except Exception as exc:  # noqa: BLE001  (recorded on the runs, reported at the end)
                     outcome = exc
-                finish(run_id, outcome)
+                finish_group(run_ids, outcome)
         else:
             threads = max(1, (os.cpu_count() or 1) // n_jobs)
             with ProcessPoolExecutor(n_jobs, initializer=_init_worker, initargs=(manifests, threads)) as pool:
-                pending: dict[Future, str] = {}
-                queue = list(todo)
+                pending: dict[Future, list[str]] = {}
+                queue = list(groups)
                 while queue or pending:
                     while queue and len(pending) < n_jobs:
-                        cell = queue.pop(0)
-                        pending[pool.submit(run_cell, cell, None, suite.bootstrap)] = start(cell)
+                        group = queue.pop(0)
+                        run_ids = [start(cell) for cell in group]
+                        pending[pool.submit(run_cells, group, None, suite.bootstrap)] = run_ids
                     finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for fut in finished:
-                        run_id = pending.pop(fut)
+                        run_ids = pending.pop(fut)
                         exc = fut.exception()
-                        finish(run_id, exc if exc is not None else fut.result())
+                        finish_group(run_ids, exc if exc is not None else fut.result())
     except BaseException:
         for run_id in open_runs:
             client.set_terminated(run_id, status="FAILED")

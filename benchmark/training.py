@@ -124,7 +124,7 @@ class Trainer:
 
     def _check(self, loss: torch.Tensor, model: torch.nn.Module, epoch: int, step: int, last_good: dict) -> None:
         if not torch.isfinite(loss).all():
-            self._fail(f"loss is {float(loss)}", model, epoch, step, last_good)
+            self._fail(f"loss is {float(loss.detach())}", model, epoch, step, last_good)
 
     def _check_gradients(self, model: torch.nn.Module, epoch: int, step: int, last_good: dict) -> None:
         for name, p in model.named_parameters():

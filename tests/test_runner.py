@@ -59,6 +59,39 @@ def test_run_records_every_cell_with_provenance_and_predictions(store):
     assert "speaker_probe_acc" in probe.data.metrics
     emb = np.load(client.download_artifacts(probe.info.run_id, "embeddings/test.npz"), allow_pickle=False)
     assert emb["Z"].shape[0] == len(emb["utt_ids"]) == probe.data.metrics["n_test"]
+    # every cell carries its confusion matrix as a PNG
+    png = client.download_artifacts(run.info.run_id, "figures/confusion.png")
+    with open(png, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cells_sharing_a_training_set_are_fitted_once_with_the_same_results(home, tmp_path, monkeypatch):
+    spec = {**SUITE, "methods": {"logreg": {}},
+            "protocols": [{"name": "cross_lingual", "config": {"test_fraction": 0.34}}],
+            "tracking": {"uri": f"sqlite:///{tmp_path / 'transfer.db'}"}}
+    suite = parse_suite(spec)
+    manifests = runner.load_manifests(suite, progress=False)
+    cells = runner.expand_grid(suite, manifests)
+    groups = runner.schedule(cells)
+    assert len(cells) == 4 and sorted(len(g) for g in groups) == [2, 2]  # en->{en,de}, de->{de,en}
+    fits = {"n": 0}
+    from baselines.classical import LogRegBaseline as LogReg
+    original = LogReg.fit
+
+    def counting_fit(self, *args, **kwargs):
+        fits["n"] += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(LogReg, "fit", counting_fit)
+    summary = runner.run_suite(suite, progress=False)
+    assert summary.ran == 4 and fits["n"] == 2
+    # A grouped cell gives exactly what the cell run on its own gives.
+    client = tracking.configure(suite.tracking.uri)
+    for cell in cells:
+        alone = runner.run_cell(cell, manifests[cell.corpus], suite.bootstrap)
+        run = next(r for r in _runs(client, suite) if r.data.tags[tracking.CELL_TAG] == cell.key)
+        logged = pd.read_parquet(client.download_artifacts(run.info.run_id, "predictions/predictions.parquet"))
+        pd.testing.assert_frame_equal(logged, alone.predictions.reset_index(drop=True), check_dtype=False)
 
 
 def test_rerun_skips_finished_cells(store):
@@ -71,19 +104,19 @@ def test_rerun_skips_finished_cells(store):
 
 def test_a_failing_cell_is_marked_failed_and_retried_on_rerun(store, monkeypatch):
     suite, client = store
-    real = runner.run_cell
+    real = runner.run_cells
 
-    def flaky(cell, *args, **kwargs):
-        if cell.method == "majority" and cell.seed == 1:
+    def flaky(cells, *args, **kwargs):
+        if cells[0].method == "majority" and cells[0].seed == 1:
             raise RuntimeError("boom")
-        return real(cell, *args, **kwargs)
+        return real(cells, *args, **kwargs)
 
-    monkeypatch.setattr(runner, "run_cell", flaky)
+    monkeypatch.setattr(runner, "run_cells", flaky)
     summary = runner.run_suite(suite, progress=False)
     assert len(summary.failed) == 2 and summary.ran == summary.total - 2
     failed = _runs(client, suite, "FAILED")
     assert len(failed) == 2 and all("boom" in r.data.tags["emobench.error"] for r in failed)
-    monkeypatch.setattr(runner, "run_cell", real)
+    monkeypatch.setattr(runner, "run_cells", real)
     retry = runner.run_suite(suite, progress=False)
     assert retry.ran == 2 and retry.skipped == summary.total - 2
     assert len(_runs(client, suite, "FINISHED")) == summary.total
@@ -91,16 +124,16 @@ def test_a_failing_cell_is_marked_failed_and_retried_on_rerun(store, monkeypatch
 
 def test_interrupt_leaves_no_running_run_and_resumes_without_duplicates(store, monkeypatch):
     suite, client = store
-    real = runner.run_cell
+    real = runner.run_cells
     calls = {"n": 0}
 
-    def interrupted(cell, *args, **kwargs):
+    def interrupted(cells, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt
-        return real(cell, *args, **kwargs)
+        return real(cells, *args, **kwargs)
 
-    monkeypatch.setattr(runner, "run_cell", interrupted)
+    monkeypatch.setattr(runner, "run_cells", interrupted)
     with pytest.raises(KeyboardInterrupt):
         runner.run_suite(suite, progress=False)
     statuses = [r.info.status for r in _runs(client, suite)]
@@ -108,7 +141,7 @@ def test_interrupt_leaves_no_running_run_and_resumes_without_duplicates(store, m
     exp = client.get_experiment_by_name(suite.experiment_name)
     parents = client.search_runs([exp.experiment_id], filter_string=f"tags.`{tracking.KIND_TAG}` = 'suite'")
     assert [p.info.status for p in parents] == ["FAILED"]
-    monkeypatch.setattr(runner, "run_cell", real)
+    monkeypatch.setattr(runner, "run_cells", real)
     resumed = runner.run_suite(suite, progress=False)
     assert resumed.skipped == 2 and resumed.ran == resumed.total - 2
     assert len(_runs(client, suite, "FINISHED")) == resumed.total  # no duplicates

@@ -51,7 +51,7 @@ class EmotionExtractorHParams(LogMelHParams):
     rnn_hidden: int = 32
     spec_augment: bool = True
     time_masks: int = Field(2, ge=0)
-    time_mask_frames: int = Field(20, ge=1)
+    time_mask_frames: int = Field(10, ge=1, description="in pooled frames (10 x 20 ms)")
     freq_masks: int = Field(2, ge=0)
     freq_mask_bands: int = Field(8, ge=1)
     speed_perturb: bool = True
@@ -111,7 +111,10 @@ class EmotionExtractor(LogMelNetMethod):
             factor = rng.uniform(1 - hp.speed_range, 1 + hp.speed_range)
             n = max(8, int(round(len(x) / factor)))
             positions = np.linspace(0, len(x) - 1, n)
-            x = np.stack([np.interp(positions, np.arange(len(x)), x[:, b]) for b in range(x.shape[1])], axis=1)
+            left = np.floor(positions).astype(int)
+            right = np.minimum(left + 1, len(x) - 1)
+            w = (positions - left)[:, None]
+            x = (1 - w) * x[left] + w * x[right]  # linear interpolation of every band at once
         if hp.pitch_perturb and hp.pitch_max_bands:
             shift = int(rng.integers(-hp.pitch_max_bands, hp.pitch_max_bands + 1))
             if shift:
@@ -140,7 +143,7 @@ class EmotionExtractor(LogMelNetMethod):
 
     def collate(self, rows: np.ndarray, examples: list[Any], rng: np.random.Generator) -> dict[str, Any]:
         xs, targets = zip(*examples)
-        x, lengths = pad_batch(list(xs), 2 ** len(self.hp.channels))
+        x, lengths = pad_batch(list(xs), self.min_frames)
         target = torch.from_numpy(np.stack(targets))
         if self.hp.mixup:
             lam = float(rng.beta(self.hp.mixup_alpha, self.hp.mixup_alpha))

@@ -31,7 +31,7 @@ from pydantic import Field
 from torch import nn
 
 from benchmark.methods.base import METHODS
-from benchmark.methods.logmel_net import AttentiveStatsPooling, LogMelHParams, LogMelNetMethod
+from benchmark.methods.logmel_net import AttentiveStatsPooling, LogMelHParams, LogMelNetMethod, frame_mask
 
 
 class GradientReversal(torch.autograd.Function):
@@ -66,21 +66,24 @@ class TdnnEncoder(nn.Module):
 
     def __init__(self, n_mels: int, channels: int, rnn_hidden: int, embedding_dim: int, dropout: float):
         super().__init__()
-        layers, c_in = [], n_mels
+        self.tdnn, c_in = nn.ModuleList(), n_mels
         for dilation in (1, 2, 3):
-            layers += [nn.Conv1d(c_in, channels, 5, dilation=dilation, padding=2 * dilation),
-                       nn.BatchNorm1d(channels), nn.ReLU()]
+            self.tdnn.append(nn.Sequential(nn.Conv1d(c_in, channels, 5, dilation=dilation, padding=2 * dilation),
+                                           nn.BatchNorm1d(channels), nn.ReLU()))
             c_in = channels
-        self.tdnn = nn.Sequential(*layers)
         self.rnn = nn.GRU(channels, rnn_hidden, batch_first=True, bidirectional=True)
         self.pool = AttentiveStatsPooling(2 * rnn_hidden)
         self.embed = nn.Sequential(nn.Dropout(dropout), nn.Linear(4 * rnn_hidden, embedding_dim), nn.ReLU())
         self.time_stride = 1
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        h = self.tdnn(x.transpose(1, 2)).transpose(1, 2)
-        mask = torch.arange(h.shape[1], device=h.device)[None, :] < lengths[:, None].clamp(min=1)
-        h, _ = self.rnn(h)
+        mask = frame_mask(lengths, x.shape[1])
+        h = x.transpose(1, 2).contiguous()
+        for layer in self.tdnn:
+            h = layer(h) * mask[:, None, :]  # padding stays zero, as for a lone utterance
+        packed = nn.utils.rnn.pack_padded_sequence(h.transpose(1, 2), lengths.clamp(min=1).cpu(), batch_first=True,
+                                                   enforce_sorted=False)
+        h, _ = nn.utils.rnn.pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=mask.shape[1])
         return self.embed(self.pool(h, mask))
 
 

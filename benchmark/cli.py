@@ -205,6 +205,9 @@ def leaderboard_cmd(
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default leaderboards/<name>/)."),
     model_index: Optional[str] = typer.Option(None, "--model-index", help="Also print (and write) the Hugging Face "
                                                                           "model-index block of this method."),
+    readme: Optional[Path] = typer.Option(None, "--readme", help="Also write the Markdown table into this file, "
+                                                                  "between <!-- leaderboard:NAME --> and "
+                                                                  "<!-- /leaderboard:NAME -->."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Rank methods from their predictions tables; write Markdown, CSV, HTML and LaTeX."""
@@ -216,6 +219,8 @@ def leaderboard_cmd(
         out = out if out is not None else lb.definition_path(name).parent / board.definition.name
         files = lb.write(board, out)
         block = lb.model_index_yaml(board, model_index) if model_index else None
+        if readme is not None:
+            lb.embed_in_markdown(readme, board.definition.name, lb.to_markdown(board))
     except EmobenchError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None

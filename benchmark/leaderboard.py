@@ -809,3 +809,16 @@ def write(board: Leaderboard, out: Path | str | None = None) -> dict[str, Path]:
                 "entries": json.loads(board.entries.to_json(orient="records"))}
     files["json"].write_text(json.dumps(snapshot, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return files
+
+
+def embed_in_markdown(path: Path | str, name: str, markdown: str) -> None:
+    """Replace the block between ``<!-- leaderboard:NAME -->`` and ``<!-- /leaderboard:NAME -->``
+    in ``path`` (e.g. the README) with ``markdown``, so that a published table is produced by the
+    suite, never typed by hand. The rest of the file is left byte for byte as it was."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    start, end = f"<!-- leaderboard:{name} -->", f"<!-- /leaderboard:{name} -->"
+    i, j = text.find(start), text.find(end)
+    if i < 0 or j < i:
+        raise EmobenchError(f"{path}: no block '{start}' ... '{end}' to write leaderboard {name!r} into")
+    path.write_text(text[: i + len(start)] + "\n" + markdown.strip() + "\n" + text[j:], encoding="utf-8")

@@ -304,6 +304,7 @@ def run_suite(suite: SuiteConfig, *, n_jobs: int | None = None, progress: bool =
     if not todo:
         return summary
 
+    prepare_features(todo, manifests, n_jobs or suite.n_jobs, progress)
     previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
     parent_tags = {tracking.KIND_TAG: "suite", tracking.SUITE_TAG: suite.name, "emobench.config": suite.digest()}
     try:
@@ -314,6 +315,21 @@ def run_suite(suite: SuiteConfig, *, n_jobs: int | None = None, progress: bool =
     finally:
         signal.signal(signal.SIGTERM, previous)
     return summary
+
+
+def prepare_features(cells: list[Cell], manifests: dict[str, pd.DataFrame], n_jobs: int, progress: bool) -> None:
+    """Extract (or find cached) every feature the cells need, once, with a progress bar.
+
+    Without this the pool's workers would each extract the same missing features at the same
+    time on a fresh machine; afterwards they only read the cache.
+    """
+    from benchmark.features import extract_features
+    from benchmark.methods import METHODS
+    import baselines  # noqa: F401  (registers the baselines)
+
+    needed = sorted({(c.corpus, METHODS.get(c.method).feature) for c in cells})
+    for corpus, feature in needed:
+        extract_features(manifests[corpus], feature, n_jobs=max(1, n_jobs), progress=progress)
 
 
 def _log_suite(client, parent_id: str, suite: SuiteConfig) -> None:

@@ -280,3 +280,29 @@ def test_cli_writes_the_files_and_exports_model_index(store, tmp_path):
     assert "model-index:" in result.output
     result = runner.invoke(app, ["leaderboard", "no_such_board", "--tracking-uri", store.uri])
     assert result.exit_code == 2 and "unknown leaderboard" in result.output
+
+
+def test_readme_block_is_replaced_and_nothing_else_changes(store, tmp_path):
+    from benchmark.cli import app
+
+    path = tmp_path / "cliboard.yaml"
+    path.write_text(yaml.safe_dump(DEFINITION))
+    readme = tmp_path / "README.md"
+    before, after = "# Title\n\nintro text\n\n", "\n\nclosing text\n"
+    readme.write_text(before + "<!-- leaderboard:cliboard -->\nold table\n<!-- /leaderboard:cliboard -->" + after)
+    args = ["leaderboard", str(path), "--tracking-uri", store.uri, "--out", str(tmp_path / "o"), "--no-progress",
+            "--readme", str(readme)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    text = readme.read_text()
+    assert text.startswith(before) and text.endswith(after) and "old table" not in text
+    table = text[text.index("<!-- leaderboard:cliboard -->"):]
+    assert (tmp_path / "o" / "leaderboard.md").read_text().strip() in table
+    # a second run gives the same file (idempotent)
+    assert CliRunner().invoke(app, args).exit_code == 0 and readme.read_text() == text
+    # a file without the markers is an error naming the file, and it is left untouched
+    other = tmp_path / "OTHER.md"
+    other.write_text("no markers here\n")
+    result = CliRunner().invoke(app, args[:-1] + [str(other)])
+    assert result.exit_code == 2 and "OTHER.md" in result.output and "leaderboard:cliboard" in result.output
+    assert other.read_text() == "no markers here\n"

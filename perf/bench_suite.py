@@ -1,0 +1,139 @@
+"""Wall time and peak memory of a whole suite run, then of a re-run on the finished store.
+
+    .venv/bin/python perf/bench_suite.py                  # the default suite (targets: < 15 min, < 4 GB)
+    .venv/bin/python perf/bench_suite.py --suite smoke    # a one-minute check of the script itself
+    .venv/bin/python perf/bench_suite.py --workdir /tmp/suite-bench --keep
+
+It runs ``emobench run SUITE`` exactly as the README's main command does
+(train + score every cell, then publish the leaderboards and the report)
+in a fresh working directory with a fresh SQLite MLflow store, twice:
+
+1. ``first run``: everything is trained; the embedded corpus and the feature
+   cache are used from ``$EMOBENCH_HOME`` if present (say ``--cold-features``
+   to give the run an empty feature cache, as on a fresh machine; the corpus
+   itself is ``emobench corpus build``'s job and is timed by
+   ``perf/bench_corpus_build.py``);
+2. ``re-run``: the same command on the finished store; nothing may be
+   retrained (checked: the number of cell runs in MLflow must not change).
+
+Memory is the peak of the summed resident set of the whole process tree (the
+CLI, its worker pool and their children), sampled every 0.2 s with psutil,
+since the workers' memory adds up while they run side by side.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+EMOBENCH = Path(sys.executable).with_name("emobench")
+
+
+def tree_rss(proc: psutil.Process) -> int:
+    """Resident bytes of ``proc`` and all its descendants (processes that vanish are skipped)."""
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return total
+
+
+def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> tuple[float, float, int]:
+    """(wall seconds, peak tree RSS in GiB, exit code) of ``cmd``; its output goes to ``log``."""
+    peak = 0
+    with open(log, "w") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        watched = psutil.Process(proc.pid)
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.is_set():
+                try:
+                    peak = max(peak, tree_rss(watched))
+                except psutil.NoSuchProcess:
+                    return
+                done.wait(0.2)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        code = proc.wait()
+        wall = time.perf_counter() - start
+        done.set()
+        sampler.join()
+    return wall, peak / 2**30, code
+
+
+def cell_runs(uri: str, suite: str) -> int:
+    from benchmark import tracking
+    from benchmark.suite import load_suite
+
+    client = tracking.configure(uri)
+    exp = client.get_experiment_by_name(load_suite(suite).experiment_name)
+    if exp is None:
+        return 0
+    return len(client.search_runs([exp.experiment_id], filter_string=f"tags.`{tracking.KIND_TAG}` = 'cell'",
+                                  max_results=50000))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--suite", default="default")
+    parser.add_argument("--workdir", type=Path, default=None, help="default: a fresh temporary folder")
+    parser.add_argument("--keep", action="store_true", help="keep the working folder (MLflow store, report)")
+    parser.add_argument("--cold-features", action="store_true", help="start from an empty feature cache")
+    args = parser.parse_args()
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="emobench-suite-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    if args.cold_features:
+        # A fresh EMOBENCH_HOME that shares the built corpora but not the feature cache.
+        from benchmark.paths import emobench_home
+
+        home = workdir / "home"
+        home.mkdir(exist_ok=True)
+        if not (home / "corpora").exists():
+            (home / "corpora").symlink_to(emobench_home() / "corpora")
+        env["EMOBENCH_HOME"] = str(home)
+    uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    cmd = [str(EMOBENCH), "run", args.suite, "--tracking-uri", uri, "--no-progress"]
+    print(f"machine: {os.cpu_count()} CPU cores, {psutil.virtual_memory().total / 2**30:.0f} GiB; "
+          f"suite {args.suite!r}; working folder {workdir}", flush=True)
+
+    rows = []
+    for label in ("first run", "re-run"):
+        before = cell_runs(uri, args.suite)
+        wall, peak, code = timed_run(cmd, workdir, env, workdir / f"{label.replace(' ', '-')}.log")
+        after = cell_runs(uri, args.suite)
+        rows.append((label, wall, peak, after - before, code))
+        print(f"{label}: {wall:.1f} s, peak {peak:.2f} GiB, {after - before} new cell runs, exit {code}",
+              flush=True)
+        if code != 0:
+            print((workdir / f"{label.replace(' ', '-')}.log").read_text()[-3000:])
+            break
+
+    print()
+    print("| run | wall time | peak memory (process tree) | cell runs added | target |")
+    print("|---|---:|---:|---:|---|")
+    targets = {"first run": "< 15 min, < 4 GB", "re-run": "< 1 min, nothing retrained"}
+    for label, wall, peak, added, code in rows:
+        print(f"| {label} | {wall / 60:.1f} min ({wall:.0f} s) | {peak:.2f} GiB | {added} | {targets[label]} |")
+    if not args.keep and args.workdir is None:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

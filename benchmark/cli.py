@@ -121,7 +121,19 @@ def run_cmd(
         typer.echo("failed cells (see the runs' emobench.error tag):\n  " + "\n  ".join(summary.failed), err=True)
         raise typer.Exit(code=1)
     if publish:
-        _publish(config.name, uri, progress)
+        state = _published_state(config.name, uri)
+        if summary.ran == 0 and _is_published(config.name, state):
+            typer.echo("nothing new since the last publish: the leaderboards and the report are up to date "
+                       "(`emobench leaderboard NAME` / `emobench report` rebuild them)")
+        else:
+            _publish(config.name, uri, progress)
+            _stamp_path(config.name).write_text(state, encoding="utf-8")
+
+
+def _suite_boards(suite: str) -> list[str]:
+    from benchmark import leaderboard as lb
+
+    return [name for name in lb.list_definitions() if lb.load_definition(name).suite == suite]
 
 
 def _publish(suite: str, tracking_uri: str, progress: bool) -> None:
@@ -129,15 +141,44 @@ def _publish(suite: str, tracking_uri: str, progress: bool) -> None:
     from benchmark import leaderboard as lb
     from benchmark.report import build_report
 
-    for name in lb.list_definitions():
+    for name in _suite_boards(suite):
         definition = lb.load_definition(name)
-        if definition.suite != suite:
-            continue
         board = lb.build_leaderboard(definition, tracking_uri, progress=progress)
         files = lb.write(board, lb.definition_path(name).parent / definition.name)
         typer.echo(f"leaderboard {name}: {files['md'] if 'md' in files else next(iter(files.values()))}")
     result = build_report(suite, tracking_uri, progress=progress)
     typer.echo(f"report: {result.html} (LaTeX in {result.latex})")
+
+
+def _stamp_path(suite: str) -> Path:
+    from benchmark.report import DEFAULT_OUT
+
+    return DEFAULT_OUT / suite / ".published"
+
+
+def _published_state(suite: str, tracking_uri: str) -> str:
+    """What the published files were made from: the store and the run ids of its finished cells."""
+    import hashlib
+
+    from benchmark import results
+
+    try:
+        run_ids = sorted(results.load_cells(tracking_uri, suite)["run_id"])
+    except Exception:  # noqa: BLE001  (no experiment yet, or an unreadable store: publish decides)
+        run_ids = []
+    return f"{tracking_uri}\n{hashlib.sha256(chr(10).join(run_ids).encode()).hexdigest()}\n"
+
+
+def _is_published(suite: str, state: str) -> bool:
+    """True when the last publish used exactly these runs and its files are all still there."""
+    from benchmark import leaderboard as lb
+
+    stamp = _stamp_path(suite)
+    if not stamp.is_file() or stamp.read_text(encoding="utf-8") != state:
+        return False
+    expected = [stamp.parent / "report.html"]
+    expected += [lb.definition_path(n).parent / lb.load_definition(n).name / "leaderboard.md" for n in _suite_boards(suite)]
+    return all(p.is_file() for p in expected)
 
 
 @app.command("score-tts")

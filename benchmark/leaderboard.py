@@ -47,6 +47,7 @@ import re
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -515,16 +516,26 @@ def stacked_predictions(cells: pd.DataFrame, tracking_uri: str | None = None) ->
     return pd.concat(frames, ignore_index=True)
 
 
-def probe_scores(cells: pd.DataFrame, tracking_uri: str | None = None) -> dict[str, float]:
-    """The speaker probe recomputed from each cell's test embeddings (mean over cells); NaN without embeddings."""
+@lru_cache(maxsize=4096)
+def run_speaker_probe(run_id: str, seed: int, tracking_uri: str | None = None) -> dict[str, float] | None:
+    """The speaker probe on one cell's logged test embeddings (None if it kept none).
+
+    Memoised: the leaderboards and the report of one ``emobench run`` ask for the same cells."""
     from benchmark.metrics import speaker_probe
 
+    emb = results.load_embeddings(run_id, tracking_uri)
+    if emb is None:
+        return None
+    return speaker_probe(emb["Z"], np.asarray(emb["speakers"]), seed=int(seed))
+
+
+def probe_scores(cells: pd.DataFrame, tracking_uri: str | None = None) -> dict[str, float]:
+    """The speaker probe recomputed from each cell's test embeddings (mean over cells); NaN without embeddings."""
     values: dict[str, list[float]] = {m: [] for m in PROBE_METRICS}
     for run_id, seed in zip(cells["run_id"], cells["seed"]):
-        emb = results.load_embeddings(run_id, tracking_uri)
-        if emb is None:
+        probe = run_speaker_probe(run_id, int(seed), tracking_uri)
+        if probe is None:
             continue
-        probe = speaker_probe(emb["Z"], np.asarray(emb["speakers"]), seed=int(seed))
         for m in PROBE_METRICS:
             values[m].append(float(probe[m]))
     return {m: float(np.mean(v)) if v else float("nan") for m, v in values.items()}

@@ -192,11 +192,21 @@ def test_predictions_round_trip_and_are_downloaded_once(store, monkeypatch):
     original = results.MlflowClient.download_artifacts
     monkeypatch.setattr(results.MlflowClient, "download_artifacts",
                         lambda self, *a, **k: calls.append(a) or original(self, *a, **k))
+    reads = []
+    read_parquet = pd.read_parquet
+    monkeypatch.setattr(results.pd, "read_parquet", lambda *a, **k: reads.append(a) or read_parquet(*a, **k))
     first = results.load_predictions(run_id)
     pd.testing.assert_frame_equal(first, run.tables[run_id].reset_index(drop=True))
     first.loc[0, "y_pred"] = "mutated"                 # a caller's edit must not reach the cache
     again = results.load_predictions(run_id)
     assert again.loc[0, "y_pred"] == run.tables[run_id]["y_pred"].iloc[0]
+    # a local store's artifact is read in place, once: no MLflow download
+    assert len(reads) == 1 and calls == []
+    # a run that load_cells did not list (its artifact location unknown) is downloaded, once
+    results.clear_cache()
+    third = results.load_predictions(run_id, store["uri"])
+    results.load_predictions(run_id, store["uri"])
+    pd.testing.assert_frame_equal(third, run.tables[run_id].reset_index(drop=True))
     assert len(calls) == 1
 
 

@@ -158,3 +158,33 @@ def test_parallel_run_gives_the_same_predictions(store, tmp_path):
         return {r.data.tags[tracking.CELL_TAG]: r.data.metrics["ua"] for r in _runs(c, s)}
 
     assert ua_by_cell(client, suite) == ua_by_cell(pclient, other)
+
+
+def test_cli_rerun_publishes_only_when_something_changed(home, tmp_path, monkeypatch):
+    import yaml
+    from typer.testing import CliRunner
+
+    from benchmark import cli
+    from benchmark.report import DEFAULT_OUT
+
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "tiny.yaml"
+    spec = {**SUITE, "protocols": SUITE["protocols"][:1], "methods": {"majority": {}},
+            "tracking": {"uri": f"sqlite:///{tmp_path / 'cli.db'}"}}
+    path.write_text(yaml.safe_dump(spec))
+    published = []
+
+    def fake_publish(suite, uri, progress):  # the real one builds the report: tested elsewhere
+        published.append(suite)
+        (DEFAULT_OUT / suite).mkdir(parents=True, exist_ok=True)
+        (DEFAULT_OUT / suite / "report.html").write_text("<html></html>")
+
+    monkeypatch.setattr(cli, "_publish", fake_publish)
+    invoke = lambda: CliRunner().invoke(cli.app, ["run", str(path), "--no-progress"])  # noqa: E731
+    first = invoke()
+    assert first.exit_code == 0, first.output
+    assert published == ["tiny"]
+    again = invoke()
+    assert again.exit_code == 0 and "nothing new" in again.output and published == ["tiny"]
+    (DEFAULT_OUT / "tiny" / "report.html").unlink()  # a missing output is published again
+    assert invoke().exit_code == 0 and published == ["tiny", "tiny"]

@@ -394,11 +394,13 @@ def projection_section(inputs: ReportInputs, embedded: list[tuple[pd.Series, dic
 
 def speaker_probe_section(inputs: ReportInputs, embedded: list[tuple[pd.Series, dict]]) -> Section | None:
     """Speaker-probe accuracy vs chance per method, recomputed from each cell's test embeddings."""
-    from benchmark.metrics import speaker_probe
+    from benchmark.leaderboard import run_speaker_probe
 
     records = []
     for row, emb in embedded:
-        probe = speaker_probe(emb["Z"], np.asarray(emb["speakers"]), seed=int(row["seed"]))
+        probe = run_speaker_probe(row["run_id"], int(row["seed"]), inputs.tracking_uri)
+        if probe is None:
+            continue
         if np.isfinite(probe["speaker_probe_acc"]):
             records.append({"method": row["method"], "run_id": row["run_id"], **probe})
     if not records:

@@ -832,4 +832,6 @@ def embed_in_markdown(path: Path | str, name: str, markdown: str) -> None:
     i, j = text.find(start), text.find(end)
     if i < 0 or j < i:
         raise EmobenchError(f"{path}: no block '{start}' ... '{end}' to write leaderboard {name!r} into")
-    path.write_text(text[: i + len(start)] + "\n" + markdown.strip() + "\n" + text[j:], encoding="utf-8")
+    # The board's own title becomes a level-3 heading: it sits inside the host file's sections.
+    body = "\n".join("###" + line[1:] if line.startswith("# ") else line for line in markdown.strip().splitlines())
+    path.write_text(text[: i + len(start)] + "\n" + body + "\n" + text[j:], encoding="utf-8")

@@ -100,6 +100,33 @@ def test_espeak_renders_the_same_audio_twice_in_one_process():
     assert first.phoneme_starts == second.phoneme_starts
 
 
+def test_a_child_that_crashes_is_rendered_again_in_a_clean_process(monkeypatch):
+    # After some native libraries ran in a process (seen with CTranslate2), a forked eSpeak child can
+    # die with SIGSEGV; the utterance must then come from a clean spawned renderer, with the same audio.
+    import os
+    import signal
+
+    from benchmark.corpora.embedded import espeak as espeak_module
+
+    es = Espeak.get()
+    args = ("The bus was full this afternoon.", "en-us+f2")
+    expected = es.synthesize(*args, rate=170, pitch=50, pitch_range=50)
+    def crash(*_args, **_kwargs):
+        import faulthandler
+
+        faulthandler.disable()  # the child dies quietly, as a real crash would leave no Python trace
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+    monkeypatch.setattr(Espeak, "_synthesize_here", crash)
+    try:
+        again = es.synthesize(*args, rate=170, pitch=50, pitch_range=50)
+    finally:
+        for pool in espeak_module._CLEAN_RENDERER:
+            pool.shutdown()
+        espeak_module._CLEAN_RENDERER.clear()
+    assert np.array_equal(again.audio, expected.audio) and again.phoneme_starts == expected.phoneme_starts
+
+
 def test_phoneme_timings_lie_in_the_audio_and_follow_the_speech(tiny):
     _, manifest = tiny
     for row in manifest.itertuples():

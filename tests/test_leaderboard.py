@@ -297,7 +297,8 @@ def test_readme_block_is_replaced_and_nothing_else_changes(store, tmp_path):
     text = readme.read_text()
     assert text.startswith(before) and text.endswith(after) and "old table" not in text
     table = text[text.index("<!-- leaderboard:cliboard -->"):]
-    assert (tmp_path / "o" / "leaderboard.md").read_text().strip() in table
+    board_md = (tmp_path / "o" / "leaderboard.md").read_text().strip()
+    assert board_md.startswith("# ") and "\n# " not in table and "### " + board_md[2:] in table
     # a second run gives the same file (idempotent)
     assert CliRunner().invoke(app, args).exit_code == 0 and readme.read_text() == text
     # a file without the markers is an error naming the file, and it is left untouched

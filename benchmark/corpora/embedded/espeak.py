@@ -165,8 +165,10 @@ class Espeak:
             data = inp.read()
         _, status = os.waitpid(pid, 0)
         if len(data) < 8 or len(data) - 8 != struct.unpack("<Q", data[:8])[0]:
-            raise EspeakError(f"eSpeak NG child died while rendering {text!r} with voice {voice!r} "
-                              f"(wait status {status})")
+            if os.getpid() == _CLEAN_RENDERER_PID[0]:
+                raise EspeakError(f"eSpeak NG child died while rendering {text!r} with voice {voice!r} "
+                                  f"(wait status {status})")
+            return render_in_clean_process(text, voice, rate, pitch, pitch_range, wordgap, status)
         kind, value = pickle.loads(data[8:])
         if kind != "ok":
             raise EspeakError(f"eSpeak NG failed on {text!r} with voice {voice!r}: {value}")
@@ -207,3 +209,37 @@ class Espeak:
 def espeak_version() -> str:
     """The eSpeak NG version string (part of the corpus cache key: other versions render other audio)."""
     return Espeak.get().version
+
+
+# ----------------------------------------------------------------------------- fallback
+
+# A child forked from a process that has since loaded thread-heavy native libraries (seen after
+# CTranslate2/Whisper ran in the same pytest process) can die with SIGSEGV inside the library.
+# Then the utterance is rendered by a freshly SPAWNED process that only initialised eSpeak and
+# forks its own children: the same clean state, so the same audio, whatever the caller loaded.
+_CLEAN_RENDERER: list = []          # [ProcessPoolExecutor] once started
+_CLEAN_RENDERER_PID: list[int] = [-1]
+
+
+def _mark_clean_renderer() -> None:
+    _CLEAN_RENDERER_PID[0] = os.getpid()
+
+
+def _render(text: str, voice: str, rate: int, pitch: int, pitch_range: int, wordgap: int) -> Synthesis:
+    return Espeak.get().synthesize(text, voice, rate=rate, pitch=pitch, pitch_range=pitch_range, wordgap=wordgap)
+
+
+def render_in_clean_process(text: str, voice: str, rate: int, pitch: int, pitch_range: int, wordgap: int,
+                            status: int) -> Synthesis:
+    """Render in the spawned clean renderer (started on first use, reused afterwards)."""
+    import logging
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if not _CLEAN_RENDERER:
+        logging.getLogger(__name__).warning(
+            "eSpeak NG child died (wait status %s) rendering %r; this process's native state breaks forked "
+            "synthesis, so rendering continues in a clean spawned process", status, text)
+        _CLEAN_RENDERER.append(ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                                   initializer=_mark_clean_renderer))
+    return _CLEAN_RENDERER[0].submit(_render, text, voice, rate, pitch, pitch_range, wordgap).result()

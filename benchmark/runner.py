@@ -107,6 +107,7 @@ class CellResult:
     fit_seconds: float = 0.0
     hparams: dict[str, Any] = field(default_factory=dict)  # resolved: suite values + method defaults
     figures: dict[str, bytes] = field(default_factory=dict)  # artifact file name -> PNG bytes
+    model_dir: str | None = None  # the fitted method's save() folder, when the suite registers models
 
 
 @dataclass
@@ -178,11 +179,12 @@ def run_cell(cell: Cell, manifest: pd.DataFrame | None = None, n_bootstrap: int 
 
 
 def run_cells(cells: list[Cell], manifest: pd.DataFrame | None = None,
-              n_bootstrap: int = 1000) -> list[CellResult | Exception]:
+              n_bootstrap: int = 1000, models_dir: str | None = None) -> list[CellResult | Exception]:
     """Train once and score every cell of ``cells``, which share one training key.
 
     A failure is returned in the failing cell's place (a failed fit fails them all), so that
-    one broken cell never hides the results of the others.
+    one broken cell never hides the results of the others. With ``models_dir`` the fitted method
+    is saved under it (once for the group) for the main process to log and register.
     """
     from benchmark.features import feature_set
     from benchmark.methods import METHODS
@@ -201,6 +203,7 @@ def run_cells(cells: list[Cell], manifest: pd.DataFrame | None = None,
         start = time.perf_counter()
         method.fit(data["train"], data.get("val"))
         fit_seconds = time.perf_counter() - start
+        saved = str(method.save(Path(models_dir) / first.training_key)) if models_dir else None
     except Exception as exc:  # noqa: BLE001  (reported on every cell that needed this model)
         return [exc] * len(cells)
     results: list[CellResult | Exception] = []
@@ -208,7 +211,9 @@ def run_cells(cells: list[Cell], manifest: pd.DataFrame | None = None,
         try:
             test_rows = cell.split.frames(manifest)["test"] if cell is not first else frames["test"]
             test = feature_set(test_rows, method_cls.feature, progress=False)
-            results.append(_score_cell(cell, method, test, len(data["train"]), fit_seconds, n_bootstrap))
+            result = _score_cell(cell, method, test, len(data["train"]), fit_seconds, n_bootstrap)
+            result.model_dir = saved
+            results.append(result)
         except Exception as exc:  # noqa: BLE001
             results.append(exc)
     return results
@@ -301,6 +306,19 @@ def _log_cell(client, run_id: str, cell: Cell, result: CellResult, provenance: d
             emb_dir.mkdir()
             np.savez_compressed(emb_dir / "test.npz", **result.embeddings)
             client.log_artifacts(run_id, str(emb_dir), "embeddings")
+
+
+def _register_model(run_id: str, cell: Cell, model_dir: str, manifest: pd.DataFrame) -> None:
+    """Log the cell's fitted method to its run as a pyfunc model and register it as
+    ``emobench-<method>-<corpus>`` (one version per cell, tagged with the cell)."""
+    from benchmark.features import feature_set
+    from benchmark.methods import METHODS
+    from benchmark.model_registry import log_and_register
+
+    method = METHODS.get(cell.method).load(model_dir)
+    example = feature_set(cell.split.frames(manifest)["test"].head(5), method.feature, progress=False)
+    log_and_register(method, data_hash=cell.data_hash, input_example=example, corpus=cell.corpus, run_id=run_id,
+                     tags={"cell": cell.key, "cell_name": cell.name})
 
 
 def _provenance(suite: SuiteConfig) -> dict[str, str]:
@@ -403,6 +421,13 @@ def _execute(client, exp_id: str, parent_id: str, suite: SuiteConfig, todo: list
 
     def finish(run_id: str, outcome: CellResult | Exception) -> None:
         cell = open_runs.pop(run_id)
+        if not isinstance(outcome, Exception):
+            try:
+                _log_cell(client, run_id, cell, outcome, provenance)
+                if outcome.model_dir is not None:
+                    _register_model(run_id, cell, outcome.model_dir, manifests[cell.corpus])
+            except Exception as exc:  # noqa: BLE001  (a cell that cannot be recorded is a failed cell)
+                outcome = exc
         if isinstance(outcome, Exception):
             # One broken cell must not sink the suite: record why, mark FAILED, go on.
             log.error("cell %s failed: %s", cell.name, outcome)
@@ -410,7 +435,6 @@ def _execute(client, exp_id: str, parent_id: str, suite: SuiteConfig, todo: list
             client.set_terminated(run_id, status="FAILED")
             summary.failed.append(cell.name)
         else:
-            _log_cell(client, run_id, cell, outcome, provenance)
             client.set_terminated(run_id, status="FINISHED")
             summary.ran += 1
             bar.set_postfix_str(f"{cell.name} UA={outcome.metrics.get('ua', float('nan')):.3f}")
@@ -422,12 +446,14 @@ def _execute(client, exp_id: str, parent_id: str, suite: SuiteConfig, todo: list
             finish(run_id, result)
 
     groups = schedule(todo)
+    models = tempfile.TemporaryDirectory(prefix="emobench-models-") if suite.tracking.register_models else None
+    models_dir = models.name if models is not None else None
     try:
         if n_jobs <= 1:
             for group in groups:
                 run_ids = [start(cell) for cell in group]
                 try:
-                    outcome = run_cells(group, manifests[group[0].corpus], suite.bootstrap)
+                    outcome = run_cells(group, manifests[group[0].corpus], suite.bootstrap, models_dir)
                 except Exception as exc:  # noqa: BLE001  (recorded on the runs, reported at the end)
                     outcome = exc
                 finish_group(run_ids, outcome)
@@ -440,7 +466,7 @@ def _execute(client, exp_id: str, parent_id: str, suite: SuiteConfig, todo: list
                     while queue and len(pending) < n_jobs:
                         group = queue.pop(0)
                         run_ids = [start(cell) for cell in group]
-                        pending[pool.submit(run_cells, group, None, suite.bootstrap)] = run_ids
+                        pending[pool.submit(run_cells, group, None, suite.bootstrap, models_dir)] = run_ids
                     finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for fut in finished:
                         run_ids = pending.pop(fut)
@@ -452,3 +478,5 @@ def _execute(client, exp_id: str, parent_id: str, suite: SuiteConfig, todo: list
         raise
     finally:
         bar.close()
+        if models is not None:
+            models.cleanup()

@@ -188,3 +188,32 @@ def test_cli_rerun_publishes_only_when_something_changed(home, tmp_path, monkeyp
     assert again.exit_code == 0 and "nothing new" in again.output and published == ["tiny"]
     (DEFAULT_OUT / "tiny" / "report.html").unlink()  # a missing output is published again
     assert invoke().exit_code == 0 and published == ["tiny", "tiny"]
+
+
+def test_register_models_puts_every_cell_in_the_model_registry(home, tmp_path):
+    from mlflow import MlflowClient
+
+    from benchmark.methods import METHODS
+    from benchmark.model_registry import load_registered, registered_name
+
+    spec = {**SUITE, "methods": {"logreg": {}}, "protocols": [SUITE["protocols"][1]],
+            "tracking": {"uri": f"sqlite:///{tmp_path / 'registry.db'}", "register_models": True}}
+    suite = parse_suite(spec)
+    summary = runner.run_suite(suite, progress=False)
+    assert summary.ran == 1 and not summary.failed
+    client = MlflowClient(tracking_uri=suite.tracking.uri)
+    name = registered_name("logreg", "embedded")
+    versions = client.search_model_versions(f"name = '{name}'")
+    assert len(versions) == 1
+    run = _runs(client, suite, "FINISHED")[0]
+    assert versions[0].run_id == run.info.run_id and versions[0].tags["cell"] == run.data.tags[tracking.CELL_TAG]
+    # the registered model predicts what the cell logged, with no training code of the caller's
+    manifests = runner.load_manifests(suite, progress=False)
+    cell = runner.expand_grid(suite, manifests)[0]
+    from benchmark.features import feature_set
+
+    test = feature_set(cell.split.frames(manifests["embedded"])["test"], "functionals", progress=False)
+    method = load_registered(name)
+    logged = pd.read_parquet(client.download_artifacts(run.info.run_id, "predictions/predictions.parquet"))
+    assert list(method.predict(test)) == list(logged["y_pred"])
+    assert isinstance(method, METHODS.get("logreg"))

@@ -827,6 +827,8 @@ def embed_in_markdown(path: Path | str, name: str, markdown: str) -> None:
     in ``path`` (e.g. the README) with ``markdown``, so that a published table is produced by the
     suite, never typed by hand. The rest of the file is left byte for byte as it was."""
     path = Path(path)
+    if not path.is_file():
+        raise EmobenchError(f"{path}: no such file to write leaderboard {name!r} into")
     text = path.read_text(encoding="utf-8")
     start, end = f"<!-- leaderboard:{name} -->", f"<!-- /leaderboard:{name} -->"
     i, j = text.find(start), text.find(end)

@@ -39,6 +39,11 @@ from benchmark.suite import ProtocolSpec, SuiteConfig
 log = logging.getLogger(__name__)
 
 
+def _digest(payload: dict[str, Any]) -> str:
+    """Short stable hash of a JSON-able payload (keys sorted; anything else by its str())."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
 @dataclass(frozen=True)
 class Cell:
     """One unit of work: train ``method`` on ``split`` with ``seed`` and score it."""
@@ -63,7 +68,7 @@ class Cell:
             "seed": self.seed,
             "embeddings": self.protocol.keep_embeddings,
         }
-        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
+        return _digest(payload)
 
     @property
     def training_key(self) -> str:
@@ -73,7 +78,7 @@ class Cell:
         payload = {"corpus": self.corpus, "data": self.data_hash, "train": s.train_ids, "val": s.val_ids,
                    "labels": s.labels, "label_map": s.label_map, "method": self.method, "hparams": self.hparams,
                    "seed": self.seed}
-        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=list).encode()).hexdigest()[:20]
+        return _digest(payload)
 
     @property
     def name(self) -> str:

@@ -307,3 +307,5 @@ def test_readme_block_is_replaced_and_nothing_else_changes(store, tmp_path):
     result = CliRunner().invoke(app, args[:-1] + [str(other)])
     assert result.exit_code == 2 and "OTHER.md" in result.output and "leaderboard:cliboard" in result.output
     assert other.read_text() == "no markers here\n"
+    result = CliRunner().invoke(app, args[:-1] + [str(tmp_path / "MISSING.md")])
+    assert result.exit_code == 2 and "MISSING.md" in result.output and "no such file" in result.output

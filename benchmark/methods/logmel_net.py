@@ -76,6 +76,15 @@ def frame_mask(lengths: torch.Tensor, frames: int) -> torch.Tensor:
     return torch.arange(frames, device=lengths.device)[None, :] < lengths.clamp(min=1)[:, None]
 
 
+def packed_rnn(rnn: nn.RNNBase, h: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """``rnn`` over (B, T, C) with each utterance's real length, output padded back to T.
+
+    Packed, so the backward direction of a bidirectional layer starts at each utterance's last
+    real frame rather than in its padding."""
+    packed = nn.utils.rnn.pack_padded_sequence(h, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
+    return nn.utils.rnn.pad_packed_sequence(rnn(packed)[0], batch_first=True, total_length=h.shape[1])[0]
+
+
 class LogMelEncoder(nn.Module):
     """Conv1d blocks over frames (mel bands as channels; time pooled by 2) -> optional BiGRU ->
     attentive stats pooling -> embedding.
@@ -110,11 +119,7 @@ class LogMelEncoder(nn.Module):
         h = h.transpose(1, 2)                              # (B, T', C)
         mask = frame_mask(lengths, h.shape[1])
         if self.rnn is not None:
-            # Packed, so the backward direction starts at each utterance's last real frame.
-            packed = nn.utils.rnn.pack_padded_sequence(h, lengths.clamp(min=1).cpu(), batch_first=True,
-                                                       enforce_sorted=False)
-            h, _ = nn.utils.rnn.pad_packed_sequence(self.rnn(packed)[0], batch_first=True,
-                                                    total_length=mask.shape[1])
+            h = packed_rnn(self.rnn, h, lengths)
         return self.embed(self.pool(h, mask))
 
 
@@ -286,8 +291,8 @@ class LogMelNetMethod(Method):
 
     @property
     def min_frames(self) -> int:
-        """Shortest input the encoder's pooling accepts."""
-        return 2 ** len(self.hp.channels)
+        """Shortest input the encoder's pooling accepts (one frame left after all its pooling)."""
+        return self.model_["encoder"].time_stride
 
     def _proba(self, batch: FeatureSet, model: nn.Module) -> np.ndarray:
         proba = self._forward(batch, model, "proba")

@@ -31,7 +31,8 @@ from pydantic import Field
 from torch import nn
 
 from benchmark.methods.base import METHODS
-from benchmark.methods.logmel_net import AttentiveStatsPooling, LogMelHParams, LogMelNetMethod, frame_mask
+from benchmark.methods.logmel_net import (AttentiveStatsPooling, LogMelHParams, LogMelNetMethod, frame_mask,
+                                          packed_rnn)
 
 
 class GradientReversal(torch.autograd.Function):
@@ -92,9 +93,7 @@ class TdnnEncoder(nn.Module):
                 lengths = lengths // 2
             mask = frame_mask(lengths, h.shape[2])
             h = h * mask[:, None, :]  # padding stays zero, as for a lone utterance
-        packed = nn.utils.rnn.pack_padded_sequence(h.transpose(1, 2), lengths.clamp(min=1).cpu(), batch_first=True,
-                                                   enforce_sorted=False)
-        h, _ = nn.utils.rnn.pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=mask.shape[1])
+        h = packed_rnn(self.rnn, h.transpose(1, 2), lengths)
         return self.embed(self.pool(h, mask))
 
 

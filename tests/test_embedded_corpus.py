@@ -121,10 +121,36 @@ def test_a_child_that_crashes_is_rendered_again_in_a_clean_process(monkeypatch):
     try:
         again = es.synthesize(*args, rate=170, pitch=50, pitch_range=50)
     finally:
-        for pool in espeak_module._CLEAN_RENDERER:
+        monkeypatch.undo()
+        # later renders of this process go to the clean renderer too, with the same audio
+        later = es.synthesize(*args, rate=170, pitch=50, pitch_range=50)
+        for _, pool in espeak_module._CLEAN_RENDERER:
             pool.shutdown()
         espeak_module._CLEAN_RENDERER.clear()
     assert np.array_equal(again.audio, expected.audio) and again.phoneme_starts == expected.phoneme_starts
+    assert np.array_equal(later.audio, expected.audio)
+
+
+def test_a_child_that_returns_no_phonemes_is_rendered_again_in_a_clean_process(monkeypatch):
+    from benchmark.corpora.embedded import espeak as espeak_module
+
+    es = Espeak.get()
+    args = ("The bus was full this afternoon.", "en-us+f2")
+    expected = es.synthesize(*args, rate=170, pitch=50, pitch_range=50)
+    real = Espeak._synthesize_here
+
+    def no_events(self, *a, **k):
+        out = real(self, *a, **k)
+        return type(out)(out.audio, out.sample_rate, (), out.phonemes, out.phonemes_ipa)
+
+    monkeypatch.setattr(Espeak, "_synthesize_here", no_events)
+    try:
+        again = es.synthesize(*args, rate=170, pitch=50, pitch_range=50)
+    finally:
+        for _, pool in espeak_module._CLEAN_RENDERER:
+            pool.shutdown()
+        espeak_module._CLEAN_RENDERER.clear()
+    assert again.phoneme_starts == expected.phoneme_starts and np.array_equal(again.audio, expected.audio)
 
 
 def test_phoneme_timings_lie_in_the_audio_and_follow_the_speech(tiny):

@@ -149,6 +149,10 @@ class Espeak:
         """
         if not hasattr(os, "fork"):  # pragma: no cover - Windows: same audio only per process history
             return self._synthesize_here(text, voice, rate, pitch, pitch_range, wordgap)
+        clean = os.getpid() == _CLEAN_RENDERER_PID[0]
+        if not clean and _clean_renderer_started():
+            # Once one forked child failed here, this process's state is not trusted again.
+            return render_in_clean_process(text, voice, rate, pitch, pitch_range, wordgap, "earlier failure")
         read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:  # child: synthesize, send the pickled result (or the error), exit without cleanup
@@ -168,11 +172,14 @@ class Espeak:
             data = inp.read()
         _, status = os.waitpid(pid, 0)
         if len(data) < 8 or len(data) - 8 != struct.unpack("<Q", data[:8])[0]:
-            if os.getpid() == _CLEAN_RENDERER_PID[0]:
+            if clean:
                 raise EspeakError(f"eSpeak NG child died while rendering {text!r} with voice {voice!r} "
                                   f"(wait status {status})")
-            return render_in_clean_process(text, voice, rate, pitch, pitch_range, wordgap, status)
+            return render_in_clean_process(text, voice, rate, pitch, pitch_range, wordgap, f"wait status {status}")
         kind, value = pickle.loads(data[8:])
+        if kind == "ok" and not clean and text.strip() and not (len(value.audio) and value.phoneme_starts):
+            # The same broken state also shows as a child that "succeeds" with no audio or no phonemes.
+            return render_in_clean_process(text, voice, rate, pitch, pitch_range, wordgap, "empty synthesis")
         if kind != "ok":
             raise EspeakError(f"eSpeak NG failed on {text!r} with voice {voice!r}: {value}")
         return value
@@ -217,11 +224,17 @@ def espeak_version() -> str:
 # ----------------------------------------------------------------------------- fallback
 
 # A child forked from a process that has since loaded thread-heavy native libraries (seen after
-# CTranslate2/Whisper ran in the same pytest process) can die with SIGSEGV inside the library.
-# Then the utterance is rendered by a freshly SPAWNED process that only initialised eSpeak and
-# forks its own children: the same clean state, so the same audio, whatever the caller loaded.
-_CLEAN_RENDERER: list = []          # [ProcessPoolExecutor] once started
+# CTranslate2/Whisper ran in the same pytest process) can die with SIGSEGV inside the library, or
+# return no audio or no phoneme events. Then that utterance and every later one of this process is
+# rendered by a freshly SPAWNED process that only initialised eSpeak and forks its own children:
+# the same clean state, so the same audio, whatever the caller loaded.
+_CLEAN_RENDERER: list = []          # [(owner pid, ProcessPoolExecutor)] once started
 _CLEAN_RENDERER_PID: list[int] = [-1]
+
+
+def _clean_renderer_started() -> bool:
+    # A forked copy of this process inherits the list but cannot use its parent's pool.
+    return bool(_CLEAN_RENDERER) and _CLEAN_RENDERER[0][0] == os.getpid()
 
 
 def _mark_clean_renderer() -> None:
@@ -233,16 +246,16 @@ def _render(text: str, voice: str, rate: int, pitch: int, pitch_range: int, word
 
 
 def render_in_clean_process(text: str, voice: str, rate: int, pitch: int, pitch_range: int, wordgap: int,
-                            status: int) -> Synthesis:
+                            why: str) -> Synthesis:
     """Render in the spawned clean renderer (started on first use, reused afterwards)."""
     import logging
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    if not _CLEAN_RENDERER:
+    if not _clean_renderer_started():
         logging.getLogger(__name__).warning(
-            "eSpeak NG child died (wait status %s) rendering %r; this process's native state breaks forked "
-            "synthesis, so rendering continues in a clean spawned process", status, text)
-        _CLEAN_RENDERER.append(ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                                   initializer=_mark_clean_renderer))
-    return _CLEAN_RENDERER[0].submit(_render, text, voice, rate, pitch, pitch_range, wordgap).result()
+            "eSpeak NG child failed (%s) rendering %r; this process's native state breaks forked synthesis, "
+            "so rendering continues in a clean spawned process", why, text)
+        _CLEAN_RENDERER[:] = [(os.getpid(), ProcessPoolExecutor(
+            1, mp_context=multiprocessing.get_context("spawn"), initializer=_mark_clean_renderer))]
+    return _CLEAN_RENDERER[0][1].submit(_render, text, voice, rate, pitch, pitch_range, wordgap).result()

@@ -176,6 +176,23 @@ def test_model_output_shapes_follow_the_durations(reduction):
         model(ph, torch.tensor([0, 3]), torch.randn(2, 4))
 
 
+def test_training_crops_decode_random_windows_of_the_frames():
+    from benchmark.tts.acoustic import crop_frames
+
+    h = torch.arange(2 * 6, dtype=torch.float32).reshape(2, 6, 1)
+    pad = torch.tensor([[False] * 6, [False] * 4 + [True] * 2])
+    rel = torch.ones(2, 6)
+    x, p, r = crop_frames(h, pad, rel, torch.tensor([2, 3]), 3)
+    assert x[..., 0].tolist() == [[2, 3, 4], [9, 0, 0]]
+    assert p.tolist() == [[False] * 3, [False, True, True]] and r.tolist() == [[1, 1, 1], [1, 0, 0]]
+    torch.manual_seed(0)
+    model = AcousticModel(AcousticConfig(n_phonemes=10, n_speakers=1, emotion_dim=0, d_model=16,
+                                         encoder_layers=1, decoder_layers=1)).eval()
+    ph, d = torch.tensor([[1, 5, 6, 2]]), torch.tensor([[3, 4, 2, 2]])
+    out = model(ph, torch.tensor([0]), None, d, torch.zeros(1, 4), torch.zeros(1, 4), crop=(torch.tensor([8]), 6))
+    assert out.mel.shape == (1, 6, 64) and out.frame_pad[0].tolist() == [False] * 3 + [True] * 3
+
+
 # --------------------------------------------------------------------------- vocoder
 
 
@@ -302,3 +319,101 @@ def test_any_registered_method_conditions_the_model(home, tmp_path):
         loaded.synthesize(row["text"], "en", row["speaker"])
     with pytest.raises(ConfigError, match="must be fitted"):
         train_tts(home, METHODS.get("logreg")(), TTSTrainConfig(**SMALL))
+
+
+# --------------------------------------------------------------------------- fine-tuning for emotion
+
+
+@pytest.fixture(scope="module")
+def logreg(tiny, tmp_path_factory):
+    from benchmark.features import feature_set
+    from benchmark.methods import METHODS
+    import baselines  # noqa: F401
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EMOBENCH_HOME", str(tmp_path_factory.getbasetemp() / "tts_home"))
+        method = METHODS.get("logreg")()
+        method.fit(feature_set(tiny, method.feature, progress=False))
+    return method
+
+
+FT = dict(epochs=4, batch_size=8, lr=1e-2, progress=False)
+
+
+def _finetuned(home, trained, logreg, **kw):
+    from benchmark.tts.train import TTSFinetuneConfig, finetune_tts
+
+    return finetune_tts(trained, home, logreg, TTSFinetuneConfig(**{**FT, **kw}))
+
+
+def test_finetune_trains_only_the_emotion_projection_and_variance_predictors(home, trained, logreg):
+    from benchmark.tts.train import FINETUNED
+
+    before = {k: v.clone() for k, v in trained.acoustic.state_dict().items()}
+    tts = _finetuned(home, trained, logreg)
+    for k, v in trained.acoustic.state_dict().items():  # the base is untouched
+        assert torch.equal(v, before[k]), k
+    assert trained.conditioner is None and trained.acoustic.config.emotion_dim == 0
+    assert tts.conditioner_name == "logreg" and tts.acoustic.config.emotion_to == "variance"
+    after = tts.acoustic.state_dict()
+    assert set(after) - set(before) == {"emotion.weight", "emotion.bias"}
+    for k, v in before.items():
+        if k.split(".")[0] in FINETUNED:
+            continue
+        assert torch.equal(after[k], v), k
+    for module in ("emotion", "duration", "pitch", "energy"):
+        changed = [k for k in after if k.startswith(module + ".") and (k not in before or not torch.equal(after[k], before[k]))]
+        assert changed, module
+    assert tts.train_config["finetune"]["epochs"] == FT["epochs"]
+    assert [h["epoch"] for h in tts.history if h.get("stage") == "finetune"] == list(range(1, FT["epochs"] + 1))
+
+
+def test_finetune_is_deterministic_and_round_trips(home, trained, logreg, tmp_path):
+    a = _finetuned(home, trained, logreg)
+    b = _finetuned(home, trained, logreg)
+    for (name, x), (_, y) in zip(a.acoustic.state_dict().items(), b.acoustic.state_dict().items()):
+        assert torch.equal(x, y), name
+    c = _finetuned(home, trained, logreg, seed=1)
+    assert not torch.equal(c.acoustic.emotion.weight, a.acoustic.emotion.weight)
+    row = home.iloc[0]
+    z = a.embed_references([row["path"]])[0]
+    mel = a.mel(row["text"], "en", row["speaker"], z)
+    loaded = TTSModel.load(a.save(tmp_path / "ft"))
+    assert loaded.acoustic.config == a.acoustic.config
+    assert loaded.train_config["finetune"] == a.train_config["finetune"]
+    assert np.array_equal(loaded.mel(row["text"], "en", row["speaker"], loaded.embed_references([row["path"]])[0]), mel)
+    wave = loaded.synthesize(row["text"], "en", row["speaker"], reference=row["path"])
+    assert wave.dtype == np.float32 and len(wave) == 160 * (len(mel) - 1)
+
+
+def test_finetuned_emotion_changes_durations_and_pitch(home, trained, logreg):
+    tts = _finetuned(home, trained, logreg, epochs=8)
+    row = home.iloc[0]
+    same = home[home["speaker"] == row["speaker"]]
+    refs = [same[same["emotion"] == e]["path"].iloc[0] for e in ("sad", "angry")]
+    z = torch.from_numpy(tts.embed_references(refs))
+    ids = torch.tensor([tts.inventory.encode("en", phonemize(row["text"], "en"))] * 2)
+    with torch.inference_mode():
+        out = tts.acoustic.eval()(ids, torch.tensor([tts.speaker_id(row["speaker"])] * 2), z)
+    assert not torch.equal(out.log_duration[0], out.log_duration[1])
+    assert not torch.equal(out.pitch[0], out.pitch[1])
+    # the decoder does not see the emotion: same durations, pitch and energy give the same mel
+    d, p, e = out.durations[:1].repeat(2, 1), out.pitch[:1].repeat(2, 1), out.energy[:1].repeat(2, 1)
+    with torch.inference_mode():
+        forced = tts.acoustic(ids, torch.tensor([tts.speaker_id(row["speaker"])] * 2), z, d, p, e)
+    assert torch.allclose(forced.mel[0], forced.mel[1])
+
+
+def test_finetune_without_conditioner_and_refusals(home, trained, logreg):
+    from benchmark.tts.train import finetune_tts
+
+    control = finetune_tts(trained, home, None, **FT)
+    assert control.conditioner is None and control.acoustic.config.emotion_dim == 0
+    row = home.iloc[0]
+    assert control.mel(row["text"], "en", row["speaker"]).shape[1] == 64
+    with pytest.raises(ConfigError, match="without a conditioner"):
+        finetune_tts(_finetuned(home, trained, logreg, epochs=1), home, logreg, **FT)
+    with pytest.raises(ConfigError, match="without a conditioner"):
+        finetune_tts(train_tts(home, logreg, TTSTrainConfig(**{**SMALL, "epochs": 1})), home, logreg, **FT)
+    with pytest.raises(ValueError):
+        finetune_tts(trained, home, logreg, nonsense=1)

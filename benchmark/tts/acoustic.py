@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -70,6 +71,10 @@ class AcousticConfig(BaseModel):
     dropout: float = 0.1  # phoneme-level layers (encoder, variance predictors)
     decoder_dropout: float = 0.0  # frame-level layers: dropout costs as much as a layer there on a CPU
     max_frames_per_phoneme: int = 100  # inference guard against a runaway duration prediction
+    # where the projected emotion embedding enters: "all" (every encoder output, so the variance
+    # predictors and the decoder) or "variance" (only the duration, pitch and energy predictors' input:
+    # the fine-tuned models of benchmark.tts.train.finetune_tts)
+    emotion_to: Literal["all", "variance"] = "all"
 
 
 def sinusoid(length: int, dim: int, device: torch.device | None = None) -> torch.Tensor:
@@ -227,15 +232,18 @@ class AcousticModel(nn.Module):
         self.postnet = nn.Sequential(*post) if post else None
 
     def condition(self, speakers: torch.Tensor, emotion: torch.Tensor | None) -> torch.Tensor:
-        """(B, d): speaker embedding + projected emotion embedding."""
+        """(B, d): speaker embedding + projected emotion embedding (``emotion_to="all"``)."""
         cond = self.speaker(speakers)
-        if self.emotion is not None:
-            if emotion is None or emotion.shape[-1] != self.config.emotion_dim:
-                got = None if emotion is None else tuple(emotion.shape)
-                raise EmobenchError(f"acoustic model expects emotion embeddings of size {self.config.emotion_dim}, "
-                                    f"got {got}")
-            cond = cond + self.emotion(emotion)
+        if self.emotion is not None and self.config.emotion_to == "all":
+            cond = cond + self.emotion(self._check_emotion(emotion))
         return cond
+
+    def _check_emotion(self, emotion: torch.Tensor | None) -> torch.Tensor:
+        if emotion is None or emotion.shape[-1] != self.config.emotion_dim:
+            got = None if emotion is None else tuple(emotion.shape)
+            raise EmobenchError(f"acoustic model expects emotion embeddings of size {self.config.emotion_dim}, "
+                                f"got {got}")
+        return emotion
 
     def _pool(self, h: torch.Tensor, pad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Group ``reduction`` consecutive frames into one decoder step (B, T/r, d) and its padding mask."""
@@ -249,14 +257,11 @@ class AcousticModel(nn.Module):
             pad = F.pad(pad, (0, extra), value=True)
         return self.frame_pool(h.reshape(b, (t + extra) // r, r * d)), pad[:, ::r]
 
-    def forward(self, phonemes: torch.Tensor, speakers: torch.Tensor, emotion: torch.Tensor | None = None,
-                durations: torch.Tensor | None = None, pitch: torch.Tensor | None = None,
-                energy: torch.Tensor | None = None, pace: float = 1.0) -> AcousticOutput:
-        """``phonemes`` (B, N) ids (0 = padding), ``speakers`` (B,), ``emotion`` (B, emotion_dim).
+    def encode(self, phonemes: torch.Tensor, speakers: torch.Tensor,
+               emotion: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Phoneme encoder + conditioning: (x (B, N, d), phoneme padding mask (B, N), cond (B, 1, d)).
 
-        Give ground-truth ``durations`` (B, N) frames, ``pitch`` and ``energy``
-        (B, N, normalised) in training; leave them None to use the predictions.
-        ``pace`` > 1 speaks slower (durations are multiplied by it).
+        ``x`` already holds ``cond`` (speaker, and emotion where ``emotion_to="all"``).
         """
         if phonemes.dim() != 2:
             raise EmobenchError(f"phonemes must be (batch, length), got shape {tuple(phonemes.shape)}")
@@ -270,11 +275,35 @@ class AcousticModel(nn.Module):
         for block in self.encoder:
             x = block(x, pad)
         cond = self.condition(speakers, emotion)[:, None, :]
-        x = (x + cond) * keep
+        return (x + cond) * keep, pad, cond
 
-        log_dur = self.duration(x, pad)
-        p_pred = self.pitch(x, pad)
-        e_pred = self.energy(x, pad)
+    def predict_variances(self, x: torch.Tensor, pad: torch.Tensor,
+                          emotion: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(log(1 + duration), pitch, energy) predictions (B, N) from the encoder output ``x``.
+
+        With ``emotion_to="variance"`` the projected emotion embedding is added here, to the
+        predictors' input only (the decoder never sees it).
+        """
+        if self.emotion is not None and self.config.emotion_to == "variance":
+            x = (x + self.emotion(self._check_emotion(emotion))[:, None, :]) * (~pad).unsqueeze(-1).to(x.dtype)
+        return self.duration(x, pad), self.pitch(x, pad), self.energy(x, pad)
+
+    def forward(self, phonemes: torch.Tensor, speakers: torch.Tensor, emotion: torch.Tensor | None = None,
+                durations: torch.Tensor | None = None, pitch: torch.Tensor | None = None,
+                energy: torch.Tensor | None = None, pace: float = 1.0,
+                crop: tuple[torch.Tensor, int] | None = None) -> AcousticOutput:
+        """``phonemes`` (B, N) ids (0 = padding), ``speakers`` (B,), ``emotion`` (B, emotion_dim).
+
+        Give ground-truth ``durations`` (B, N) frames, ``pitch`` and ``energy``
+        (B, N, normalised) in training; leave them None to use the predictions.
+        ``pace`` > 1 speaks slower (durations are multiplied by it).
+        ``crop`` ``(starts (B,), length)``: decode only the frames ``starts[b] .. starts[b] + length``
+        of each length-regulated utterance (training on random windows, as VITS and EATS do);
+        ``mel``/``frame_pad`` then cover those windows (frames past an utterance's end are padding).
+        """
+        x, pad, cond = self.encode(phonemes, speakers, emotion)
+        keep = (~pad).unsqueeze(-1).float()
+        log_dur, p_pred, e_pred = self.predict_variances(x, pad, emotion)
         if durations is None:
             frames = torch.clamp(torch.round((torch.exp(log_dur) - 1.0) * pace), 0,
                                  self.config.max_frames_per_phoneme)
@@ -288,6 +317,14 @@ class AcousticModel(nn.Module):
         x = x * keep
 
         h, frame_pad, rel = length_regulate(x, durations)
+        if crop is not None:
+            h, frame_pad, rel = crop_frames(h, frame_pad, rel, crop[0], crop[1])
+        mel, mel_pre = self.decode(h, frame_pad, rel, cond)
+        return AcousticOutput(mel, mel_pre, frame_pad, log_dur, p_pred, e_pred, durations)
+
+    def decode(self, h: torch.Tensor, frame_pad: torch.Tensor, rel: torch.Tensor,
+               cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frame vectors (B, T, d) -> (mel after the postnet, mel before it), both (B, T, n_mels), masked."""
         pos = torch.stack([rel, torch.ones_like(rel)], dim=-1) * (~frame_pad).unsqueeze(-1)
         h = (h + self.position_proj(pos) + cond) * (~frame_pad).unsqueeze(-1)
         h, step_pad = self._pool(h, frame_pad)
@@ -299,7 +336,20 @@ class AcousticModel(nn.Module):
         if self.postnet is not None:
             mel = mel_pre + self.postnet(_channels_first(mel_pre)).transpose(1, 2)
         mask = (~frame_pad).unsqueeze(-1)
-        return AcousticOutput(mel * mask, mel_pre * mask, frame_pad, log_dur, p_pred, e_pred, durations)
+        return mel * mask, mel_pre * mask
+
+
+def crop_frames(h: torch.Tensor, pad: torch.Tensor, rel: torch.Tensor, starts: torch.Tensor,
+                length: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Windows ``starts[b] .. starts[b] + length`` of frame tensors (B, T, ...); frames past T are padding."""
+    b, t = pad.shape
+    idx = starts.long()[:, None] + torch.arange(length, device=h.device)[None, :]  # (B, L)
+    outside = idx >= t
+    idx = idx.clamp_max(t - 1)
+    rows = torch.arange(b, device=h.device)[:, None]
+    new_pad = pad[rows, idx] | outside
+    keep = (~new_pad).to(h.dtype)
+    return h[rows, idx] * keep.unsqueeze(-1), new_pad, rel[rows, idx] * keep
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -309,11 +359,13 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def acoustic_loss(out: AcousticOutput, mel: torch.Tensor, durations: torch.Tensor, pitch: torch.Tensor,
-                  energy: torch.Tensor, phoneme_pad: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+                  energy: torch.Tensor, phoneme_pad: torch.Tensor,
+                  mel_loss: Literal["l1", "l2"] = "l1") -> tuple[torch.Tensor, dict[str, float]]:
     """FastSpeech 2 loss: mel L1 (before and after the postnet) + MSE of log durations, pitch, energy.
 
     ``mel`` (B, T, n_mels) normalised targets with the model output's padding;
-    the variance terms run over non-padding phonemes.
+    the variance terms run over non-padding phonemes. ``mel_loss="l2"`` trains the
+    mel with the squared error instead (the logged ``mel_l1`` stays the L1).
     """
     if mel.shape != out.mel.shape:
         raise EmobenchError(f"target mel shape {tuple(mel.shape)} != model output {tuple(out.mel.shape)} "
@@ -325,7 +377,11 @@ def acoustic_loss(out: AcousticOutput, mel: torch.Tensor, durations: torch.Tenso
     dur = masked_mean((out.log_duration - torch.log1p(durations.float())) ** 2, keep)
     pit = masked_mean((out.pitch - pitch) ** 2, keep)
     ene = masked_mean((out.energy - energy) ** 2, keep)
-    loss = mel_l1 + pre_l1 + dur + pit + ene
+    if mel_loss == "l2":
+        mel_term = masked_mean((out.mel - mel) ** 2, frames) + masked_mean((out.mel_pre - mel) ** 2, frames)
+    else:
+        mel_term = mel_l1 + pre_l1
+    loss = mel_term + dur + pit + ene
     logs = {k: float(v.detach()) for k, v in
             (("mel_l1", mel_l1), ("duration_mse", dur), ("pitch_mse", pit), ("energy_mse", ene))}
     return loss, logs

@@ -28,6 +28,7 @@ Targets per utterance (the log-mel of :mod:`benchmark.features`, 10 ms hop):
 """
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -43,6 +44,7 @@ from benchmark.features.base import FeatureConfig
 from benchmark.features.spectral import LogMelConfig
 from benchmark.methods.base import Method
 from benchmark.tts.acoustic import AcousticConfig, AcousticModel, acoustic_loss
+from benchmark.tts.acoustic import crop_frames as crop_frames_fn
 from benchmark.tts.phonemes import PhonemeInventory, align_to_canonical, espeak_voice, phonemize
 from benchmark.tts.synthesize import Stats, TTSModel, conditioner_embeddings
 
@@ -64,14 +66,22 @@ class TTSTrainConfig(BaseModel):
     postnet_layers: int = 0
     dropout: float = 0.1
     decoder_dropout: float = 0.0
-    # optimisation (TrainConfig fields of benchmark.training)
+    mel_loss: Literal["l1", "l2"] = "l1"
+    # optimisation
     epochs: int = Field(60, ge=1)
     batch_size: int = Field(16, ge=1)
-    lr: float = 2e-3
+    lr: float = 2e-3  # peak learning rate (AdamW)
+    # "warmup_cosine": linear warm-up over warmup_fraction of the steps, then cosine decay to lr * final_lr_ratio
+    lr_schedule: Literal["constant", "warmup_cosine"] = "warmup_cosine"
+    warmup_fraction: float = Field(0.05, ge=0, lt=1)
+    final_lr_ratio: float = Field(0.02, gt=0, le=1)
+    # decode only a random window of this many frames of each length-regulated utterance per step
+    # (the encoder and variance predictors still see whole utterances); None: whole utterances
+    crop_frames: int | None = Field(None, ge=8)
     weight_decay: float = 0.0
-    patience: int = 10
+    patience: int = 10  # epochs without a better validation loss before stopping (with val_fraction > 0)
     grad_clip: float | None = 1.0
-    val_fraction: float = Field(0.05, ge=0, lt=0.5)  # utterances held out for early stopping
+    val_fraction: float = Field(0.0, ge=0, lt=0.5)  # utterances held out for early stopping
     threads: int | None = 2  # torch intra-op threads while training (None: leave as set)
     device: str = "cpu"
     seed: int = 0
@@ -313,9 +323,34 @@ def length_batches(items: list[Encoded], batch_size: int, rng: np.random.Generat
     return [collate([items[i] for i in batches[j]]) for j in rng.permutation(len(batches))]
 
 
-def batch_loss(model: AcousticModel, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
-    out = model(batch.phonemes, batch.speakers, batch.emotion, batch.durations, batch.pitch, batch.energy)
-    return acoustic_loss(out, batch.mel, batch.durations, batch.pitch, batch.energy, batch.phonemes == 0)
+def batch_loss(model: AcousticModel, batch: Batch, crop_frames: int | None = None,
+               rng: np.random.Generator | None = None,
+               mel_loss: Literal["l1", "l2"] = "l1") -> tuple[torch.Tensor, dict[str, float]]:
+    """The acoustic loss of a teacher-forced batch; ``crop_frames``: on one random window per utterance."""
+    crop = None
+    mel = batch.mel
+    if crop_frames is not None and crop_frames < mel.shape[1]:
+        totals = batch.durations.sum(dim=1).numpy()
+        rng = rng or np.random.default_rng(0)
+        starts = torch.from_numpy(np.array([rng.integers(0, max(int(t) - crop_frames, 0) + 1) for t in totals]))
+        crop = (starts, crop_frames)
+        mel, _, _ = crop_frames_fn(mel, batch.durations.sum(dim=1)[:, None] <= torch.arange(mel.shape[1])[None, :],
+                                   torch.zeros(mel.shape[:2]), starts, crop_frames)
+    out = model(batch.phonemes, batch.speakers, batch.emotion, batch.durations, batch.pitch, batch.energy,
+                crop=crop)
+    return acoustic_loss(out, mel, batch.durations, batch.pitch, batch.energy, batch.phonemes == 0, mel_loss)
+
+
+def lr_factor(step: int, total: int, config: TTSTrainConfig) -> float:
+    """Multiplier of the peak learning rate at optimiser step ``step`` (0-based) of ``total``."""
+    if config.lr_schedule == "constant":
+        return 1.0
+    warm = int(round(config.warmup_fraction * total))
+    if step < warm:
+        return (step + 1) / warm
+    progress = (step - warm) / max(total - warm, 1)
+    lo = config.final_lr_ratio
+    return lo + (1 - lo) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
 # --------------------------------------------------------------------------- training
@@ -338,10 +373,9 @@ def train_tts(rows: pd.DataFrame, conditioner: Method | None = None, config: TTS
     ``overrides`` are :class:`TTSTrainConfig` fields. Returns the trained
     :class:`TTSModel` (its ``history`` holds the per-epoch losses).
     """
-    from benchmark.training import TrainConfig, Trainer, seed_everything
+    from benchmark.training import seed_everything
 
-    config = (config or TTSTrainConfig()).model_copy(update=overrides) if overrides else (config or TTSTrainConfig())
-    TTSTrainConfig.model_validate(config.model_dump())  # overrides are validated too
+    config = TTSTrainConfig(**{**(config or TTSTrainConfig()).model_dump(), **overrides})  # overrides validated
     if len(rows) == 0:
         raise ConfigError("train_tts: no training utterances")
     mel_config = mel_config or LogMelConfig()
@@ -374,34 +408,214 @@ def train_tts(rows: pd.DataFrame, conditioner: Method | None = None, config: TTS
             d_model=config.d_model, encoder_layers=config.encoder_layers, decoder_layers=config.decoder_layers,
             kernel_size=config.kernel_size, decoder_kernel=config.decoder_kernel, reduction=config.reduction,
             postnet_layers=config.postnet_layers, dropout=config.dropout, decoder_dropout=config.decoder_dropout))
-        trainer = Trainer("tts_acoustic", TrainConfig(
-            epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, weight_decay=config.weight_decay,
-            patience=config.patience, grad_clip=config.grad_clip, device=config.device, progress=config.progress),
-            seed=config.seed)
+        history = _fit(acoustic, train_items, val_batches, config)
+    finally:
+        torch.set_num_threads(previous_threads)
+    return TTSModel(acoustic.cpu().eval(), inventory, speakers, stats, conditioner,
+                    conditioner_name or (conditioner.name if conditioner is not None else None), mel_config,
+                    config.model_dump(), history)
 
-        def batches(epoch: int, rng: np.random.Generator):
-            return length_batches(train_items, config.batch_size, rng)
 
-        def step(model: torch.nn.Module, batch: Batch, epoch: int):
-            model.train()
-            return batch_loss(model, batch)
+def _fit(model: AcousticModel, train_items: list[Encoded], val_batches: list[Batch],
+         config: TTSTrainConfig) -> list[dict[str, Any]]:
+    """AdamW with the configured schedule; with validation batches, early stopping on the teacher-forced
+    mel L1 + duration error (the best epoch's weights are kept). Returns one record per epoch."""
+    from benchmark.training import TrainingError, seed_everything
 
-        def validate(model: torch.nn.Module) -> float:
+    seed_everything(config.seed)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    per_epoch = len(length_batches(train_items, config.batch_size, np.random.default_rng(0)))
+    total = per_epoch * config.epochs
+    history: list[dict[str, Any]] = []
+    best_state, best, stale, step = None, -np.inf, 0, 0
+    n_val = sum(len(b.speakers) for b in val_batches)
+    for epoch in tqdm(range(1, config.epochs + 1), desc="tts_acoustic", unit="epoch", disable=not config.progress,
+                      leave=False):
+        rng = np.random.default_rng([config.seed, epoch])
+        model.train()
+        losses, logs = [], {}
+        for batch in length_batches(train_items, config.batch_size, rng):
+            for group in optimiser.param_groups:
+                group["lr"] = config.lr * lr_factor(step, total, config)
+            loss, step_logs = batch_loss(model, batch, config.crop_frames, rng, config.mel_loss)
+            if not torch.isfinite(loss):
+                raise TrainingError(f"tts_acoustic: loss is {float(loss.detach())} at epoch {epoch}, step {step}")
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip:
+                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                if not torch.isfinite(norm):
+                    raise TrainingError(f"tts_acoustic: non-finite gradient at epoch {epoch}, step {step}")
+            optimiser.step()
+            step += 1
+            losses.append(float(loss.detach()))
+            for k, v in step_logs.items():
+                logs.setdefault(k, []).append(v)
+        record = {"epoch": epoch, "loss": float(np.mean(losses)), **{k: float(np.mean(v)) for k, v in logs.items()},
+                  "lr": optimiser.param_groups[0]["lr"]}
+        if val_batches:
             # Early stopping watches what makes speech intelligible: the teacher-forced mel L1 and the
             # duration error. Pitch and energy errors are left out: without (or with a weak) emotion
             # input they are dominated by per-utterance prosody no model can predict from text.
             model.eval()
-            total = 0.0
+            total_val = 0.0
             with torch.inference_mode():
                 for b in val_batches:
-                    _, logs = batch_loss(model, b)
-                    total += (logs["mel_l1"] + logs["duration_mse"]) * len(b.speakers)
-            return -total / len(val_idx)  # higher is better
+                    _, vlogs = batch_loss(model, b)
+                    total_val += (vlogs["mel_l1"] + vlogs["duration_mse"]) * len(b.speakers)
+            record["val_ua"] = -total_val / n_val  # higher is better (the Trainer's name for it)
+            if record["val_ua"] > best:
+                best, stale = record["val_ua"], 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                stale += 1
+        history.append(record)
+        if val_batches and stale >= config.patience:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return history
 
-        acoustic = trainer.fit(acoustic, batches, step, validate if val_batches else None).cpu().eval()
-        history = list(getattr(trainer, "history", []))
+
+# --------------------------------------------------------------------------- fine-tuning for emotion
+
+
+class TTSFinetuneConfig(BaseModel):
+    """How :func:`finetune_tts` adapts a base model's variance predictors (saved with the model)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(16, ge=1)
+    lr: float = Field(1e-3, gt=0)  # peak; warm-up over the first 5 % of the steps, then cosine decay
+    weight_decay: float = Field(0.0, ge=0)
+    grad_clip: float | None = 1.0
+    seed: int = 0
+    threads: int | None = 1  # torch intra-op threads while fine-tuning (None: leave as set)
+    progress: bool = True
+
+
+FINETUNED = ("emotion", "duration", "pitch", "energy")  # the modules finetune_tts trains
+
+
+def finetune_tts(base: TTSModel, rows: pd.DataFrame, conditioner: Method | None,
+                 config: TTSFinetuneConfig | None = None, conditioner_name: str | None = None,
+                 **overrides: Any) -> TTSModel:
+    """A new model: ``base`` whose duration, pitch and energy predictors also see a frozen method's embedding.
+
+    ``base`` must have been trained without a conditioner; it is left untouched. The new model
+    has an emotion projection (embedding -> d_model, zero-initialised, so it starts as ``base``)
+    added to the input of the three variance predictors only (``emotion_to="variance"``: the
+    decoder, and so the spectral detail, is the base's). Only that projection and the three
+    predictors are trained, on the phoneme-level losses (MSE of log durations, pitch, energy)
+    of ``rows``, from the base's frozen encoder outputs computed once: no frame-level pass.
+    ``conditioner`` None fine-tunes the predictors the same way without emotion input (the
+    matching control). The embeddings are the utterances' own (as :func:`train_tts` uses
+    them), z-scored with statistics of ``rows``. ``overrides`` are
+    :class:`TTSFinetuneConfig` fields.
+    """
+    from benchmark.tts.acoustic import masked_mean
+    from benchmark.training import TrainingError, seed_everything
+
+    config = TTSFinetuneConfig(**{**(config or TTSFinetuneConfig()).model_dump(), **overrides})
+    if base.conditioner is not None or base.acoustic.config.emotion_dim:
+        raise ConfigError(f"finetune_tts: the base model must be trained without a conditioner "
+                          f"(it has {base.conditioner_name or 'an emotion input'})")
+    if len(rows) == 0:
+        raise ConfigError("finetune_tts: no training utterances")
+    if conditioner is not None and conditioner.classes_ is None:
+        raise ConfigError(f"finetune_tts: the conditioner {conditioner.name} must be fitted (frozen) first")
+    unknown = sorted(set(rows["speaker"]) - set(base.speakers))
+    if unknown:
+        raise ConfigError(f"finetune_tts: speakers {', '.join(map(str, unknown))} are not the base model's")
+    rows = rows.reset_index(drop=True)
+    previous_threads = torch.get_num_threads()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    try:
+        seed_everything(config.seed)
+        tc = base.train_config
+        utts = prepare(rows, tc.get("alignment", "stored"), base.mel_config, tc.get("trim_top_db", 35.0),
+                       config.progress)
+        embeddings = None
+        if conditioner is not None:
+            embeddings = conditioner_embeddings(conditioner, list(rows["path"]), progress=config.progress)
+        own = compute_stats(utts[:1], embeddings)  # only its embedding statistics are used
+        stats = Stats(**{**base.stats.__dict__, "emb_mean": own.emb_mean, "emb_std": own.emb_std})
+        items = encode(utts, base.inventory, base.speakers, stats, embeddings)
+
+        acoustic_config = base.acoustic.config.model_copy(update={
+            "emotion_dim": 0 if embeddings is None else embeddings.shape[1], "emotion_to": "variance"})
+        AcousticConfig.model_validate(acoustic_config.model_dump())
+        model = AcousticModel(acoustic_config)
+        missing, unexpected = model.load_state_dict(base.acoustic.state_dict(), strict=False)
+        if unexpected or any(not k.startswith("emotion.") for k in missing):
+            raise EmobenchError(f"finetune_tts: base weights do not fit (missing {missing}, unexpected {unexpected})")
+        if model.emotion is not None:
+            torch.nn.init.zeros_(model.emotion.weight)
+            torch.nn.init.zeros_(model.emotion.bias)
+        trained = [p for name, p in model.named_parameters() if name.split(".")[0] in FINETUNED]
+        for name, p in model.named_parameters():
+            p.requires_grad_(name.split(".")[0] in FINETUNED)
+
+        # the frozen encoder's outputs (speaker included), once, without dropout
+        model.eval()
+        cached: list[torch.Tensor] = []
+        with torch.inference_mode():
+            for j in range(0, len(items), 32):
+                b = collate(items[j:j + 32])
+                x, _, _ = model.encode(b.phonemes, b.speakers)
+                cached += [x[i, : len(e.ids)].clone() for i, e in enumerate(items[j:j + 32])]
+
+        optimiser = torch.optim.AdamW(trained, lr=config.lr, weight_decay=config.weight_decay)
+        schedule = TTSTrainConfig(lr=config.lr, epochs=config.epochs)  # warm-up + cosine, as train_tts
+        per_epoch = math.ceil(len(items) / config.batch_size)
+        total, step, history = per_epoch * config.epochs, 0, []
+        for epoch in tqdm(range(1, config.epochs + 1), desc="tts_finetune", unit="epoch",
+                          disable=not config.progress, leave=False):
+            rng = np.random.default_rng([config.seed, epoch])
+            order = rng.permutation(len(items))
+            model.train()
+            logs: dict[str, list[float]] = {}
+            for j in range(0, len(order), config.batch_size):
+                idx = order[j:j + config.batch_size]
+                n = max(len(items[i].ids) for i in idx)
+                x = torch.zeros(len(idx), n, cached[0].shape[1])
+                dur, pitch, energy = torch.zeros(len(idx), n), torch.zeros(len(idx), n), torch.zeros(len(idx), n)
+                pad = torch.ones(len(idx), n, dtype=torch.bool)
+                for r, i in enumerate(idx):
+                    k = len(items[i].ids)
+                    x[r, :k], pad[r, :k] = cached[i], False
+                    dur[r, :k] = torch.from_numpy(items[i].durations).float()
+                    pitch[r, :k] = torch.from_numpy(items[i].pitch)
+                    energy[r, :k] = torch.from_numpy(items[i].energy)
+                emo = None if embeddings is None else torch.from_numpy(np.stack([items[i].emotion for i in idx]))
+                for group in optimiser.param_groups:
+                    group["lr"] = config.lr * lr_factor(step, total, schedule)
+                log_dur, p_pred, e_pred = model.predict_variances(x, pad, emo)
+                keep = ~pad
+                d_loss = masked_mean((log_dur - torch.log1p(dur)) ** 2, keep)
+                p_loss = masked_mean((p_pred - pitch) ** 2, keep)
+                e_loss = masked_mean((e_pred - energy) ** 2, keep)
+                loss = d_loss + p_loss + e_loss
+                if not torch.isfinite(loss):
+                    raise TrainingError(f"tts_finetune: loss is {float(loss.detach())} at epoch {epoch}")
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(trained, config.grad_clip)
+                optimiser.step()
+                step += 1
+                for k, v in (("loss", loss), ("duration_mse", d_loss), ("pitch_mse", p_loss), ("energy_mse", e_loss)):
+                    logs.setdefault(k, []).append(float(v.detach()))
+            history.append({"stage": "finetune", "epoch": epoch, **{k: float(np.mean(v)) for k, v in logs.items()}})
+        for p in model.parameters():
+            p.requires_grad_(True)
+        model.eval()
     finally:
         torch.set_num_threads(previous_threads)
-    return TTSModel(acoustic, inventory, speakers, stats, conditioner,
-                    conditioner_name or (conditioner.name if conditioner is not None else None), mel_config,
-                    config.model_dump(), history)
+    name = conditioner_name or (conditioner.name if conditioner is not None else None)
+    train_config = {**base.train_config, "finetune": {**config.model_dump(), "conditioner": name,
+                                                      "utterances": len(rows)}}
+    return TTSModel(model, copy.deepcopy(base.inventory), list(base.speakers), stats, conditioner, name,
+                    base.mel_config, train_config, [*base.history, *history])

@@ -80,6 +80,9 @@ class GriffinLimSettings(BaseModel):
     momentum: float = 0.99  # fast Griffin-Lim; 0 gives the classic algorithm
     nnls_iter: int = 30  # multiplicative-update iterations of the mel -> linear inversion
     seed: int = 0  # initial phases are random; a seed makes the waveform reproducible
+    # the linear magnitude is raised to this power before Griffin-Lim (Tacotron's sharpening: > 1
+    # deepens the valleys between harmonics and lowers the noise floor that smoothed mels raise)
+    power: float = 1.0
     threads: int | None = None  # torch intra-op threads while vocoding (None: leave as set)
 
 
@@ -143,7 +146,7 @@ class GriffinLimVocoder(Vocoder):
             with torch.inference_mode():
                 mel_power = (torch.from_numpy(logmel).double().exp() - m.log_offset).clamp_min(0.0)
                 power = mel_to_linear_power(mel_power, self._fb, s.nnls_iter)
-                magnitude = power.sqrt().T.contiguous()  # (bins, frames)
+                magnitude = (power.sqrt() ** s.power).T.contiguous()  # (bins, frames)
                 length = m.hop_length * (logmel.shape[0] - 1)
                 wave = griffin_lim(magnitude, m.n_fft, m.hop_length, m.win_length, s.n_iter, s.momentum, s.seed,
                                    length)

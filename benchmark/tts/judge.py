@@ -109,6 +109,14 @@ class EmotionJudge:
             return []
         return [str(p) for p in self.pipeline.predict(_features(_rows(paths), self.config.feature, progress))]
 
+    def predict_proba(self, paths: Sequence[str | Path], progress: bool = False) -> np.ndarray:
+        """(n, len(self.classes)) class probabilities of each audio file, columns in ``self.classes`` order."""
+        if len(paths) == 0:
+            return np.zeros((0, len(self.classes)))
+        proba = self.pipeline.predict_proba(_features(_rows(paths), self.config.feature, progress))
+        order = [list(self.pipeline.classes_).index(c) for c in self.classes]
+        return proba[:, order]
+
     def __call__(self, paths: list[str]) -> list[str]:
         return self.predict(paths)
 

@@ -139,11 +139,16 @@ def _suite_boards(suite: str) -> list[str]:
 def _publish(suite: str, tracking_uri: str, progress: bool) -> None:
     """Write every leaderboard defined for ``suite`` and the suite's report."""
     from benchmark import leaderboard as lb
+    from benchmark.errors import EmobenchError
     from benchmark.report import build_report
 
     for name in _suite_boards(suite):
         definition = lb.load_definition(name)
-        board = lb.build_leaderboard(definition, tracking_uri, progress=progress)
+        try:
+            board = lb.build_leaderboard(definition, tracking_uri, progress=progress)
+        except EmobenchError as exc:  # e.g. a suite edited to drop the board's protocol: the others still publish
+            typer.echo(f"leaderboard {name}: not written: {exc}", err=True)
+            continue
         files = lb.write(board, lb.definition_path(name).parent / definition.name)
         typer.echo(f"leaderboard {name}: {files['md'] if 'md' in files else next(iter(files.values()))}")
     result = build_report(suite, tracking_uri, progress=progress)

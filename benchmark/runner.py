@@ -319,10 +319,16 @@ def run_tts_cells(cells: list[TTSCell], manifest: pd.DataFrame | None = None,
         raise ValueError("run_tts_cells: the cells do not share one (corpus, seed, config) group")
     first = cells[0]
     manifest = manifest if manifest is not None else _WORKER_MANIFESTS[first.corpus]
+    import torch
+
+    # Training uses the threads this process was given (one per worker in a pool), whatever the config says.
+    threads = torch.get_num_threads()
+    config = {**first.config, "train": {**first.config.get("train", {}), "threads": threads},
+              "finetune": {**first.config.get("finetune", {}), "threads": threads}}
     results: list[CellResult | Exception] = []
     with tempfile.TemporaryDirectory(prefix="emobench-tts-") as tmp:
         try:
-            bench = TTSBench(manifest, tmp, seed=first.seed, config=first.config, progress=progress)
+            bench = TTSBench(manifest, tmp, seed=first.seed, config=config, progress=progress)
         except Exception as exc:  # noqa: BLE001
             return [exc] * len(cells)
         for cell in cells:

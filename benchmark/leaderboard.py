@@ -32,7 +32,19 @@ tables, never from a logged metric:
   one test per common seed, the largest p-value counts), and gets ``≈``
   when the difference is not significant at ``alpha``;
 * the speaker-probe columns are recomputed from the cells' test embeddings
-  with the same probe the runner uses, and averaged over cells (no CI).
+  with the same probe the runner uses, and averaged over cells (no CI);
+* the TTS columns (``wer``, ``cer``, ``mcd_db``, ``f0_rmse_hz``, ... of TTS
+  cells, protocol ``tts``) are recomputed from each cell's
+  ``tts/per_utterance.parquet``: WER/CER corpus-level (summed errors over
+  summed reference words/characters per seed), the others means over
+  utterances; mean over seeds, sd over seeds, and a 95% CI from the very
+  resamples of test utterances the prediction metrics use. They are shown,
+  never ranked on (lower is better for most of them).
+
+``labels: {wa: "Emotion accuracy (judge)"}`` relabels columns;
+``references: [ground_truth, resynthesis]`` lists methods (systems) shown in
+rows of their own below the ranked ones, marked as references: never the
+leader, never tested.
 
 The result is written as Markdown, CSV, HTML and LaTeX (booktabs) into
 ``leaderboards/<name>/``; the CSV and ``snapshot.json`` keep the run ids
@@ -80,7 +92,45 @@ DERIVED_METRICS = ("minority_recall",)
 # Metrics recomputed from the cells' test embeddings (the speaker probe): shown, never tested.
 PROBE_METRICS = ("speaker_probe_acc", "speaker_probe_chance")
 METRIC_NAMES = {"ua": "UA", "wa": "WA", "macro_f1": "Macro-F1", "minority_recall": "Minority recall",
-                "speaker_probe_acc": "Speaker probe acc.", "speaker_probe_chance": "Speaker chance"}
+                "speaker_probe_acc": "Speaker probe acc.", "speaker_probe_chance": "Speaker chance",
+                "wer": "WER", "cer": "CER", "wer_mean": "Mean utt. WER", "cer_mean": "Mean utt. CER",
+                "mcd_db": "MCD", "f0_rmse_hz": "F0 RMSE", "f0_rmse_cents": "F0 RMSE", "f0_corr": "F0 corr.",
+                "vuv_disagreement": "V/UV disagreement", "duration_ratio": "Duration ratio"}
+
+
+@dataclass(frozen=True)
+class TTSMetric:
+    """A TTS column of a leaderboard, recomputed from a TTS cell's ``tts/per_utterance.parquet``.
+
+    The value of a seed is sum(numerator) / sum(denominator) over its utterances (weighted by a
+    resample's draw counts in the bootstrap); without a denominator column it is the mean of the
+    numerator over the utterances where it is finite. ``scale`` and ``digits`` say how it is printed.
+    """
+
+    numerator: str
+    denominator: str | None
+    unit: str          # "%", "dB", "Hz", "cents" or "" (shown in the column header)
+    scale: float = 1.0
+    digits: int = 2
+    description: str = ""
+
+
+# Recomputed from the per-utterance tables of TTS cells (benchmark.results.load_tts_utterances).
+TTS_METRICS: dict[str, TTSMetric] = {
+    "wer": TTSMetric("word_errors", "ref_words", "%", 100.0, 1,
+                     "corpus-level WER (summed word errors / summed reference words)"),
+    "cer": TTSMetric("char_errors", "ref_chars", "%", 100.0, 1,
+                     "corpus-level CER (summed character errors / summed reference characters)"),
+    "wer_mean": TTSMetric("wer", None, "%", 100.0, 1, "mean of per-utterance WERs"),
+    "cer_mean": TTSMetric("cer", None, "%", 100.0, 1, "mean of per-utterance CERs"),
+    "mcd_db": TTSMetric("mcd_db", None, "dB", 1.0, 2, "mel-cepstral distortion against the ground truth"),
+    "f0_rmse_hz": TTSMetric("f0_rmse_hz", None, "Hz", 1.0, 1, "F0 RMSE against the ground truth"),
+    "f0_rmse_cents": TTSMetric("f0_rmse_cents", None, "cents", 1.0, 0, "F0 RMSE against the ground truth"),
+    "f0_corr": TTSMetric("f0_corr", None, "", 1.0, 2, "F0 correlation with the ground truth"),
+    "vuv_disagreement": TTSMetric("vuv_disagreement", None, "%", 100.0, 1,
+                                  "voiced/unvoiced disagreement with the ground truth"),
+    "duration_ratio": TTSMetric("duration_ratio", None, "", 1.0, 2, "duration / ground-truth duration"),
+}
 
 
 def prediction_metrics() -> tuple[str, ...]:
@@ -94,10 +144,37 @@ def is_prediction_metric(name: str) -> bool:
     return name in prediction_metrics() or (name.startswith("recall.") and len(name) > len("recall."))
 
 
-def metric_label(name: str) -> str:
+def is_tts_metric(name: str) -> bool:
+    return name in TTS_METRICS
+
+
+def metric_label(name: str, labels: dict[str, str] | None = None) -> str:
+    """How a column is named in tables (a definition's ``labels`` win)."""
+    if labels and name in labels:
+        return labels[name]
     if name.startswith("recall."):
         return f"Recall {name.removeprefix('recall.')}"
     return METRIC_NAMES.get(name, name)
+
+
+def metric_unit(name: str) -> str:
+    """The unit a column is printed in: "%" for every SER metric, the TTS metric's own otherwise."""
+    return TTS_METRICS[name].unit if name in TTS_METRICS else "%"
+
+
+def format_metric(name: str, value: float | None) -> str:
+    """A value as printed in a table: percent (one decimal) for SER metrics, the TTS metric's own format."""
+    if value is None or not np.isfinite(value):
+        return "–"
+    if name in TTS_METRICS:
+        spec = TTS_METRICS[name]
+        return f"{spec.scale * value:.{spec.digits}f}"
+    return f"{100 * value:.1f}"
+
+
+def column_header(name: str, labels: dict[str, str] | None = None) -> str:
+    unit = metric_unit(name)
+    return f"{metric_label(name, labels)} ({unit})" if unit else metric_label(name, labels)
 
 
 # ----------------------------------------------------------------------------- definitions
@@ -137,6 +214,8 @@ class LeaderboardDef(_Strict):
     aggregate: Literal["pooled", "fold_mean"] = "pooled"
     rank_by: str = "ua"
     columns: list[str] = Field(default_factory=lambda: ["ua", "wa", "macro_f1"])
+    labels: dict[str, str] = Field(default_factory=dict)   # column -> the name shown for it
+    references: list[str] = Field(default_factory=list)    # methods shown below the ranking, never tested
     significance: Significance = Field(default_factory=Significance)
     n_bootstrap: int = Field(1000, ge=100)
     seed: int = 0                         # bootstrap seed: the same seed gives the same CIs
@@ -144,10 +223,10 @@ class LeaderboardDef(_Strict):
     @field_validator("columns")
     @classmethod
     def _known_columns(cls, value: list[str]) -> list[str]:
-        bad = [c for c in value if not (is_prediction_metric(c) or c in PROBE_METRICS)]
+        bad = [c for c in value if not (is_prediction_metric(c) or c in PROBE_METRICS or c in TTS_METRICS)]
         if bad:
             raise ValueError(f"unknown metric(s) {bad}; known: {', '.join(prediction_metrics() + PROBE_METRICS)}, "
-                             "recall.<class>")
+                             f"recall.<class>, and for TTS cells {', '.join(TTS_METRICS)}")
         if len(set(value)) != len(value):
             raise ValueError("a metric is listed twice")
         return value
@@ -160,15 +239,41 @@ class LeaderboardDef(_Strict):
                              "recall.<class>)")
         return value
 
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        empty = [k for k, v in value.items() if not str(v).strip()]
+        if empty:
+            raise ValueError(f"empty label for {empty}")
+        return value
+
+    @field_validator("references")
+    @classmethod
+    def _references(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("a reference is listed twice")
+        return value
+
     @model_validator(mode="after")
     def _rank_metric_shown(self) -> LeaderboardDef:
         if self.rank_by not in self.columns:
             self.columns.insert(0, self.rank_by)
+        unknown = [k for k in self.labels if k not in self.columns]
+        if unknown:
+            raise ValueError(f"labels: {unknown} name no column of this board (columns: {', '.join(self.columns)})")
         return self
 
     @property
     def heading(self) -> str:
         return self.title or f"{self.name}: {self.protocol} ({self.suite})"
+
+    def label(self, metric: str) -> str:
+        """The column's name in tables and notes (``labels`` win over the built-in names)."""
+        return metric_label(metric, self.labels)
+
+    def header(self, metric: str) -> str:
+        """The column header: its label and unit."""
+        return column_header(metric, self.labels)
 
 
 def _format_validation_error(source: str, exc: ValidationError) -> str:
@@ -459,7 +564,93 @@ def mcnemar_seeds(a: Stacked, b: Stacked) -> float:
     return max(ps) if ps else float("nan")
 
 
+# ----------------------------------------------------------------------------- TTS columns
+
+
+def tts_utterances(cells: pd.DataFrame, tracking_uri: str | None = None) -> pd.DataFrame:
+    """The per-utterance TTS tables (``tts/per_utterance.parquet``) of ``cells`` stacked, with seed, fold,
+    method and run id on every row. A cell without the artifact is an error naming its run."""
+    frames = []
+    for row in cells.to_dict("records"):
+        table = results.load_tts_utterances(row["run_id"], tracking_uri)
+        frames.append(table.assign(seed=str(row["seed"]), fold=str(row["fold"]), method=str(row["method"]),
+                                   run_id=row["run_id"]))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _tts_per_seed(stacked: Stacked, utterances: pd.DataFrame, metrics: list[str], aggregate: str,
+                  weights: np.ndarray) -> np.ndarray:
+    """(W, seeds, metrics) per-seed values of TTS ``metrics`` under each row of ``weights`` (W, items)."""
+    index = pd.MultiIndex.from_frame(stacked.items[["fold", "utt_id"]])
+    item = index.get_indexer(pd.MultiIndex.from_arrays([utterances["fold"].astype(str),
+                                                        utterances["utt_id"].astype(str)]))
+    n, k = len(utterances), len(metrics)
+    num, den = np.zeros((n, k)), np.zeros((n, k))
+    for j, name in enumerate(metrics):
+        spec = TTS_METRICS[name]
+        top = (pd.to_numeric(utterances[spec.numerator], errors="coerce").to_numpy(float)
+               if spec.numerator in utterances.columns else np.full(n, np.nan))
+        if spec.denominator is None:
+            bottom = np.ones(n)
+        elif spec.denominator in utterances.columns:
+            bottom = pd.to_numeric(utterances[spec.denominator], errors="coerce").to_numpy(float)
+        else:
+            bottom = np.full(n, np.nan)
+        valid = np.isfinite(top) & np.isfinite(bottom) & (item >= 0)
+        num[:, j], den[:, j] = np.where(valid, top, 0.0), np.where(valid, bottom, 0.0)
+    seed_pos = {s: i for i, s in enumerate(stacked.seeds)}
+    fold_pos = {f: i for i, f in enumerate(stacked.folds)}
+    sums = np.zeros((2, weights.shape[0], len(stacked.seeds), len(stacked.folds), k))
+    safe_item = np.where(item >= 0, item, 0)
+    for (seed, fold), idx in utterances.groupby(["seed", "fold"]).indices.items():
+        w = weights[:, safe_item[idx]]                       # (W, rows)
+        sums[0, :, seed_pos[seed], fold_pos[fold]] = w @ num[idx]
+        sums[1, :, seed_pos[seed], fold_pos[fold]] = w @ den[idx]
+    with _nan_quiet():
+        if aggregate == "pooled":
+            top, bottom = sums[0].sum(2), sums[1].sum(2)       # (W, S, K)
+            return np.where(bottom > 0, top / np.where(bottom > 0, bottom, 1), np.nan)
+        per_fold = np.where(sums[1] > 0, sums[0] / np.where(sums[1] > 0, sums[1], 1), np.nan)
+        return np.nanmean(per_fold, 2)
+
+
+def score_tts(stacked: Stacked, utterances: pd.DataFrame, metrics: list[str], aggregate: str,
+              weights: np.ndarray) -> Scored:
+    """TTS ``metrics`` of one method (see :data:`TTS_METRICS`): the seed mean, sd over seeds, and the 95% CI
+    of the seed mean over the resamples ``weights`` (the same draw counts over test items the board's
+    prediction metrics use, so that both are resampled together).
+
+    ``utterances``: the method's stacked per-utterance tables (:func:`tts_utterances`). A row whose
+    (fold, utt_id) is no test utterance of its cell's predictions table is an error naming the run.
+    """
+    known = stacked.frame.groupby("run_id")["utt_id"].agg(lambda u: set(u.astype(str)))
+    for run_id, group in utterances.groupby("run_id"):
+        extra = sorted(set(group["utt_id"].astype(str)) - known.get(run_id, set()))
+        if extra:
+            raise EmobenchError(f"run {run_id}: {results.TTS_UTTERANCES_ARTIFACT} holds utterance(s) {extra[:5]} "
+                                f"that are not in its {results.PREDICTIONS_ARTIFACT}")
+    point = _tts_per_seed(stacked, utterances, metrics, aggregate, np.ones((1, len(stacked.items))))[0]   # (S, K)
+    boot_seeds = _tts_per_seed(stacked, utterances, metrics, aggregate, weights)                        # (W, S, K)
+    value, sd, low, high, boot, per_seed = {}, {}, {}, {}, {}, {}
+    with _nan_quiet():
+        for j, name in enumerate(metrics):
+            seeds = point[:, j]
+            value[name] = float(np.nanmean(seeds)) if np.isfinite(seeds).any() else float("nan")
+            sd[name] = float(np.nanstd(seeds, ddof=1)) if np.isfinite(seeds).sum() > 1 else float("nan")
+            b = np.nanmean(boot_seeds[:, :, j], -1)
+            boot[name], per_seed[name] = b, seeds
+            finite = np.isfinite(b).any()
+            low[name] = float(np.nanpercentile(b, 2.5)) if finite else float("nan")
+            high[name] = float(np.nanpercentile(b, 97.5)) if finite else float("nan")
+    return Scored(value, sd, low, high, boot, per_seed)
+
+
 # ----------------------------------------------------------------------------- building a leaderboard
+
+
+class NoCellsError(EmobenchError):
+    """A leaderboard's suite has no finished cell of its protocol (e.g. a suite without TTS cells):
+    callers that build every board of a suite may skip that board and say so."""
 
 
 @dataclass
@@ -473,6 +664,12 @@ class Leaderboard:
     notes: list[str] = field(default_factory=list)
     generated: str = ""
     code_version: str = ""
+
+    @property
+    def leader(self) -> str:
+        """The first ranked method (reference rows never lead)."""
+        ranked = self.entries[~self.entries["reference"]] if "reference" in self.entries.columns else self.entries
+        return str(ranked["method"].iloc[0])
 
     def entry(self, method: str) -> pd.Series:
         rows = self.entries[self.entries["method"] == method]
@@ -554,7 +751,7 @@ def build_leaderboard(definition: LeaderboardDef | str | Path, tracking_uri: str
     cells = results.load_cells(uri, definition.suite, protocol=definition.protocol, corpus=definition.corpus)
     chosen = select_cells(cells, definition) if not cells.empty else cells
     if chosen.empty:
-        raise EmobenchError(f"leaderboard {definition.name}: no finished cell runs of suite {definition.suite!r}, "
+        raise NoCellsError(f"leaderboard {definition.name}: no finished cell runs of suite {definition.suite!r}, "
                             f"protocol {definition.protocol!r}"
                             + (f", corpus {definition.corpus!r}" if definition.corpus else "")
                             + f" at {uri}; run `emobench run {definition.suite}` first")
@@ -563,6 +760,12 @@ def build_leaderboard(definition: LeaderboardDef | str | Path, tracking_uri: str
         raise EmobenchError(f"leaderboard {definition.name}: no method has a seed with every fold; "
                             + "; ".join(board_notes))
     methods = sorted(chosen["method"].astype(str).unique())
+    references = [m for m in definition.references if m in methods]
+    ranked = [m for m in methods if m not in references]
+    if not ranked:
+        raise EmobenchError(f"leaderboard {definition.name}: only reference systems ({', '.join(references)}) "
+                            "have finished cells; nothing to rank")
+    board_notes += [f"reference {r}: no finished cells" for r in definition.references if r not in methods]
     stacks: dict[str, Stacked] = {}
     all_pred = []
     for method in tqdm(methods, desc=f"leaderboard {definition.name}", unit="method", disable=not progress):
@@ -572,24 +775,30 @@ def build_leaderboard(definition: LeaderboardDef | str | Path, tracking_uri: str
     labels = class_labels(pd.concat(all_pred, ignore_index=True))
     n_boot, boot_seed = definition.n_bootstrap, definition.seed
     scored = {}
+    tts_columns = [c for c in definition.columns if is_tts_metric(c)]
     for method, stacked in stacks.items():
         weights = resample_weights(stacked.items, n_boot, boot_seed, definition.aggregate)
         scored[method] = score_stacked(stacked, labels, definition.aggregate, weights)
+        if tts_columns:   # resampled with the very weights of the prediction metrics
+            tts = score_tts(stacked, tts_utterances(chosen[chosen["method"] == method], uri), tts_columns,
+                            definition.aggregate, weights)
+            for part in ("value", "sd", "low", "high", "boot", "per_seed"):
+                getattr(scored[method], part).update(getattr(tts, part))
     bad = [c for c in definition.columns if is_prediction_metric(c) and c not in scored[methods[0]].value]
     if bad:
         raise EmobenchError(f"leaderboard {definition.name}: columns {bad} name classes absent from the test "
                             f"sets (classes: {', '.join(labels)})")
 
     rank_by = definition.rank_by
-    order = sorted(methods, key=lambda m: (-np.nan_to_num(scored[m].value[rank_by], nan=-np.inf), m))
+    order = sorted(ranked, key=lambda m: (-np.nan_to_num(scored[m].value[rank_by], nan=-np.inf), m))
     leader = order[0]
     rows = []
-    for method in order:
+    for method in order + references:
         group = chosen[chosen["method"] == method]
         s = scored[method]
         row: dict[str, Any] = {"method": method}
         for m in definition.columns:
-            if is_prediction_metric(m):
+            if is_prediction_metric(m) or is_tts_metric(m):
                 row.update({m: s.value[m], f"{m}_sd": s.sd[m], f"{m}_low": s.low[m], f"{m}_high": s.high[m]})
         if any(m in PROBE_METRICS for m in definition.columns):
             probe = probe_scores(group, uri)
@@ -597,7 +806,7 @@ def build_leaderboard(definition: LeaderboardDef | str | Path, tracking_uri: str
             if not np.isfinite(probe["speaker_probe_acc"]):
                 board_notes.append(f"{method}: no test embeddings logged, so no speaker probe")
         p = float("nan")
-        if method != leader:
+        if method != leader and method not in references:
             if stacks[method].test_set() != stacks[leader].test_set():
                 board_notes.append(f"{method}: its test utterances differ from the leader's, so no paired test")
             elif definition.significance.test == "paired_bootstrap":
@@ -607,11 +816,14 @@ def build_leaderboard(definition: LeaderboardDef | str | Path, tracking_uri: str
         row.update(seeds=len(stacks[method].seeds), folds=len(stacks[method].folds),
                    n_test=len(stacks[method].items), speaker_independent=_si_flag(group["speaker_independent"]),
                    p_vs_leader=p, tied_with_leader=bool(np.isfinite(p) and p >= definition.significance.alpha),
-                   run_ids=sorted(group["run_id"]))
+                   reference=method in references, run_ids=sorted(group["run_id"]))
         rows.append(row)
     entries = pd.DataFrame(rows)
-    values = entries[rank_by].round(12)
-    entries.insert(0, "rank", values.rank(method="min", ascending=False).fillna(len(entries)).astype(int))
+    is_ranked = ~entries["reference"]
+    values = entries.loc[is_ranked, rank_by].round(12)
+    rank = values.rank(method="min", ascending=False).fillna(int(is_ranked.sum())).astype(int)
+    # Reference rows have no rank (shown as "ref."): a nullable integer column keeps the others integers.
+    entries.insert(0, "rank", rank.reindex(entries.index).astype("Int64") if references else rank)
     return Leaderboard(definition, entries, uri, len(chosen), board_notes,
                        datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), code_version())
 
@@ -627,8 +839,26 @@ _HF_METRICS = {"ua": ("recall", "UA (unweighted average recall, %)", {"average":
                "speaker_probe_chance": ("accuracy", "Speaker-probe chance level (%)", None)}
 
 
+# TTS columns: (model-index metric type, name); values in the column's own unit (percent for WER/CER).
+_HF_TTS_METRICS = {"wer": ("wer", "WER (Whisper ASR, corpus-level, %)"),
+                   "cer": ("cer", "CER (Whisper ASR, corpus-level, %)"),
+                   "wer_mean": ("wer", "Mean per-utterance WER (%)"),
+                   "cer_mean": ("cer", "Mean per-utterance CER (%)"),
+                   "mcd_db": ("mcd", "MCD against the ground truth (dB, lower is better)"),
+                   "f0_rmse_hz": ("f0_rmse", "F0 RMSE against the ground truth (Hz, lower is better)"),
+                   "f0_rmse_cents": ("f0_rmse", "F0 RMSE against the ground truth (cents, lower is better)"),
+                   "f0_corr": ("pearsonr", "F0 correlation with the ground truth"),
+                   "vuv_disagreement": ("vuv_disagreement", "Voiced/unvoiced disagreement (%)"),
+                   "duration_ratio": ("duration_ratio", "Duration ratio to the ground truth")}
+
+
+def _is_tts_board(d: LeaderboardDef) -> bool:
+    return d.protocol == "tts" or any(is_tts_metric(c) for c in d.columns)
+
+
 def model_index(board: Leaderboard, method: str) -> dict[str, Any]:
-    """A Hugging Face ``model-index`` block for ``method``'s entry (values in percent, seed means)."""
+    """A Hugging Face ``model-index`` block for ``method``'s entry (seed means; SER metrics, WER and CER in
+    percent, the other TTS metrics in their own unit)."""
     entry = board.entry(method)
     d = board.definition
     metrics = []
@@ -636,23 +866,37 @@ def model_index(board: Leaderboard, method: str) -> dict[str, Any]:
         value = entry[m]
         if value is None or not np.isfinite(value):
             continue
+        if is_tts_metric(m):
+            spec = TTS_METRICS[m]
+            kind, name = _HF_TTS_METRICS[m]
+            if m in d.labels:
+                name = f"{d.labels[m]} ({spec.unit})" if spec.unit else d.labels[m]
+            metrics.append({"type": kind, "value": round(spec.scale * float(value), 2), "name": name})
+            continue
         if m.startswith("recall."):
             kind, name, args = "recall", f"Recall of {m.removeprefix('recall.')} (%)", {"labels": m.removeprefix("recall.")}
         else:
             kind, name, args = _HF_METRICS[m]
+        if m in d.labels:
+            name = f"{d.labels[m]} (%)"
         metric = {"type": kind, "value": round(100 * float(value), 2), "name": name}
         if args:
             metric["args"] = args
         metrics.append(metric)
-    folds = int(entry["folds"])
-    split = (f"test ({d.protocol}, {'pooled over' if d.aggregate == 'pooled' else 'mean over'} {folds} fold"
-             f"{'s' if folds != 1 else ''}, mean over {int(entry['seeds'])} seed{'s' if entry['seeds'] != 1 else ''}, "
-             f"{'speaker-independent' if entry['speaker_independent'] == SI_MARK else 'speaker-dependent'})")
+    folds, seeds = int(entry["folds"]), int(entry["seeds"])
+    over_seeds = f"mean over {seeds} seed{'s' if seeds != 1 else ''}"
+    if _is_tts_board(d):
+        split = f"held-out sentences ({d.protocol}, {over_seeds})"
+    else:
+        split = (f"test ({d.protocol}, {'pooled over' if d.aggregate == 'pooled' else 'mean over'} {folds} fold"
+                 f"{'s' if folds != 1 else ''}, {over_seeds}, "
+                 f"{'speaker-independent' if entry['speaker_independent'] == SI_MARK else 'speaker-dependent'})")
     corpus = d.corpus or "mixed"
     dataset = {"name": f"{corpus} ({'emobench embedded, synthetic eSpeak NG speech' if corpus == 'embedded' else corpus})",
                "type": f"emobench/{corpus}", "split": split}
-    result = {"task": {"type": "speech-emotion-recognition", "name": "Speech Emotion Recognition"},
-              "dataset": dataset, "metrics": metrics,
+    task = ({"type": "text-to-speech", "name": "Emotional Text-to-Speech"} if _is_tts_board(d)
+            else {"type": "speech-emotion-recognition", "name": "Speech Emotion Recognition"})
+    result = {"task": task, "dataset": dataset, "metrics": metrics,
               "source": {"name": f"emobench leaderboard {d.name} (suite {d.suite}, protocol {d.protocol})"}}
     return {"model-index": [{"name": method, "results": [result]}]}
 
@@ -668,6 +912,13 @@ def _pct(value: float) -> str:
     return "–" if value is None or not np.isfinite(value) else f"{100 * value:.1f}"
 
 
+REFERENCE_MARK = "ref."   # the rank column of a reference row
+
+
+def _rank_text(entry: dict) -> str:
+    return REFERENCE_MARK if entry.get("reference") else str(entry["rank"])
+
+
 def _si_flag(values: pd.Series) -> str:
     seen = set(values.astype(str).str.lower())
     return SI_MARK if seen == {"true"} else SD_MARK if seen == {"false"} else f"{SI_MARK}/{SD_MARK}"
@@ -678,20 +929,25 @@ def display_table(board: Leaderboard) -> pd.DataFrame:
     rows = []
     # A paired bootstrap cannot give p below 2/(n+1): print that floor as a bound, not as the p-value.
     floor = 2 / (board.definition.n_bootstrap + 1) if board.definition.significance.test == "paired_bootstrap" else 0
-    for i, e in enumerate(board.entries.to_dict("records")):
-        row = {"Rank": str(e["rank"]), "Method": e["method"]}
-        for m in board.definition.columns:
+    leader = board.leader
+    d = board.definition
+    for e in board.entries.to_dict("records"):
+        row = {"Rank": _rank_text(e), "Method": e["method"]}
+        for m in d.columns:
             value = e[m]
-            if is_prediction_metric(m):
-                text = f"{_pct(value)} [{_pct(e[f'{m}_low'])}, {_pct(e[f'{m}_high'])}]"
-                if m == board.definition.rank_by and e["seeds"] > 1:
-                    text = f"{_pct(value)} ± {_pct(e[f'{m}_sd'])} [{_pct(e[f'{m}_low'])}, {_pct(e[f'{m}_high'])}]"
+            if is_prediction_metric(m) or is_tts_metric(m):
+                f = lambda v: format_metric(m, v)   # noqa: E731
+                text = f"{f(value)} [{f(e[f'{m}_low'])}, {f(e[f'{m}_high'])}]"
+                if m == d.rank_by and e["seeds"] > 1:
+                    text = f"{f(value)} ± {f(e[f'{m}_sd'])} [{f(e[f'{m}_low'])}, {f(e[f'{m}_high'])}]"
             else:
                 text = _pct(value)
-            row[f"{metric_label(m)} (%)"] = text
+            row[d.header(m)] = text
         row["Seeds"] = str(e["seeds"])
         row["Split"] = e["speaker_independent"]
-        if i == 0:   # entries are ranked: the first row is the leader
+        if e.get("reference"):
+            row["vs leader"] = "reference"
+        elif e["method"] == leader:   # the first ranked row
             row["vs leader"] = "leader"
         elif e["tied_with_leader"]:
             row["vs leader"] = f"{TIE_MARK} (p {format_p(e['p_vs_leader'], floor)})"
@@ -718,15 +974,25 @@ def notes(board: Leaderboard) -> list[str]:
             if d.significance.test == "paired_bootstrap"
             else "exact McNemar test on per-utterance correctness, per common seed, largest p-value")
     within = ", within each fold" if d.aggregate == "fold_mean" else ""
+    tts = [c for c in d.columns if is_tts_metric(c)]
+    unit = "Values in percent unless the column names another unit" if tts else "Values in percent"
     lines = [
-        (f"Values in percent: {how}, mean over seeds (± standard deviation over seeds for "
-         f"{metric_label(d.rank_by)}); [low, high] = 95% bootstrap CI over test utterances "
+        (f"{unit}: {how}, mean over seeds (± standard deviation over seeds for "
+         f"{d.label(d.rank_by)}); [low, high] = 95% bootstrap CI over test utterances "
          f"({d.n_bootstrap} resamples{within}; seeds averaged: the same resample is applied to every seed and "
          "the seed mean recomputed)."),
-        (f"Ranked by {metric_label(d.rank_by)}. {TIE_MARK} = not significantly different from the leader at "
-         f"alpha = {d.significance.alpha} ({test}, {metric_label(d.rank_by)})."),
+        (f"Ranked by {d.label(d.rank_by)}. {TIE_MARK} = not significantly different from the leader at "
+         f"alpha = {d.significance.alpha} ({test}, {d.label(d.rank_by)})."),
         f"{SI_MARK} = speaker-independent split (no test speaker in training); {SD_MARK} = speaker-dependent.",
     ]
+    if tts:
+        what = "; ".join(f"{d.label(c)} = {TTS_METRICS[c].description}" for c in tts)
+        lines.append(f"TTS columns, recomputed from each cell's {results.TTS_UTTERANCES_ARTIFACT} (never ranked on): "
+                     f"{what}; per seed, then the mean over seeds; their [low, high] come from the same resamples "
+                     "of test utterances as the other columns. Lower is better for error rates, MCD and F0 RMSE.")
+    if d.references:
+        lines.append(f"Reference rows ({', '.join(d.references)}) are shown below the ranked methods for "
+                     "comparison: never ranked, never the leader, not tested.")
     if any(m in PROBE_METRICS for m in d.columns):
         lines.append("Speaker probe: accuracy of a linear classifier predicting the speaker from the frozen test "
                      "embeddings (recomputed from the logged embeddings), mean over cells; lower = less speaker "

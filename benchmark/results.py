@@ -17,8 +17,10 @@ Columns of a cells table:
   ``speaker_probe_acc``, ...), as a float;
 * every param as ``params.<name>`` (``params.code_version``, ``params.hp.C``).
 
-Artifacts are downloaded once per run and process (:func:`load_predictions`,
-:func:`load_embeddings`); run ids are UUIDs, so the cache key is the run id
+Artifacts are read in place when the store is local, else downloaded once per
+run and process (:func:`load_predictions`, :func:`load_embeddings`, and for TTS
+cells :func:`load_tts_utterances`, :func:`load_tts_showcase`,
+:func:`load_tts_settings`); run ids are UUIDs, so the cache key is the run id
 together with its tracking URI.
 """
 from __future__ import annotations
@@ -42,6 +44,10 @@ from benchmark.tracking import CELL_TAG, KIND_TAG, SUITE_TAG
 
 PREDICTIONS_ARTIFACT = "predictions/predictions.parquet"
 EMBEDDINGS_ARTIFACT = "embeddings/test.npz"
+# TTS cells (protocol "tts"): per-utterance ASR/MCD/prosody scores, a mel showcase, the scoring settings.
+TTS_UTTERANCES_ARTIFACT = "tts/per_utterance.parquet"
+TTS_SHOWCASE_ARTIFACT = "tts/showcase.npz"
+TTS_SETTINGS_ARTIFACT = "tts/settings.json"
 # What identifies a cell across two stores or two suite executions (compare matches on it).
 CELL_KEY = ("corpus", "protocol", "fold", "method", "seed")
 BASE_COLUMNS = ["run_id", "experiment_id", "status", "start_time", "end_time", CELL_TAG, *CELL_KEY,
@@ -295,10 +301,111 @@ def load_embeddings(run_id: str, tracking_uri: str | None = None) -> dict[str, n
     return None if arrays is None else {k: v.copy() for k, v in arrays.items()}
 
 
+def _artifact_path(tracking_uri: str, run_id: str, artifact: str, tmp: str, *, required: bool) -> Path | None:
+    """The artifact as a local file: in place when the store is local, else downloaded into ``tmp``.
+
+    None when the run has no such artifact and it is not ``required``; an error naming the run otherwise."""
+    root = _local_root(run_id)
+    if root is not None:
+        path = root / artifact
+        if path.is_file():
+            return path
+        if required:
+            raise EmobenchError(f"run {run_id}: no {artifact} artifact (looked in {root})")
+        return None
+    client = client_for(tracking_uri)
+    parent = Path(artifact).parent.as_posix()
+    try:
+        names = {f.path for f in client.list_artifacts(run_id, parent)}
+    except (MlflowException, OSError) as exc:
+        raise EmobenchError(f"run {run_id}: cannot list its {parent}/ artifacts at {tracking_uri} ({exc})") from None
+    if artifact not in names:
+        if required:
+            raise EmobenchError(f"run {run_id}: no {artifact} artifact at {tracking_uri}")
+        return None
+    with _quiet_downloads():
+        try:
+            return Path(client.download_artifacts(run_id, artifact, tmp))
+        except (MlflowException, OSError) as exc:
+            raise EmobenchError(f"run {run_id}: cannot download {artifact} from {tracking_uri} ({exc})") from None
+
+
+TTS_UTTERANCE_COLUMNS = ("utt_id",)
+
+
+@lru_cache(maxsize=1024)
+def _download_tts_utterances(tracking_uri: str, run_id: str) -> pd.DataFrame:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = _artifact_path(tracking_uri, run_id, TTS_UTTERANCES_ARTIFACT, tmp, required=True)
+        try:
+            table = pd.read_parquet(path)
+        except Exception as exc:  # noqa: BLE001  (pyarrow raises several types on a broken file)
+            raise EmobenchError(f"run {run_id}: {TTS_UTTERANCES_ARTIFACT} is not a readable Parquet table "
+                                f"({exc})") from None
+    missing = [c for c in TTS_UTTERANCE_COLUMNS if c not in table.columns]
+    if missing:
+        raise EmobenchError(f"run {run_id}: {TTS_UTTERANCES_ARTIFACT} lacks column(s) {', '.join(missing)}")
+    table["utt_id"] = table["utt_id"].astype(str)
+    dupes = table["utt_id"][table["utt_id"].duplicated()].tolist()
+    if dupes:
+        raise EmobenchError(f"run {run_id}: {TTS_UTTERANCES_ARTIFACT} repeats utt_id(s) {dupes[:5]}")
+    return table
+
+
+def load_tts_utterances(run_id: str, tracking_uri: str | None = None) -> pd.DataFrame:
+    """The per-utterance TTS scores of a TTS cell run (``tts/per_utterance.parquet``): utt_id, emotion,
+    judge_pred, text, hypothesis, wer, cer, word_errors, ref_words, char_errors, ref_chars and, except for
+    the ground truth, mcd_db, f0_rmse_hz, f0_rmse_cents, f0_corr, vuv_disagreement, duration_ratio.
+
+    Read in place or downloaded once per process; each call returns a fresh copy. A run without the
+    artifact is an error naming the run."""
+    return _download_tts_utterances(_uri_of(run_id, tracking_uri), run_id).copy()
+
+
+@lru_cache(maxsize=256)
+def _download_tts_showcase(tracking_uri: str, run_id: str) -> dict[str, np.ndarray] | None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = _artifact_path(tracking_uri, run_id, TTS_SHOWCASE_ARTIFACT, tmp, required=False)
+        if path is None:
+            return None
+        with np.load(path, allow_pickle=False) as npz:   # never unpickle an artifact
+            return {k: npz[k] for k in npz.files}
+
+
+def load_tts_showcase(run_id: str, tracking_uri: str | None = None) -> dict[str, np.ndarray] | None:
+    """A TTS cell's showcase (``tts/showcase.npz``: text, speaker, emotions, mel_<emotion>), or None."""
+    arrays = _download_tts_showcase(_uri_of(run_id, tracking_uri), run_id)
+    return None if arrays is None else {k: v.copy() for k, v in arrays.items()}
+
+
+@lru_cache(maxsize=256)
+def _download_tts_settings(tracking_uri: str, run_id: str) -> str | None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = _artifact_path(tracking_uri, run_id, TTS_SETTINGS_ARTIFACT, tmp, required=False)
+        return None if path is None else path.read_text(encoding="utf-8")
+
+
+def load_tts_settings(run_id: str, tracking_uri: str | None = None) -> dict | None:
+    """A TTS cell's scoring settings (``tts/settings.json``: asr, mcd, vocoder, judge), or None."""
+    import json
+
+    text = _download_tts_settings(_uri_of(run_id, tracking_uri), run_id)
+    if text is None:
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise EmobenchError(f"run {run_id}: {TTS_SETTINGS_ARTIFACT} is not valid JSON ({exc})") from None
+    return data if isinstance(data, dict) else None
+
+
 def clear_cache() -> None:
     """Forget downloaded artifacts and clients (tests that rebuild a store under the same path use it)."""
     _download_predictions.cache_clear()
     _download_embeddings.cache_clear()
+    _download_tts_utterances.cache_clear()
+    _download_tts_showcase.cache_clear()
+    _download_tts_settings.cache_clear()
     client_for.cache_clear()
     _RUN_URIS.clear()
     _ARTIFACT_ROOTS.clear()

@@ -64,6 +64,7 @@ def collect(suite: str, tracking_uri: str = DEFAULT_TRACKING_URI, *, n_bootstrap
             projection: str = "auto", progress: bool = True) -> ReportContent:
     """Compute everything the report shows for ``suite`` from its MLflow records."""
     from benchmark import results
+    from benchmark.report import figures as F
     from benchmark.report import sections as S
 
     if projection not in PROJECTIONS:
@@ -76,8 +77,14 @@ def collect(suite: str, tracking_uri: str = DEFAULT_TRACKING_URI, *, n_bootstrap
         raise EmobenchError(f"suite {suite!r}: no finished cell runs at {tracking_uri}; "
                             f"run `emobench run {suite}` first")
 
-    inputs = S.ReportInputs(cells, tracking_uri, suite, n_bootstrap=n_bootstrap, seed=seed)
-    main = S.choose_main(cells)
+    # SER sections read the SER cells only; TTS cells (judged by a classifier, not by their method) have
+    # their own section. One colour per method or system across every figure.
+    colors = F.method_colors(cells["method"].astype(str).unique())
+    inputs = S.ReportInputs(S.ser_cells(cells), tracking_uri, suite, n_bootstrap=n_bootstrap, seed=seed,
+                            colors=colors)
+    tts_inputs = S.ReportInputs(S.tts_cells(cells), tracking_uri, suite, n_bootstrap=n_bootstrap, seed=seed,
+                                colors=colors)
+    main = S.choose_main(inputs.cells)
     embedded = S.embedding_cells(inputs)
     steps = [("leaderboard", lambda: S.leaderboard_section(inputs)),
              ("confusion matrices", lambda: S.confusion_section(inputs, main)),
@@ -86,7 +93,8 @@ def collect(suite: str, tracking_uri: str = DEFAULT_TRACKING_URI, *, n_bootstrap
              ("transfer", lambda: S.transfer_section(inputs)),
              ("language distances", lambda: S.language_distance_section(inputs, embedded)),
              ("projections", lambda: S.projection_section(inputs, embedded, projection)),
-             ("speaker probe", lambda: S.speaker_probe_section(inputs, embedded))]
+             ("speaker probe", lambda: S.speaker_probe_section(inputs, embedded)),
+             ("TTS", lambda: S.tts_section(tts_inputs))]
     built = []
     for name, step in tqdm(steps, desc=f"report {suite}", unit="section", disable=not progress):
         section = step()

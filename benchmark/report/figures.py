@@ -125,13 +125,18 @@ def confusion_figure(matrix: np.ndarray, labels: Sequence[str], title: str) -> F
     return _finish(fig)
 
 
-def recall_bars_figure(table: pd.DataFrame, colors: Mapping[str, tuple]) -> Figure:
+def recall_bars_figure(table: pd.DataFrame, colors: Mapping[str, tuple], *, ylabel: str = "recall",
+                       order: Sequence[str] | None = None, names: Mapping[str, str] | None = None,
+                       ncol: int | None = None, hatched: Sequence[str] = ()) -> Figure:
     """Per-class recall, one bar per method in each class group, with CI error bars.
 
-    ``table`` columns: method, class, recall, low, high.
+    ``table`` columns: method, class, recall, low, high. ``order``: the methods' order (default: the
+    colour map's); ``names``: legend labels (default: the method names); ``hatched``: methods whose
+    bars are hatched (reference systems).
     """
     classes = list(dict.fromkeys(table["class"]))
-    methods = [m for m in colors if m in set(table["method"])]
+    methods = [m for m in (order if order is not None else colors) if m in set(table["method"])]
+    names = names or {}
     width = 0.8 / max(1, len(methods))
     with style():
         fig = _figure(COLUMN_WIDTH_IN, 2.5)
@@ -140,12 +145,13 @@ def recall_bars_figure(table: pd.DataFrame, colors: Mapping[str, tuple]) -> Figu
             rows = table[table["method"] == method].set_index("class").reindex(classes)
             x = np.arange(len(classes)) + (i - (len(methods) - 1) / 2) * width
             err = np.vstack([rows["recall"] - rows["low"], rows["high"] - rows["recall"]])
-            ax.bar(x, rows["recall"], width, color=colors[method], label=method,
-                   yerr=np.clip(err, 0, None), error_kw={"elinewidth": 0.7, "capsize": 1.5})
+            hatch = {"hatch": "////", "edgecolor": "white", "linewidth": 0} if method in hatched else {}
+            ax.bar(x, rows["recall"], width, color=colors[method], label=names.get(method, method), **hatch,
+                   yerr=np.clip(np.nan_to_num(err), 0, None), error_kw={"elinewidth": 0.7, "capsize": 1.5})
         ax.set_xticks(np.arange(len(classes)), classes)
         ax.set_ylim(0, 1.0)
-        ax.set_ylabel("recall")
-        _legend_below(fig, ax, ncol=min(3, len(methods)))
+        ax.set_ylabel(ylabel)
+        _legend_below(fig, ax, ncol=ncol or min(3, len(methods)))
     return _finish(fig)
 
 
@@ -281,4 +287,53 @@ def speaker_probe_figure(table: pd.DataFrame, colors: Mapping[str, tuple]) -> Fi
         ax.set_xlim(0, 1.0)
         ax.set_xlabel("speaker-probe accuracy")
         _legend_below(fig, ax, ncol=1)
+    return _finish(fig)
+
+
+# ----------------------------------------------------------------------------- TTS
+
+
+def mel_showcase_figure(rows: Sequence[tuple[str, Mapping[str, np.ndarray]]]) -> Figure:
+    """Log-mel spectrograms of one sentence: a row per system, a column per emotion.
+
+    ``rows``: (system name, showcase) pairs; a showcase holds ``emotions`` (1-d str array) and
+    ``mel_<emotion>`` (frames, n_mels) arrays. A panel without a spectrogram (the corpus lacks that
+    recording) says so. All panels share one colour scale and one time axis, so durations compare.
+    """
+    emotions = _category_order(np.asarray([str(e) for _, show in rows for e in np.atleast_1d(show["emotions"])]))
+    mels = {(name, e): np.asarray(show[f"mel_{e}"], dtype=float) for name, show in rows
+            for e in (str(x) for x in np.atleast_1d(show["emotions"])) if f"mel_{e}" in show}
+    values = np.concatenate([m.ravel() for m in mels.values()]) if mels else np.zeros(1)
+    values = values[np.isfinite(values)] if np.isfinite(values).any() else np.zeros(1)
+    vmin, vmax = np.percentile(values, [1, 99.5])
+    frames = max((m.shape[0] for m in mels.values()), default=1)
+    n_rows, n_cols = len(rows), max(1, len(emotions))
+    with style():
+        fig = _figure(TEXT_WIDTH_IN, 0.45 + 0.75 * n_rows)
+        axes = np.atleast_2d(fig.subplots(n_rows, n_cols, sharex=True, sharey=True, squeeze=False))
+        image = None
+        for i, (name, _) in enumerate(rows):
+            for j, emotion in enumerate(emotions):
+                ax = axes[i, j]
+                mel = mels.get((name, emotion))
+                if mel is None:
+                    ax.text(0.5, 0.5, "no recording", ha="center", va="center", transform=ax.transAxes,
+                            fontsize=MIN_FONT_PT, color="0.4")
+                    ax.set_facecolor("0.95")
+                else:
+                    image = ax.imshow(mel.T, origin="lower", aspect="auto", cmap="magma", vmin=vmin, vmax=vmax,
+                                      interpolation="nearest", extent=(0, mel.shape[0], 0, mel.shape[1]),
+                                      rasterized=True)
+                ax.set_xlim(0, frames)
+                if i == 0:
+                    ax.set_title(emotion)
+                if j == 0:
+                    ax.set_ylabel(name, rotation=0, ha="right", va="center")
+                ax.set_yticks([])
+                if i == n_rows - 1:
+                    ax.set_xlabel("frame")
+                else:
+                    ax.tick_params(axis="x", length=0)
+        if image is not None:
+            fig.colorbar(image, ax=axes, shrink=0.8, pad=0.01, label="log-mel")
     return _finish(fig)

@@ -7,6 +7,13 @@ has no imbalance section. Every number is recomputed from the cells'
 predictions tables (and, for the speaker probe and the language distances,
 their test embeddings), never copied from a logged metric.
 
+TTS cells (protocol ``tts``: corpus x system x seed, see ``benchmark.runner``)
+are scored by a judge SER classifier, not by the method itself, so every SER
+section leaves them out (:func:`ser_cells`); they get a section of their own
+(:func:`tts_section`), built from their predictions tables (the judge's labels
+against the intended emotions), ``tts/per_utterance.parquet`` (Whisper
+WER/CER, MCD, F0), ``tts/showcase.npz`` and ``tts/settings.json``.
+
 The statistics are the leaderboards' (``benchmark.leaderboard``), so a number
 in the report and the same number on a leaderboard agree: for one group of
 cells, the predictions of all folds of a seed are pooled and scored; the value
@@ -34,6 +41,8 @@ SYNTHETIC_CORPORA = frozenset({"embedded"})
 # (train meta key, test meta key, what is transferred, how the report names it)
 TRANSFER_KEYS = (("train_language", "test_language", "language", "Cross-lingual"),
                  ("train_corpus", "test_corpus", "corpus", "Cross-corpus"))
+TTS_PROTOCOL = "tts"    # the protocol tag of TTS grid cells
+TTS_COLUMNS = ("wa", "wer", "cer", "mcd_db", "f0_rmse_hz")
 TSNE_MAX_POINTS = 500   # above this the projection is PCA: t-SNE's cost grows quadratically
 MIN_BOOTSTRAP = 100     # as for leaderboards: fewer resamples give no usable 95% interval
 
@@ -80,8 +89,23 @@ def _meta(cells: pd.DataFrame, key: str) -> pd.Series:
     return cells[column] if column in cells.columns else pd.Series(np.nan, index=cells.index)
 
 
+def is_tts(cells: pd.DataFrame) -> pd.Series:
+    """Which cells are TTS grid cells (protocol ``tts``), scored by a judge rather than by their method."""
+    return cells["protocol"].astype(str) == TTS_PROTOCOL
+
+
+def ser_cells(cells: pd.DataFrame) -> pd.DataFrame:
+    """The SER cells of a suite: everything but TTS cells."""
+    return cells[~is_tts(cells)]
+
+
+def tts_cells(cells: pd.DataFrame) -> pd.DataFrame:
+    return cells[is_tts(cells)]
+
+
 def main_protocol_cells(cells: pd.DataFrame) -> pd.DataFrame:
-    """Cells of protocols that are neither an imbalance sweep nor a transfer (train A / test B) protocol."""
+    """SER cells of protocols that are neither an imbalance sweep nor a transfer (train A / test B) protocol."""
+    cells = ser_cells(cells)
     special = _meta(cells, "ratio").notna()
     for train_key, *_ in TRANSFER_KEYS:
         special |= _meta(cells, train_key).notna()
@@ -220,7 +244,8 @@ def recall_section(inputs: ReportInputs, cells: pd.DataFrame) -> Section | None:
 
 
 def imbalance_section(inputs: ReportInputs) -> Section | None:
-    cells = inputs.cells[_meta(inputs.cells, "ratio").notna()]
+    cells = ser_cells(inputs.cells)
+    cells = cells[_meta(cells, "ratio").notna()]
     if cells.empty:
         return None
     cells = cells.assign(ratio=pd.to_numeric(_meta(cells, "ratio")))
@@ -254,8 +279,9 @@ def transfer_section(inputs: ReportInputs) -> Section | None:
     section = Section("transfer", "Cross-lingual and cross-corpus transfer", [
         "UA of a model trained on the row language (corpus) and tested on the column one; "
         "mean over seeds of the fold-pooled UA."])
+    ser = ser_cells(inputs.cells)
     for train_key, test_key, what, name in TRANSFER_KEYS:
-        cells = inputs.cells[_meta(inputs.cells, train_key).notna() & _meta(inputs.cells, test_key).notna()]
+        cells = ser[_meta(ser, train_key).notna() & _meta(ser, test_key).notna()]
         if cells.empty:
             continue
         cells = cells.assign(train=_meta(cells, train_key).astype(str), test=_meta(cells, test_key).astype(str))
@@ -295,8 +321,8 @@ def _language_order(languages: set[str]) -> list[str]:
 def embedding_cells(inputs: ReportInputs) -> list[tuple[pd.Series, dict[str, np.ndarray]]]:
     """(cell, test embeddings) of every cell that kept embeddings: main protocol first, then lowest seed."""
     main = set(choose_main(inputs.cells)["run_id"])
-    cells = inputs.cells.assign(_other=~inputs.cells["run_id"].isin(main),
-                                _seed=pd.to_numeric(inputs.cells["seed"], errors="coerce"))
+    ser = ser_cells(inputs.cells)
+    cells = ser.assign(_other=~ser["run_id"].isin(main), _seed=pd.to_numeric(ser["seed"], errors="coerce"))
     if "speaker_probe_acc" in cells.columns:
         # The runner logs a speaker probe exactly for the cells whose embeddings it keeps: asking the
         # artifact store only about those saves one listing per cell on a suite of hundreds.
@@ -428,6 +454,192 @@ def speaker_probe_section(inputs: ReportInputs, embedded: list[tuple[pd.Series, 
         figures=[ReportFigure("speaker_probe", f"Speaker-probe accuracy per method ({si_flag(cells)}); bars: "
                               "mean, whiskers: range over runs, black tick: chance.",
                               F.speaker_probe_figure(table, inputs.colors))])
+
+
+# ----------------------------------------------------------------------------- TTS
+
+
+def _tts_references(cells: pd.DataFrame) -> list[str]:
+    """The reference systems among TTS cells (tag ``meta.system`` = reference: ground truth, resynthesis)."""
+    refs = cells[_meta(cells, "system").astype(str) == "reference"]["method"].astype(str).unique()
+    return sorted(refs, key=lambda m: (m != "ground_truth", m))
+
+
+def _tts_system_order(cells: pd.DataFrame) -> list[str]:
+    """References first (ground truth, then resynthesis), then the control "none", then the methods."""
+    refs = _tts_references(cells)
+    others = sorted(set(cells["method"].astype(str)) - set(refs), key=lambda m: (m != "none", m))
+    return refs + others
+
+
+def _settings_notes(inputs: ReportInputs, cells: pd.DataFrame) -> list[str]:
+    """What judged and transcribed the speech, and how MCD was computed, from the cells' tts/settings.json."""
+    judges, accuracy, asr, mcd, vocoder = set(), {}, set(), set(), set()
+    for row in cells.to_dict("records"):
+        settings = results.load_tts_settings(row["run_id"], inputs.tracking_uri) or {}
+        judge = settings.get("judge") or {}
+        if judge.get("name"):
+            how = "; ".join(str(judge[k]) for k in ("classifier", "trained_on") if judge.get(k))
+            judges.add(f"{judge['name']} ({how})" if how else str(judge["name"]))
+        acc = judge.get("heldout_accuracy", row.get("judge_heldout_accuracy"))
+        if acc is not None and np.isfinite(float(acc)):
+            accuracy[str(row["seed"])] = float(acc)   # one judge per seed, shared by the seed's systems
+        a = settings.get("asr") or {}
+        if a:
+            beam = a.get("beam_size", a.get("beam"))
+            asr.add(", ".join(f"{k} {v}" for k, v in (("backend", a.get("backend")), ("model", a.get("model")),
+                                                     ("beam", beam)) if v is not None))
+        if settings.get("mcd"):
+            mcd.add(_describe(settings["mcd"]))
+        if settings.get("vocoder"):
+            vocoder.add(_describe(settings["vocoder"]))
+    notes = []
+    judge_text = f"Judge: {'; '.join(sorted(judges)) or 'not recorded'}"
+    if accuracy:
+        values = np.array(list(accuracy.values()))
+        spread = f" (range {_pct(values.min())}–{_pct(values.max())} over {len(values)} seeds)" if len(values) > 1 else ""
+        judge_text += f"; its accuracy on the held-out ground-truth recordings: {_pct(values.mean())}%{spread}"
+    notes.append(judge_text + ". Emotion accuracy = the judge's accuracy against the intended emotion.")
+    notes.append(f"ASR (WER, CER): {'; '.join(sorted(asr)) or 'not recorded'}; text normalised with Whisper's "
+                 "normaliser; corpus-level rates (summed errors / summed reference words or characters).")
+    notes.append(f"MCD: {'; '.join(sorted(mcd)) or 'not recorded'}. F0 RMSE over DTW-aligned frames voiced in both.")
+    if vocoder:
+        notes.append(f"Vocoder: {'; '.join(sorted(vocoder))}.")
+    return notes
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_describe(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_describe(v) for v in value) + "]"
+    return str(value)
+
+
+def _tts_table(inputs: ReportInputs, cells: pd.DataFrame, corpus: str, references: list[str],
+               several: bool) -> ReportTable:
+    definition = LB.LeaderboardDef(name=f"report-tts-{corpus}", suite=inputs.suite, protocol=TTS_PROTOCOL,
+                                   corpus=corpus, rank_by="wa", columns=list(TTS_COLUMNS),
+                                   labels={"wa": "Emotion accuracy"}, references=references,
+                                   n_bootstrap=inputs.n_bootstrap, seed=inputs.seed)
+    board = LB.build_leaderboard(definition, inputs.tracking_uri, progress=False)
+    conditioner = {str(m): str(g.iloc[0]) for m, g in _meta(cells, "conditioner").groupby(cells["method"])}
+    rows = []
+    for e in board.entries.to_dict("records"):
+        ref = bool(e.get("reference"))
+        row = {"rank": LB.REFERENCE_MARK if ref else str(e["rank"]),
+               "system": f"{e['method']} (reference)" if ref else e["method"],
+               "emotion accuracy (%)": fmt(e["wa"], e["wa_low"], e["wa_high"], "", e["wa_sd"]).strip()}
+        for metric in TTS_COLUMNS[1:]:
+            f = lambda v: LB.format_metric(metric, v)   # noqa: E731
+            row[LB.column_header(metric)] = f"{f(e[metric])} [{f(e[f'{metric}_low'])}, {f(e[f'{metric}_high'])}]"
+        if ref:
+            versus = "reference"
+        elif e["method"] == board.leader:
+            versus = "leader"
+        elif np.isfinite(e["p_vs_leader"]):
+            floor = 2 / (inputs.n_bootstrap + 1)   # the smallest p a paired bootstrap can give
+            versus = f"{LB.TIE_MARK + ' ' if e['tied_with_leader'] else ''}p {LB.format_p(e['p_vs_leader'], floor)}"
+        else:
+            versus = "n/a"
+        cond = conditioner.get(e["method"], "")
+        row.update({"conditioning": cond if cond not in ("", "nan") else "–", "vs leader": versus,
+                    "seeds": str(e["seeds"]), "test utt.": str(e["n_test"])})
+        rows.append(row)
+    values = board.entries.drop(columns=["run_ids"]).assign(corpus=corpus)
+    notes = [
+        "Emotion accuracy, WER and CER in percent, MCD in dB, F0 RMSE in Hz; mean over seeds (± sd over seeds for "
+        f"emotion accuracy) [bootstrap 95% CI over the held-out utterances, {inputs.n_bootstrap} resamples, the "
+        "same resamples for every column and seed]. Ranked by emotion accuracy; "
+        f"{LB.TIE_MARK} = not significantly different from the leader (paired bootstrap, alpha = 0.05). "
+        "Lower is better for WER, CER, MCD and F0 RMSE.",
+        "Reference rows are not ranked or tested: ground_truth = the held-out recordings themselves (MCD and F0 "
+        "are against themselves, so not shown), resynthesis = Griffin-Lim from their true log-mel (the "
+        "vocoder's ceiling); none = the TTS model without emotion conditioning (the control).",
+        *_settings_notes(inputs, cells), *board.notes]
+    key = "tts" + (f"_{_slug(corpus)}" if several else "")
+    return ReportTable(key, f"Emotional TTS on {corpus}: judge emotion accuracy, intelligibility (Whisper WER/CER) "
+                            "and distance to the ground truth (MCD, F0 RMSE), per system", pd.DataFrame(rows),
+                       notes, values)
+
+
+def _showcase_rows(inputs: ReportInputs, cells: pd.DataFrame, order: list[str]
+                   ) -> tuple[list[tuple[str, dict[str, np.ndarray]]], str, str, str]:
+    """(system, showcase) rows of one seed: the ground truth, then every system that logged one for the
+    same sentence and speaker. Returns the rows, the sentence, the speaker and the seed."""
+    seeds = sorted(cells["seed"].astype(str).unique(), key=LB._natural)
+    for seed in seeds:
+        at_seed = cells[cells["seed"].astype(str) == seed]
+        shows = []
+        for system in order:
+            group = at_seed[at_seed["method"].astype(str) == system]
+            if group.empty:
+                continue
+            show = results.load_tts_showcase(group.iloc[0]["run_id"], inputs.tracking_uri)
+            if show is not None and len(show.get("emotions", [])) > 0:
+                shows.append((system, show))
+        if not shows:
+            continue
+        text, speaker = str(shows[0][1]["text"]), str(shows[0][1]["speaker"])
+        same = [(m, s) for m, s in shows if str(s["text"]) == text and str(s["speaker"]) == speaker]
+        if len(same) > 1 or seed == seeds[-1]:
+            return same, text, speaker, seed
+    return [], "", "", ""
+
+
+def tts_section(inputs: ReportInputs) -> Section | None:
+    """Emotional TTS: one row per system (judge emotion accuracy with CI, WER, CER, MCD, F0 RMSE), the
+    judge's recall per intended emotion, and log-mel spectrograms of one sentence in every emotion."""
+    cells = tts_cells(inputs.cells)
+    if cells.empty:
+        return None
+    section = Section("tts", "Emotional TTS", [
+        "Each system synthesizes the held-out sentences of the corpus (never seen in TTS training) for their "
+        "speakers, conditioned on a reference utterance of the same speaker and emotion but another sentence. "
+        "A judge SER classifier that is none of the compared methods labels the synthesized audio (emotion "
+        "accuracy: how often it recognises the intended emotion); Whisper transcribes it (WER, CER: "
+        "intelligibility); MCD and F0 RMSE measure the distance to the ground-truth recording of the same "
+        "sentence, speaker and emotion. Every number is recomputed from the cells' predictions tables and "
+        "per-utterance tables."])
+    corpora = sorted(cells["corpus"].astype(str).unique())
+    if set(corpora) & SYNTHETIC_CORPORA:
+        section.text.append(f"The embedded corpus is synthetic ({SYNTHETIC_NOTE}): its ground truth is eSpeak NG "
+                            "speech, so these numbers say how well each system reproduces it, not how natural "
+                            "its speech would be on human recordings.")
+    for corpus in corpora:
+        group = cells[cells["corpus"].astype(str) == corpus]
+        references = _tts_references(group)
+        order = _tts_system_order(group)
+        where = f" on {corpus}" if len(corpora) > 1 else ""
+        slug = f"_{_slug(corpus)}" if len(corpora) > 1 else ""
+        try:
+            section.tables.append(_tts_table(inputs, group, corpus, references, len(corpora) > 1))
+        except EmobenchError as exc:   # e.g. only reference systems finished: say so, keep the rest
+            section.text.append(f"No TTS table for {corpus}: {exc}")
+        records = []
+        for system in order:
+            s = inputs.score(group[group["method"].astype(str) == system])
+            for key in [k for k in s.value if k.startswith("recall.")]:
+                records.append({"method": system, "class": key.removeprefix("recall."), "recall": s.value[key],
+                                "low": s.low[key], "high": s.high[key]})
+        if records:
+            names = {m: f"{m} (ref.)" if m in references else m for m in order}
+            section.figures.append(ReportFigure(
+                f"tts_emotion_accuracy{slug}",
+                f"Emotion accuracy per intended emotion{where}: the judge's recall of each emotion in each system's "
+                "speech (mean over seeds), error bars: bootstrap 95% CI over held-out utterances. "
+                "(ref.) = reference system.",
+                F.recall_bars_figure(pd.DataFrame(records), inputs.colors, ylabel="judge recall", order=order,
+                                     names=names, ncol=3, hatched=references)))
+        shows, text, speaker, seed = _showcase_rows(inputs, group, [m for m in order if m != "resynthesis"])
+        if shows:
+            section.figures.append(ReportFigure(
+                f"tts_mel_showcase{slug}",
+                f"Log-mel spectrograms of one held-out sentence, \"{text}\", for speaker {speaker}{where} (seed "
+                f"{seed}) in each emotion: rows = systems (ground_truth = the real recordings, where the corpus has "
+                "that sentence in that emotion), columns = intended emotion; one colour scale for all panels.",
+                F.mel_showcase_figure(shows), wide=True))
+    return section
 
 
 # ----------------------------------------------------------------------------- notes and provenance

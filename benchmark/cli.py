@@ -126,8 +126,8 @@ def run_cmd(
             typer.echo("nothing new since the last publish: the leaderboards and the report are up to date "
                        "(`emobench leaderboard NAME` / `emobench report` rebuild them)")
         else:
-            _publish(config.name, uri, progress)
-            _stamp_path(config.name).write_text(state, encoding="utf-8")
+            written = _publish(config.name, uri, progress)
+            _stamp_path(config.name).write_text(state + f"boards={','.join(written)}\n", encoding="utf-8")
 
 
 def _suite_boards(suite: str) -> list[str]:
@@ -136,23 +136,26 @@ def _suite_boards(suite: str) -> list[str]:
     return [name for name in lb.list_definitions() if lb.load_definition(name).suite == suite]
 
 
-def _publish(suite: str, tracking_uri: str, progress: bool) -> None:
-    """Write every leaderboard defined for ``suite`` and the suite's report."""
+def _publish(suite: str, tracking_uri: str, progress: bool) -> list[str]:
+    """Write every leaderboard defined for ``suite`` that has cells, and the suite's report; returns the
+    boards written."""
     from benchmark import leaderboard as lb
-    from benchmark.errors import EmobenchError
     from benchmark.report import build_report
 
+    written = []
     for name in _suite_boards(suite):
         definition = lb.load_definition(name)
         try:
             board = lb.build_leaderboard(definition, tracking_uri, progress=progress)
-        except EmobenchError as exc:  # e.g. a suite edited to drop the board's protocol: the others still publish
+        except lb.NoCellsError as exc:  # e.g. a suite run without its `tts` section: the others still publish
             typer.echo(f"leaderboard {name}: not written: {exc}", err=True)
             continue
         files = lb.write(board, lb.definition_path(name).parent / definition.name)
+        written.append(name)
         typer.echo(f"leaderboard {name}: {files['md'] if 'md' in files else next(iter(files.values()))}")
     result = build_report(suite, tracking_uri, progress=progress)
     typer.echo(f"report: {result.html} (LaTeX in {result.latex})")
+    return written
 
 
 def _stamp_path(suite: str) -> Path:
@@ -179,10 +182,15 @@ def _is_published(suite: str, state: str) -> bool:
     from benchmark import leaderboard as lb
 
     stamp = _stamp_path(suite)
-    if not stamp.is_file() or stamp.read_text(encoding="utf-8") != state:
+    text = stamp.read_text(encoding="utf-8") if stamp.is_file() else ""
+    if not text.startswith(state):
         return False
+    # the boards that publish wrote (a board without cells of its protocol was skipped, and stays so)
+    boards = [b for line in text.splitlines() if line.startswith("boards=")
+              for b in line.removeprefix("boards=").split(",") if b]
     expected = [stamp.parent / "report.html"]
-    expected += [lb.definition_path(n).parent / lb.load_definition(n).name / "leaderboard.md" for n in _suite_boards(suite)]
+    expected += [lb.definition_path(n).parent / lb.load_definition(n).name / "leaderboard.md" for n in boards
+                 if n in _suite_boards(suite)]
     return all(p.is_file() for p in expected)
 
 

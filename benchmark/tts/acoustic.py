@@ -28,7 +28,12 @@ Choices where FastSpeech 2 leaves room, and why:
   a 4-block conv decoder trains in minutes.
 - the conditioning vectors (speaker, emotion) are added to every encoder
   output and again to the decoder input, so that both the variance adaptor
-  and the spectra depend on them.
+  and the spectra depend on them. With ``emotion_to="variance"`` (the models
+  :func:`benchmark.tts.train.finetune_tts` makes) the projected emotion goes
+  only into the input of the duration, pitch and energy predictors: emotion
+  then acts through prosody alone.
+- ``forward(..., crop=(starts, length))`` decodes only a window of each
+  utterance's frames (training on random windows is cheaper per step).
 """
 from __future__ import annotations
 

@@ -417,3 +417,14 @@ def test_finetune_without_conditioner_and_refusals(home, trained, logreg):
         finetune_tts(train_tts(home, logreg, TTSTrainConfig(**{**SMALL, "epochs": 1})), home, logreg, **FT)
     with pytest.raises(ValueError):
         finetune_tts(trained, home, logreg, nonsense=1)
+
+
+def test_griffin_lim_magnitude_power_is_a_recorded_setting():
+    assert make_vocoder("griffin_lim").describe()["power"] == 1.0
+    sharp = make_vocoder("griffin_lim", power=1.5, n_iter=4)
+    assert sharp.describe()["power"] == 1.5
+    logmel = np.log(np.random.default_rng(0).random((30, 64)) + 1e-3).astype(np.float32)
+    plain = make_vocoder("griffin_lim", n_iter=4)(logmel)
+    assert sharp(logmel).shape == plain.shape and not np.allclose(sharp(logmel), plain)
+    with pytest.raises(ConfigError, match="power"):
+        make_vocoder("griffin_lim", power=0)

@@ -13,6 +13,8 @@ inverts that representation can voice it.
     on ``torch.stft``/``torch.istft`` with the features' window and hop.
     64 mel bands cannot carry the harmonics of a high voice exactly, so the
     output sounds buzzy; it is intelligible (see the README's numbers).
+    ``power`` raises the magnitude before the phase search (Tacotron's
+    sharpening; recorded by ``describe()``).
 ``exported``
     a neural vocoder the user exported with ``torch.export`` and saved with
     ``torch.export.save`` (a ``.pt2`` file; export it with a dynamic frame
@@ -33,7 +35,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from benchmark.errors import ConfigError, EmobenchError
 from benchmark.features.spectral import LogMelConfig, mel_filterbank
@@ -81,8 +83,11 @@ class GriffinLimSettings(BaseModel):
     nnls_iter: int = 30  # multiplicative-update iterations of the mel -> linear inversion
     seed: int = 0  # initial phases are random; a seed makes the waveform reproducible
     # the linear magnitude is raised to this power before Griffin-Lim (Tacotron's sharpening: > 1
-    # deepens the valleys between harmonics and lowers the noise floor that smoothed mels raise)
-    power: float = 1.0
+    # deepens the valleys between harmonics and lowers the noise floor that smoothed mels raise).
+    # Measured on five trained models (Whisper tiny.en WER, 60 held-out utterances): 1.5 against 1.0
+    # changed WER by -0.15 to +0.13 from model to model (mean -0.02), 1.75 and 2.0 were no better:
+    # no consistent gain, so 1.0, which also keeps the resynthesis ceiling as measured.
+    power: float = Field(1.0, gt=0)
     threads: int | None = None  # torch intra-op threads while vocoding (None: leave as set)
 
 

@@ -307,11 +307,13 @@ def run_cells(cells: list[Cell], manifest: pd.DataFrame | None = None,
 
 
 def run_tts_cells(cells: list[TTSCell], manifest: pd.DataFrame | None = None,
-                  models_dir: str | None = None, progress: bool = False) -> list[CellResult | Exception]:
-    """Score every TTS system of one (corpus, seed) group, sharing the judge, the ASR and the base model.
+                  models_dir: str | None = None, progress: bool = False,
+                  work_dir: str | None = None) -> list[CellResult | Exception]:
+    """Score TTS systems of one (corpus, seed) group, sharing the judge, the ASR and the base model.
 
-    As with :func:`run_cells`, a failure is returned in the failing cell's place; one that
-    breaks what the group shares (the split, the judge, the base model) fails the cells after it.
+    ``work_dir`` keeps the judge and the base model between calls (the suite scores one system
+    per call); without it they live in a temporary folder for this call. As with
+    :func:`run_cells`, a failure is returned in the failing cell's place.
     """
     from benchmark.tts.evaluate import TTSBench
 
@@ -328,7 +330,7 @@ def run_tts_cells(cells: list[TTSCell], manifest: pd.DataFrame | None = None,
     results: list[CellResult | Exception] = []
     with tempfile.TemporaryDirectory(prefix="emobench-tts-") as tmp:
         try:
-            bench = TTSBench(manifest, tmp, seed=first.seed, config=config, progress=progress)
+            bench = TTSBench(manifest, work_dir or tmp, seed=first.seed, config=config, progress=progress)
         except Exception as exc:  # noqa: BLE001
             return [exc] * len(cells)
         for cell in cells:
@@ -579,9 +581,10 @@ def schedule(cells: list[Cell | TTSCell]) -> list[list[Cell | TTSCell]]:
 
 
 def _run_group(group: list, manifest: pd.DataFrame | None, n_bootstrap: int,
-               models_dir: str | None) -> list[CellResult | Exception]:
+               models_dir: str | None, tts_dir: str | None = None) -> list[CellResult | Exception]:
     if isinstance(group[0], TTSCell):
-        return run_tts_cells(group, manifest, models_dir)
+        work = None if tts_dir is None else str(Path(tts_dir) / group[0].training_key)
+        return run_tts_cells(group, manifest, models_dir, work_dir=work)
     return run_cells(group, manifest, n_bootstrap, models_dir)
 
 
@@ -629,28 +632,46 @@ def _execute(client, exp_id: str, parent_id: str, suite: SuiteConfig, todo: list
     groups = schedule(todo)
     models = tempfile.TemporaryDirectory(prefix="emobench-models-") if suite.tracking.register_models else None
     models_dir = models.name if models is not None else None
+    # TTS systems run one job each (each is logged as soon as it is scored), one after the other within
+    # a (corpus, seed): the first trains the judge and the base model into this folder, the next load them.
+    tts_work = tempfile.TemporaryDirectory(prefix="emobench-tts-") if any(isinstance(c, TTSCell) for c in todo) else None
+    tts_dir = tts_work.name if tts_work is not None else None
     try:
         if n_jobs <= 1:
             for group in groups:
-                run_ids = [start(cell) for cell in group]
-                try:
-                    outcome = _run_group(group, manifests[group[0].corpus], suite.bootstrap, models_dir)
-                except Exception as exc:  # noqa: BLE001  (recorded on the runs, reported at the end)
-                    outcome = exc
-                finish_group(run_ids, outcome)
+                for job in ([[c] for c in group] if isinstance(group[0], TTSCell) else [group]):
+                    run_ids = [start(cell) for cell in job]
+                    try:
+                        outcome = _run_group(job, manifests[job[0].corpus], suite.bootstrap, models_dir, tts_dir)
+                    except Exception as exc:  # noqa: BLE001  (recorded on the runs, reported at the end)
+                        outcome = exc
+                    finish_group(run_ids, outcome)
         else:
             threads = max(1, (os.cpu_count() or 1) // n_jobs)
             with ProcessPoolExecutor(n_jobs, initializer=_init_worker, initargs=(manifests, threads)) as pool:
-                pending: dict[Future, list[str]] = {}
+                pending: dict[Future, tuple[list[str], list]] = {}
                 queue = list(groups)
+                busy_chains: set[str] = set()  # TTS groups with a system running now
                 while queue or pending:
-                    while queue and len(pending) < n_jobs:
-                        group = queue.pop(0)
-                        run_ids = [start(cell) for cell in group]
-                        pending[pool.submit(_run_group, group, None, suite.bootstrap, models_dir)] = run_ids
+                    while len(pending) < n_jobs:
+                        i = next((i for i, g in enumerate(queue) if not (isinstance(g[0], TTSCell)
+                                                                         and g[0].training_key in busy_chains)), None)
+                        if i is None:
+                            break
+                        group = queue.pop(i)
+                        job = group
+                        if isinstance(group[0], TTSCell):
+                            job = group[:1]
+                            if group[1:]:
+                                queue.insert(i, group[1:])  # the rest waits at this place for this one
+                            busy_chains.add(group[0].training_key)
+                        run_ids = [start(cell) for cell in job]
+                        future = pool.submit(_run_group, job, None, suite.bootstrap, models_dir, tts_dir)
+                        pending[future] = (run_ids, job)
                     finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for fut in finished:
-                        run_ids = pending.pop(fut)
+                        run_ids, job = pending.pop(fut)
+                        busy_chains.discard(job[0].training_key)
                         exc = fut.exception()
                         finish_group(run_ids, exc if exc is not None else fut.result())
     except BaseException:
@@ -659,5 +680,6 @@ def _execute(client, exp_id: str, parent_id: str, suite: SuiteConfig, todo: list
         raise
     finally:
         bar.close()
-        if models is not None:
-            models.cleanup()
+        for folder in (models, tts_work):
+            if folder is not None:
+                folder.cleanup()

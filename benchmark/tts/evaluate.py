@@ -216,7 +216,9 @@ class TTSBench:
 
     ``evaluate(system)`` scores ``ground_truth``, ``resynthesis``, ``none`` or a
     method name; the judge, the ASR model and the base acoustic model are built
-    on first use and reused by every later system.
+    on first use and reused by every later system. The judge and the base model
+    are also saved under ``out_dir``, so a new bench on the same folder (the
+    suite runs one system per job) reuses them instead of training again.
     """
 
     def __init__(self, manifest: pd.DataFrame | str | Path, out_dir: str | Path, *, seed: int = 0,
@@ -272,12 +274,17 @@ class TTSBench:
 
     @property
     def judge(self):
+        """Trained on first use and saved under ``out_dir/judge``; a later bench on the same folder loads it."""
         if self._judge is None:
             from benchmark.tts.judge import EmotionJudge, JudgeConfig
 
-            self._judge = EmotionJudge.fit(self.train, self.test, JudgeConfig(feature=self.config.judge_feature),
-                                           seed=self.seed, progress=self.progress)
-            self._judge.save(self.out / "judge")
+            folder = self.out / "judge"
+            if (folder / "judge.json").is_file():
+                self._judge = EmotionJudge.load(folder)
+            else:
+                self._judge = EmotionJudge.fit(self.train, self.test, JudgeConfig(feature=self.config.judge_feature),
+                                               seed=self.seed, progress=self.progress)
+                self._judge.save(folder)
         return self._judge
 
     @property
@@ -290,14 +297,23 @@ class TTSBench:
 
     @property
     def base(self):
-        """The speaker-conditioned acoustic model without emotion input, trained once."""
+        """The speaker-conditioned acoustic model without emotion input, trained once and saved under
+        ``out_dir/base`` (a later bench on the same folder, e.g. the next system's cell, loads it)."""
         if self._base is None:
+            from benchmark.tts.synthesize import TTSModel
             from benchmark.tts.train import train_tts
 
-            start = time.perf_counter()
-            train_cfg = self.config.train.model_copy(update={"seed": self.seed, "progress": self.progress})
-            self._base = train_tts(self.train, None, train_cfg, mel_config=self.mel_config)
-            self.base_seconds = time.perf_counter() - start
+            folder = self.out / "base"
+            if (folder / "tts.json").is_file():
+                self._base = TTSModel.load(folder)
+                self.base_seconds = float(json.loads((folder / "train_seconds.json").read_text()))
+            else:
+                start = time.perf_counter()
+                train_cfg = self.config.train.model_copy(update={"seed": self.seed, "progress": self.progress})
+                self._base = train_tts(self.train, None, train_cfg, mel_config=self.mel_config)
+                self.base_seconds = time.perf_counter() - start
+                self._base.save(folder)
+                (folder / "train_seconds.json").write_text(json.dumps(self.base_seconds))
         return self._base
 
     # ------------------------------------------------------------------ one system

@@ -189,3 +189,21 @@ def test_bad_settings_and_files_are_named(wavs, tmp_path):
     bad.write_bytes(b"not a wav at all")
     with pytest.raises(AudioError, match="bad.wav.*unreadable"):
         mcd(bad, wavs["a"])
+
+
+def test_reference_analyses_are_cached_and_give_the_same_numbers(wavs, tmp_path, monkeypatch):
+    import benchmark.tts.mcd as M
+    from benchmark.tts.prosody import ProsodySettings, prosody
+
+    monkeypatch.setenv("EMOBENCH_HOME", str(tmp_path))
+    a, b = wavs["a"], wavs["b"]
+    first_mcd, first_prosody = mcd(a, b), prosody(a, b, ProsodySettings(f0_method="dio"))
+    calls = []
+    original = M._world_envelope
+    monkeypatch.setattr(M, "_world_envelope", lambda wave, s: calls.append(1) or original(wave, s))
+    again = mcd(a, b)
+    assert len(calls) == 1  # only the synthesized side was analysed: the reference came from the cache
+    assert again.mcd_db == first_mcd.mcd_db and again.n_pairs == first_mcd.n_pairs
+    assert prosody(a, b, ProsodySettings(f0_method="dio")) == first_prosody
+    # another analysis setting is another cache entry, not a stale hit
+    assert mcd(a, b, "versa").mcd_db != first_mcd.mcd_db

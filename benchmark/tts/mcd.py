@@ -39,7 +39,9 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
@@ -297,12 +299,52 @@ def mcd_from_waves(syn: np.ndarray, ref: np.ndarray, settings: McdSettings | str
     return mcd_from_cepstra(c_syn, c_ref, s, syn_power_db=p_syn, ref_power_db=p_ref)
 
 
+@cache
+def _reference_analysis_config() -> type:
+    from benchmark.features.base import FeatureConfig
+
+    class ReferenceAnalysis(FeatureConfig):
+        """Cache key of a reference recording's analysis: its kind and every analysis setting."""
+
+        settings: dict
+
+    return ReferenceAnalysis
+
+
+def cached_reference_analysis(path: str | Path, kind: str, settings: BaseModel,
+                              compute: Callable[[], np.ndarray]) -> np.ndarray:
+    """``compute()`` of a reference recording, cached on disk by file content and analysis settings.
+
+    Every system of a TTS comparison is scored against the same ground-truth recordings: their
+    WORLD analyses are computed once and shared (across processes too) through the feature cache.
+    """
+    from benchmark.features.cache import FeatureCache, file_digest
+    from benchmark.paths import feature_cache_dir
+
+    cache = FeatureCache(feature_cache_dir(), _reference_analysis_config()(name=f"tts_ref_{kind}",
+                                                                            settings=settings.model_dump()))
+    digest = file_digest(path)
+    value = cache.get(digest)
+    if value is None:
+        value = compute()
+        cache.put(digest, value)
+    return value
+
+
 def mcd(syn_path: str | Path, ref_path: str | Path, settings: McdSettings | str = "default") -> McdResult:
     """MCD in dB of a synthesized file against its ground-truth recording."""
     s = mcd_settings(settings) if isinstance(settings, str) else settings
     syn = load_wave(syn_path, s.sample_rate)
-    ref = load_wave(ref_path, s.sample_rate)
     try:
-        return mcd_from_waves(syn, ref, s)
+        if s.dtw == "none" and s.length_mode == "pad_waveform":  # the reference is padded to the synthesis
+            return mcd_from_waves(syn, load_wave(ref_path, s.sample_rate), s)
+        c_syn, p_syn = mel_cepstrum(syn, s)
+
+        def analyse_reference() -> np.ndarray:
+            cep, power = mel_cepstrum(load_wave(ref_path, s.sample_rate), s)
+            return np.column_stack([cep, power])
+
+        ref = cached_reference_analysis(ref_path, "mcd", s, analyse_reference)
+        return mcd_from_cepstra(c_syn, ref[:, :-1], s, syn_power_db=p_syn, ref_power_db=ref[:, -1])
     except ValueError as exc:
         raise AudioError(f"{syn_path} vs {ref_path}", str(exc)) from exc

@@ -76,11 +76,13 @@ def _speech_seconds(wave: np.ndarray, sr: int, top_db: float) -> float:
     return len(trimmed) / sr
 
 
-def prosody_from_waves(syn: np.ndarray, ref: np.ndarray, settings: ProsodySettings | None = None) -> ProsodyResult:
-    """Prosody checks of two waveforms at ``settings.sample_rate``."""
+def prosody_from_waves(syn: np.ndarray, ref: np.ndarray, settings: ProsodySettings | None = None,
+                       reference: tuple[np.ndarray, np.ndarray] | None = None) -> ProsodyResult:
+    """Prosody checks of two waveforms at ``settings.sample_rate``; ``reference``: the reference's
+    (F0, mel-cepstra) when already known (see :func:`prosody`)."""
     s = settings or ProsodySettings()
     f0_syn, cep_syn = f0_and_cepstrum(syn, s)
-    f0_ref, cep_ref = f0_and_cepstrum(ref, s)
+    f0_ref, cep_ref = reference if reference is not None else f0_and_cepstrum(ref, s)
     path = dtw_path(cep_syn[:, 1:], cep_ref[:, 1:], s.dtw)
     a, b = f0_syn[path[:, 0]], f0_ref[path[:, 1]]
     voiced_a, voiced_b = a > 0, b > 0
@@ -109,5 +111,11 @@ def prosody_from_waves(syn: np.ndarray, ref: np.ndarray, settings: ProsodySettin
 
 def prosody(syn_path: str | Path, ref_path: str | Path, settings: ProsodySettings | None = None) -> ProsodyResult:
     """Prosody checks of a synthesized file against its ground-truth recording."""
+    from benchmark.tts.mcd import cached_reference_analysis
+
     s = settings or ProsodySettings()
-    return prosody_from_waves(load_wave(syn_path, s.sample_rate), load_wave(ref_path, s.sample_rate), s)
+    ref = load_wave(ref_path, s.sample_rate)
+    # the reference's analysis is shared by every system scored against it (cached by content + settings)
+    analysis = cached_reference_analysis(ref_path, "prosody", s,
+                                         lambda: np.column_stack(f0_and_cepstrum(ref, s)))
+    return prosody_from_waves(load_wave(syn_path, s.sample_rate), ref, s, (analysis[:, 0], analysis[:, 1:]))

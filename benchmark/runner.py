@@ -9,8 +9,9 @@ A TTS cell (``TTSCell``: corpus, system, seed; the suite's ``tts`` section) is
 logged the same way under protocol ``tts``: its predictions table holds the
 judge's labels of the system's audio against the intended emotions, and
 ``tts/per_utterance.parquet`` the Whisper WER/CER, MCD and prosody scores per
-utterance. The systems of one (corpus, seed) run as one group in one worker
-(shared split, judge, ASR and base acoustic model; ``benchmark.tts.evaluate``).
+utterance. Each system is one job; the systems of one (corpus, seed) run one
+after the other, the first training the judge and the base acoustic model into
+a shared work folder that the next load (``benchmark.tts.evaluate.TTSBench``).
 
 Cells run in the main process (``n_jobs=1``) or in a process pool. MLflow is
 written only from the main process: a child run is created when its cell is
@@ -145,7 +146,7 @@ class TTSCell:
         return f"{self.system}/tts/seed{self.seed}"
 
     def tags(self, suite: str) -> dict[str, str]:
-        from benchmark.tts.evaluate import CONTROL_SYSTEM, REFERENCE_SYSTEMS, TTSEvalConfig
+        from benchmark.tts.evaluate import REFERENCE_SYSTEMS, TTSEvalConfig
 
         reference = self.system in REFERENCE_SYSTEMS
         return {

@@ -92,3 +92,26 @@ def test_score_tts_uses_the_judge_and_reports_its_accuracy_beside(judge, split, 
     assert result.summary["judge_heldout_accuracy"] == pytest.approx(judge.info["heldout_accuracy"])
     # the judge scored ground truth here, so its TTS accuracy is its own held-out accuracy
     assert result.summary["emotion_accuracy"] == pytest.approx(judge.info["heldout_accuracy"])
+
+
+def test_default_judge_labels_griffin_lim_resyntheses_like_the_recordings(split, tmp_path):
+    """The judge must hear emotion, not the vocoder: on Griffin-Lim resyntheses of held-out recordings
+    (from their true log-mel) the default judge mostly gives the labels it gives the recordings, and
+    agrees with itself more often than an eGeMAPS judge, whose voice-quality features Griffin-Lim upsets."""
+    from benchmark.features import extract_features
+    from benchmark.features.spectral import LogMelConfig
+    from benchmark.tts.synthesize import write_wav
+    from benchmark.tts.vocoder import make_vocoder
+
+    train, heldout = split
+    judge = train_judge(train)
+    assert judge.config.feature == "functionals"
+    vocoder = make_vocoder("griffin_lim", LogMelConfig())
+    mels = extract_features(heldout, LogMelConfig(), progress=False)
+    resynth = [str(write_wav(tmp_path / f"{u}.wav", vocoder(mels[u]), 16000)) for u in heldout["utt_id"]]
+
+    def agreement(j: EmotionJudge) -> float:
+        return float(np.mean(np.array(j(resynth)) == np.array(j(list(heldout["path"])))))
+
+    assert agreement(judge) >= 0.75
+    assert agreement(train_judge(train, feature="egemaps")) < agreement(judge)

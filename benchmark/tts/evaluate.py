@@ -67,7 +67,7 @@ class TTSEvalConfig(BaseModel):
     train: TTSTrainConfig = Field(default_factory=TTSTrainConfig)  # the base model
     finetune: dict[str, Any] = Field(default_factory=dict)  # TTSFinetuneConfig fields (per system)
     method_hparams: dict[str, Any] = Field(default_factory=dict)  # evaluate_tts only; the suite uses its methods'
-    judge_feature: str = "egemaps"
+    judge_feature: str = "functionals"  # survives Griffin-Lim (see JudgeConfig.feature)
     vocoder: str = "griffin_lim"
     vocoder_options: dict[str, Any] = Field(default_factory=dict)
     asr_backend: str = "faster-whisper"

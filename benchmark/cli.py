@@ -207,18 +207,31 @@ def score_tts_cmd(
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip bad rows (written to skipped_rows.csv) "
                                                             "instead of failing."),
     mlflow: bool = typer.Option(True, "--mlflow/--no-mlflow", help="Log a run to MLflow experiment tts-scoring."),
+    judge: Optional[Path] = typer.Option(None, "--judge", help="Emotion accuracy by a judge: a saved judge folder, "
+                                         "or a ground-truth corpus manifest (CSV/Parquet) to train one on (it is "
+                                         "saved to OUT/judge for the next run)."),
+    judge_feature: str = typer.Option("functionals", help="Features of a judge trained from a manifest."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
-    """Score a TTS system's outputs: WER/CER, MCD, F0 RMSE/correlation, duration ratio."""
+    """Score a TTS system's outputs: WER/CER, MCD, F0 RMSE/correlation, duration ratio; emotion accuracy
+    with --judge."""
     from benchmark.errors import EmobenchError
     from benchmark.tts.asr import AsrSettings
+    from benchmark.tts.judge import load_or_train_judge
     from benchmark.tts.mcd import mcd_settings
     from benchmark.tts.scoring import ScoringConfig, score_tts
 
     try:
         config = ScoringConfig(asr=AsrSettings(backend=asr_backend, model=asr_model, beam_size=beam_size)
                                if asr else None, mcd=mcd_settings(mcd_preset))
-        result = score_tts(manifest, out, config, skip_bad=skip_bad, log_mlflow=mlflow, progress=progress)
+        emotion_judge = None
+        if judge is not None:
+            emotion_judge = load_or_train_judge(judge, judge_feature, progress=progress)
+            if not judge.is_dir():
+                emotion_judge.save(out / "judge")
+        result = score_tts(manifest, out, config, judge=emotion_judge,
+                           judge_info=emotion_judge.info if emotion_judge is not None else None,
+                           skip_bad=skip_bad, log_mlflow=mlflow, progress=progress)
     except (EmobenchError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None

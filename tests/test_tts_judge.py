@@ -115,3 +115,37 @@ def test_default_judge_labels_griffin_lim_resyntheses_like_the_recordings(split,
 
     assert agreement(judge) >= 0.75
     assert agreement(train_judge(train, feature="egemaps")) < agreement(judge)
+
+
+def test_score_tts_cli_trains_saves_and_reuses_a_judge(split, tmp_path):
+    """`score-tts --judge MANIFEST` trains a judge on ground truth (speakers held out for its own accuracy),
+    scores emotion accuracy, saves the judge; `--judge OUT/judge` reuses it with the same labels."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from benchmark.cli import app
+    from benchmark.manifest import write_manifest
+
+    train, heldout = split
+    write_manifest(train, tmp_path / "gt.csv")
+    pd.DataFrame({"utt_id": heldout["utt_id"], "wav": heldout["path"], "text": heldout["text"],
+                  "emotion": heldout["emotion"]}).to_csv(tmp_path / "tts.csv", index=False)
+    runner = CliRunner()
+    common = ["--no-asr", "--no-mlflow", "--no-progress"]
+    first = runner.invoke(app, ["score-tts", str(tmp_path / "tts.csv"), "--out", str(tmp_path / "o1"),
+                                "--judge", str(tmp_path / "gt.csv"), *common])
+    assert first.exit_code == 0, first.output
+    table = pd.read_csv(tmp_path / "o1" / "per_utterance.csv")
+    summary = json.loads((tmp_path / "o1" / "summary.json").read_text())["summary"]
+    assert summary["emotion_accuracy"] == pytest.approx(float((table["judge_pred"] == table["emotion"]).mean()))
+    saved = EmotionJudge.load(tmp_path / "o1" / "judge")
+    assert saved.info["n_train"] + saved.info["n_heldout"] == len(train)  # a held-out speaker measures it
+    assert summary["judge_heldout_accuracy"] == pytest.approx(saved.info["heldout_accuracy"])
+    again = runner.invoke(app, ["score-tts", str(tmp_path / "tts.csv"), "--out", str(tmp_path / "o2"),
+                                "--judge", str(tmp_path / "o1" / "judge"), *common])
+    assert again.exit_code == 0, again.output
+    assert list(pd.read_csv(tmp_path / "o2" / "per_utterance.csv")["judge_pred"]) == list(table["judge_pred"])
+    missing = runner.invoke(app, ["score-tts", str(tmp_path / "tts.csv"), "--judge", str(tmp_path / "nope.csv"),
+                                  *common])
+    assert missing.exit_code == 2 and "nope.csv does not exist" in missing.output

@@ -173,3 +173,36 @@ def train_judge(train: pd.DataFrame, heldout: pd.DataFrame | None = None, featur
                 seed: int = 0, progress: bool = False, **settings: Any) -> EmotionJudge:
     """Shortcut: :meth:`EmotionJudge.fit` with a :class:`JudgeConfig` from keyword settings."""
     return EmotionJudge.fit(train, heldout, JudgeConfig(feature=feature, **settings), seed=seed, progress=progress)
+
+
+def load_or_train_judge(path: str | Path, feature: str = "functionals", heldout_fraction: float = 0.2,
+                        seed: int = 0, progress: bool = False) -> EmotionJudge:
+    """A judge from ``path``: a saved judge folder (``judge.json``), or a ground-truth corpus manifest
+    (CSV or Parquet in the manifest schema) to train one on.
+
+    A trained judge holds out a seeded ``heldout_fraction`` of the manifest's speakers (at least one;
+    of its utterances when it has a single speaker) and reports its accuracy on them.
+    """
+    from benchmark.manifest import read_manifest
+
+    path = Path(path)
+    if path.is_dir():
+        if not (path / "judge.json").is_file():
+            raise ConfigError(f"judge: {path} is a folder without judge.json (not a saved judge)")
+        return EmotionJudge.load(path)
+    if not path.is_file():
+        raise ConfigError(f"judge: {path} does not exist (give a saved judge folder or a ground-truth manifest)")
+    if not 0 < heldout_fraction < 1:
+        raise ConfigError(f"judge: heldout_fraction must be between 0 and 1, got {heldout_fraction}")
+    rows = read_manifest(path)
+    rng = np.random.default_rng(seed)
+    speakers = np.array(sorted(rows["speaker"].astype(str).unique()))
+    if len(speakers) > 1:
+        n_out = max(1, int(round(heldout_fraction * len(speakers))))
+        out = rows["speaker"].astype(str).isin(rng.choice(speakers, n_out, replace=False))
+    else:
+        out = pd.Series(rng.random(len(rows)) < heldout_fraction, index=rows.index)
+    if out.all() or not out.any():
+        raise ConfigError(f"judge: {path} has too few utterances to hold any out for the judge's accuracy")
+    return EmotionJudge.fit(rows[~out].reset_index(drop=True), rows[out].reset_index(drop=True),
+                            JudgeConfig(feature=feature), seed=seed, progress=progress)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -57,3 +58,17 @@ class FeatureCache:
         tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
         np.save(tmp, np.ascontiguousarray(value), allow_pickle=False)
         tmp.replace(path)
+
+
+def cached_for_file(path: str | Path, config: FeatureConfig, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    """``compute()`` for the audio file ``path`` under ``config``, cached by the file's content in the
+    shared feature cache (``$EMOBENCH_HOME/features``): computed once, reused across runs and processes."""
+    from benchmark.paths import feature_cache_dir
+
+    cache = FeatureCache(feature_cache_dir(), config)
+    digest = file_digest(path)
+    value = cache.get(digest)
+    if value is None:
+        value = compute()
+        cache.put(digest, value)
+    return value

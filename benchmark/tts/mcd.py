@@ -318,17 +318,10 @@ def cached_reference_analysis(path: str | Path, kind: str, settings: BaseModel,
     Every system of a TTS comparison is scored against the same ground-truth recordings: their
     WORLD analyses are computed once and shared (across processes too) through the feature cache.
     """
-    from benchmark.features.cache import FeatureCache, file_digest
-    from benchmark.paths import feature_cache_dir
+    from benchmark.features.cache import cached_for_file
 
-    cache = FeatureCache(feature_cache_dir(), _reference_analysis_config()(name=f"tts_ref_{kind}",
-                                                                            settings=settings.model_dump()))
-    digest = file_digest(path)
-    value = cache.get(digest)
-    if value is None:
-        value = compute()
-        cache.put(digest, value)
-    return value
+    key = _reference_analysis_config()(name=f"tts_ref_{kind}", settings=settings.model_dump())
+    return cached_for_file(path, key, compute)
 
 
 def mcd(syn_path: str | Path, ref_path: str | Path, settings: McdSettings | str = "default") -> McdResult:

@@ -121,20 +121,17 @@ def world_f0(path: str, config: WorldF0Config | None = None) -> np.ndarray:
     import pyworld
 
     from benchmark.audio import load_audio
-    from benchmark.features.cache import FeatureCache, file_digest
-    from benchmark.paths import feature_cache_dir
+    from benchmark.features.cache import cached_for_file
 
     config = config or WorldF0Config()
-    cache = FeatureCache(feature_cache_dir(), config)
-    digest = file_digest(path)
-    f0 = cache.get(digest)
-    if f0 is None:
+
+    def compute() -> np.ndarray:
         x = load_audio(path, config.sample_rate).astype(np.float64)
         raw, t = pyworld.dio(x, config.sample_rate, f0_floor=config.f0_floor, f0_ceil=config.f0_ceil,
                              frame_period=config.frame_period_ms)
-        f0 = pyworld.stonemask(x, raw, t, config.sample_rate).astype(np.float32)
-        cache.put(digest, f0)
-    return f0
+        return pyworld.stonemask(x, raw, t, config.sample_rate).astype(np.float32)
+
+    return cached_for_file(path, config, compute)
 
 
 def frame_boundary(t_s: float, hop_s: float) -> int:

@@ -126,7 +126,7 @@ def run_cmd(
             typer.echo("nothing new since the last publish: the leaderboards and the report are up to date "
                        "(`emobench leaderboard NAME` / `emobench report` rebuild them)")
         else:
-            written = _publish(config.name, uri, progress)
+            written = _publish(config.name, uri, progress, jobs or config.n_jobs)
             _stamp_path(config.name).write_text(state + f"boards={','.join(written)}\n", encoding="utf-8")
 
 
@@ -136,26 +136,60 @@ def _suite_boards(suite: str) -> list[str]:
     return [name for name in lb.list_definitions() if lb.load_definition(name).suite == suite]
 
 
-def _publish(suite: str, tracking_uri: str, progress: bool) -> list[str]:
-    """Write every leaderboard defined for ``suite`` that has cells, and the suite's report; returns the
-    boards written."""
-    from benchmark import leaderboard as lb
-    from benchmark.report import build_report
+def _write_boards(names: list[str], tracking_uri: str, progress: bool,
+                  threads: int | None = None) -> list[tuple[str, str, bool]]:
+    """Write the leaderboards ``names`` (names or definition paths) that have cells:
+    ``(name, message, written)`` each.
 
-    written = []
-    for name in _suite_boards(suite):
+    ``threads``: cap BLAS/OpenMP threads (the boards' process shares the cores with the report's)."""
+    from threadpoolctl import threadpool_limits
+
+    from benchmark import leaderboard as lb
+
+    if threads:
+        threadpool_limits(threads)
+    outcome = []
+    for name in names:
         definition = lb.load_definition(name)
         try:
             board = lb.build_leaderboard(definition, tracking_uri, progress=progress)
         except lb.NoCellsError as exc:  # e.g. a suite run without its `tts` section: the others still publish
-            typer.echo(f"leaderboard {name}: not written: {exc}", err=True)
+            outcome.append((name, f"leaderboard {name}: not written: {exc}", False))
             continue
         files = lb.write(board, lb.definition_path(name).parent / definition.name)
-        written.append(name)
-        typer.echo(f"leaderboard {name}: {files['md'] if 'md' in files else next(iter(files.values()))}")
-    result = build_report(suite, tracking_uri, progress=progress)
+        outcome.append((name, f"leaderboard {name}: {files['md'] if 'md' in files else next(iter(files.values()))}",
+                        True))
+    return outcome
+
+
+def _publish(suite: str, tracking_uri: str, progress: bool, n_jobs: int = 1) -> list[str]:
+    """Write every leaderboard defined for ``suite`` that has cells, and the suite's report; returns the
+    boards written.
+
+    With ``n_jobs`` > 1 the boards are built in a second process while this one builds the report
+    (a fresh interpreter: an SQLite connection must not cross a fork), and the report's figures are
+    serialised by ``n_jobs`` processes.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from benchmark.report import build_report
+
+    if n_jobs > 1:
+        from threadpoolctl import threadpool_limits
+
+        # one BLAS/OpenMP thread per process: two processes with two threads each on two cores run slower
+        with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool, threadpool_limits(1):
+            boards = pool.submit(_write_boards, _suite_boards(suite), tracking_uri, False, 1)
+            result = build_report(suite, tracking_uri, progress=progress, n_jobs=n_jobs)
+            outcome = boards.result()
+    else:
+        outcome = _write_boards(_suite_boards(suite), tracking_uri, progress)
+        result = build_report(suite, tracking_uri, progress=progress)
+    for _, message, written in outcome:
+        typer.echo(message, err=not written)
     typer.echo(f"report: {result.html} (LaTeX in {result.latex})")
-    return written
+    return [name for name, _, written in outcome if written]
 
 
 def _stamp_path(suite: str) -> Path:

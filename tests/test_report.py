@@ -419,6 +419,17 @@ def test_pdf_output_is_deterministic(report):
     assert to_bytes(fig, "svg") == to_bytes(fig, "svg")
 
 
+def test_figures_rendered_by_two_processes_are_the_files_the_report_wrote(report):
+    from benchmark.report.figures import render_figures
+
+    figures = report.content.figures()[:4]
+    parallel = render_figures([f.figure for f in figures], ("svg", "pdf"), n_jobs=2)
+    serial = render_figures([f.figure for f in figures], ("svg", "pdf"), n_jobs=1)
+    assert parallel == serial
+    for fig, rendered in zip(figures, parallel):   # build_report wrote these very bytes
+        assert (report.latex / "figures" / f"{fig.key}.pdf").read_bytes() == rendered["pdf"]
+
+
 # ----------------------------------------------------------------------------- data-dependent sections, CLI
 
 
@@ -490,3 +501,25 @@ def test_a_suite_yaml_names_the_suite_and_its_tracking_uri(tmp_path):
     path.write_text("corpora: []\n")
     with pytest.raises(ConfigError, match="needs a `name`"):
         resolve_suite(str(path))
+
+
+def test_publish_with_two_processes_writes_the_same_board_and_report_as_one(store, tmp_path, monkeypatch):
+    import yaml
+
+    from benchmark import cli
+
+    definition = {"title": "fake board", "description": "the fake suite's k-fold cells", "suite": SUITE,
+                  "protocol": "speaker_kfold", "rank_by": "ua", "columns": ["ua", "wa"]}
+    written = {}
+    for n_jobs in (1, 2):
+        folder = tmp_path / f"jobs{n_jobs}"
+        folder.mkdir()
+        (folder / "fakeboard.yaml").write_text(yaml.safe_dump({"name": "fakeboard", **definition}))
+        monkeypatch.chdir(folder)   # the report goes to reports/out/<suite> under the working directory
+        monkeypatch.setattr(cli, "_suite_boards", lambda suite, f=folder: [str(f / "fakeboard.yaml")])
+        assert cli._publish(SUITE, store[0], False, n_jobs=n_jobs) == [str(folder / "fakeboard.yaml")]
+        board = (folder / "fakeboard" / "leaderboard.csv").read_text()
+        pdfs = {p.name: p.read_bytes() for p in (folder / "reports" / "out" / SUITE / "latex" / "figures").glob("*.pdf")}
+        written[n_jobs] = (board, pdfs)
+    assert written[1][0] == written[2][0] and "linear_svm" in written[1][0]
+    assert written[1][1] and written[1][1] == written[2][1]

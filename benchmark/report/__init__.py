@@ -108,16 +108,22 @@ def collect(suite: str, tracking_uri: str = DEFAULT_TRACKING_URI, *, n_bootstrap
 
 def build_report(suite: str, tracking_uri: str = DEFAULT_TRACKING_URI, out: Path | str | None = None, *,
                  n_bootstrap: int = 1000, seed: int = 0, projection: str = "auto",
-                 progress: bool = True) -> ReportResult:
-    """Write ``<out>/report.html`` and ``<out>/latex/`` for ``suite`` (default out: reports/out/<suite>)."""
+                 progress: bool = True, n_jobs: int = 1) -> ReportResult:
+    """Write ``<out>/report.html`` and ``<out>/latex/`` for ``suite`` (default out: reports/out/<suite>).
+
+    ``n_jobs`` processes serialise the figures (SVG for the HTML, PDF for LaTeX); same bytes as one.
+    """
+    from benchmark.report.figures import render_figures
     from benchmark.report.html import write_html
     from benchmark.report.latex import write_latex
 
     out = Path(out) if out is not None else DEFAULT_OUT / suite
     content = collect(suite, tracking_uri, n_bootstrap=n_bootstrap, seed=seed, projection=projection,
                       progress=progress)
-    html = write_html(content, out / "report.html")
-    files = write_latex(content, out / "latex")
+    figures = content.figures()
+    rendered = render_figures([f.figure for f in figures], ("svg", "pdf"), n_jobs=n_jobs)
+    html = write_html(content, out / "report.html", {f.key: r["svg"] for f, r in zip(figures, rendered)})
+    files = write_latex(content, out / "latex", {f.key: r["pdf"] for f, r in zip(figures, rendered)})
     return ReportResult(html=html, latex=out / "latex", content=content, files={"html": [html], **files})
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import re
 from pathlib import Path
+from typing import Mapping
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -25,9 +26,11 @@ def _environment() -> Environment:
                        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 
-def render_html(content: ReportContent) -> str:
-    """The HTML text of the report."""
-    images = {fig.key: base64.b64encode(to_bytes(fig.figure, "svg")).decode("ascii") for fig in content.figures()}
+def render_html(content: ReportContent, rendered: Mapping[str, bytes] | None = None) -> str:
+    """The HTML text of the report; ``rendered``: figure key -> SVG bytes already made (else made here)."""
+    rendered = rendered or {}
+    images = {fig.key: base64.b64encode(rendered.get(fig.key) or to_bytes(fig.figure, "svg")).decode("ascii")
+              for fig in content.figures()}
     template = _environment().get_template("report.html.j2")
     return template.render(content=content, images=images, version=__version__, flag_legend=FLAG_LEGEND,
                            synthetic_note=SYNTHETIC_NOTE, is_number=_is_number)
@@ -41,7 +44,7 @@ def _is_number(cell: object) -> bool:
 _NUMBER = re.compile(r"^(≈ )?(p |-?\d|–$|n/a$)")
 
 
-def write_html(content: ReportContent, path: Path) -> Path:
+def write_html(content: ReportContent, path: Path, rendered: Mapping[str, bytes] | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(content), encoding="utf-8")
+    path.write_text(render_html(content, rendered), encoding="utf-8")
     return path

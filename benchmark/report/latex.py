@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Mapping
 
 from benchmark.report.content import FLAG_LEGEND, ReportContent, ReportFigure, ReportTable
 from benchmark.report.figures import to_bytes
@@ -93,8 +94,12 @@ def main_tex(content: ReportContent) -> str:
     return "\n".join(body) + "\n"
 
 
-def write_latex(content: ReportContent, folder: Path) -> dict[str, list[Path]]:
-    """Write the LaTeX folder; returns the files written by kind (tables, figures, main)."""
+def write_latex(content: ReportContent, folder: Path,
+                rendered: Mapping[str, bytes] | None = None) -> dict[str, list[Path]]:
+    """Write the LaTeX folder; returns the files written by kind (tables, figures, main).
+
+    ``rendered``: figure key -> PDF bytes already made (else made here)."""
+    rendered = rendered or {}
     (folder / "tables").mkdir(parents=True, exist_ok=True)
     (folder / "figures").mkdir(parents=True, exist_ok=True)
     written: dict[str, list[Path]] = {"tables": [], "figures": [], "main": []}
@@ -106,7 +111,7 @@ def write_latex(content: ReportContent, folder: Path) -> dict[str, list[Path]]:
             table.values.to_csv(folder / "tables" / f"{table.key}.csv", index=False)
     for fig in content.figures():
         pdf = folder / "figures" / f"{fig.key}.pdf"
-        pdf.write_bytes(to_bytes(fig.figure, "pdf"))
+        pdf.write_bytes(rendered.get(fig.key) or to_bytes(fig.figure, "pdf"))
         (folder / "figures" / f"{fig.key}.tex").write_text(figure_tex(fig), encoding="utf-8")
         written["figures"].append(pdf)
     main = folder / "main.tex"

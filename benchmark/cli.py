@@ -175,16 +175,17 @@ def _publish(suite: str, tracking_uri: str, progress: bool, n_jobs: int = 1) -> 
 
     from benchmark.report import build_report
 
+    names = _suite_boards(suite)
     if n_jobs > 1:
         from threadpoolctl import threadpool_limits
 
         # one BLAS/OpenMP thread per process: two processes with two threads each on two cores run slower
         with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool, threadpool_limits(1):
-            boards = pool.submit(_write_boards, _suite_boards(suite), tracking_uri, False, 1)
+            boards = pool.submit(_write_boards, names, tracking_uri, False, 1)
             result = build_report(suite, tracking_uri, progress=progress, n_jobs=n_jobs)
             outcome = boards.result()
     else:
-        outcome = _write_boards(_suite_boards(suite), tracking_uri, progress)
+        outcome = _write_boards(names, tracking_uri, progress)
         result = build_report(suite, tracking_uri, progress=progress)
     for _, message, written in outcome:
         typer.echo(message, err=not written)

@@ -39,22 +39,21 @@ BANDS = ((0, 24), (24, 44), (44, 64))  # below ~1.1 kHz, ~1.1-3.2 kHz, above (64
 
 
 def english_split() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, held-out) English rows of the embedded corpus, split as the suite's seed-0 TTS cells split them."""
     from benchmark.corpora import load_corpus
-    from benchmark.tts.evaluate import split_sentences
+    from benchmark.tts.evaluate import TTSEvalConfig, split_sentences
 
     manifest, _ = load_corpus("embedded")
     rows = manifest[manifest.language == "en"].reset_index(drop=True)
-    return split_sentences(rows, 5, 0)
+    return split_sentences(rows, TTSEvalConfig().heldout_sentences, 0)
 
 
 def diagnose_asr(model_dir: str, n: int, split: str, epochs: int, seed: int) -> None:
-    import jiwer
-    from whisper.normalizers import EnglishTextNormalizer
-
     from benchmark.tts.evaluate import TTSEvalConfig, _transcriber
     from benchmark.tts.synthesize import TTSModel
     from benchmark.tts.train import collate, encode, prepare, train_tts
     from benchmark.tts.vocoder import make_vocoder
+    from benchmark.tts.wer import score_transcripts
 
     torch.set_num_threads(1)
     train, test = english_split()
@@ -82,13 +81,13 @@ def diagnose_asr(model_dir: str, n: int, split: str, epochs: int, seed: int) -> 
             pasted[:, lo:hi] = forced_mel[:, lo:hi]
             renders[f"band_{lo}_{hi}"].append(pasted)
     vocoder = make_vocoder("griffin_lim", tts.mel_config, threads=1)
-    asr, normalise = _transcriber(TTSEvalConfig()), EnglishTextNormalizer()
-    refs = [normalise(t) for t in rows.text]
+    asr = _transcriber(TTSEvalConfig())
     print(f"{n} {split} utterances, model {model_dir}")
     print("| rendering | WER |\n|---|---:|")
     for name, mels in renders.items():
-        hyps = [normalise(asr.transcribe(vocoder(m), "en")) for m in mels]
-        print(f"| {name} | {jiwer.wer(refs, hyps):.3f} |", flush=True)
+        hyps = [asr.transcribe(vocoder(m), "en") for m in mels]
+        wer = score_transcripts(list(rows.text), hyps, languages=["en"] * n).wer  # the suite's normaliser
+        print(f"| {name} | {wer:.3f} |", flush=True)
 
 
 def diagnose_judge() -> None:

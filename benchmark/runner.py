@@ -42,7 +42,7 @@ from benchmark import tracking
 from benchmark.corpora import load_corpus
 from benchmark.manifest import manifest_hash
 from benchmark.splits import Split
-from benchmark.suite import ProtocolSpec, SuiteConfig
+from benchmark.suite import ProtocolSpec, SuiteConfig, variant_name
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +60,15 @@ class Cell:
     data_hash: str
     protocol: ProtocolSpec
     split: Split
-    method: str
+    method: str                      # the suite's name: a registered method or a ``base/variant``
     hparams: dict[str, Any]
     seed: int
+    base_method: str | None = None   # the registered method of a variant (None: ``method`` itself)
+
+    @property
+    def registered(self) -> str:
+        """The registry name of the method class this cell trains."""
+        return self.base_method or self.method
 
     @property
     def key(self) -> str:
@@ -100,13 +106,15 @@ class Cell:
             tracking.CELL_TAG: self.key,
             tracking.SUITE_TAG: suite,
             "method": self.method,
+            "base_method": self.registered,
+            "variant": variant_name(self.method),
             "protocol": self.protocol.label,
             "protocol_name": self.protocol.name,
             "fold": self.split.fold,
             "seed": str(self.seed),
             "corpus": self.corpus,
             "speaker_independent": str(self.split.speaker_independent).lower(),
-            "feature": METHODS.get(self.method).feature,
+            "feature": METHODS.get(self.registered).feature,
         }
         tags.update({f"meta.{k}": str(v) for k, v in self.split.meta.items()})
         return tags
@@ -178,6 +186,8 @@ class CellResult:
     figures: dict[str, bytes] = field(default_factory=dict)  # artifact file name -> PNG bytes
     model_dir: str | None = None  # the fitted method's save() folder, when the suite registers models
     artifacts: dict[str, bytes] = field(default_factory=dict)  # artifact path -> content (TTS tables, showcase)
+    history: list[dict[str, float]] = field(default_factory=list)  # per epoch: loss, val_ua, method terms
+    convergence: dict[str, Any] | None = None  # benchmark.training.Convergence.as_dict() of the fit
 
 
 @dataclass
@@ -218,7 +228,8 @@ def expand_grid(suite: SuiteConfig, manifests: dict[str, pd.DataFrame]) -> list[
             for split in make_splits(manifest, proto.name, **proto.config):
                 for method in suite.methods_for(proto):
                     for seed in proto.seeds:
-                        cells.append(Cell(corpus, data_hash, proto, split, method, suite.methods[method], seed))
+                        cells.append(Cell(corpus, data_hash, proto, split, method, suite.hparams_of(method), seed,
+                                          suite.base_method(method)))
     return cells
 
 
@@ -235,7 +246,7 @@ def expand_tts_grid(suite: SuiteConfig, manifests: dict[str, pd.DataFrame]) -> l
         data_hash = manifest_hash(manifests[corpus])
         for seed in spec.seeds:
             for system in spec.systems():
-                hparams = suite.methods.get(system, {}) if system in spec.methods else {}
+                hparams = suite.hparams_of(system) if system in spec.methods else {}
                 cells.append(TTSCell(corpus, data_hash, system, hparams, seed, config))
     return cells
 
@@ -282,7 +293,7 @@ def run_cells(cells: list[Cell], manifest: pd.DataFrame | None = None,
         raise ValueError("run_cells: the cells do not share one training key")
     first = cells[0]
     manifest = manifest if manifest is not None else _WORKER_MANIFESTS[first.corpus]
-    method_cls = METHODS.get(first.method)
+    method_cls = METHODS.get(first.registered)
     try:
         frames = first.split.frames(manifest)
         data = {part: feature_set(rows, method_cls.feature, progress=False)
@@ -388,7 +399,10 @@ def _score_cell(cell: Cell, method, test, n_train: int, fit_seconds: float, n_bo
                       "languages": np.asarray(test.languages, dtype=str)}
         metrics.update(speaker_probe(Z, np.asarray(test.speakers), seed=cell.seed))
     figures = {"confusion.png": confusion_png(predictions, list(cell.split.labels), cell.name)}
-    return CellResult(predictions, metrics, embeddings, fit_seconds, method.hparams, figures)
+    convergence = getattr(method, "convergence_", None)
+    return CellResult(predictions, metrics, embeddings, fit_seconds, method.hparams, figures,
+                      history=list(getattr(method, "history_", [])),
+                      convergence=None if convergence is None else convergence.as_dict())
 
 
 def confusion_png(predictions: pd.DataFrame, labels: list[str], title: str) -> bytes:
@@ -428,7 +442,7 @@ def confusion_png(predictions: pd.DataFrame, labels: list[str], title: str) -> b
 
 
 def _log_cell(client, run_id: str, cell: Cell | TTSCell, result: CellResult, provenance: dict[str, str]) -> None:
-    from mlflow.entities import Metric, Param
+    from mlflow.entities import Metric, Param, RunTag
 
     now = int(time.time() * 1000)
     params = {f"hp.{k}": v for k, v in result.hparams.items()}
@@ -439,11 +453,10 @@ def _log_cell(client, run_id: str, cell: Cell | TTSCell, result: CellResult, pro
     else:
         params.update({f"tts.{k}": json.dumps(v, sort_keys=True, default=str) if isinstance(v, (dict, list)) else v
                        for k, v in cell.config.items()})
-    client.log_batch(
-        run_id,
-        metrics=[Metric(k, float(v), now, 0) for k, v in result.metrics.items() if np.isfinite(v)],
-        params=[Param(k, str(v)[:6000]) for k, v in params.items()],
-    )
+    metrics = [Metric(k, float(v), now, 0) for k, v in result.metrics.items() if np.isfinite(v)]
+    metrics += convergence_metrics(result.history, result.convergence, now)
+    client.log_batch(run_id, metrics=metrics, params=[Param(k, str(v)[:6000]) for k, v in params.items()],
+                     tags=[RunTag(k, v) for k, v in convergence_tags(result.convergence).items()])
     with tempfile.TemporaryDirectory() as tmp:
         pred_dir = Path(tmp) / "predictions"
         pred_dir.mkdir()
@@ -469,20 +482,49 @@ def _log_cell(client, run_id: str, cell: Cell | TTSCell, result: CellResult, pro
             client.log_artifacts(run_id, str(emb_dir), "embeddings")
 
 
+#: Step metric names of the per-epoch history (step = epoch, from 1); other per-epoch terms get "train." prefixed.
+HISTORY_METRICS = {"loss": "train_loss", "val_ua": "val_ua"}
+
+
+def convergence_metrics(history: list[dict[str, float]], convergence: dict[str, Any] | None, now: int) -> list:
+    """The per-epoch history as MLflow step metrics, plus epochs run, best epoch and the epoch cap."""
+    from mlflow.entities import Metric
+
+    metrics = []
+    for record in history:
+        step = int(record["epoch"])
+        for key, value in record.items():
+            if key != "epoch" and np.isfinite(value):
+                metrics.append(Metric(HISTORY_METRICS.get(key, f"train.{key}"), float(value), now, step))
+    if convergence is not None:
+        metrics += [Metric(k, float(convergence[k]), now, 0) for k in ("epochs_run", "best_epoch", "epoch_cap")]
+    return metrics
+
+
+def convergence_tags(convergence: dict[str, Any] | None) -> dict[str, str]:
+    """``convergence.stop_reason`` and ``convergence.still_improving`` (absent for non-iterative methods)."""
+    if convergence is None:
+        return {}
+    return {"convergence.stop_reason": convergence["stop_reason"],
+            "convergence.still_improving": str(convergence["still_improving"]).lower()}
+
+
 def _register_model(run_id: str, cell: Cell | TTSCell, model_dir: str, manifest: pd.DataFrame) -> None:
     """Log the cell's fitted method to its run as a pyfunc model and register it as
     ``emobench-<method>-<corpus>`` (one version per cell, tagged with the cell)."""
     from benchmark.features import feature_set
     from benchmark.methods import METHODS
-    from benchmark.model_registry import log_and_register, log_and_register_tts
+    from benchmark.model_registry import log_and_register, log_and_register_tts, registered_name
 
     if isinstance(cell, TTSCell):
         log_and_register_tts(model_dir, data_hash=cell.data_hash, corpus=cell.corpus, run_id=run_id,
                              tags={"cell": cell.key, "cell_name": cell.name})
         return
-    method = METHODS.get(cell.method).load(model_dir)
+    method = METHODS.get(cell.registered).load(model_dir)
     example = feature_set(cell.split.frames(manifest)["test"].head(5), method.feature, progress=False)
-    log_and_register(method, data_hash=cell.data_hash, input_example=example, corpus=cell.corpus, run_id=run_id,
+    # A variant registers under its own name ("/" is not allowed in a registered model's name).
+    log_and_register(method, data_hash=cell.data_hash, input_example=example, run_id=run_id,
+                     name=registered_name(cell.method.replace("/", "."), cell.corpus),
                      tags={"cell": cell.key, "cell_name": cell.name})
 
 
@@ -539,7 +581,7 @@ def prepare_features(cells: list[Cell | TTSCell], manifests: dict[str, pd.DataFr
     from benchmark.methods import METHODS
     import baselines  # noqa: F401  (registers the baselines)
 
-    needed = sorted({(c.corpus, METHODS.get(c.method).feature) for c in cells if isinstance(c, Cell)})
+    needed = sorted({(c.corpus, METHODS.get(c.registered).feature) for c in cells if isinstance(c, Cell)})
     for corpus, feature in needed:
         extract_features(manifests[corpus], feature, n_jobs=max(1, n_jobs), progress=progress)
     from benchmark.tts.evaluate import TTSEvalConfig
@@ -575,7 +617,7 @@ def schedule(cells: list[Cell | TTSCell]) -> list[list[Cell | TTSCell]]:
     def cost(group: list[Cell | TTSCell]) -> int:
         if isinstance(group[0], TTSCell):
             return -1  # a TTS group trains a base model and scores every system: minutes on one worker
-        method = METHODS.get(group[0].method)
+        method = METHODS.get(group[0].registered)
         return {"logmel": 0}.get(method.feature, 1)  # frame-level networks are the slow ones
 
     return sorted(groups.values(), key=cost)

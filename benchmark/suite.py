@@ -1,7 +1,12 @@
 """Suite configs: declarative YAML validated into typed objects.
 
 A suite names the corpora, the protocols (each with its own config, methods
-and seeds), the methods' hyperparameters and where results are tracked. The
+and seeds), the methods' hyperparameters and where results are tracked.
+A method entry named ``base/variant`` is a *variant*: the registered method
+``base`` (or the one its ``method:`` key names) with the entry's hyperparameter
+overrides, e.g. ``emotion_extractor/no_pitch: {pitch_perturb: false}``. A variant
+is a method like any other everywhere (cells, leaderboards, compare, registry);
+the report adds an ablation table per base method. The
 shipped suites live in ``benchmark/suites/*.yaml`` (``smoke``, ``default``,
 ``full``); any other YAML path works too. Errors name the bad key and say what
 was expected.
@@ -77,7 +82,7 @@ class SuiteConfig(_Strict):
     name: str
     description: str = ""
     corpora: list[CorpusSpec]
-    methods: dict[str, dict[str, Any]]       # method name -> hyperparameters
+    methods: dict[str, dict[str, Any]]       # method (or base/variant) name -> hyperparameters
     protocols: list[ProtocolSpec]
     tts: TTSSpec | None = None               # the TTS grid (None: no TTS cells)
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
@@ -97,6 +102,14 @@ class SuiteConfig(_Strict):
     def experiment_name(self) -> str:
         return self.tracking.experiment or f"emobench-{self.name}"
 
+    def base_method(self, name: str) -> str:
+        """The registered method behind a suite method name (``base/variant`` -> ``base``)."""
+        return base_method(name, self.methods.get(name, {}))
+
+    def hparams_of(self, name: str) -> dict[str, Any]:
+        """The hyperparameters a suite method name passes to its registered method."""
+        return {k: v for k, v in self.methods[name].items() if k != METHOD_KEY}
+
     def methods_for(self, protocol: ProtocolSpec) -> list[str]:
         return list(self.methods) if protocol.methods == "all" else list(protocol.methods)
 
@@ -104,6 +117,20 @@ class SuiteConfig(_Strict):
         """Hash of the resolved config (tracking location excluded: same suite, same results)."""
         payload = self.model_dump(exclude={"tracking", "n_jobs"})
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+METHOD_KEY = "method"   # in a method entry: the registered method a variant is built on
+
+
+def base_method(name: str, entry: dict[str, Any] | None = None) -> str:
+    """``emotion_extractor/no_pitch`` -> ``emotion_extractor`` (or the entry's ``method:``)."""
+    entry = entry or {}
+    return str(entry.get(METHOD_KEY) or name.split("/", 1)[0])
+
+
+def variant_name(name: str) -> str:
+    """``emotion_extractor/no_pitch`` -> ``no_pitch``; ``""`` for a plain method."""
+    return name.split("/", 1)[1] if "/" in name else ""
 
 
 def _format_validation_error(source: str, exc: ValidationError) -> str:
@@ -133,12 +160,17 @@ def _check_references(suite: SuiteConfig, source: str) -> None:
     import baselines  # noqa: F401  (registers baselines)
 
     problems = []
-    for name, hparams in suite.methods.items():
-        if name not in METHODS:
-            problems.append(f"methods.{name}: unknown method (known: {', '.join(METHODS.names())})")
+    for name in suite.methods:
+        base = suite.base_method(name)
+        if base not in METHODS:
+            what = f"unknown method {base!r}" if base != name else "unknown method"
+            problems.append(f"methods.{name}: {what} (known: {', '.join(METHODS.names())})")
+            continue
+        if "/" in base or (METHOD_KEY in suite.methods[name] and "/" not in name):
+            problems.append(f"methods.{name}: only a `base/variant` entry may name its `{METHOD_KEY}`")
             continue
         try:
-            METHODS.get(name)(**hparams)
+            METHODS.get(base)(**suite.hparams_of(name))
         except ConfigError as exc:
             problems.append(f"methods.{name}: {exc}")
     corpus_names = {c.name for c in suite.corpora}
@@ -168,6 +200,8 @@ def _tts_problems(suite: SuiteConfig, corpus_names: set[str]) -> list[str]:
             problems.append(f"tts.methods: {m!r} is not a method (set tts.control / tts.references instead)")
         elif m not in suite.methods:
             problems.append(f"tts.methods: {m!r} is not configured under `methods`")
+        elif "/" in m:
+            problems.append(f"tts.methods: {m!r} is a variant; TTS conditions on plain methods only")
     for c in [] if suite.tts.corpora == "all" else suite.tts.corpora:
         if c not in corpus_names:
             problems.append(f"tts.corpora: {c!r} is not listed under `corpora`")

@@ -12,15 +12,18 @@ checks every loss and gradient for NaN/inf (raising :class:`TrainingError`
 naming the method, epoch and step, with the last good weights restored and,
 when ``checkpoint_dir`` is set, saved), shows a progress bar with the loss and
 validation UA, stops early when validation UA stops improving, and returns the
-model with the weights of its best validation epoch.
+model with the weights of its best validation epoch. After a fit,
+``Trainer.convergence`` says how it ended (:class:`Convergence`: epochs run,
+best epoch, the stop reason), which the runner logs beside the per-epoch history.
 """
 from __future__ import annotations
 
 import copy
 import os
 import random
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Literal
 
 import numpy as np
 import torch
@@ -50,6 +53,36 @@ def pick_device(preference: str = "auto") -> torch.device:
     return torch.device(preference)
 
 
+StopReason = Literal["early_stop", "epoch_cap", "fixed_schedule"]
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """How one fit ended.
+
+    ``stop_reason``: ``early_stop`` (validation UA did not improve for ``patience`` epochs),
+    ``epoch_cap`` (the epoch cap came first, so early stopping never confirmed a plateau) or
+    ``fixed_schedule`` (no validation set: the method trains a set number of epochs by design,
+    e.g. the VAE family's 50 epochs). ``still_improving`` marks a result that is a training
+    budget rather than a converged model: stopped by the cap with a validation UA that had
+    improved within the last ``patience`` epochs -- by construction every ``epoch_cap`` stop.
+    """
+
+    epochs_run: int
+    best_epoch: int
+    epoch_cap: int
+    patience: int
+    stop_reason: StopReason
+    best_val_ua: float | None = None
+
+    @property
+    def still_improving(self) -> bool:
+        return self.stop_reason == "epoch_cap"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "still_improving": self.still_improving}
+
+
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     epochs: int = Field(30, ge=1)
@@ -72,6 +105,7 @@ class Trainer:
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.device = pick_device(config.device)
         self.history: list[dict[str, float]] = []
+        self.convergence: Convergence | None = None
 
     def fit(self, model: torch.nn.Module, batches: Callable[[int, np.random.Generator], Iterable[Any]],
             step: Callable[[torch.nn.Module, Any, int], tuple[torch.Tensor, dict[str, float]]],
@@ -80,7 +114,7 @@ class Trainer:
         cfg = self.config
         model.to(self.device)
         optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        best_state, best_ua, stale = copy.deepcopy(model.state_dict()), -np.inf, 0
+        best_state, best_ua, best_epoch, stale = copy.deepcopy(model.state_dict()), -np.inf, 0, 0
         last_good = copy.deepcopy(model.state_dict())
         # Epochs count from 1, as in the papers' schedules (e.g. KL annealing uses e = 1..T).
         bar = tqdm(range(1, cfg.epochs + 1), desc=self.name, unit="epoch", disable=not cfg.progress, leave=False)
@@ -108,7 +142,7 @@ class Trainer:
                 with torch.no_grad():
                     record["val_ua"] = float(validate(model))
                 if record["val_ua"] > best_ua:
-                    best_ua, stale = record["val_ua"], 0
+                    best_ua, best_epoch, stale = record["val_ua"], epoch, 0
                     best_state = copy.deepcopy(model.state_dict())
                 else:
                     stale += 1
@@ -117,8 +151,13 @@ class Trainer:
             if validate is not None and stale >= cfg.patience:
                 break
         bar.close()
+        epochs_run = len(self.history)
         if validate is not None:
             model.load_state_dict(best_state)
+            reason: StopReason = "early_stop" if stale >= cfg.patience else "epoch_cap"
+            self.convergence = Convergence(epochs_run, best_epoch, cfg.epochs, cfg.patience, reason, float(best_ua))
+        else:
+            self.convergence = Convergence(epochs_run, epochs_run, cfg.epochs, cfg.patience, "fixed_schedule")
         model.eval()
         return model
 

@@ -66,3 +66,32 @@ def test_nan_loss_names_the_method_and_step_and_keeps_last_good_weights(tmp_path
         trainer.fit(model, lambda e, r: [torch.ones(3, 2)], step)
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
     assert (tmp_path / "toy-last-good.pt").exists()
+
+
+def _toy_fit(val_uas, epochs, patience):
+    """A Trainer fit whose validation UA follows ``val_uas`` epoch by epoch."""
+    model = torch.nn.Linear(2, 1)
+    scores = iter(val_uas or [])
+    trainer = Trainer("toy", TrainConfig(epochs=epochs, patience=patience, progress=False), seed=0)
+    trainer.fit(model, lambda e, r: [torch.ones(3, 2)], lambda m, b, e: (m(b).pow(2).mean(), {"term": 1.0}),
+                (lambda m: next(scores)) if val_uas is not None else None)
+    return trainer
+
+
+def test_convergence_says_early_stop_with_the_best_epoch():
+    trainer = _toy_fit([0.3, 0.5, 0.4, 0.45, 0.2, 0.9], epochs=10, patience=3)
+    c = trainer.convergence
+    assert (c.epochs_run, c.best_epoch, c.stop_reason, c.still_improving) == (5, 2, "early_stop", False)
+    assert c.best_val_ua == 0.5 and [r["val_ua"] for r in trainer.history] == [0.3, 0.5, 0.4, 0.45, 0.2]
+
+
+def test_convergence_marks_a_fit_stopped_by_the_cap_while_improving():
+    trainer = _toy_fit([0.3, 0.4, 0.5], epochs=3, patience=3)
+    c = trainer.convergence
+    assert (c.epochs_run, c.best_epoch, c.epoch_cap, c.stop_reason) == (3, 3, 3, "epoch_cap")
+    assert c.still_improving and c.as_dict()["still_improving"] is True
+
+
+def test_convergence_without_validation_is_a_fixed_schedule():
+    c = _toy_fit(None, epochs=4, patience=2).convergence
+    assert (c.epochs_run, c.best_epoch, c.stop_reason, c.still_improving) == (4, 4, "fixed_schedule", False)

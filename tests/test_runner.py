@@ -218,3 +218,34 @@ def test_register_models_puts_every_cell_in_the_model_registry(home, tmp_path):
     logged = pd.read_parquet(client.download_artifacts(run.info.run_id, "predictions/predictions.parquet"))
     assert list(method.predict(test)) == list(logged["y_pred"])
     assert isinstance(method, METHODS.get("logreg"))
+
+
+def test_variants_and_convergence_are_recorded(home, tmp_path):
+    """A ``base/variant`` is its own row with its base named; an iterative fit logs its learning curve."""
+    data = {**SUITE, "methods": {"logreg": {}, "logreg/strong": {"C": 100.0},
+                                 "cnn": {"epochs": 3, "patience": 2, "channels": [8, 8], "crop_frames": 32,
+                                         "progress": False}},
+            "protocols": [{"name": "unseen_speakers", "config": {"val_fraction": 0.4}}],
+            "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}}
+    suite = parse_suite(data)
+    client = tracking.configure(suite.tracking.uri)
+    assert not runner.run_suite(suite, progress=False).failed
+    runs = {r.data.tags["method"]: r for r in _runs(client, suite)}
+    assert set(runs) == {"logreg", "logreg/strong", "cnn"}
+    variant, plain = runs["logreg/strong"], runs["logreg"]
+    assert (variant.data.tags["base_method"], variant.data.tags["variant"]) == ("logreg", "strong")
+    assert (plain.data.tags["base_method"], plain.data.tags["variant"]) == ("logreg", "")
+    assert variant.data.params["hp.C"] == "100.0" and plain.data.params["hp.C"] != "100.0"
+    assert "convergence.stop_reason" not in plain.data.tags      # not iterative
+    cnn = runs["cnn"]
+    history = client.get_metric_history(cnn.info.run_id, "val_ua")
+    epochs = int(cnn.data.metrics["epochs_run"])
+    assert [m.step for m in history] == list(range(1, epochs + 1))
+    assert len(client.get_metric_history(cnn.info.run_id, "train_loss")) == epochs
+    best = max(history, key=lambda m: (m.value, -m.step))
+    assert cnn.data.metrics["best_epoch"] == best.step and cnn.data.metrics["epoch_cap"] == 3
+    reason = cnn.data.tags["convergence.stop_reason"]
+    # Early stopping fires after `patience` (2) epochs without a gain; otherwise the cap (3) ended it.
+    assert reason == ("early_stop" if epochs - best.step >= 2 else "epoch_cap")
+    assert reason == "early_stop" or epochs == 3
+    assert cnn.data.tags["convergence.still_improving"] == str(reason == "epoch_cap").lower()

@@ -46,6 +46,9 @@ def test_default_suite_covers_every_method_and_three_seeds_on_the_main_protocol(
         (lambda d: d["protocols"][0].update(methods=["logreg"]), "protocols.0.methods"),
         (lambda d: d["corpora"][0].update(path="/x"), "corpora.0.path"),
         (lambda d: d["protocols"].append(copy.deepcopy(d["protocols"][0])), "unique"),
+        (lambda d: d["methods"].update({"nope/v": {}}), "methods.nope/v: unknown method 'nope'"),
+        (lambda d: d["methods"].update({"logreg/v": {"C": -1}}), "methods.logreg/v"),
+        (lambda d: d["methods"].update({"logreg": {"method": "majority"}}), "only a `base/variant`"),
     ],
 )
 def test_bad_config_names_the_key(edit, expected):
@@ -78,3 +81,12 @@ def test_yaml_round_trip(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(MINIMAL))
     assert load_suite(path) == parse_suite(MINIMAL)
+
+
+def test_a_variant_is_its_base_method_with_overrides():
+    data = copy.deepcopy(MINIMAL)
+    data["methods"].update({"logreg/strong": {"C": 10.0}, "weak/one": {"method": "logreg", "C": 0.01}})
+    suite = parse_suite(data, "suite.yaml")
+    assert suite.base_method("logreg/strong") == "logreg" and suite.hparams_of("logreg/strong") == {"C": 10.0}
+    assert suite.base_method("weak/one") == "logreg" and suite.hparams_of("weak/one") == {"C": 0.01}
+    assert suite.base_method("logreg") == "logreg"

@@ -11,7 +11,9 @@ A method is a scikit-learn-like estimator over a :class:`FeatureSet`::
 Each method declares the feature it consumes (a name from the feature
 registry) and a pydantic ``HParams`` model, so that suite configs are
 validated and every hyperparameter has a default that works on the embedded
-corpus.
+corpus. An iterative method also leaves, after ``fit``, ``history_`` (one dict
+per epoch: ``loss``, ``val_ua`` and its own terms) and ``convergence_`` (a
+:class:`benchmark.training.Convergence`), which the runner logs to MLflow.
 """
 from __future__ import annotations
 

@@ -194,6 +194,7 @@ class LogMelNetMethod(Method):
             self.model_ = trainer.fit(self.model_, self._batches, self._step,
                                       validate if val is not None and len(val) else None)
         self.history_ = trainer.history
+        self.convergence_ = trainer.convergence
         del self.train_x_
         return self
 

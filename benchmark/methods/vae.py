@@ -399,7 +399,8 @@ class AutoencoderMethod(Method):
         trainer = Trainer(self.name, config, seed=self.hp.seed)
         self.model_ = trainer.fit(model, lambda epoch, r: self._batches(ae_data, ae_y, r), self._step, validate)
         self.model_.eval()
-        self.history_ = list(getattr(trainer, "history", []))
+        self.history_ = list(trainer.history)
+        self.convergence_ = trainer.convergence
         Z = self._encode_prepared(self._select(data, labelled))
         self.svc_ = self._fit_svc(Z, y_all[labelled])
         return self

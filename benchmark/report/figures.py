@@ -24,6 +24,8 @@ import seaborn as sns
 from matplotlib import rc_context
 from matplotlib.figure import Figure
 
+from benchmark.report.style import display_order, method_styles
+
 COLUMN_WIDTH_IN = 3.3
 TEXT_WIDTH_IN = 6.9
 MIN_FONT_PT = 7
@@ -66,16 +68,13 @@ def style() -> Iterator[None]:
 
 
 def method_colors(methods: Sequence[str]) -> dict[str, tuple[float, float, float]]:
-    """A fixed method -> colour map: sorted names take the colour-blind palette in order.
+    """A fixed method -> colour map: the family hue and member shade of :mod:`benchmark.report.style`.
 
-    Built once per report over every method it shows, so a method has the same
-    colour in every figure (and the same methods give the same colours in
-    every report).
+    In display order (baseline families first, the papers' methods last, so that they are drawn on
+    top); the same method has the same colour in every figure of every report.
     """
-    names = sorted(set(methods))
-    palette = sns.color_palette("colorblind", len(names)) if len(names) <= 10 else \
-        sns.color_palette("husl", len(names))
-    return {name: tuple(color) for name, color in zip(names, palette)}
+    styles = method_styles(methods)
+    return {name: styles[name].colour for name in display_order(styles)}
 
 
 def _figure(width: float, height: float) -> Figure:

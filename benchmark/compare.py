@@ -51,6 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from benchmark import leaderboard as lb
 from benchmark import results
+from benchmark.metrics import stacked as st
 from benchmark.errors import ConfigError, EmobenchError
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -300,28 +301,25 @@ def _paired_rows(pair: Pair, gate: GateConfig, base_uri: str, cand_uri: str) -> 
     if len(pair.baseline) == 1 and len(pair.candidate) == 1:
         # Two single cells: align the candidate's fold/seed on the baseline's (their keys may differ).
         cand_pred = cand_pred.assign(fold=base_pred["fold"].iloc[0], seed=base_pred["seed"].iloc[0])
-    base = lb.Stacked.from_frame(base_pred)
-    cand = lb.Stacked.from_frame(cand_pred, items=base.items)
-    labels = lb.class_labels(base_pred)
-    weights = lb.resample_weights(base.items, gate.n_bootstrap, gate.seed)
-    sb = lb.score_stacked(base, labels, "pooled", weights)
-    sc = lb.score_stacked(cand, labels, "pooled", weights)
-    mcnemar = lb.mcnemar_seeds(base, cand) if gate.test == "mcnemar" else None
+    base = st.Stacked.from_frame(base_pred)
+    cand = st.Stacked.from_frame(cand_pred, items=base.items)
+    labels = st.class_labels(pd.concat([base_pred, cand_pred], ignore_index=True))
+    weights = st.resample_weights(base.items, gate.n_bootstrap, gate.seed)
+    sb = st.score_stacked(base, labels, "pooled", weights)
+    sc = st.score_stacked(cand, labels, "pooled", weights)
+    mcnemar = st.mcnemar_seeds(base, cand) if gate.test == "mcnemar" else None
     rows = []
     for metric, max_drop in gate.metrics.items():
         if metric not in sb.value:
             raise EmobenchError(f"gate metric {metric!r}: no such class in {pair.corpus}/{pair.protocol} "
                                 f"(classes: {', '.join(labels)})")
-        diff = sc.value[metric] - sb.value[metric]
-        boot = sc.boot[metric] - sb.boot[metric]
-        p = mcnemar if mcnemar is not None else lb.paired_bootstrap_p(sb.boot[metric], sc.boot[metric])
-        with np.errstate(invalid="ignore"):
-            low, high = np.nanpercentile(boot, [2.5, 97.5]) if np.isfinite(boot).any() else (np.nan, np.nan)
+        paired = st.compare_scored(sb, sc, metric)
+        p = mcnemar if mcnemar is not None else paired.p
         rows.append({"corpus": pair.corpus, "protocol": pair.protocol, "method": pair.method, "metric": metric,
-                     "baseline": sb.value[metric], "candidate": sc.value[metric], "diff": diff,
-                     "diff_low": float(low), "diff_high": float(high), "p": p, "max_drop": max_drop,
+                     "baseline": sb.value[metric], "candidate": sc.value[metric], "diff": paired.diff,
+                     "diff_low": paired.low, "diff_high": paired.high, "p": p, "max_drop": max_drop,
                      "cells": len(pair.baseline), "seeds": len(base.seeds), "n_test": len(base.items),
-                     "status": _status(diff, p, max_drop, gate.alpha, True), "tested": True})
+                     "status": _status(paired.diff, p, max_drop, gate.alpha, True), "tested": True})
     return rows
 
 
@@ -336,9 +334,9 @@ def _aggregates(side: Side, definition: lb.LeaderboardDef) -> pd.DataFrame:
     rows = []
     for method, group in cells.groupby("method"):
         pred = lb.stacked_predictions(group, side.tracking_uri)
-        stacked = lb.Stacked.from_frame(pred)
-        labels = lb.class_labels(pred)
-        point, _ = lb.seed_means(stacked, labels, definition.aggregate)
+        stacked = st.Stacked.from_frame(pred)
+        labels = st.class_labels(pred)
+        point, _ = st.seed_means(stacked, labels, definition.aggregate)
         rows.append({"method": method, **{k: float(v[0]) for k, v in point.items()}})
     return pd.DataFrame(rows)
 

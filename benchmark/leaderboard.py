@@ -56,8 +56,6 @@ import html as html_lib
 import json
 import math
 import re
-import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from datetime import UTC, datetime
@@ -79,7 +77,22 @@ from pydantic import (
 import benchmark
 from benchmark import results
 from benchmark.errors import ConfigError, EmobenchError
-from benchmark.labels import EMOTIONS, NEUTRAL
+# The statistics are benchmark.metrics.stacked's, the one engine the runner, report, compare and claims use;
+# these names stay importable from here for code written against the leaderboard.
+from benchmark.metrics.stacked import (  # noqa: F401  (re-exported)
+    Scored,
+    Stacked,
+    class_labels,
+    confusions,
+    mcnemar_seeds,
+    paired_bootstrap_p,
+    resample_weights,
+    score_stacked,
+    scores_from_confusion,
+    seed_means,
+)
+from benchmark.metrics.stacked import nan_quiet as _nan_quiet
+from benchmark.metrics.stacked import natural_key as _natural
 
 DEFINITIONS_DIR = Path(benchmark.__file__).resolve().parent.parent / "leaderboards"
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -373,195 +386,6 @@ def select_cells(cells: pd.DataFrame, definition: LeaderboardDef) -> pd.DataFram
 
 
 # ----------------------------------------------------------------------------- scoring
-
-
-@dataclass
-class Stacked:
-    """The predictions of one method's cells stacked: one row per (seed, fold, test utterance).
-
-    ``item`` numbers the test utterances (a (fold, utt_id) pair: a fold's test
-    set may repeat another fold's utterances, e.g. two transfer pairs with the
-    same test language), the unit every bootstrap resamples.
-    """
-
-    frame: pd.DataFrame                 # seed, fold, utt_id, y_true, y_pred, item
-    items: pd.DataFrame                 # one row per item: fold, utt_id (index = item number)
-    seeds: list[str]
-    folds: list[str]
-
-    @classmethod
-    def from_frame(cls, pred: pd.DataFrame, items: pd.DataFrame | None = None) -> Stacked:
-        pred = pred.assign(seed=pred["seed"].astype(str), fold=pred["fold"].astype(str),
-                           utt_id=pred["utt_id"].astype(str))
-        if items is None:
-            items = pred[["fold", "utt_id"]].drop_duplicates().sort_values(["fold", "utt_id"]).reset_index(drop=True)
-        index = pd.MultiIndex.from_frame(items[["fold", "utt_id"]])
-        item = index.get_indexer(pd.MultiIndex.from_frame(pred[["fold", "utt_id"]]))
-        if (item < 0).any():
-            raise EmobenchError("predictions hold test utterances outside the common test set")
-        frame = pred.assign(item=item)
-        seeds = sorted(frame["seed"].unique(), key=_natural)
-        return cls(frame, items, seeds, sorted(items["fold"].unique(), key=_natural))
-
-    def test_set(self) -> set[tuple[str, str]]:
-        return set(zip(self.items["fold"], self.items["utt_id"]))
-
-
-def _natural(text: str) -> tuple:
-    """Sort "fold10" after "fold2" and "10" after "2"."""
-    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(text)))
-
-
-def class_labels(pred: pd.DataFrame) -> list[str]:
-    """The classes predictions are scored on: every class in y_true or y_pred, canonical order first.
-
-    Predicted classes absent from the test set stay in, so that a prediction
-    of such a class still counts as an error (a confusion matrix over the
-    true classes only would drop it) and scores macro-F1 0, as scikit-learn
-    does with its default labels; UA averages the recall of the classes
-    present in y_true only (balanced accuracy).
-    """
-    seen = set(pred["y_true"].astype(str)) | set(pred["y_pred"].astype(str))
-    return [e for e in EMOTIONS if e in seen] + sorted(seen - set(EMOTIONS))
-
-
-def resample_weights(items: pd.DataFrame, n: int, seed: int, aggregate: str = "pooled") -> np.ndarray:
-    """(n, n_items) bootstrap draw counts over test utterances (``benchmark.metrics.resample_weights``).
-
-    ``pooled``: utterances drawn with replacement from all folds together (the
-    pooled predictions are one test set); ``fold_mean``: drawn within each fold,
-    so that every fold keeps its size and a per-fold metric exists in every
-    resample.
-    """
-    from benchmark.metrics import resample_weights as draw
-
-    if aggregate == "pooled":
-        return draw(len(items), n, seed)
-    weights = np.zeros((n, len(items)))
-    for i, (_, idx) in enumerate(sorted(items.groupby("fold").indices.items())):
-        weights[:, idx] = draw(len(idx), n, int(np.random.default_rng([seed, i]).integers(2**31)))
-    return weights
-
-
-def confusions(stacked: Stacked, labels: list[str], weights: np.ndarray | None = None) -> np.ndarray:
-    """Weighted confusion counts (``benchmark.metrics.weighted_confusions``), shape (W, seeds, folds, K, K)."""
-    from benchmark.metrics import weighted_confusions
-
-    frame = stacked.frame
-    unknown = set(frame["y_true"].astype(str)) - set(labels) | set(frame["y_pred"].astype(str)) - set(labels)
-    if unknown:   # weighted_confusions would drop those rows silently
-        raise EmobenchError(f"predictions hold class(es) {sorted(unknown)} outside the scored labels {labels}")
-    weights = np.ones((1, len(stacked.items))) if weights is None else weights
-    k = len(labels)
-    out = np.zeros((weights.shape[0], len(stacked.seeds), len(stacked.folds), k, k))
-    seed_pos = {s: i for i, s in enumerate(stacked.seeds)}
-    fold_pos = {f: i for i, f in enumerate(stacked.folds)}
-    items = frame["item"].to_numpy()
-    y_true, y_pred = frame["y_true"].astype(str).to_numpy(), frame["y_pred"].astype(str).to_numpy()
-    for (seed, fold), idx in frame.groupby(["seed", "fold"]).indices.items():
-        out[:, seed_pos[seed], fold_pos[fold]] = weighted_confusions(y_true[idx], y_pred[idx], labels,
-                                                                     weights[:, items[idx]])
-    return out
-
-
-@contextmanager
-def _nan_quiet():
-    """A class absent from a fold or a resample gives NaN recalls by design: no warnings about them."""
-    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
-        yield
-
-
-def scores_from_confusion(cm: np.ndarray, labels: list[str]) -> dict[str, np.ndarray]:
-    """Every metric of ``benchmark.metrics.SER_METRICS`` (UA, WA, macro-F1, ...), per-class recall and
-    minority-class recall (mean recall of the non-Neutral classes present), from (..., K, K) counts."""
-    from benchmark.metrics import SER_METRICS
-
-    with _nan_quiet():
-        out = {name: SER_METRICS.get(name)(cm) for name in SER_METRICS.names()}
-        # macro_f1 averages over every label, a class absent from this confusion (a fold of a transfer
-        # protocol without it, a resample that lost it) counting F1 = 0. Absent classes add exactly 0,
-        # so rescaling gives the mean over the classes present (true or predicted), as scikit-learn's
-        # default labels do.
-        present = (cm.sum(-1) + cm.sum(-2)) > 0
-        if "macro_f1" in out:
-            out["macro_f1"] = out["macro_f1"] * cm.shape[-1] / present.sum(-1)
-        support = cm.sum(-1)
-        recall = np.where(support > 0, np.diagonal(cm, axis1=-2, axis2=-1) / np.where(support > 0, support, 1),
-                          np.nan)
-        minority = np.array([c != NEUTRAL for c in labels])
-        out["minority_recall"] = (np.nanmean(np.where(minority, recall, np.nan), -1)
-                                  if NEUTRAL in labels and minority.any() else np.full(recall.shape[:-1], np.nan))
-    for i, c in enumerate(labels):
-        out[f"recall.{c}"] = recall[..., i]
-    return out
-
-
-def seed_means(stacked: Stacked, labels: list[str], aggregate: str,
-               weights: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """(seed mean, per-seed values) of every metric; arrays have a leading resample axis."""
-    cm = confusions(stacked, labels, weights)                 # (W, S, F, K, K)
-    with _nan_quiet():
-        if aggregate == "pooled":
-            per_seed = scores_from_confusion(cm.sum(2), labels)   # (W, S)
-        else:
-            per_seed = {k: np.nanmean(v, -1) for k, v in scores_from_confusion(cm, labels).items()}
-        return {k: np.nanmean(v, -1) for k, v in per_seed.items()}, per_seed
-
-
-@dataclass
-class Scored:
-    """A method's seed-mean metrics, their spread over seeds and bootstrap CIs."""
-
-    value: dict[str, float]
-    sd: dict[str, float]
-    low: dict[str, float]
-    high: dict[str, float]
-    boot: dict[str, np.ndarray]         # seed mean per resample (paired tests reuse it)
-    per_seed: dict[str, np.ndarray]     # point value per seed
-
-
-def score_stacked(stacked: Stacked, labels: list[str], aggregate: str, weights: np.ndarray) -> Scored:
-    point, per_seed = seed_means(stacked, labels, aggregate)
-    boot, _ = seed_means(stacked, labels, aggregate, weights)
-    with _nan_quiet():
-        sd = {k: float(np.nanstd(v[0], ddof=1)) if v.shape[-1] > 1 else float("nan") for k, v in per_seed.items()}
-        low = {k: float(np.nanpercentile(v, 2.5)) if np.isfinite(v).any() else float("nan") for k, v in boot.items()}
-        high = {k: float(np.nanpercentile(v, 97.5)) if np.isfinite(v).any() else float("nan") for k, v in boot.items()}
-    return Scored({k: float(v[0]) for k, v in point.items()}, sd, low, high, boot,
-                  {k: v[0] for k, v in per_seed.items()})
-
-
-def paired_bootstrap_p(boot_a: np.ndarray, boot_b: np.ndarray) -> float:
-    """Two-sided p-value of "B - A = 0" from paired resamples (the same utterances drawn for both).
-
-    The share of resampled differences on the other side of zero, doubled,
-    with the +1 correction that keeps a finite resample count from claiming
-    p = 0.
-    """
-    diff = np.asarray(boot_b) - np.asarray(boot_a)
-    diff = diff[np.isfinite(diff)]
-    if diff.size == 0:
-        return float("nan")
-    n = diff.size
-    tail = min(np.sum(diff <= 0), np.sum(diff >= 0))
-    return float(min(1.0, 2 * (tail + 1) / (n + 1)))
-
-
-
-def mcnemar_seeds(a: Stacked, b: Stacked) -> float:
-    """``benchmark.metrics.mcnemar`` per seed both methods ran, on their common test utterances;
-    the largest p-value (conservative: significant only if every seed is)."""
-    from benchmark.metrics import mcnemar
-
-    ps = []
-    for seed in sorted(set(a.seeds) & set(b.seeds), key=_natural):
-        fa = a.frame[a.frame["seed"] == seed].set_index("item")
-        fb = b.frame[b.frame["seed"] == seed].set_index("item")
-        common = fa.index.intersection(fb.index)
-        ps.append(mcnemar(fa.loc[common, "y_true"].astype(str).to_numpy(), fa.loc[common, "y_pred"].astype(str).to_numpy(),
-                          fb.loc[common, "y_pred"].astype(str).to_numpy())["p"])
-    return max(ps) if ps else float("nan")
 
 
 # ----------------------------------------------------------------------------- TTS columns

@@ -8,8 +8,10 @@ from scipy.stats import binomtest
 from sklearn.metrics import balanced_accuracy_score, accuracy_score, confusion_matrix, f1_score, recall_score
 
 from benchmark.errors import ManifestError
-from benchmark.metrics import (aggregate_folds, bhattacharyya_distance, bootstrap_ci, frechet_distance, mcnemar,
-                               mmd_rbf, paired_bootstrap, score_predictions, ser_scores, speaker_probe)
+from benchmark.metrics import (Stacked, bhattacharyya_distance, bootstrap_ci, class_labels, compare_scored,
+                               draw_counts, frechet_distance, mcnemar, minimum_detectable_effect, mmd_rbf,
+                               resample_weights, score_predictions, score_stacked, seed_means, ser_scores,
+                               speaker_probe)
 from benchmark.predictions import make_predictions, validate_predictions
 
 LABELS = ["neutral", "happy", "angry", "sad"]
@@ -70,14 +72,61 @@ def test_score_predictions_reports_both_intervals():
     assert s["ua_ci_low"] < s["ua"] < s["ua_ci_high"] and s["ua_spk_ci_low"] < s["ua"] < s["ua_spk_ci_high"]
 
 
+def _stack(y, pred, fold="f0", seed=0) -> pd.DataFrame:
+    return pd.DataFrame({"utt_id": [f"u{i:05d}" for i in range(len(y))], "y_true": y, "y_pred": pred,
+                         "fold": fold, "seed": str(seed)})
+
+
+def _paired(y, pred_a, pred_b, n_boot=500, seed=0, metric="ua"):
+    a, b = Stacked.from_frame(_stack(y, pred_a)), None
+    b = Stacked.from_frame(_stack(y, pred_b), items=a.items)
+    labels = class_labels(pd.concat([a.frame, b.frame]))
+    weights = resample_weights(a.items, n_boot, seed)
+    return compare_scored(score_stacked(a, labels, "pooled", weights), score_stacked(b, labels, "pooled", weights),
+                          metric)
+
+
 def test_paired_tests_separate_better_from_identical():
     y, weak, _ = _predictions(accuracy=0.5, seed=1)
     strong = np.where(np.random.default_rng(2).random(len(y)) < 0.8, y, weak)
-    better = paired_bootstrap(y, weak, strong, LABELS, n_boot=500)
-    assert better["diff"] > 0 and better["p"] < 0.01
-    same = paired_bootstrap(y, weak, weak, LABELS, n_boot=500)
-    assert same["diff"] == 0 and same["p"] == 1.0
+    better = _paired(y, weak, strong)
+    assert better.diff == pytest.approx(balanced_accuracy_score(y, strong) - balanced_accuracy_score(y, weak))
+    assert better.diff > 0 and better.p < 0.01 and better.low > 0
+    same = _paired(y, weak, weak)
+    assert same.diff == 0 and same.p == 1.0 and same.se == 0
     assert mcnemar(y, weak, strong)["p"] < 0.01 and mcnemar(y, weak, weak)["p"] == 1.0
+
+
+def test_paired_difference_by_hand():
+    """The paired bootstrap recomputed by hand: the same draws for both, p = 2 (tail + 1) / (B + 1)."""
+    y, a, _ = _predictions(n=300, accuracy=0.55, seed=3)
+    b = np.where(np.random.default_rng(4).random(len(y)) < 0.3, y, a)
+    result = _paired(y, a, b, n_boot=300, seed=7)
+    rng = np.random.default_rng(7)
+    diffs = []
+    for counts in rng.multinomial(len(y), np.full(len(y), 1 / len(y)), size=300):
+        idx = np.repeat(np.arange(len(y)), counts)
+        diffs.append(balanced_accuracy_score(y[idx], b[idx]) - balanced_accuracy_score(y[idx], a[idx]))
+    diffs = np.array(diffs)
+    assert result.low == pytest.approx(np.percentile(diffs, 2.5)) and result.high == pytest.approx(
+        np.percentile(diffs, 97.5))
+    assert result.se == pytest.approx(diffs.std(ddof=1))
+    tail = min((diffs <= 0).sum(), (diffs >= 0).sum())
+    assert result.p == pytest.approx(min(1, 2 * (tail + 1) / 301))
+    assert result.mde() == pytest.approx((1.959964 + 0.841621) * diffs.std(ddof=1), rel=1e-5)
+    assert minimum_detectable_effect(0.01, alpha=0.05, power=0.5) == pytest.approx(0.0195996, rel=1e-4)
+
+
+def test_mcnemar_is_statsmodels_exact_above_25_discordant_pairs():
+    from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
+
+    y = np.array(["a"] * 100)
+    a = np.array(["a"] * 40 + ["b"] * 60)              # right on 0..39
+    b = np.array(["b"] * 10 + ["a"] * 50 + ["b"] * 40)  # right on 10..59
+    r = mcnemar(y, a, b)
+    assert (r["n01"], r["n10"]) == (10, 20) and "exact" in r["test"]
+    assert r["p"] == pytest.approx(sm_mcnemar([[30, 10], [20, 40]], exact=True).pvalue)
+    assert r["p"] == pytest.approx(binomtest(10, 30, 0.5).pvalue)
 
 
 def test_mcnemar_by_hand():
@@ -89,14 +138,30 @@ def test_mcnemar_by_hand():
     assert r["p"] == pytest.approx(binomtest(0, 6, 0.5).pvalue) == pytest.approx(2 * 0.5**6)
 
 
+def test_macro_f1_is_scikit_learns_default_labels_everywhere():
+    """One macro-F1: over the classes in y_true or y_pred. A label neither true nor predicted is left out
+    (it used to count F1 = 0 in the runner's per-cell scores); a predicted class absent from y_true counts 0."""
+    y = np.array(["neutral", "happy", "happy", "neutral", "neutral", "sad"])
+    pred = np.array(["neutral", "happy", "neutral", "neutral", "angry", "sad"])
+    expected = f1_score(y, pred, average="macro", zero_division=0)     # labels: angry, happy, neutral, sad
+    assert ser_scores(y, pred, LABELS + ["fear"])["macro_f1"] == pytest.approx(expected)
+    stacked = Stacked.from_frame(_stack(y, pred))
+    point, _ = seed_means(stacked, class_labels(stacked.frame) + ["fear"], "pooled")
+    assert point["macro_f1"][0] == pytest.approx(expected)
+
+
 def test_fold_aggregation_keeps_pooled_and_mean_apart():
     y1, p1, _ = _predictions(n=100, accuracy=0.9, seed=1)
     y2, p2, _ = _predictions(n=300, accuracy=0.5, seed=2)
-    folds = [pd.DataFrame({"y_true": y1, "y_pred": p1}), pd.DataFrame({"y_true": y2, "y_pred": p2})]
-    agg = aggregate_folds(folds, LABELS)
-    assert agg["pooled"]["wa"] == pytest.approx(accuracy_score(np.r_[y1, y2], np.r_[p1, p2]))
-    assert agg["fold_mean"]["wa"] == pytest.approx((accuracy_score(y1, p1) + accuracy_score(y2, p2)) / 2)
-    assert agg["fold_std"]["wa"] > 0
+    stacked = Stacked.from_frame(pd.concat([_stack(y1, p1, "f0"), _stack(y2, p2, "f1")], ignore_index=True))
+    pooled, _ = seed_means(stacked, LABELS, "pooled")
+    mean, _ = seed_means(stacked, LABELS, "fold_mean")
+    assert pooled["wa"][0] == pytest.approx(accuracy_score(np.r_[y1, y2], np.r_[p1, p2]))
+    assert mean["wa"][0] == pytest.approx((accuracy_score(y1, p1) + accuracy_score(y2, p2)) / 2)
+    # fold_mean resamples within each fold: every resample keeps each fold's size
+    weights = resample_weights(stacked.items, 50, 0, "fold_mean")
+    assert (weights[:, :100].sum(1) == 100).all() and (weights[:, 100:].sum(1) == 300).all()
+    assert draw_counts(10, 3, 0).sum(1).tolist() == [10, 10, 10]
 
 
 def test_speaker_probe_sees_speaker_information():

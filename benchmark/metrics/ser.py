@@ -1,19 +1,32 @@
-"""SER metrics from labels: UA, WA, macro-F1, per-class recall, confusion matrix.
+"""SER metrics from labels: UA, WA, macro-F1, per-class recall, minority recall, confusion matrix.
 
+The one definition of each metric (``benchmark.metrics.stacked`` resamples
+them; the runner, leaderboards, report, compare and claims all call it).
 All of them come from one confusion matrix over a fixed label order, so the
 bootstrap can recompute them for a thousand resamples at once (a resample is
-just a weighted confusion matrix). UA is the mean recall over the classes
-present in ``y_true`` (scikit-learn's ``balanced_accuracy_score``); a class
-absent from the test set has no recall and is left out of UA, and its recall
-is reported as NaN.
+just a weighted confusion matrix).
+
+* UA is the mean recall over the classes present in ``y_true``
+  (scikit-learn's ``balanced_accuracy_score``); a class absent from the test
+  set has no recall and is left out of UA, and its recall is NaN.
+* Macro-F1 is the mean F1 over the classes present in ``y_true`` or
+  ``y_pred`` (scikit-learn's ``f1_score(average="macro")`` with its default
+  labels, ``zero_division=0``): a class neither in the test set nor predicted
+  has no F1 and is left out, a class predicted but absent from the test set
+  scores F1 = 0. (Before the unification the runner averaged over every label
+  of the split, counting such a class as 0; see docs/statistics.md.)
+* Minority recall is the mean recall of the non-Neutral classes present in
+  ``y_true`` (NaN when the labels hold no Neutral).
 """
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Sequence
 
 import numpy as np
 from sklearn.metrics import confusion_matrix as _sk_confusion
 
+from benchmark.labels import NEUTRAL
 from benchmark.registry import Registry
 
 ConfusionMetric = Callable[[np.ndarray], np.ndarray]
@@ -47,12 +60,29 @@ def weighted_accuracy(cm: np.ndarray) -> np.ndarray:
 
 @SER_METRICS.register("macro_f1")
 def macro_f1(cm: np.ndarray) -> np.ndarray:
-    """Unweighted mean F1 over the label set (scikit-learn's zero_division=0 convention)."""
+    """Mean F1 over the classes present in y_true or y_pred (scikit-learn's default labels, zero_division=0)."""
     diag = np.diagonal(cm, axis1=-2, axis2=-1)
     denom = cm.sum(axis=-1) + cm.sum(axis=-2)
+    present = denom > 0
     with np.errstate(invalid="ignore", divide="ignore"):
-        f1 = np.where(denom > 0, 2 * diag / np.where(denom > 0, denom, 1), 0.0)
-    return f1.mean(axis=-1)
+        f1 = np.where(present, 2 * diag / np.where(present, denom, 1), 0.0)
+        return f1.sum(axis=-1) / present.sum(axis=-1)
+
+
+def recalls(cm: np.ndarray) -> np.ndarray:
+    """Per-class recall of one or many (..., k, k) confusion matrices; NaN for classes absent from y_true."""
+    return _recalls(cm)
+
+
+def minority_recall(cm: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+    """Mean recall of the non-Neutral classes present in y_true; NaN without a Neutral label."""
+    minority = np.array([c != NEUTRAL for c in labels])
+    recall = _recalls(cm)
+    if NEUTRAL not in labels or not minority.any():
+        return np.full(recall.shape[:-1], np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # a resample without any minority class
+        return np.nanmean(np.where(minority, recall, np.nan), axis=-1)
 
 
 def per_class_recall(cm: np.ndarray, labels: Sequence[str]) -> dict[str, float]:
@@ -62,6 +92,7 @@ def per_class_recall(cm: np.ndarray, labels: Sequence[str]) -> dict[str, float]:
 def ser_scores(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> dict[str, float]:
     """Every registered metric plus ``recall.<class>``, as plain floats."""
     cm = confusion(y_true, y_pred, labels)
-    scores = {name: float(SER_METRICS.get(name)(cm)) for name in SER_METRICS.names()}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scores = {name: float(SER_METRICS.get(name)(cm)) for name in SER_METRICS.names()}
     scores.update({f"recall.{c}": r for c, r in per_class_recall(cm, labels).items()})
     return scores

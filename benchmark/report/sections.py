@@ -30,6 +30,7 @@ import pandas as pd
 
 from benchmark import leaderboard as LB
 from benchmark import results
+from benchmark.metrics import stacked as st
 from benchmark.errors import EmobenchError
 from benchmark.report import figures as F
 from benchmark.report.content import (SD_MARK, SI_MARK, SYNTHETIC_NOTE, ReportFigure, ReportTable, Section,
@@ -70,14 +71,14 @@ class ReportInputs:
     def embeddings(self, run_id: str) -> dict[str, np.ndarray] | None:
         return results.load_embeddings(run_id, self.tracking_uri)
 
-    def score(self, cells: pd.DataFrame) -> LB.Scored:
+    def score(self, cells: pd.DataFrame) -> st.Scored:
         """Seed-mean scores and bootstrap CIs of ``cells`` (one method), computed once per set of runs."""
         key = tuple(sorted(cells["run_id"]))
         if key not in self._scored:
-            stacked = LB.Stacked.from_frame(self.predictions(cells))
-            labels = LB.class_labels(stacked.frame)
-            weights = LB.resample_weights(stacked.items, self.n_bootstrap, self.seed)
-            self._scored[key] = LB.score_stacked(stacked, labels, "pooled", weights)
+            stacked = st.Stacked.from_frame(self.predictions(cells))
+            labels = st.class_labels(stacked.frame)
+            weights = st.resample_weights(stacked.items, self.n_bootstrap, self.seed)
+            self._scored[key] = st.score_stacked(stacked, labels, "pooled", weights)
         return self._scored[key]
 
 
@@ -207,7 +208,7 @@ def confusion_section(inputs: ReportInputs, cells: pd.DataFrame) -> Section | No
         "to 1 (the diagonal is the per-class recall)."])
     for method, group in cells.groupby("method"):
         pred = inputs.predictions(group)
-        labels = LB.class_labels(pred)   # true and predicted classes: every error has a column
+        labels = st.class_labels(pred)   # true and predicted classes: every error has a column
         cm = confusion(pred["y_true"].astype(str), pred["y_pred"].astype(str), labels).astype(float)
         support = cm.sum(1, keepdims=True)
         normalised = np.divide(cm, support, out=np.zeros_like(cm), where=support > 0)
@@ -567,7 +568,7 @@ def _showcase_rows(inputs: ReportInputs, cells: pd.DataFrame, order: list[str]
                    ) -> tuple[list[tuple[str, dict[str, np.ndarray]]], str, str, str]:
     """(system, showcase) rows of one seed: the ground truth, then every system that logged one for the
     same sentence and speaker. Returns the rows, the sentence, the speaker and the seed."""
-    seeds = sorted(cells["seed"].astype(str).unique(), key=LB._natural)
+    seeds = sorted(cells["seed"].astype(str).unique(), key=st.natural_key)
     for seed in seeds:
         at_seed = cells[cells["seed"].astype(str) == seed]
         shows = []

@@ -6,14 +6,7 @@ from itertools import combinations
 import numpy as np
 
 from benchmark.metrics import mmd_rbf
-
-
-def _standardise(Z: np.ndarray) -> np.ndarray:
-    # z-score each dimension within the run, so that methods with larger
-    # embedding scales are not penalised by a scale-dependent distance.
-    Z = np.asarray(Z, dtype=float)
-    std = Z.std(0)
-    return (Z - Z.mean(0)) / np.where(std > 0, std, 1.0)
+from benchmark.metrics.distances import standardise as _standardise
 
 
 def language_distances(Z: np.ndarray, languages: np.ndarray, min_per_language: int = 5) -> list[dict]:

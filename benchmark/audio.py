@@ -3,45 +3,134 @@
 Audio of any sample rate or channel count is mixed down to mono and resampled
 (polyphase filtering, ``scipy.signal.resample_poly``) with a logged note, so
 that corpora recorded at 44.1 or 48 kHz, stereo, mix freely with the 16 kHz
-embedded corpus. Missing, corrupt, empty and silent files raise
-:class:`~benchmark.errors.AudioError` naming the file.
+embedded corpus. Missing, empty (0 bytes), corrupt, truncated, sample-less,
+NaN-carrying and silent files raise :class:`~benchmark.errors.AudioError`
+naming the file.
+
+Two levels of checks, so that loading a corpus stays cheap:
+
+* :func:`header_problem` reads only the file header (no decoding): missing,
+  0-byte, unreadable, truncated (a WAV whose ``data`` chunk is shorter than
+  its header declares; libsndfile silently reads what is there) and 0 frames.
+* :func:`content_problem` decodes the samples as well: NaN/infinite samples
+  and silence. ``score-tts`` runs it on every wav; :func:`load_audio` always.
 """
 from __future__ import annotations
 
 import logging
+import struct
 from fractions import Fraction
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from benchmark.errors import AudioError
 
 log = logging.getLogger(__name__)
 
 SILENCE_PEAK = 1e-5  # a file whose peak stays below this carries no speech (about -100 dBFS)
+_STREAMING_SIZES = (0, 0xFFFFFFFF)  # placeholders written by recorders that never patched the header
+
+
+class AudioProblem(NamedTuple):
+    """Why a file is not usable audio: ``kind`` (missing, empty, unreadable, truncated, corrupt, silent)
+    and a detail."""
+
+    kind: str
+    detail: str = ""
+
+    def describe(self, path: str | Path) -> str:
+        """One line naming the file: ``truncated audio file a.wav (the header declares ...)``."""
+        return f"{self.kind} audio file {path}" + (f" ({self.detail})" if self.detail else "")
+
+    def __str__(self) -> str:
+        return f"{self.kind} audio" + (f" ({self.detail})" if self.detail else "")
+
+
+def header_problem(path: str | Path) -> AudioProblem | None:
+    """Why ``path`` is not usable audio judging from its header alone (None when it looks fine)."""
+    path = Path(path)
+    if not path.is_file():
+        return AudioProblem("missing", "file not found")
+    size = path.stat().st_size
+    if size == 0:
+        return AudioProblem("empty", "0 bytes")
+    truncated = _wav_truncation(path, size)
+    if truncated:
+        return AudioProblem("truncated", truncated)
+    try:
+        info = sf.info(str(path))
+    except Exception as exc:  # noqa: BLE001  (soundfile raises RuntimeError/LibsndfileError variants)
+        return AudioProblem("unreadable", str(exc))
+    if info.frames == 0:
+        return AudioProblem("empty", "0 samples")
+    return None
+
+
+def content_problem(samples: np.ndarray) -> AudioProblem | None:
+    """Why decoded ``samples`` (any shape) cannot be used: none, NaN/infinite values, or silence."""
+    if samples.size == 0:
+        return AudioProblem("empty", "0 samples")
+    finite = np.isfinite(samples)
+    if not finite.all():
+        return AudioProblem("corrupt", f"{int((~finite).sum())} of {samples.size} samples are NaN or infinite")
+    if np.abs(samples).max() < SILENCE_PEAK:
+        return AudioProblem("silent", "peak below -100 dBFS")
+    return None
+
+
+def file_problem(path: str | Path) -> AudioProblem | None:
+    """Header and content checks of one file (decodes it): why it cannot be used, None when it can."""
+    problem = header_problem(path)
+    if problem:
+        return problem
+    try:
+        samples, _ = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:  # noqa: BLE001  (a file whose header opens but whose data does not decode)
+        return AudioProblem("unreadable", str(exc))
+    return content_problem(samples)
+
+
+def _wav_truncation(path: Path, size: int) -> str | None:
+    """A RIFF/WAVE file whose ``data`` chunk declares more bytes than the file holds."""
+    with path.open("rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None  # not a plain RIFF WAV (RF64, AIFF, FLAC, ...): libsndfile checks it
+        offset = 12
+        while offset + 8 <= size:
+            f.seek(offset)
+            chunk_id, chunk_size = struct.unpack("<4sI", f.read(8))
+            if chunk_id == b"data":
+                available = size - offset - 8
+                if chunk_size not in _STREAMING_SIZES and chunk_size > available:
+                    return f"the header declares {chunk_size} bytes of sample data, the file holds {available}"
+                return None
+            offset += 8 + chunk_size + (chunk_size & 1)  # chunks are padded to an even size
+    return None  # no data chunk: libsndfile reports the file as unreadable or empty
 
 
 def load_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
     """Mono float32 samples of ``path`` at ``sample_rate``."""
     path = Path(path)
-    if not path.is_file():
-        raise AudioError(str(path), "file not found")
+    problem = header_problem(path)
+    if problem:
+        raise AudioError(str(path), str(problem))
     try:
         samples, file_rate = sf.read(path, dtype="float32", always_2d=True)
     except Exception as exc:  # libsndfile raises several types for corrupt files
-        raise AudioError(str(path), f"unreadable audio ({exc})") from None
-    if samples.shape[0] == 0:
-        raise AudioError(str(path), "empty audio (0 samples)")
+        raise AudioError(str(path), str(AudioProblem("unreadable", str(exc)))) from None
     if samples.shape[1] > 1:
         log.info("%s: mixing %d channels down to mono", path, samples.shape[1])
     mono = samples.mean(axis=1)
-    if not np.isfinite(mono).all():
-        raise AudioError(str(path), "audio contains NaN or infinite samples")
-    if np.abs(mono).max() < SILENCE_PEAK:
-        raise AudioError(str(path), "silent audio (peak below -100 dBFS)")
+    problem = content_problem(mono)
+    if problem:
+        raise AudioError(str(path), str(problem))
     if file_rate != sample_rate:
+        from scipy.signal import resample_poly  # imported here: scipy.signal costs ~0.3 s to import
+
         log.info("%s: resampling %d Hz -> %d Hz", path, file_rate, sample_rate)
         ratio = Fraction(sample_rate, file_rate)
         mono = resample_poly(mono, ratio.numerator, ratio.denominator).astype(np.float32)

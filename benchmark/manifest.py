@@ -9,7 +9,9 @@ skipped and why.
 """
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,19 +89,66 @@ def _is_missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
 
 
-def _audio_file_problems(path: str) -> list[str]:
-    import soundfile as sf
+def _audio_file_problems(path: str, decode: bool = False) -> list[str]:
+    """The audio file's problems, each naming it (header checks; with ``decode`` NaN and silence too)."""
+    from benchmark.audio import file_problem, header_problem
 
-    p = Path(path)
-    if not p.is_file():
-        return [f"missing audio file {path}"]
+    problem = file_problem(path) if decode else header_problem(path)
+    return [problem.describe(path)] if problem else []
+
+
+@dataclass
+class CsvRow:
+    """One record of a CSV file: the line it starts on, its cells by column, and what is wrong with it."""
+
+    line: int
+    values: dict[str, str]
+    problem: str | None = None
+
+
+def read_csv_rows(path: str | Path, *, sep: str = ",") -> tuple[list[str], list[CsvRow]]:
+    """The header and the records of a CSV (or TSV) file, every cell a string.
+
+    Unlike ``pandas.read_csv`` a record with too many or too few fields does
+    not stop the file: it comes back with ``problem`` saying so (its cells
+    padded with "" or cut to the header), so that a loader can report it by
+    line and, when asked, skip it. What makes the whole file unreadable (not
+    UTF-8, no header, a repeated column name, a broken quote) raises a
+    :class:`ManifestError` naming the file and the line.
+    """
+    path = Path(path)
+    data = path.read_bytes()
     try:
-        info = sf.info(path)
-    except Exception as exc:  # soundfile raises RuntimeError/LibsndfileError variants
-        return [f"unreadable audio file {path} ({exc})"]
-    if info.frames == 0:
-        return [f"empty audio file {path}"]
-    return []
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ManifestError(str(path), [f"line {line}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    header: list[str] | None = None
+    rows: list[CsvRow] = []
+    end = 0  # the line the previous record ended on
+    try:
+        for fields in reader:
+            start, end = end + 1, reader.line_num
+            if not fields or all(not f.strip() for f in fields):
+                continue  # blank line (pandas skips them too)
+            if header is None:
+                header = [f.strip() for f in fields]
+                repeated = sorted({c for c in header if header.count(c) > 1})
+                if repeated:
+                    raise ManifestError(str(path), [f"line {start}: repeated column name(s) {repeated} in the header"])
+                continue
+            problem = None
+            if len(fields) != len(header):
+                problem = (f"{len(fields)} fields where the header has {len(header)} "
+                           f"({'an unquoted comma in a cell?' if len(fields) > len(header) else 'cells missing'})")
+                fields = (fields + [""] * len(header))[:len(header)]
+            rows.append(CsvRow(start, dict(zip(header, fields)), problem))
+    except csv.Error as exc:
+        raise ManifestError(str(path), [f"line {reader.line_num}: not valid CSV ({exc})"]) from None
+    if header is None:
+        raise ManifestError(str(path), ["empty file: no header line"])
+    return header, rows
 
 
 def validate_manifest(
@@ -197,7 +246,12 @@ def manifest_hash(df: pd.DataFrame) -> str:
 def read_manifest(path: str | Path) -> pd.DataFrame:
     """Read a manifest written by :func:`write_manifest` (CSV or Parquet) and validate it."""
     path = Path(path)
-    df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype={"text": "string"})
+    try:
+        df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype={"text": "string"})
+    except FileNotFoundError:
+        raise ManifestError(str(path), ["manifest file not found"]) from None
+    except (ValueError, OSError) as exc:  # pandas ParserError/EmptyDataError, pyarrow errors, bad encodings
+        raise ManifestError(str(path), [f"not a readable manifest ({type(exc).__name__}: {exc})"]) from None
     if "text" in df.columns:
         df["text"] = df["text"].astype(object).where(df["text"].notna(), None)
     return validate_manifest(df, str(path))[0]

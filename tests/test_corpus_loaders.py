@@ -1,6 +1,9 @@
 """Real-corpus loaders on tiny fixture trees in each corpus's published layout."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -321,10 +324,15 @@ def test_savee_duplicate_ids_across_layouts(tmp_path):
     fx.savee(tmp_path, flat=True)
     with pytest.raises(ManifestError) as err:
         load_corpus("savee", tmp_path)
-    assert len(err.value.problems) == 8
-    assert "duplicate utt_id 'savee_DC_a01'" in str(err.value)
-    with pytest.raises(ManifestError):  # skipping would leave nothing usable
-        load_corpus("savee", tmp_path, on_error="skip")
+    # one problem per later copy, naming both files
+    assert len(err.value.problems) == 4
+    assert ("AudioData/DC/a01.wav: duplicate utt_id 'savee_DC_a01': the same audio as DC_a01.wav"
+            in str(err.value))
+    # skipping keeps the first copy of each (walking order: the flat files at the root come first)
+    df, report = load_corpus("savee", tmp_path, on_error="skip")
+    assert len(df) == 4 and all(Path(p).parent == tmp_path for p in df["path"])
+    assert sorted(e for e, _ in report.skipped) == ["AudioData/DC/a01.wav", "AudioData/DC/n30.wav",
+                                                     "AudioData/JK/sa03.wav", "AudioData/KL/su15.wav"]
 
 
 def test_cafe(tmp_path):
@@ -512,3 +520,180 @@ def test_classes_filter_works_for_every_loader(tmp_path):
         "excluded: emotion 'angry' not in classes (neutral, happy)",
         "excluded: emotion 'boredom' not in classes (neutral, happy)",
     ]
+
+
+# ---------------------------------------------------------------------------- robustness (issue 19)
+
+def test_crema_d_accepts_the_pre_2022_level_x(tmp_path):
+    root = fx.crema_d(tmp_path)
+    fx.write_wav(root / "AudioWAV" / "1001_ITH_SAD_X.wav")
+    df, report = load_corpus("crema_d", root)
+    assert rows(df, "emotion", "text")["crema_d_1001_ITH_SAD_X"] == ("sad", "I think I have a doctor's appointment")
+    assert len(report) == 0
+    fx.write_wav(root / "AudioWAV" / "1001_ITH_SAD_Q.wav")
+    with pytest.raises(ManifestError, match=r"1001_ITH_SAD_Q\.wav: unknown level 'Q'"):
+        load_corpus("crema_d", root)
+
+
+def test_ravdess_tree_holding_every_file_twice(tmp_path):
+    """Actor_NN/ beside audio_speech_actors_01-24/Actor_NN/ (two unpacked copies of the same zip)."""
+    fx.ravdess(tmp_path)
+    for wav in sorted(tmp_path.glob("Actor_*/*.wav")):
+        copy = tmp_path / "audio_speech_actors_01-24" / wav.parent.name / wav.name
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_bytes(wav.read_bytes())
+    with pytest.raises(ManifestError) as err:
+        load_corpus("ravdess", tmp_path)
+    assert len(err.value.problems) == 4  # the four speech files' second copies (the song file is excluded)
+    assert ("audio_speech_actors_01-24/Actor_12/03-01-05-01-02-01-12.wav: duplicate utt_id "
+            "'ravdess_03-01-05-01-02-01-12': the same audio as Actor_12/03-01-05-01-02-01-12.wav") in str(err.value)
+    df, report = load_corpus("ravdess", tmp_path, on_error="skip")
+    once, _ = load_corpus("ravdess", fx.ravdess(tmp_path / "once"))
+    assert sorted(df["utt_id"]) == sorted(once["utt_id"])  # one copy of each, not none
+    assert all("audio_speech_actors" not in p for p in df["path"])
+    copies = [e for e, r in report.skipped if r.startswith("duplicate utt_id")]
+    assert len(copies) == 4 and all(e.startswith("audio_speech_actors_01-24/") for e in copies)
+
+
+def test_two_different_files_under_one_id_are_both_reported(tmp_path):
+    root = fx.savee(tmp_path)
+    fx.write_wav(root / "DC_a01.wav", freq=440.0)  # same id as AudioData/DC/a01.wav, other audio
+    df, report = load_corpus("savee", root, on_error="skip")
+    assert "savee_DC_a01" not in set(df["utt_id"])
+    assert sorted(e for e, r in report.skipped if "duplicate utt_id 'savee_DC_a01'" in r) == [
+        "utt_id='savee_DC_a01', path=" + repr(str(root / p)) for p in ("AudioData/DC/a01.wav", "DC_a01.wav")]
+
+
+def _emobox_emovdb(root: Path) -> Path:
+    """An EmoBox folder of EmoV-DB, whose label map has classes emobench has no name for."""
+    data = root / "data" / "emovdb"
+    items = [("emovdb-bea-amused-1", "a"), ("emovdb-bea-angry-1", "an"), ("emovdb-sam-neutral-1", "n"),
+             ("emovdb-sam-sleepy-1", "s")]
+    lines = []
+    for key, emo in items:
+        wav = f"downloads/emovdb/{key}.wav"
+        fx.write_wav(root / wav)
+        lines.append(json.dumps({"key": key, "dataset": "emovdb", "wav": wav, "emo": emo, "length": fx.SECONDS,
+                                 "spk": key.split("-")[1]}))
+    fx.write_text(data / "emovdb.jsonl", "\n".join(lines) + "\n")
+    fx.write_text(data / "label_map.json", json.dumps({"a": "Amused", "an": "Angry", "n": "Neutral", "s": "Sleepy",
+                                                       "d": "Disgust"}))
+    fx.write_text(data / "corpus.cfg", "[Corpus]\nname = emovdb\nlanguage = english\n")
+    return data
+
+
+def test_emobox_label_without_an_emobench_name_is_excluded_by_classes(tmp_path):
+    data = _emobox_emovdb(tmp_path)
+    with pytest.raises(ManifestError, match=r"emovdb\.jsonl line 1 \(emovdb-bea-amused-1\): unknown emotion label "
+                                            r"'a' -> 'Amused'.*pass classes="):
+        load_corpus("emobox", data)
+    df, report = load_corpus("emobox", data, classes="core4")
+    assert rows(df, "emotion") == {"emovdb_bea-angry-1": ("angry",), "emovdb_sam-neutral-1": ("neutral",)}
+    assert reasons(report) == {
+        "emovdb_bea-amused-1": "excluded: label 'Amused' has no emobench name and is not in classes "
+                               "(neutral, happy, angry, sad)",
+        "emovdb_sam-sleepy-1": "excluded: label 'Sleepy' has no emobench name and is not in classes "
+                               "(neutral, happy, angry, sad)",
+    }
+    # a code the corpus's own label map does not define is still bad data, classes or not
+    jsonl = data / "emovdb.jsonl"
+    jsonl.write_text(jsonl.read_text().replace('"emo": "n"', '"emo": "zz"'))
+    with pytest.raises(ManifestError, match=r"line 3 \(emovdb-sam-neutral-1\): unknown emotion label 'zz'"):
+        load_corpus("emobox", data, classes="core4")
+
+
+def _emobox_esd(root: Path) -> Path:
+    """EmoBox's ESD: corpus.cfg says 'language = mix', the stm tags every line lang=en."""
+    data = root / "data" / "esd"
+    keys = ["esd-0001-000001", "esd-0001-000351", "esd-0011-000001", "esd-0011-001401"]
+    emos = ["Neutral", "Angry", "Neutral", "Surprise"]
+    lines = []
+    for key, emo in zip(keys, emos):
+        spk, num = key.split("-")[1:]
+        wav = f"downloads/esd/{spk}/{emo}/{spk}_{num}.wav"
+        fx.write_wav(tmp := root / wav)
+        assert tmp.is_file()
+        lines.append(json.dumps({"key": key, "dataset": "esd", "wav": wav, "length": fx.SECONDS, "emo": emo}))
+    fx.write_text(data / "esd.jsonl", "\n".join(lines) + "\n")
+    fx.write_text(data / "data.seg.wrd.stm", "".join(
+        f"{k} 1 {k.split('-')[1]} 0 {fx.SECONDS} <id={k},lang=en,spk={k.split('-')[1]},emotion={e}> {e}\n"
+        for k, e in zip(keys, emos)))
+    fx.write_text(data / "corpus.cfg", "[Corpus]\nname = esd\nlanguage = mix # chinese and english\nbase = data/esd\n")
+    return data
+
+
+def test_emobox_esd_takes_the_language_per_speaker(tmp_path):
+    df, _ = load_corpus("emobox", _emobox_esd(tmp_path))
+    assert rows(df, "speaker", "language") == {
+        "esd_0001-000001": ("esd_0001", "zh"), "esd_0001-000351": ("esd_0001", "zh"),
+        "esd_0011-000001": ("esd_0011", "en"), "esd_0011-001401": ("esd_0011", "en")}
+    # the same answer as the native ESD loader gives its speakers
+    native, _ = load_corpus("esd", fx.esd(tmp_path / "native"))
+    assert set(zip(native["speaker"], native["language"])) == set(zip(df["speaker"], df["language"]))
+
+
+def test_emobox_mixed_language_without_a_rule_needs_a_speaker_mapping(tmp_path):
+    data = _emobox_esd(tmp_path)
+    jsonl = data / "esd.jsonl"
+    jsonl.write_text(jsonl.read_text().replace('"dataset": "esd"', '"dataset": "mixcorp"'))
+    with pytest.raises(ManifestError, match=r"no language for speaker '0001': corpus.cfg says the corpus mixes "
+                                            r"languages.*language=\{speaker: code\}"):
+        load_corpus("emobox", data)
+    df, _ = load_corpus("emobox", data, language={"0001": "zh", "0011": "en"})
+    assert dict(zip(df["speaker"], df["language"])) == {"mixcorp_0001": "zh", "mixcorp_0011": "en"}
+    with pytest.raises(ConfigError, match=r"language: unknown language\(s\) \['klingon'\]"):
+        load_corpus("emobox", data, language={"0001": "klingon"})
+
+
+@pytest.mark.parametrize("line, fields", [("u3,audio/u1.wav,s1,sad,de,a text, with a comma,F,train", 9),
+                                          ("u3,audio/u1.wav", 2)])
+def test_csv_row_with_the_wrong_number_of_fields(tmp_path, line, fields):
+    root = fx.csv_manifest(tmp_path)
+    csv_path = root / "mycorpus.csv"
+    csv_path.write_text(csv_path.read_text() + line + "\n")
+    with pytest.raises(ManifestError) as err:
+        load_corpus("csv", csv_path)
+    assert str(err.value).startswith(f"mycorpus corpus at {root}: 1 problem(s):")
+    assert err.value.problems == [f"mycorpus.csv line 4: {fields} fields where the header has 8 "
+                                  f"({'an unquoted comma in a cell?' if fields > 8 else 'cells missing'})"]
+    df, report = load_corpus("csv", csv_path, on_error="skip")
+    assert sorted(df["utt_id"]) == ["mycorpus_u1", "mycorpus_u2"]
+    assert [e for e, _ in report.skipped] == ["mycorpus.csv line 4"]
+
+
+def test_csv_lines_are_file_lines_across_blank_lines_and_quoted_newlines(tmp_path):
+    root = fx.csv_manifest(tmp_path)
+    fx.write_text(root / "m.csv", 'utt_id,path,speaker,emotion,language,text\n\n'
+                                  'u1,audio/u1.wav,s1,sad,de,"two\nlines"\n'
+                                  'u2,audio/u2.wav,s2,grumpy,de,x\n')
+    with pytest.raises(ManifestError, match=r"m\.csv line 5 \(u2\): unknown emotion label 'grumpy'"):
+        load_corpus("csv", root / "m.csv")
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "empty file: no header line"),
+    (b"utt_id,path,path\nu1,a.wav,b.wav\n", "line 1: repeated column name(s) ['path'] in the header"),
+    (b"utt_id,path\n\xff\xfe,x\n", "line 2: not UTF-8 text"),
+])
+def test_unreadable_csv_files_name_the_file(tmp_path, content, message):
+    path = tmp_path / "m.csv"
+    path.write_bytes(content)
+    with pytest.raises(ManifestError) as err:
+        load_corpus("csv", path, language="en")
+    assert str(err.value).startswith(f"{path}: 1 problem(s):") and message in str(err.value)
+
+
+def test_truncated_and_empty_wavs_are_named_by_the_loader(tmp_path):
+    root = fx.emodb(tmp_path)
+    cut = root / "wav" / "03a01Fa.wav"
+    cut.write_bytes(cut.read_bytes()[:1000])  # header intact, most of the samples gone
+    (root / "wav" / "03a01Nc.wav").write_bytes(b"")
+    with pytest.raises(ManifestError) as err:
+        load_corpus("emodb", root)
+    msg = str(err.value)
+    assert (f"truncated audio file {cut} (the header declares {int(fx.SECONDS * fx.SR) * 2} bytes of sample data, "
+            f"the file holds 956)") in msg
+    assert f"empty audio file {root / 'wav' / '03a01Nc.wav'} (0 bytes)" in msg
+    df, report = load_corpus("emodb", root, on_error="skip")
+    assert sorted(df["utt_id"]) == ["emodb_08b10Wa", "emodb_16a05Lb"]
+    assert len(report) == 2

@@ -18,6 +18,7 @@ outside ``classes``, IEMOCAP's ``xxx`` "no majority", a CMU-MOSEI tie).
 """
 from __future__ import annotations
 
+import filecmp
 import functools
 import inspect
 import math
@@ -199,6 +200,8 @@ def finish(
             col.excluded.append((rec["utt_id"], f"emotion {rec['emotion']!r} not in classes ({', '.join(wanted)})"))
         else:
             records.append(rec)
+    records, copies = _drop_copies(records, col)
+    col.problems.extend(copies)
     _fill_durations(records, check_files, progress, col.corpus)
 
     if records:
@@ -214,6 +217,35 @@ def finish(
         raise ManifestError(source, reasons or ["no utterances found; is root the corpus directory?"])
     skipped = list(problems) + [(entry, f"excluded: {reason}") for entry, reason in col.excluded]
     return _tidy(df), SkipReport(source, skipped)
+
+
+def _drop_copies(records: list[dict], col: Collector) -> tuple[list[dict], list[tuple[str, str]]]:
+    """Later records repeating an earlier ``utt_id`` with byte-identical audio, as problems.
+
+    A tree that holds every file twice (RAVDESS ``Actor_NN/`` beside
+    ``audio_speech_actors_01-24/Actor_NN/``) is reported copy by copy; with
+    ``on_error="skip"`` the first copy (in walking order) stays. Records that
+    share an id but not their audio are kept: validation reports every one of
+    them, since nothing says which is right.
+    """
+    first: dict[str, dict] = {}
+    kept, copies = [], []
+    for rec in records:
+        seen = first.setdefault(rec["utt_id"], rec)
+        if seen is not rec and _same_audio(seen["path"], rec["path"]):
+            copies.append((col.name(Path(rec["path"])),
+                           f"duplicate utt_id {rec['utt_id']!r}: the same audio as {col.name(Path(seen['path']))} "
+                           "(that copy is kept with on_error='skip')"))
+        else:
+            kept.append(rec)
+    return kept, copies
+
+
+def _same_audio(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b) or filecmp.cmp(a, b, shallow=False)
+    except OSError:  # a missing copy: validation names it
+        return False
 
 
 def check_on_error(on_error: str) -> None:

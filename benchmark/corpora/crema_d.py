@@ -6,7 +6,8 @@ Layout (the published repository)::
     <root>/VideoDemographics.csv           ActorID,Age,Sex,Race,Ethnicity
 
 Emotions: ANG angry, DIS disgust, FEA fear, HAP happy, NEU neutral, SAD sad.
-Levels: LO, MD, HI, XX (unspecified). The twelve sentence codes map to the
+Levels: LO, MD, HI, XX (unspecified; copies made before the 2022 rename
+spell it ``X``, as in ``1040_ITH_SAD_X.wav``, and are read the same). The twelve sentence codes map to the
 corpus's fixed sentences; gender comes from ``VideoDemographics.csv``
 (pass ``demographics=None`` to load a copy without it, gender then absent).
 The labels are the *intended* emotions of the file names, not the crowd votes.
@@ -21,13 +22,13 @@ import pandas as pd
 from benchmark.corpora import CORPORA
 from benchmark.corpora._common import ClassesArg, Collector, corpus_root, finish, iter_audio, strict_options
 from benchmark.errors import ManifestError
-from benchmark.manifest import OnError, SkipReport
+from benchmark.manifest import OnError, SkipReport, read_csv_rows
 
 CORPUS = "crema_d"
 LAYOUT = "<root>/AudioWAV/<actor>_<sentence>_<emotion>_<level>.wav and <root>/VideoDemographics.csv"
 
 EMOTIONS = {"ANG": "angry", "DIS": "disgust", "FEA": "fear", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}
-LEVELS = ("LO", "MD", "HI", "XX")
+LEVELS = ("LO", "MD", "HI", "XX", "X")  # X: the pre-2022 spelling of XX (unspecified)
 SENTENCES = {
     "IEO": "It's eleven o'clock",
     "TIE": "That is exactly what happened",
@@ -67,13 +68,16 @@ def _read_demographics(path: Path) -> dict[str, str]:
     if not path.is_file():
         raise ManifestError(str(path), ["demographics file not found; pass demographics=None to load "
                                         "CREMA-D without speaker gender"])
-    table = pd.read_csv(path, dtype=str)
-    missing = [c for c in ("ActorID", "Sex") if c not in table.columns]
+    columns, rows = read_csv_rows(path)
+    missing = [c for c in ("ActorID", "Sex") if c not in columns]
     if missing:
         raise ManifestError(str(path), [f"missing column {c!r}" for c in missing])
     genders, problems = {}, []
-    for i, (actor, sex) in enumerate(zip(table["ActorID"], table["Sex"]), start=2):  # line 1 is the header
-        sex = str(sex).strip().lower()
+    for row in rows:
+        i, actor, sex = row.line, row.values["ActorID"], row.values["Sex"].strip().lower()
+        if row.problem:
+            problems.append(f"line {i}: {row.problem}")
+            continue
         if sex not in ("female", "male"):
             problems.append(f"line {i}: actor {actor}: unknown Sex {sex!r} (expected Female or Male)")
         genders[str(actor).strip()] = sex

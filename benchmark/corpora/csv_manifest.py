@@ -29,7 +29,7 @@ from benchmark.corpora import CORPORA
 from benchmark.corpora._common import (NO_AGREEMENT, ClassesArg, Collector, canonical_emotion, finish, language_code,
                                        strict_options)
 from benchmark.errors import ConfigError, ManifestError
-from benchmark.manifest import OnError, SkipReport
+from benchmark.manifest import OnError, SkipReport, read_csv_rows
 
 LAYOUT = "a CSV with utt_id,path,speaker,emotion[,language,corpus,text,duration_s,session,gender,split]"
 REQUIRED = ("utt_id", "path", "speaker", "emotion")
@@ -44,9 +44,9 @@ def load_csv_manifest(root: str | Path | None, *, on_error: OnError = "raise", c
                       progress: bool = True) -> tuple[pd.DataFrame, SkipReport]:
     """Load a CSV manifest (``root`` = the CSV file or a folder with ``manifest.csv``)."""
     csv_path = _csv_path(root)
-    table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-    missing = [c for c in REQUIRED if c not in table.columns]
-    if "language" not in table.columns and language is None:
+    columns, rows = read_csv_rows(csv_path)
+    missing = [c for c in REQUIRED if c not in columns]
+    if "language" not in columns and language is None:
         missing.append("language (or pass language=)")
     if missing:
         raise ManifestError(str(csv_path), [f"missing column {c!r}" for c in missing])
@@ -55,9 +55,12 @@ def load_csv_manifest(root: str | Path | None, *, on_error: OnError = "raise", c
     codes = _label_map(label_map)
     default_corpus = corpus or csv_path.stem
     col = Collector(default_corpus, csv_path.parent)
-    for i, row in enumerate(table.to_dict("records"), start=2):  # line 1 is the header
-        _add(col, row, f"{csv_path.name} line {i}", csv_path.parent, corpus, default_corpus, language, codes,
-             require_text)
+    for row in rows:
+        entry = f"{csv_path.name} line {row.line}"
+        if row.problem:  # a record cut short or split by a stray comma: its cells cannot be trusted
+            col.problem(entry, row.problem)
+            continue
+        _add(col, row.values, entry, csv_path.parent, corpus, default_corpus, language, codes, require_text)
     return finish(col, on_error=on_error, check_files=check_files, classes=classes, require_text=require_text,
                   progress=progress)
 

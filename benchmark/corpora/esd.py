@@ -90,11 +90,19 @@ def _load_speaker(col: Collector, spk_dir: Path) -> None:
             if FOLDER_EMOTIONS.get(folder) != emotion:
                 col.problem(path, f"transcript says {label!r} but the file is in folder {folder!r}")
                 continue
-        col.add(utt, path, speaker=spk, emotion=emotion, language="zh" if int(spk) <= 10 else "en", text=text,
+        col.add(utt, path, speaker=spk, emotion=emotion, language=speaker_language(spk), text=text,
                 gender=SPEAKER_GENDER[spk], split=split)
     for stem, path in wavs.items():
         if stem not in listed:
             col.exclude(path, f"no line in {spk}/{transcript.name}")
+
+
+def speaker_language(speaker: str) -> str | None:
+    """ESD's language of a speaker id: 0001-0010 Mandarin, 0011-0020 English (None for any other id)."""
+    if not speaker.isdigit():
+        return None
+    number = int(speaker)
+    return "zh" if 1 <= number <= 10 else "en" if 11 <= number <= 20 else None
 
 
 def _folder_and_split(path: Path, spk_dir: Path) -> tuple[str, str | None]:

@@ -271,6 +271,9 @@ def score_tts_cmd(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None
     typer.echo(result.files["summary_md"].read_text())
+    if len(result.skipped):
+        typer.echo(f"skipped {len(result.skipped)} bad row(s) (--skip-bad; listed in {result.files['skipped_rows']}):\n"
+                   + "\n".join(f"  - {entry}: {reason}" for entry, reason in result.skipped.skipped), err=True)
     typer.echo(f"tables written to {out}" + (f"; MLflow run {result.run_id}" if result.run_id else ""))
 
 

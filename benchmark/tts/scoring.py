@@ -16,8 +16,10 @@ column         required  meaning
 =============  ========  =======================================================
 
 Other columns (method, speaker, ...) are carried into the per-utterance table.
-Missing or unreadable wavs, empty texts, unknown emotions and duplicate ids
-are reported by row: :class:`~benchmark.errors.ManifestError` lists them all,
+Missing, empty, unreadable, truncated, silent or NaN-carrying wavs (and
+references), CSV lines with the wrong number of fields, JSONL lines that are
+not JSON objects, empty texts, unknown emotions and duplicate ids are
+reported by row: :class:`~benchmark.errors.ManifestError` lists them all,
 or with ``skip_bad=True`` the rows go to ``skipped_rows.csv`` instead.
 
 Metrics per utterance: WER/CER (Whisper + jiwer, see :mod:`benchmark.tts.wer`),
@@ -46,7 +48,7 @@ from tqdm.auto import tqdm
 
 from benchmark.errors import EmobenchError, ManifestError
 from benchmark.labels import EMOTIONS
-from benchmark.manifest import SkipReport, _audio_file_problems
+from benchmark.manifest import SkipReport, _audio_file_problems, read_csv_rows
 from benchmark.tts.asr import AsrSettings, Transcriber
 from benchmark.tts.mcd import McdSettings, mcd, mcd_settings
 from benchmark.tts.prosody import ProsodySettings, prosody
@@ -82,18 +84,22 @@ class ScoreResult:
 
 
 def read_tts_manifest(path: str | Path) -> pd.DataFrame:
-    """Read a CSV or JSONL TTS manifest as strings, canonical column names, paths absolute."""
+    """Read a CSV or JSONL TTS manifest as strings, canonical column names, paths absolute.
+
+    A record that cannot be read as a row (a CSV line with too many or too few
+    fields, a JSONL line that is not a JSON object) is kept with its reason in
+    ``read_problem``, so that validation reports it by row and ``skip_bad``
+    can skip it; ``manifest_row`` numbers the rows from 1 in file order.
+    """
     path = Path(path)
     if not path.is_file():
         raise ManifestError(str(path), ["manifest file not found"])
     if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
-        try:
-            df = pd.read_json(path, lines=True, dtype=False)
-        except ValueError as exc:
-            raise ManifestError(str(path), [f"not valid JSON lines ({exc})"]) from None
+        records, columns = _read_jsonl(path)
     else:
-        sep = "\t" if path.suffix.lower() == ".tsv" else ","
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, sep=sep)
+        columns, rows = read_csv_rows(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
+        records = [{**r.values, "read_problem": f"line {r.line}: {r.problem}" if r.problem else ""} for r in rows]
+    df = pd.DataFrame(records, columns=[*columns, "read_problem"], dtype=object)
     df = df.rename(columns={k: v for k, v in _ALIASES.items() if k in df.columns and v not in df.columns})
     missing = [c for c in ("wav", "text", "emotion") if c not in df.columns]
     if missing:
@@ -108,7 +114,29 @@ def read_tts_manifest(path: str | Path) -> pd.DataFrame:
     df["utt_id"] = [str(u).strip() or Path(w).stem for u, w in zip(df["utt_id"], df["wav"], strict=True)]
     df["emotion"] = [str(e).strip().lower() for e in df["emotion"]]
     df["text"] = [str(t) for t in df["text"]]
+    df["manifest_row"] = np.arange(1, len(df) + 1)
     return df.reset_index(drop=True)
+
+
+def _read_jsonl(path: Path) -> tuple[list[dict], list[str]]:
+    """The records of a JSON-lines file and the union of their keys (in first-seen order)."""
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        raise ManifestError(str(path), [f"not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
+    records, columns = [], {}
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            problem = "" if isinstance(item, dict) else f"line {lineno}: not a JSON object"
+        except json.JSONDecodeError as exc:
+            item, problem = {}, f"line {lineno}: not valid JSON ({exc.msg})"
+        item = item if isinstance(item, dict) else {}
+        columns.update(dict.fromkeys(item))
+        records.append({**{k: "" if v is None else v for k, v in item.items()}, "read_problem": problem})
+    return records, [c for c in columns if c != "read_problem"]
 
 
 def _resolve(value: object, base: Path) -> str:
@@ -129,13 +157,16 @@ def validate_tts_manifest(df: pd.DataFrame, source: str, *, normaliser: str | No
     problems: dict[int, list[str]] = {}
     norms: dict[str, Callable[[str], str]] = {}
     for i, row in df.iterrows():
+        if row.get("read_problem"):  # a record whose cells cannot be trusted: say only that
+            problems[i] = [str(row["read_problem"])]
+            continue
         p = []
         if not row["wav"]:
             p.append("empty wav path")
-        else:
-            p += _audio_file_problems(row["wav"])
+        else:  # decoded, not only the header: a silent or NaN wav would be scored as garbage
+            p += _audio_file_problems(row["wav"], decode=True)
         if row["reference"]:
-            p += [f"reference: {x}" for x in _audio_file_problems(row["reference"])]
+            p += [f"reference: {x}" for x in _audio_file_problems(row["reference"], decode=True)]
         text = row["text"]
         if not text.strip():
             p.append("empty text")
@@ -148,8 +179,11 @@ def validate_tts_manifest(df: pd.DataFrame, source: str, *, normaliser: str | No
             p.append(f"unknown emotion {row['emotion']!r} (expected one of {', '.join(EMOTIONS)})")
         if p:
             problems[i] = p
-    for i in df.index[df["utt_id"].duplicated(keep=False)]:
+    unread = df["read_problem"].astype(bool) if "read_problem" in df.columns else pd.Series(False, index=df.index)
+    ids = df["utt_id"].where(~unread)  # an unreadable record has no id to clash with
+    for i in df.index[ids.notna() & ids.duplicated(keep=False)]:
         problems.setdefault(i, []).append(f"duplicate utt_id {df.at[i, 'utt_id']!r}")
+    df = df.drop(columns=["read_problem"], errors="ignore")
     report = SkipReport(source)
     if not problems:
         return df, report
@@ -180,8 +214,9 @@ def _reference_metrics(df: pd.DataFrame, config: ScoringConfig, progress: bool
                 m = mcd(row["wav"], row["reference"], config.mcd)
                 out.update(mcd_db=m.mcd_db, mcd_pairs=m.n_pairs)
                 out.update(prosody(row["wav"], row["reference"], config.prosody).to_dict())
-            except (EmobenchError, ValueError, RuntimeError) as exc:
-                failures[i] = f"MCD/prosody analysis failed: {exc}"
+            except Exception as exc:  # noqa: BLE001  (any analysis failure is this row's, e.g. librosa's)
+                failures[i] = (f"MCD/prosody analysis failed: {exc}" if isinstance(exc, (EmobenchError, ValueError))
+                               else f"MCD/prosody analysis failed ({type(exc).__name__}: {exc})")
         rows.append(out)
     return pd.DataFrame(rows, index=df.index), failures
 
@@ -239,7 +274,8 @@ def score_tts(
         source, df = "<dataframe>", manifest.copy()
     else:
         source, df = str(Path(manifest).resolve()), read_tts_manifest(manifest)
-    df["manifest_row"] = np.arange(1, len(df) + 1)  # survives the row drops below, for messages
+    if "manifest_row" not in df.columns:  # survives the row drops below, for messages
+        df["manifest_row"] = np.arange(1, len(df) + 1)
     do_asr = config.asr is not None or transcriber is not None
     df, report = validate_tts_manifest(df, source, normaliser=config.normaliser if do_asr else None,
                                        skip_bad=skip_bad)

@@ -57,40 +57,88 @@ def corpus_build_cmd(
     typer.echo(summarize(manifest).to_string(index=False))
 
 
+def _parse_options(pairs: list[str]) -> dict[str, object]:
+    """``KEY=VALUE`` command-line options -> loader keyword arguments.
+
+    Values stay strings (the loader's own validation coerces ``true``/``0.3``), except
+    ``None``/``null`` (None) and ``[...]``/``{...}`` (read as YAML: lists and mappings)."""
+    import yaml
+
+    from benchmark.errors import ConfigError
+
+    options: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--option {pair!r}: expected KEY=VALUE (e.g. --option classes=core4)")
+        text = value.strip()
+        if text.lower() in ("none", "null"):
+            options[key.strip()] = None
+        elif text[:1] in ("[", "{"):
+            try:
+                options[key.strip()] = yaml.safe_load(text)
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"--option {key.strip()}: {text!r} is not a valid YAML list or mapping "
+                                  f"({exc})") from None
+        else:
+            options[key.strip()] = text
+    return options
+
+
 @corpus_app.command("info")
 def corpus_info_cmd(
-    name: str = typer.Argument("embedded", help="Corpus name (embedded, iemocap, emodb, ...)."),
+    name: str = typer.Argument("embedded", help="Corpus name (embedded, iemocap, emodb, csv, emobox, ...)."),
     root: Optional[Path] = typer.Option(None, help="Corpus directory (for embedded: the folder of builds)."),
+    option: list[str] = typer.Option([], "--option", "-o", help="A loader option KEY=VALUE, as in the Python API "
+                                     "(repeatable): classes=core4, on_error=skip, language=en, "
+                                     "demographics=None, label_map={W: angry}."),
+    show_excluded: bool = typer.Option(False, "--show-excluded", help="List every entry left out, and why."),
 ) -> None:
     """Utterances, hours, speakers, languages and emotion counts per corpus (embedded: every cached build)."""
-    import pandas as pd
-
-    from benchmark.corpora import load_corpus
-    from benchmark.corpora.embedded import list_builds, read_build
     from benchmark.errors import EmobenchError
-    from benchmark.manifest import summarize
 
     try:
+        options = _parse_options(option)
         if name == "embedded":
-            builds = list_builds(root)
-            if not builds:
-                typer.echo("no embedded corpus built yet; run `emobench corpus build`", err=True)
-                raise typer.Exit(code=1)
-            tables = []
-            for path in builds:
-                table = summarize(read_build(path))
-                table["corpus"] = f"embedded/{path.name} (SYNTHETIC)"
-                tables.append(table)
-            table = pd.concat(tables, ignore_index=True).fillna(0)
+            if options:
+                typer.echo("error: --option applies to the real-corpus loaders; `corpus info` lists every cached "
+                           "embedded build (`corpus build` makes one)", err=True)
+                raise typer.Exit(code=2)
+            table, report = _embedded_info(root), None
         else:
-            manifest, report = load_corpus(name, root)
+            from benchmark.corpora import load_corpus
+            from benchmark.manifest import summarize
+
+            manifest, report = load_corpus(name, root, **options)
             table = summarize(manifest)
-            if len(report):
-                typer.echo(f"{len(report)} entries left out (see load_corpus(...)[1].to_frame())", err=True)
     except EmobenchError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None
     typer.echo(table.to_string(index=False))
+    if report is not None and len(report):
+        if show_excluded:
+            typer.echo(f"\n{len(report)} entries left out:")
+            typer.echo(report.to_frame().to_string(index=False))
+        else:
+            typer.echo(f"{len(report)} entries left out (--show-excluded lists them)", err=True)
+
+
+def _embedded_info(root: Optional[Path]):
+    import pandas as pd
+
+    from benchmark.corpora.embedded import list_builds, read_build
+    from benchmark.manifest import summarize
+
+    builds = list_builds(root)
+    if not builds:
+        typer.echo("no embedded corpus built yet; run `emobench corpus build`", err=True)
+        raise typer.Exit(code=1)
+    tables = []
+    for path in builds:
+        table = summarize(read_build(path))
+        table["corpus"] = f"embedded/{path.name} (SYNTHETIC)"
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True).fillna(0)
 
 
 @app.command("run")
@@ -102,12 +150,22 @@ def run_cmd(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     publish: bool = typer.Option(True, "--publish/--no-publish",
                                  help="Afterwards write the suite's leaderboards and its report."),
+    publish_dir: Optional[Path] = typer.Option(None, "--publish-dir",
+                                               help="Folder for the leaderboards (one sub-folder each; default "
+                                                    "reports/out/<suite>/leaderboards, which git ignores)."),
+    update_snapshots: bool = typer.Option(False, "--update-snapshots",
+                                          help="Write the leaderboards next to their definitions instead (the "
+                                               "committed leaderboards/<name>/ snapshots)."),
 ) -> None:
     """Run a suite: train and score every missing grid cell, record it in MLflow, then publish."""
     from benchmark.errors import EmobenchError
-    from benchmark.runner import run_suite
+    from benchmark.report import DEFAULT_OUT
+    from benchmark.runner import Terminated, run_suite
     from benchmark.suite import load_suite
 
+    if publish_dir is not None and update_snapshots:
+        typer.echo("error: give --publish-dir or --update-snapshots, not both", err=True)
+        raise typer.Exit(code=2)
     try:
         config = load_suite(suite)
         uri = tracking_uri or config.tracking.uri
@@ -115,18 +173,22 @@ def run_cmd(
     except EmobenchError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None
+    except Terminated as exc:  # SIGTERM: the open runs are marked FAILED; exit as a terminated process does
+        typer.echo(f"error: {exc}; the open runs are marked FAILED (a re-run resumes)", err=True)
+        raise typer.Exit(code=128 + 15) from None
+    boards_dir = None if update_snapshots else (publish_dir or DEFAULT_OUT / config.name / "leaderboards")
     typer.echo(f"suite {config.name}: {summary.total} cells; {summary.skipped} already finished, "
                f"{summary.ran} ran, {len(summary.failed)} failed (MLflow experiment {config.experiment_name}, {uri})")
     if summary.failed:
         typer.echo("failed cells (see the runs' emobench.error tag):\n  " + "\n  ".join(summary.failed), err=True)
         raise typer.Exit(code=1)
     if publish:
-        state = _published_state(config.name, uri)
-        if summary.ran == 0 and _is_published(config.name, state):
+        state = _published_state(config.name, uri) + f"boards_dir={boards_dir or 'definitions'}\n"
+        if summary.ran == 0 and _is_published(config.name, state, boards_dir):
             typer.echo("nothing new since the last publish: the leaderboards and the report are up to date "
                        "(`emobench leaderboard NAME` / `emobench report` rebuild them)")
         else:
-            written = _publish(config.name, uri, progress, jobs or config.n_jobs)
+            written = _publish(config.name, uri, progress, jobs or config.n_jobs, boards_dir=boards_dir)
             _stamp_path(config.name).write_text(state + f"boards={','.join(written)}\n", encoding="utf-8")
 
 
@@ -136,12 +198,21 @@ def _suite_boards(suite: str) -> list[str]:
     return [name for name in lb.list_definitions() if lb.load_definition(name).suite == suite]
 
 
+def _board_dir(name: str, boards_dir: Path | None) -> Path:
+    """Where leaderboard ``name`` is written: ``boards_dir/<name>/``, or next to its definition."""
+    from benchmark import leaderboard as lb
+
+    definition = lb.load_definition(name)
+    return (boards_dir if boards_dir is not None else lb.definition_path(name).parent) / definition.name
+
+
 def _write_boards(names: list[str], tracking_uri: str, progress: bool,
-                  threads: int | None = None) -> list[tuple[str, str, bool]]:
+                  threads: int | None = None, boards_dir: Path | None = None) -> list[tuple[str, str, bool]]:
     """Write the leaderboards ``names`` (names or definition paths) that have cells:
     ``(name, message, written)`` each.
 
-    ``threads``: cap BLAS/OpenMP threads (the boards' process shares the cores with the report's)."""
+    ``threads``: cap BLAS/OpenMP threads (the boards' process shares the cores with the report's).
+    ``boards_dir``: the folder of the boards (None: next to each definition, the committed snapshots)."""
     from threadpoolctl import threadpool_limits
 
     from benchmark import leaderboard as lb
@@ -156,15 +227,16 @@ def _write_boards(names: list[str], tracking_uri: str, progress: bool,
         except lb.NoCellsError as exc:  # e.g. a suite run without its `tts` section: the others still publish
             outcome.append((name, f"leaderboard {name}: not written: {exc}", False))
             continue
-        files = lb.write(board, lb.definition_path(name).parent / definition.name)
+        files = lb.write(board, _board_dir(name, boards_dir))
         outcome.append((name, f"leaderboard {name}: {files['md'] if 'md' in files else next(iter(files.values()))}",
                         True))
     return outcome
 
 
-def _publish(suite: str, tracking_uri: str, progress: bool, n_jobs: int = 1) -> list[str]:
-    """Write every leaderboard defined for ``suite`` that has cells, and the suite's report; returns the
-    boards written.
+def _publish(suite: str, tracking_uri: str, progress: bool, n_jobs: int = 1,
+             boards_dir: Path | None = None) -> list[str]:
+    """Write every leaderboard defined for ``suite`` that has cells (into ``boards_dir``, or next to each
+    definition when None), and the suite's report; returns the boards written.
 
     With ``n_jobs`` > 1 the boards are built in a second process while this one builds the report
     (a fresh interpreter: an SQLite connection must not cross a fork), and the report's figures are
@@ -181,11 +253,11 @@ def _publish(suite: str, tracking_uri: str, progress: bool, n_jobs: int = 1) -> 
 
         # one BLAS/OpenMP thread per process: two processes with two threads each on two cores run slower
         with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool, threadpool_limits(1):
-            boards = pool.submit(_write_boards, names, tracking_uri, False, 1)
+            boards = pool.submit(_write_boards, names, tracking_uri, False, 1, boards_dir)
             result = build_report(suite, tracking_uri, progress=progress, n_jobs=n_jobs)
             outcome = boards.result()
     else:
-        outcome = _write_boards(names, tracking_uri, progress)
+        outcome = _write_boards(names, tracking_uri, progress, boards_dir=boards_dir)
         result = build_report(suite, tracking_uri, progress=progress)
     for _, message, written in outcome:
         typer.echo(message, err=not written)
@@ -212,10 +284,8 @@ def _published_state(suite: str, tracking_uri: str) -> str:
     return f"{tracking_uri}\n{hashlib.sha256(chr(10).join(run_ids).encode()).hexdigest()}\n"
 
 
-def _is_published(suite: str, state: str) -> bool:
+def _is_published(suite: str, state: str, boards_dir: Path | None = None) -> bool:
     """True when the last publish used exactly these runs and its files are all still there."""
-    from benchmark import leaderboard as lb
-
     stamp = _stamp_path(suite)
     text = stamp.read_text(encoding="utf-8") if stamp.is_file() else ""
     if not text.startswith(state):
@@ -224,8 +294,7 @@ def _is_published(suite: str, state: str) -> bool:
     boards = [b for line in text.splitlines() if line.startswith("boards=")
               for b in line.removeprefix("boards=").split(",") if b]
     expected = [stamp.parent / "report.html"]
-    expected += [lb.definition_path(n).parent / lb.load_definition(n).name / "leaderboard.md" for n in boards
-                 if n in _suite_boards(suite)]
+    expected += [_board_dir(n, boards_dir) / "leaderboard.md" for n in boards if n in _suite_boards(suite)]
     return all(p.is_file() for p in expected)
 
 

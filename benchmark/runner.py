@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -206,13 +207,35 @@ class RunSummary:
 
 
 def load_manifests(suite: SuiteConfig, progress: bool = True) -> dict[str, pd.DataFrame]:
+    """Every corpus of the suite, keyed by the corpus's own name (its manifest's ``corpus``), which
+    cells are tagged with: a ``csv`` loader's corpus is named by its file or ``corpus`` option."""
+    from benchmark.errors import ConfigError
+
     manifests = {}
     for spec in suite.corpora:
         manifest, skipped = load_corpus(spec.name, spec.root, **spec.options)
         if len(skipped):
             log.warning("%s: %d entries skipped (see the skip report)", spec.name, len(skipped))
-        manifests[spec.name] = manifest
+        key = corpus_name(spec.name, manifest)
+        if key in manifests:
+            raise ConfigError(f"corpora: two entries load corpus {key!r} (set a `corpus` option to tell them apart)")
+        manifests[key] = manifest
     return manifests
+
+
+def corpus_name(loader: str, manifest: pd.DataFrame) -> str:
+    """The corpus's own name: the manifest's single ``corpus`` value, else the loader's name."""
+    names = manifest["corpus"].unique()
+    return str(names[0]) if len(names) == 1 else loader
+
+
+def _corpus_keys(names: list[str], suite: SuiteConfig, manifests: dict[str, pd.DataFrame]) -> list[str]:
+    """A protocol's ``corpora`` (the corpora's own names, or the loader names the suite lists them
+    under) as keys of ``manifests``, which :func:`load_manifests` filled in the suite's order."""
+    by_loader: dict[str, str] = {}
+    for spec, key in zip(suite.corpora, manifests):
+        by_loader.setdefault(spec.name, key)
+    return [name if name in manifests else by_loader[name] for name in names]
 
 
 def expand_grid(suite: SuiteConfig, manifests: dict[str, pd.DataFrame]) -> list[Cell]:
@@ -221,7 +244,7 @@ def expand_grid(suite: SuiteConfig, manifests: dict[str, pd.DataFrame]) -> list[
 
     cells = []
     for proto in suite.protocols:
-        corpora = list(manifests) if proto.corpora == "all" else proto.corpora
+        corpora = list(manifests) if proto.corpora == "all" else _corpus_keys(proto.corpora, suite, manifests)
         for corpus in corpora:
             manifest = manifests[corpus]
             data_hash = manifest_hash(manifest)
@@ -242,7 +265,7 @@ def expand_tts_grid(suite: SuiteConfig, manifests: dict[str, pd.DataFrame]) -> l
 
     config = TTSEvalConfig(**spec.config).model_dump()  # resolved: a default changed in code changes the key
     cells = []
-    for corpus in (list(manifests) if spec.corpora == "all" else spec.corpora):
+    for corpus in (list(manifests) if spec.corpora == "all" else _corpus_keys(spec.corpora, suite, manifests)):
         data_hash = manifest_hash(manifests[corpus])
         for seed in spec.seeds:
             for system in spec.systems():
@@ -257,16 +280,52 @@ _WORKER_MANIFESTS: dict[str, pd.DataFrame] = {}
 _WORKER_LIMITS: list[Any] = []
 
 
-def _init_worker(manifests: dict[str, pd.DataFrame], threads: int) -> None:
+def _init_worker(manifests: dict[str, pd.DataFrame], threads: int, parent: int | None = None) -> None:
     import torch
     from threadpoolctl import threadpool_limits
 
+    _die_with_parent(parent if parent is not None else os.getppid())
+    # forked after the main process installed its SIGTERM handler: a terminated worker just ends
+    # (the main process sees a broken pool and marks the open runs FAILED)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # One core per worker for torch AND for NumPy/SciPy's BLAS: two workers whose BLAS each
     # spawn a thread per core fight over the cores (measured: lbfgs on oversampled functionals
     # several times slower than alone).
     torch.set_num_threads(threads)
     _WORKER_LIMITS.append(threadpool_limits(threads))  # kept referenced for the worker's lifetime
     _WORKER_MANIFESTS.update(manifests)
+
+
+def _die_with_parent(parent: int) -> None:
+    """End this worker when the process that started it dies, even by ``kill -9``.
+
+    The pool's own bookkeeping cannot notice while a worker is busy on a cell: such
+    workers went on for minutes at about 650 MB each. On Linux the kernel sends
+    SIGKILL at the parent's death (``PR_SET_PDEATHSIG``); elsewhere, and as a
+    fallback, a daemon thread checks once a second that the parent is still ours.
+    """
+    import threading
+
+    if os.getppid() != parent:  # the parent died before this line ran
+        os._exit(1)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):  # no prctl: the watchdog below still works
+            pass
+        if os.getppid() != parent:  # died between the check and prctl
+            os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="emobench-parent-watchdog", daemon=True).start()
 
 
 def run_cell(cell: Cell, manifest: pd.DataFrame | None = None, n_bootstrap: int = 1000) -> CellResult:
@@ -534,12 +593,16 @@ def _provenance(suite: SuiteConfig) -> dict[str, str]:
     return prov
 
 
-class _Terminated(Exception):
-    """SIGTERM, turned into an exception so that open runs are marked FAILED."""
+class Terminated(BaseException):
+    """SIGTERM, turned into an exception so that open runs are marked FAILED.
+
+    A BaseException (like KeyboardInterrupt), so that the per-cell ``except Exception``
+    handlers, which record one broken cell and go on, let it through: a terminated
+    run stops."""
 
 
 def _raise_on_sigterm(signum, frame):  # noqa: ARG001
-    raise _Terminated(f"terminated by signal {signum}")
+    raise Terminated(f"terminated by signal {signum}")
 
 
 def run_suite(suite: SuiteConfig, *, n_jobs: int | None = None, progress: bool = True,
@@ -691,7 +754,8 @@ def _execute(client, exp_id: str, parent_id: str, suite: SuiteConfig, todo: list
                     finish_group(run_ids, outcome)
         else:
             threads = max(1, (os.cpu_count() or 1) // n_jobs)
-            with ProcessPoolExecutor(n_jobs, initializer=_init_worker, initargs=(manifests, threads)) as pool:
+            with ProcessPoolExecutor(n_jobs, initializer=_init_worker,
+                                     initargs=(manifests, threads, os.getpid())) as pool:
                 pending: dict[Future, tuple[list[str], list]] = {}
                 queue = list(groups)
                 busy_chains: set[str] = set()  # TTS groups with a system running now

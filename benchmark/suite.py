@@ -173,7 +173,9 @@ def _check_references(suite: SuiteConfig, source: str) -> None:
             METHODS.get(base)(**suite.hparams_of(name))
         except ConfigError as exc:
             problems.append(f"methods.{name}: {exc}")
-    corpus_names = {c.name for c in suite.corpora}
+    # a protocol may name a corpus by its loader or by its own name (a CSV corpus's `corpus` option)
+    corpus_names = {c.name for c in suite.corpora} | {str(c.options["corpus"]) for c in suite.corpora
+                                                      if c.options.get("corpus")}
     for i, proto in enumerate(suite.protocols):
         if proto.name not in PROTOCOLS:
             problems.append(f"protocols.{i}.name: unknown protocol {proto.name!r} (known: {', '.join(PROTOCOLS.names())})")

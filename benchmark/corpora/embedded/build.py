@@ -32,7 +32,6 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from scipy.signal import resample_poly
 from tqdm import tqdm
 
 from benchmark.corpora.embedded.channel import Channel, active_power, apply_channel, make_channel
@@ -228,6 +227,7 @@ def soft_limit(x: np.ndarray, threshold: float = 0.9, ceiling: float = 0.999) ->
 
 def render_utterance(spec: UttSpec, config: EmbeddedConfig) -> tuple[np.ndarray, dict[str, Any]]:
     """Render one utterance: float audio at 16 kHz and its metadata (phoneme timings in the audio)."""
+    from scipy.signal import resample_poly  # imported here: scipy.signal takes ~1 s to import
     rng = rng_for(config.seed, "utterance", spec.utt_id)
     prosody = draw_prosody(spec.emotion, spec.speaker, config.difficulty, rng)
     synth = Espeak.get().synthesize(spec.text, spec.speaker.voice, rate=prosody.rate, pitch=prosody.pitch,

@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.signal import butter, fftconvolve, sosfilt
 
 from benchmark.corpora.embedded.speakers import rng_for
 
@@ -100,6 +99,7 @@ def colored_noise(n: int, exponent: float, rng: np.random.Generator) -> np.ndarr
 
 def apply_channel(x: np.ndarray, sr: int, ch: Channel, snr_db: float, rng: np.random.Generator) -> np.ndarray:
     """Room, band-pass, noise at ``snr_db`` (+ hum) and gain; same length as ``x``."""
+    from scipy.signal import butter, fftconvolve, sosfilt  # here: scipy.signal takes ~1 s to import
     band = butter(2, [ch.low_hz, min(ch.high_hz, 0.49 * sr)], "bandpass", fs=sr, output="sos")
     y = fftconvolve(x, room_impulse_response(sr, ch.rt60_s, ch.drr_db, rng))[: len(x)]
     y = sosfilt(band, y)

@@ -25,8 +25,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.interpolate import CubicSpline
-from scipy.signal import butter, sosfilt
 
 from benchmark.corpora.embedded.speakers import Speaker
 
@@ -112,6 +110,7 @@ def draw_prosody(emotion: str, speaker: Speaker, difficulty: float, rng: np.rand
 
 def smooth_noise(n: int, sr: int, rate_hz: float, rng: np.random.Generator) -> np.ndarray:
     """Unit-variance random curve with features at about ``rate_hz`` (spline through random knots)."""
+    from scipy.interpolate import CubicSpline  # imported here: scipy takes ~1 s to import
     n_knots = max(4, int(np.ceil(n / sr * rate_hz)) + 2)
     knots_t = np.linspace(0, n, n_knots)
     curve = CubicSpline(knots_t, rng.standard_normal(n_knots))(np.arange(n))
@@ -120,6 +119,7 @@ def smooth_noise(n: int, sr: int, rate_hz: float, rng: np.random.Generator) -> n
 
 def envelope(x: np.ndarray, sr: int, cutoff_hz: float = 30.0) -> np.ndarray:
     """Amplitude envelope (rectified, low-passed), never negative."""
+    from scipy.signal import butter, sosfilt  # imported here: scipy takes ~1 s to import
     sos = butter(2, cutoff_hz, "low", fs=sr, output="sos")
     return np.maximum(sosfilt(sos, np.abs(x)), 0.0)
 
@@ -131,6 +131,7 @@ def apply_voice_quality(x: np.ndarray, sr: int, p: Prosody, rng: np.random.Gener
     is the input sample that output sample ``n`` was read from (jitter warps
     time by a fraction of a millisecond), used to move phoneme boundaries.
     """
+    from scipy.signal import butter, sosfilt  # imported here: scipy takes ~1 s to import
     n = len(x)
     # Jitter: read the input at n + d(n); |d| stays far below one period, |d'| far below 1 (monotone map).
     d = p.jitter_ms * 1e-3 * sr * np.clip(smooth_noise(n, sr, 60.0, rng), -2.5, 2.5)

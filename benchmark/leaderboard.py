@@ -829,11 +829,17 @@ def _md_cell(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+def _md_text(text: str) -> str:
+    """Definition text (title, description) as Markdown: HTML escaped, as the HTML output does, since
+    Markdown renderers pass raw HTML through (a ``<script>`` in a title must stay text)."""
+    return html_lib.escape(text, quote=False)
+
+
 def to_markdown(board: Leaderboard) -> str:
     table = display_table(board)
-    lines = [f"# {board.definition.heading}", ""]
+    lines = [f"# {_md_text(' '.join(board.definition.heading.split()))}", ""]
     if board.definition.description:
-        lines += [board.definition.description.strip(), ""]
+        lines += [_md_text(board.definition.description.strip()), ""]
     lines += [f"Suite `{board.definition.suite}`, protocol `{board.definition.protocol}`"
               + (f", corpus `{board.definition.corpus}`" if board.definition.corpus else "")
               + f"; {board.n_cells} finished cell runs; generated {board.generated} from `{board.tracking_uri}`.", ""]

@@ -315,12 +315,36 @@ def model_uri(name: str, version: int | str | None = None, alias: str | None = N
 
 
 def load_registered(name: str, version: int | str | None = None, alias: str | None = None) -> Method:
-    """The emobench Method of a registered model version (latest when no version or alias is given)."""
-    pyfunc = mlflow.pyfunc.load_model(model_uri(name, version, alias))
+    """The emobench Method of a registered model version (latest when no version or alias is given).
+
+    The model's MLmodel file is read first (no code of the model runs): a model that emobench did
+    not log, or an emobench TTS model, is refused before ``mlflow.pyfunc.load_model`` imports and
+    runs its code."""
+    uri = model_uri(name, version, alias)
+    _check_emobench_model(name, uri)
+    pyfunc = mlflow.pyfunc.load_model(uri)
     wrapper = pyfunc.unwrap_python_model()
     if not isinstance(wrapper, EmobenchPyfuncModel):
         raise EmobenchError(f"registered model {name!r} is not an emobench model")
     return wrapper.method
+
+
+def _check_emobench_model(name: str, uri: str) -> None:
+    """Refuse ``uri`` unless its MLmodel metadata says emobench logged it as a SER method."""
+    from mlflow.models import Model
+
+    try:
+        info = Model.load(uri)
+    except Exception as exc:  # noqa: BLE001  (missing version, unreachable store, no MLmodel file)
+        raise EmobenchError(f"registered model {name!r} ({uri}): cannot read its MLmodel file ({exc})") from None
+    provenance = (info.metadata or {}).get("emobench")
+    if not isinstance(provenance, dict):
+        raise EmobenchError(f"registered model {name!r} ({uri}) is not an emobench model (its MLmodel metadata "
+                            "has no 'emobench' entry); nothing was loaded")
+    if "method" not in provenance:
+        kind = "a TTS model (load it with mlflow.pyfunc.load_model)" if "tts_conditioner" in provenance else \
+            "not an emobench method"
+        raise EmobenchError(f"registered model {name!r} ({uri}) is {kind}; nothing was loaded")
 
 
 def log_and_register_tts(model_dir: str | Path, *, data_hash: str, corpus: str, run_id: str,

@@ -130,3 +130,188 @@ def test_score_tts_cli_names_the_file_and_skip_bad_lists_what_it_skipped(tts_dir
     broken = runner.invoke(app, args)
     assert broken.exit_code == 2 and "Error tokenizing" not in broken.output
     assert "line 6: 7 fields where the header has 5" in broken.output and str(path) in broken.output
+
+
+# ---------------------------------------------------------------------------- leaderboard.md escaping
+
+def test_leaderboard_markdown_escapes_the_title_and_description_like_the_html(tmp_path):
+    from test_results import FakeSuite, make_test_set, new_store, predictions
+
+    from benchmark import leaderboard as lb
+
+    uri = new_store(tmp_path)
+    rng = np.random.default_rng(0)
+    suite = FakeSuite(uri, "esc").start()
+    test = make_test_set(rng, "fold0")
+    for method, skill in (("a", 0.8), ("b", 0.5)):
+        for seed in (0, 1):
+            suite.cell(method=method, fold="fold0", seed=seed, pred=predictions(rng, test, skill))
+    suite.finish()
+    definition = lb.parse_definition({
+        "title": "<script>alert('t')</script> & co", "description": "<img src=x onerror=alert(1)>\n*bold* stays",
+        "suite": "esc", "protocol": "speaker_kfold", "rank_by": "ua", "columns": ["ua"], "n_bootstrap": 100}, "esc")
+    board = lb.build_leaderboard(definition, uri, progress=False)
+    md, page = lb.to_markdown(board), lb.to_html(board)
+    assert "<script>" not in md and "<img" not in md
+    assert md.startswith("# &lt;script&gt;alert('t')&lt;/script&gt; &amp; co\n\n"
+                         "&lt;img src=x onerror=alert(1)&gt;\n*bold* stays\n")
+    assert "<h1>&lt;script&gt;alert(&#x27;t&#x27;)&lt;/script&gt; &amp; co</h1>" in page  # the HTML output's escaping
+
+
+# ---------------------------------------------------------------------------- load_registered on a foreign model
+
+def test_load_registered_refuses_a_foreign_model_before_running_any_of_its_code(tmp_path, monkeypatch):
+    import mlflow
+
+    from benchmark.errors import EmobenchError
+    from benchmark.model_registry import load_registered
+
+    marker = tmp_path / "model code ran"
+    code = tmp_path / "foreign_model.py"
+    code.write_text("import pathlib\n"
+                    f"pathlib.Path({str(marker)!r}).write_text('imported')\n"
+                    "import mlflow.pyfunc\n"
+                    "class Foreign(mlflow.pyfunc.PythonModel):\n"
+                    "    def predict(self, context, model_input, params=None):\n"
+                    "        return model_input\n"
+                    "mlflow.models.set_model(Foreign())\n")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        exp = mlflow.create_experiment("foreign", artifact_location=str(tmp_path / "artifacts"))
+        with mlflow.start_run(experiment_id=exp):
+            mlflow.pyfunc.log_model("model", python_model=str(code), registered_model_name="someone-elses-model")
+        marker.unlink()  # logging a model from code runs it once; loading must not
+        with pytest.raises(EmobenchError, match=r"registered model 'someone-elses-model' \(models:/someone-elses-"
+                                                r"model/1\) is not an emobench model .*nothing was loaded"):
+            load_registered("someone-elses-model")
+        assert not marker.exists()
+    finally:
+        mlflow.set_tracking_uri(None)
+
+
+# ---------------------------------------------------------------------------- a suite on a CSV corpus
+
+@pytest.fixture()
+def csv_suite(tmp_path, monkeypatch):
+    """A one-protocol suite on a CSV corpus of tones, run from a scratch working directory that holds a
+    leaderboard definition for it (leaderboards/tones.yaml), as a user's checkout would."""
+    import yaml
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EMOBENCH_HOME", str(tmp_path / "home"))
+    csv = fx.tone_corpus(tmp_path / "corpus")
+    spec = {"name": "csvsuite", "corpora": [{"name": "csv", "root": str(csv)}], "methods": {"majority": {}},
+            "protocols": [{"name": "speaker_kfold", "config": {"k": 2}}], "bootstrap": 20,
+            "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}}
+    (tmp_path / "csvsuite.yaml").write_text(yaml.safe_dump(spec))
+    (tmp_path / "leaderboards").mkdir()
+    (tmp_path / "leaderboards" / "tones.yaml").write_text(yaml.safe_dump(
+        {"title": "Tones", "suite": "csvsuite", "protocol": "speaker_kfold", "corpus": "tones", "rank_by": "ua",
+         "columns": ["ua"], "n_bootstrap": 100}))
+    return tmp_path, spec
+
+
+def test_a_csv_corpus_cell_is_tagged_with_the_corpus_own_name(csv_suite):
+    from benchmark import leaderboard as lb
+    from benchmark import runner, tracking
+    from benchmark.suite import parse_suite
+
+    tmp_path, spec = csv_suite
+    suite = parse_suite(spec)
+    summary = runner.run_suite(suite, progress=False)
+    assert summary.ran == 2 and not summary.failed
+    client = tracking.configure(suite.tracking.uri)
+    exp = client.get_experiment_by_name(suite.experiment_name)
+    runs = client.search_runs([exp.experiment_id], filter_string="tags.`emobench.kind` = 'cell'")
+    assert {r.data.tags["corpus"] for r in runs} == {"tones"}  # the CSV's own name, not the loader's ("csv")
+    board = lb.build_leaderboard(lb.load_definition("tones"), suite.tracking.uri, progress=False)
+    assert board.n_cells == 2  # a board that asks for `corpus: tones` finds the cells
+    # a protocol may name the corpus by its loader or by its own name
+    again = parse_suite({**spec, "protocols": [{**spec["protocols"][0], "corpora": ["csv"]}]})
+    assert {c.corpus for c in runner.expand_grid(again, runner.load_manifests(again, progress=False))} == {"tones"}
+    named = {**spec, "corpora": [{**spec["corpora"][0], "options": {"corpus": "mycorp"}}],
+             "protocols": [{**spec["protocols"][0], "corpora": ["mycorp"]}]}
+    cells = runner.expand_grid(parse_suite(named), runner.load_manifests(parse_suite(named), progress=False))
+    assert {c.corpus for c in cells} == {"mycorp"} and {c.tags("x")["corpus"] for c in cells} == {"mycorp"}
+
+
+@pytest.mark.slow
+def test_run_publishes_outside_the_committed_snapshots_unless_asked(csv_suite):
+    tmp_path, _ = csv_suite
+    runner = CliRunner()
+    committed = tmp_path / "leaderboards" / "tones"
+    plain = runner.invoke(app, ["run", "csvsuite.yaml", "--no-progress"])
+    assert plain.exit_code == 0, plain.output
+    published = tmp_path / "reports" / "out" / "csvsuite" / "leaderboards" / "tones" / "leaderboard.md"
+    assert published.is_file() and f"leaderboard tones: reports/out/csvsuite/leaderboards/tones/leaderboard.md" \
+        in plain.output
+    assert not committed.exists()  # a plain run leaves the definitions' folder (the checkout) alone
+    chosen = runner.invoke(app, ["run", "csvsuite.yaml", "--no-progress", "--publish-dir", "boards"])
+    assert chosen.exit_code == 0 and (tmp_path / "boards" / "tones" / "leaderboard.md").is_file()
+    assert not committed.exists()
+    snapshots = runner.invoke(app, ["run", "csvsuite.yaml", "--no-progress", "--update-snapshots"])
+    assert snapshots.exit_code == 0, snapshots.output
+    assert (committed / "leaderboard.md").read_text() .startswith("# Tones\n")
+    both = runner.invoke(app, ["run", "csvsuite.yaml", "--publish-dir", "x", "--update-snapshots"])
+    assert both.exit_code == 2 and "not both" in both.output
+
+
+def test_the_default_publish_folder_is_ignored_by_git():
+    import subprocess
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    probe = "reports/out/default/leaderboards/speaker_independent/leaderboard.md"
+    assert subprocess.run(["git", "check-ignore", "-q", probe], cwd=repo).returncode == 0
+
+
+# ---------------------------------------------------------------------------- corpus info
+
+def test_corpus_info_takes_loader_options_and_lists_what_it_left_out(tmp_path):
+    root = fx.csv_manifest(tmp_path)
+    runner = CliRunner()
+    base = ["corpus", "info", "csv", "--root", str(root / "mycorpus.csv")]
+    listed = runner.invoke(app, [*base, "--option", "classes=neutral", "--show-excluded"])
+    assert listed.exit_code == 0, listed.output
+    assert "mycorpus           1" in listed.output and "n_neutral" in listed.output
+    assert "1 entries left out:" in listed.output
+    assert "mycorpus_u1 excluded: emotion 'angry' not in classes (neutral)" in listed.output
+    counted = runner.invoke(app, [*base, "-o", "classes=neutral"])
+    assert "1 entries left out (--show-excluded lists them)" in counted.output
+    # validated like the Python API: unknown options and ill-typed values name the option
+    unknown = runner.invoke(app, [*base, "--option", "clases=core4"])
+    assert unknown.exit_code == 2 and "unknown option(s) 'clases'; known options: on_error" in unknown.output
+    typed = runner.invoke(app, [*base, "--option", "check_files=maybe"])
+    assert typed.exit_code == 2 and "option 'check_files'" in typed.output and "got 'maybe'" in typed.output
+    malformed = runner.invoke(app, [*base, "--option", "classes"])
+    assert malformed.exit_code == 2 and "expected KEY=VALUE" in malformed.output
+    # mappings and None: a CSV whose codes need label_map=, CREMA-D without its demographics file
+    (root / "coded.csv").write_text("utt_id,path,speaker,emotion,language\nu1,audio/u1.wav,s1,W,de\n")
+    coded = runner.invoke(app, ["corpus", "info", "csv", "--root", str(root / "coded.csv"),
+                                "--option", "label_map={W: angry}"])
+    assert coded.exit_code == 0 and "n_angry" in coded.output, coded.output
+    crema = fx.crema_d(tmp_path / "crema")
+    (crema / "VideoDemographics.csv").unlink()
+    assert runner.invoke(app, ["corpus", "info", "crema_d", "--root", str(crema)]).exit_code == 2
+    declined = runner.invoke(app, ["corpus", "info", "crema_d", "--root", str(crema), "-o", "demographics=None"])
+    assert declined.exit_code == 0 and "crema_d           4" in declined.output, declined.output
+
+
+def test_corpus_info_imports_no_scipy_signal_or_torch(tmp_path):
+    """`emobench corpus info` on a small corpus used to spend ~3 s importing scipy.signal (and more)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = fx.csv_manifest(tmp_path)
+    code = ("import sys\nfrom typer.testing import CliRunner\nfrom benchmark.cli import app\n"
+            f"r = CliRunner().invoke(app, ['corpus', 'info', 'csv', '--root', {str(root / 'mycorpus.csv')!r}])\n"
+            "assert r.exit_code == 0, r.output\n"
+            "print(sorted(m for m in ('scipy.signal', 'scipy.stats', 'torch', 'sklearn', 'mlflow', 'librosa') "
+            "if m in sys.modules))\n")
+    repo = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                         env={"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -237,7 +237,7 @@ def test_html_has_every_section_figure_and_the_synthetic_statement(html):
     for method in METHOD_SKILL:
         for kind in ("confusion", "transfer_language", "projection"):
             assert f'id="figure-{kind}_{method}"' in html, (kind, method)
-    for fig in ("per_class_recall", "imbalance_curves", "language_distances", "speaker_probe"):
+    for fig in ("per_class_recall", "imbalance_curves", "language_distances", "speaker_probe_speaker_kfold"):
         assert f'id="figure-{fig}"' in html
     assert html.count('<img src="data:image/svg+xml;base64,') == 4 + 3 * len(METHOD_SKILL)
     assert "synthetic data: eSpeak NG renderings, not human speech" in html
@@ -257,7 +257,7 @@ def test_speaker_independence_flag_is_beside_every_number(html):
     for table_id in tables:
         frame = _html_table(html, table_id)
         for column in frame.columns:
-            if column in ("rank", "method", "vs leader", "seeds", "folds", "test utt.", "runs") \
+            if column in ("rank", "method", "protocol", "vs leader", "seeds", "folds", "test utt.", "runs") \
                     or column.startswith("train "):
                 continue
             for cell in frame[column]:
@@ -358,7 +358,9 @@ def test_speaker_probe_is_recomputed_from_the_embeddings(store, report):
             with np.load(client.download_artifacts(run_id, "embeddings/test.npz", tmp)) as npz:
                 probe = speaker_probe(npz["Z"], npz["speakers"], seed=int(run.data.tags["seed"]))
             expected[run.data.tags["method"]].append(probe["speaker_probe_acc"])
-    table = pd.read_csv(report.latex / "tables" / "speaker_probe.csv").set_index("method")
+    table = pd.read_csv(report.latex / "tables" / "speaker_probe.csv")
+    assert set(table["protocol"]) == {"speaker_kfold"}    # the only protocol that kept embeddings
+    table = table.set_index("method")
     for method, values in expected.items():
         assert table.loc[method, "accuracy"] == pytest.approx(np.mean(values))
         assert table.loc[method, "runs"] == 4
@@ -391,24 +393,26 @@ def test_latex_tables_use_booktabs_and_every_figure_is_a_pdf(report):
         assert rf"\input{{\emobenchdir/tables/{table.stem}.tex}}" in main
 
 
-def test_figures_are_column_width_with_readable_fonts_and_one_colour_per_method(report):
+def test_figures_are_column_width_with_readable_fonts_and_one_style_per_method(report):
+    from matplotlib.colors import to_rgb
     from matplotlib.text import Text
 
-    from benchmark.report.figures import COLUMN_WIDTH_IN, TEXT_WIDTH_IN, method_colors
+    from benchmark.report.figures import COLUMN_WIDTH_IN, TEXT_WIDTH_IN
+    from benchmark.report.style import method_styles
 
-    colors = method_colors(METHOD_SKILL)
+    styles = method_styles(METHOD_SKILL)
     for fig in report.content.figures():
         width = fig.figure.get_size_inches()[0]
         assert width == pytest.approx(TEXT_WIDTH_IN if fig.wide else COLUMN_WIDTH_IN), fig.key
         sizes = [t.get_fontsize() for t in fig.figure.findobj(Text) if t.get_text().strip() and t.get_visible()]
         assert min(sizes) >= 7, fig.key
     figures = {f.key: f.figure for f in report.content.figures()}
-    bars = figures["per_class_recall"].axes[0].containers
+    points = {line.get_gid(): line for line in figures["per_class_recall"].axes[0].get_lines() if line.get_gid()}
     lines = figures["imbalance_curves"].axes[0].get_lines()
     for method in METHOD_SKILL:
-        bar_colour = next(b.patches[0].get_facecolor()[:3] for b in bars if b.get_label() == method)
-        line_colour = next(line.get_color() for line in lines if line.get_label() == method)
-        assert np.allclose(bar_colour, colors[method]) and np.allclose(line_colour, colors[method])
+        line = next(line for line in lines if np.allclose(to_rgb(line.get_color()), styles[method].colour))
+        assert line.get_marker() == points[method].get_marker() == styles[method].marker
+        assert np.allclose(to_rgb(points[method].get_color()), styles[method].colour)
 
 
 def test_pdf_output_is_deterministic(report):

@@ -64,8 +64,8 @@ def collect(suite: str, tracking_uri: str = DEFAULT_TRACKING_URI, *, n_bootstrap
             projection: str = "auto", progress: bool = True) -> ReportContent:
     """Compute everything the report shows for ``suite`` from its MLflow records."""
     from benchmark import results
-    from benchmark.report import figures as F
     from benchmark.report import sections as S
+    from benchmark.report.style import method_styles
 
     if projection not in PROJECTIONS:
         raise ConfigError(f"projection: expected one of {', '.join(PROJECTIONS)}, got {projection!r}")
@@ -79,11 +79,12 @@ def collect(suite: str, tracking_uri: str = DEFAULT_TRACKING_URI, *, n_bootstrap
 
     # SER sections read the SER cells only; TTS cells (judged by a classifier, not by their method) have
     # their own section. One colour per method or system across every figure.
-    colors = F.method_colors(cells["method"].astype(str).unique())
+    styles = method_styles(cells["method"].astype(str).unique())
+    colors = {m: s.colour for m, s in styles.items()}
     inputs = S.ReportInputs(S.ser_cells(cells), tracking_uri, suite, n_bootstrap=n_bootstrap, seed=seed,
-                            colors=colors)
+                            colors=colors, styles=styles)
     tts_inputs = S.ReportInputs(S.tts_cells(cells), tracking_uri, suite, n_bootstrap=n_bootstrap, seed=seed,
-                                colors=colors)
+                                colors=colors, styles=styles)
     main = S.choose_main(inputs.cells)
     embedded = S.embedding_cells(inputs)
     steps = [("leaderboard", lambda: S.leaderboard_section(inputs)),

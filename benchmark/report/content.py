@@ -33,6 +33,7 @@ class ReportFigure:
     caption: str
     figure: Figure
     wide: bool = False       # spans the text width (LaTeX figure*)
+    appendix: bool = False   # the full version of a crowded figure, or a method outside the main selection
 
 
 @dataclass

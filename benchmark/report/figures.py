@@ -23,8 +23,9 @@ import pandas as pd
 import seaborn as sns
 from matplotlib import rc_context
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-from benchmark.report.style import display_order, method_styles
+from benchmark.report.style import MethodStyle, display_order, family_of, line_kwargs, method_styles
 
 COLUMN_WIDTH_IN = 3.3
 TEXT_WIDTH_IN = 6.9
@@ -42,6 +43,8 @@ STYLE: dict[str, object] = {
     "ytick.labelsize": MIN_FONT_PT,
     "legend.fontsize": MIN_FONT_PT,
     "legend.title_fontsize": MIN_FONT_PT,
+    "figure.titlesize": 8,
+    "figure.labelsize": 8,
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.linewidth": 0.6,
@@ -133,11 +136,105 @@ def render_figures(figures: Sequence[Figure], formats: Sequence[str], n_jobs: in
     return out
 
 
-def _legend_below(fig: Figure, ax, ncol: int) -> None:
-    handles, labels = ax.get_legend_handles_labels()
+def _legend_below(fig: Figure, ax, ncol: int, handles: Sequence[Line2D] | None = None) -> None:
+    if handles is None:
+        handles, labels = ax.get_legend_handles_labels()
+    else:
+        labels = [h.get_label() for h in handles]
     if handles:
         fig.legend(handles, labels, loc="outside lower center", ncol=max(1, ncol), frameon=False,
-                   handlelength=1.2, columnspacing=1.0)
+                   handlelength=2.2, columnspacing=1.0, handletextpad=0.4)
+
+
+def _styles(styles: Mapping[str, MethodStyle] | None, methods: Sequence[str]) -> dict[str, MethodStyle]:
+    """``styles`` for ``methods``, filling in any the caller's map lacks (a figure never lacks a style)."""
+    given = dict(styles or {})
+    missing = [m for m in methods if m not in given]
+    if missing:
+        given.update({m: s for m, s in method_styles(list(given) + missing).items() if m in missing})
+    return given
+
+
+def _rows(methods: Sequence[str], order: Sequence[str] | None) -> list[str]:
+    present = set(methods)
+    if order is not None:
+        return [m for m in order if m in present]
+    return display_order(present)
+
+
+def _forest_figure(table: pd.DataFrame, *, panel: str | None, value: str, low: str, high: str,
+                   styles: Mapping[str, MethodStyle] | None, xlabel: str, order: Sequence[str] | None = None,
+                   names: Mapping[str, str] | None = None, xlim: tuple[float, float] | None = (0.0, 1.0),
+                   reference: Mapping[str, float] | float | None = None, reference_label: str = "chance",
+                   width: float = COLUMN_WIDTH_IN) -> Figure:
+    """A dot-and-whisker plot: one row per method (named on the y axis), one panel per ``panel`` value.
+
+    Rows run in display order from the bottom, so the papers' methods are the top rows; a thin line
+    separates method families; the papers' names are bold. ``reference``: a vertical dashed line (one
+    value, or one per panel), e.g. chance. No legend is needed: every row is named.
+    """
+    methods = _rows(table["method"].astype(str).unique(), order)
+    styles = _styles(styles, methods)
+    names = names or {}
+    panels = list(dict.fromkeys(table[panel])) if panel else [None]
+    n = len(methods)
+    with style():
+        fig = _figure(width, 0.62 + (0.22 if panel else 0.0) + 0.15 * n + (0.18 if reference is not None else 0))
+        axes = np.atleast_1d(fig.subplots(1, len(panels), sharey=True, squeeze=False)[0])
+        y = np.arange(n)
+        for ax, key in zip(axes, panels):
+            rows = table if key is None else table[table[panel] == key]
+            rows = rows.assign(method=rows["method"].astype(str)).set_index("method").reindex(methods)
+            for i, method in enumerate(methods):
+                s = styles[method]
+                v, lo, hi = (float(rows.loc[method, c]) for c in (value, low, high))
+                if not np.isfinite(v):
+                    continue
+                err = np.clip(np.nan_to_num([[v - lo], [hi - v]]), 0, None)
+                kwargs = line_kwargs(s)
+                drawn = ax.errorbar([v], [i], xerr=err, fmt=s.marker, color=s.colour, ecolor=s.colour,
+                                    markersize=kwargs["markersize"], markeredgewidth=kwargs["markeredgewidth"],
+                                    markeredgecolor=kwargs["markeredgecolor"], elinewidth=0.9, capsize=0,
+                                    zorder=kwargs["zorder"], clip_on=False)
+                drawn.lines[0].set_gid(method)   # which method a point is, for tests and SVG readers
+            families = [family_of(m).key for m in methods]
+            for i in range(1, n):
+                if families[i] != families[i - 1]:
+                    ax.axhline(i - 0.5, color="0.85", linewidth=0.5, zorder=0)
+            ref = reference.get(key) if isinstance(reference, Mapping) else reference
+            if ref is not None and np.isfinite(ref):
+                ax.axvline(ref, color="0.25", linestyle=(0, (2, 1.5)), linewidth=0.8, zorder=1,
+                           label=f"{reference_label} ({_fmt_value(ref)})")
+            if xlim is not None:   # a little room beyond the limits, so a point at 0 or 1 is not cut in half
+                pad = 0.04 * (xlim[1] - xlim[0])
+                ax.set_xlim(xlim[0] - pad, xlim[1] + pad)
+                ax.spines["bottom"].set_bounds(*xlim)
+                if xlim == (0.0, 1.0) and len(panels) > 1:
+                    ax.set_xticks([0, 1], ["0", "1"])
+                    ax.set_xticks([0.5], minor=True)   # a grid line at 0.5; its label would touch its neighbours
+            if key is not None:
+                ax.set_title(str(key))
+            ax.grid(axis="x", which="both", color="0.92", linewidth=0.5)
+            ax.set_axisbelow(True)
+        axes[0].set_yticks(y, [names.get(m, m) for m in methods])
+        for tick, method in zip(axes[0].get_yticklabels(), methods):
+            if family_of(method).paper:
+                tick.set_fontweight("bold")
+        axes[0].set_ylim(-0.6, n - 0.4)
+        axes[0].set_ylabel("method")
+        if len(axes) > 1:
+            fig.supxlabel(xlabel)
+            for ax in axes[1:]:
+                ax.tick_params(axis="y", length=0)
+        else:
+            axes[0].set_xlabel(xlabel)
+        if reference is not None:
+            _legend_below(fig, axes[0], ncol=1)
+    return _finish(fig)
+
+
+def _fmt_value(value: float) -> str:
+    return f"{100 * value:.1f}%" if 0 <= value <= 1 else f"{value:.3g}"
 
 
 # ----------------------------------------------------------------------------- SER
@@ -160,62 +257,68 @@ def confusion_figure(matrix: np.ndarray, labels: Sequence[str], title: str) -> F
     return _finish(fig)
 
 
-def recall_bars_figure(table: pd.DataFrame, colors: Mapping[str, tuple], *, ylabel: str = "recall",
-                       order: Sequence[str] | None = None, names: Mapping[str, str] | None = None,
-                       ncol: int | None = None, hatched: Sequence[str] = ()) -> Figure:
-    """Per-class recall, one bar per method in each class group, with CI error bars.
+def per_class_recall_figure(table: pd.DataFrame, styles: Mapping[str, MethodStyle] | None = None, *,
+                            xlabel: str = "recall", order: Sequence[str] | None = None,
+                            names: Mapping[str, str] | None = None) -> Figure:
+    """Per-class recall: a panel per class, a row per method (point = recall, whisker = 95% CI).
 
-    ``table`` columns: method, class, recall, low, high. ``order``: the methods' order (default: the
-    colour map's); ``names``: legend labels (default: the method names); ``hatched``: methods whose
-    bars are hatched (reference systems).
+    ``table`` columns: method, class, recall, low, high. ``order``: the rows, bottom to top (default:
+    :func:`~benchmark.report.style.display_order`, papers' methods on top); ``names``: row labels.
+    Column width for any number of methods: 19 methods are 19 named rows, not 19 bars per class.
     """
-    classes = list(dict.fromkeys(table["class"]))
-    methods = [m for m in (order if order is not None else colors) if m in set(table["method"])]
-    names = names or {}
-    width = 0.8 / max(1, len(methods))
-    with style():
-        fig = _figure(COLUMN_WIDTH_IN, 2.5)
-        ax = fig.add_subplot()
-        for i, method in enumerate(methods):
-            rows = table[table["method"] == method].set_index("class").reindex(classes)
-            x = np.arange(len(classes)) + (i - (len(methods) - 1) / 2) * width
-            err = np.vstack([rows["recall"] - rows["low"], rows["high"] - rows["recall"]])
-            hatch = {"hatch": "////", "edgecolor": "white", "linewidth": 0} if method in hatched else {}
-            ax.bar(x, rows["recall"], width, color=colors[method], label=names.get(method, method), **hatch,
-                   yerr=np.clip(np.nan_to_num(err), 0, None), error_kw={"elinewidth": 0.7, "capsize": 1.5})
-        ax.set_xticks(np.arange(len(classes)), classes)
-        ax.set_ylim(0, 1.0)
-        ax.set_ylabel(ylabel)
-        _legend_below(fig, ax, ncol=ncol or min(3, len(methods)))
-    return _finish(fig)
+    return _forest_figure(table, panel="class", value="recall", low="low", high="high", styles=styles,
+                          xlabel=xlabel, order=order, names=names)
 
 
-def imbalance_figure(table: pd.DataFrame, colors: Mapping[str, tuple], minority: str) -> Figure:
-    """UA and minority-class recall against the Neutral:other ratio, with CI bands.
+def imbalance_figure(table: pd.DataFrame, styles: Mapping[str, MethodStyle] | None, minority: str, *,
+                     wide: bool | None = None) -> Figure:
+    """UA and minority-class recall against the Neutral:other ratio, whiskers = 95% CI.
 
-    ``table`` columns: method, ratio, metric ("ua" or "minority_recall"), value, low, high.
+    ``table`` columns: method, ratio, metric ("ua" or "minority_recall"), value, low, high. Every method
+    has its family's hue and line style and its own marker; points are dodged along the ratio axis so
+    that whiskers do not hide each other. ``wide`` (default: more than 8 methods) puts the panels side
+    by side at text width with a 4-column legend.
     """
     panels = [("ua", "UA"), ("minority_recall", f"minority recall ({minority})")]
     ratios = sorted(table["ratio"].unique())
+    methods = _rows(table["method"].astype(str).unique(), None)
+    styles = _styles(styles, methods)
+    wide = len(methods) > 8 if wide is None else wide
+    log_x = len(ratios) > 1 and ratios[-1] / max(ratios[0], 1e-9) >= 4
     with style():
-        fig = _figure(COLUMN_WIDTH_IN, 3.9)
-        axes = fig.subplots(2, 1, sharex=True)
+        legend_rows = int(np.ceil(len(methods) / (4 if wide else 3)))
+        if wide:
+            fig = _figure(TEXT_WIDTH_IN, 2.0 + 0.16 * legend_rows)
+            axes = fig.subplots(1, 2)
+        else:
+            fig = _figure(COLUMN_WIDTH_IN, 3.5 + 0.16 * legend_rows)
+            axes = fig.subplots(2, 1, sharex=True)
+        handles: list[Line2D] = []
         for ax, (metric, label) in zip(axes, panels):
-            for method in [m for m in colors if m in set(table["method"])]:
+            for i, method in enumerate(methods):
                 rows = table[(table["method"] == method) & (table["metric"] == metric)].sort_values("ratio")
                 if rows.empty:
                     continue
-                ax.plot(rows["ratio"], rows["value"], marker="o", markersize=3, color=colors[method], label=method)
-                ax.fill_between(rows["ratio"], rows["low"], rows["high"], color=colors[method], alpha=0.18,
-                                linewidth=0)
+                offset = (i - (len(methods) - 1) / 2) * 0.025
+                x = rows["ratio"] * 2 ** offset if log_x else rows["ratio"] + offset * 2
+                s = styles[method]
+                ax.errorbar(x, rows["value"], yerr=np.clip(np.nan_to_num(
+                    np.vstack([rows["value"] - rows["low"], rows["high"] - rows["value"]])), 0, None),
+                    elinewidth=0.6, capsize=0, **line_kwargs(s))
+                if ax is axes[0]:
+                    # A plain line + marker in the legend (an errorbar handle would add a whisker to each entry).
+                    handles.append(Line2D([], [], label=method, **line_kwargs(s)))
             ax.set_ylabel(label)
             ax.set_ylim(0, 1.0)
-        if len(ratios) > 1 and ratios[-1] / max(ratios[0], 1e-9) >= 8:
-            axes[-1].set_xscale("log", base=2)
-        axes[-1].set_xticks(ratios, [f"{r:g}" for r in ratios])
-        axes[-1].minorticks_off()
-        axes[-1].set_xlabel("Neutral : other ratio in training data")
-        _legend_below(fig, axes[0], ncol=min(3, table["method"].nunique()))
+            if log_x:
+                ax.set_xscale("log", base=2)
+            ax.set_xticks(ratios, [f"{r:g}" for r in ratios])
+            ax.minorticks_off()
+            ax.grid(axis="y", color="0.92", linewidth=0.5)
+            ax.set_axisbelow(True)
+            if wide or ax is axes[-1]:
+                ax.set_xlabel("Neutral : other ratio in training data")
+        _legend_below(fig, axes[0], ncol=min(4 if wide else 3, len(methods)), handles=handles)
     return _finish(fig)
 
 
@@ -242,28 +345,19 @@ def transfer_heatmap_figure(matrix: pd.DataFrame, title: str, split_after: int |
     return _finish(fig)
 
 
-def distance_figure(table: pd.DataFrame, colors: Mapping[str, tuple], measure: str) -> Figure:
-    """Distances between per-language embedding distributions, tonal pairs shown apart.
+def distance_figure(table: pd.DataFrame, styles: Mapping[str, MethodStyle] | None, measure: str, *,
+                    order: Sequence[str] | None = None) -> Figure:
+    """Distances between per-language embedding distributions: a panel per pair kind, a row per method.
 
-    ``table`` columns: method, group (pair kind, e.g. "non-tonal vs non-tonal"),
-    distance (mean over the pairs of that kind), low, high (range over the pairs).
+    ``table`` columns: method, group (pair kind, e.g. "non-tonal vs non-tonal"), distance (mean over
+    the pairs of that kind), low, high (range over the pairs).
     """
-    groups = list(dict.fromkeys(table["group"]))
-    methods = [m for m in colors if m in set(table["method"])]
-    width = 0.8 / max(1, len(methods))
-    with style():
-        fig = _figure(COLUMN_WIDTH_IN, 2.4)
-        ax = fig.add_subplot()
-        for i, method in enumerate(methods):
-            rows = table[table["method"] == method].set_index("group").reindex(groups)
-            x = np.arange(len(groups)) + (i - (len(methods) - 1) / 2) * width
-            err = np.vstack([rows["distance"] - rows["low"], rows["high"] - rows["distance"]])
-            ax.bar(x, rows["distance"], width, color=colors[method], label=method,
-                   yerr=np.clip(np.nan_to_num(err), 0, None), error_kw={"elinewidth": 0.7, "capsize": 1.5})
-        ax.set_xticks(np.arange(len(groups)), groups)
-        ax.set_ylabel(measure)
-        _legend_below(fig, ax, ncol=min(3, len(methods)))
-    return _finish(fig)
+    finite = pd.concat([table["low"], table["high"], table["distance"]]).replace([np.inf, -np.inf], np.nan).dropna()
+    top = float(finite.max()) if len(finite) else 1.0
+    bottom = min(0.0, float(finite.min()) if len(finite) else 0.0)
+    pad = 0.05 * (top - bottom or 1.0)
+    return _forest_figure(table, panel="group", value="distance", low="low", high="high", styles=styles,
+                          xlabel=measure, order=order, xlim=(bottom, top + pad))
 
 
 def _category_order(values: np.ndarray) -> list[str]:
@@ -274,55 +368,57 @@ def _category_order(values: np.ndarray) -> list[str]:
     return known + sorted(present - set(known))
 
 
-def _scatter_panel(ax, points: np.ndarray, values: np.ndarray, title: str, max_legend: int = 10) -> None:
+_CATEGORY_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+
+
+def _scatter_panel(ax, points: np.ndarray, values: np.ndarray, title: str, axis_name: str,
+                   max_legend: int = 10) -> None:
     categories = _category_order(values)
     palette = sns.color_palette("colorblind" if len(categories) <= 10 else "husl", len(categories))
-    for category, color in zip(categories, palette):
+    # Up to ``max_legend`` categories each get a marker too, so the panel reads in greyscale.
+    markers = _CATEGORY_MARKERS if len(categories) <= max_legend else ("o",)
+    for i, (category, color) in enumerate(zip(categories, palette)):
         mask = values == category
         # Rasterised points keep PDF/SVG small; axes and text stay vector.
-        ax.scatter(points[mask, 0], points[mask, 1], s=4, color=color, alpha=0.75, linewidths=0,
-                   label=str(category), rasterized=True)
+        ax.scatter(points[mask, 0], points[mask, 1], s=5, color=color, alpha=0.8, linewidths=0,
+                   marker=markers[i % len(markers)], label=str(category), rasterized=True)
     ax.set_xticks([])
     ax.set_yticks([])
+    ax.set_xlabel(f"{axis_name} 1")
+    ax.set_ylabel(f"{axis_name} 2")
     if len(categories) <= max_legend:
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=min(len(categories), 3), frameon=False,
-                  markerscale=2.0, handletextpad=0.2, columnspacing=0.8)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=min(len(categories), 3), frameon=False,
+                  markerscale=1.8, handletextpad=0.2, columnspacing=0.8)
         ax.set_title(title)
     else:
         ax.set_title(f"{title} ({len(categories)}, one colour each)")
 
 
-def projection_figure(points: np.ndarray, colourings: Mapping[str, np.ndarray], title: str) -> Figure:
-    """A 2-D projection of test embeddings, one panel per colouring (emotion, speaker, language)."""
+def projection_figure(points: np.ndarray, colourings: Mapping[str, np.ndarray], title: str,
+                      axis_name: str = "component") -> Figure:
+    """A 2-D projection of test embeddings, one panel per colouring (emotion, speaker, language).
+
+    ``axis_name``: what the two axes are (``t-SNE``, ``PCA``), labelled "<name> 1" and "<name> 2".
+    """
     with style():
-        fig = _figure(TEXT_WIDTH_IN, 2.7)
+        fig = _figure(TEXT_WIDTH_IN, 2.9)
         axes = np.atleast_1d(fig.subplots(1, len(colourings)))
         for ax, (name, values) in zip(axes, colourings.items()):
-            _scatter_panel(ax, points, np.asarray(values).astype(str), name)
+            _scatter_panel(ax, points, np.asarray(values).astype(str), name, axis_name)
         fig.suptitle(title)
     return _finish(fig)
 
 
-def speaker_probe_figure(table: pd.DataFrame, colors: Mapping[str, tuple]) -> Figure:
-    """Speaker-probe accuracy per method (bar, CI) against chance (black tick): lower leaks less.
+def speaker_probe_figure(table: pd.DataFrame, styles: Mapping[str, MethodStyle] | None = None, *,
+                         chance: float | None = None, order: Sequence[str] | None = None) -> Figure:
+    """Speaker-probe accuracy per method (point: mean, whisker: range over runs) against chance (dashed).
 
-    ``table`` columns: method, accuracy, low, high, chance.
+    One protocol per figure: ``table`` columns method, accuracy, low, high (and chance, whose mean is the
+    line unless ``chance`` is given). Lower leaks less speaker identity.
     """
-    rows = table.set_index("method").reindex([m for m in colors if m in set(table["method"])])
-    y = np.arange(len(rows))
-    with style():
-        fig = _figure(COLUMN_WIDTH_IN, 0.8 + 0.28 * len(rows))
-        ax = fig.add_subplot()
-        err = np.vstack([rows["accuracy"] - rows["low"], rows["high"] - rows["accuracy"]])
-        ax.barh(y, rows["accuracy"], 0.7, color=[colors[m] for m in rows.index],
-                xerr=np.clip(np.nan_to_num(err), 0, None), error_kw={"elinewidth": 0.7, "capsize": 1.5})
-        ax.scatter(rows["chance"], y, marker="|", s=140, color="black", linewidths=1.4, label="chance", zorder=3)
-        ax.set_yticks(y, rows.index)
-        ax.invert_yaxis()
-        ax.set_xlim(0, 1.0)
-        ax.set_xlabel("speaker-probe accuracy")
-        _legend_below(fig, ax, ncol=1)
-    return _finish(fig)
+    chance = float(table["chance"].mean()) if chance is None else chance
+    return _forest_figure(table, panel=None, value="accuracy", low="low", high="high", styles=styles,
+                          xlabel="speaker-probe accuracy", order=order, reference=chance)
 
 
 # ----------------------------------------------------------------------------- TTS

@@ -8,6 +8,10 @@ Layout of ``<out>/latex/``::
     figures/<key>.pdf     vector figure, 3.3 in wide (6.9 in for ``figure*`` ones)
     figures/<key>.tex     a complete ``figure`` float (caption, label ``fig:<key>``)
 
+A crowded figure comes twice: ``<key>`` for the main text (the papers' methods
+and the best of each baseline family) and ``<key>_full`` with every method,
+which ``main.tex`` inputs in its appendix (see ``benchmark.report.placement``).
+
 Paths inside the snippets start with ``\\emobenchdir`` (default ``.``), so the
 folder can be copied into a paper and used with
 ``\\newcommand{\\emobenchdir}{emobench}`` before the first ``\\input``.
@@ -27,6 +31,7 @@ _SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\
             "→": r"$\rightarrow$", "≥": r"$\geq$", "≤": r"$\leq$", "<": r"\textless{}", ">": r"\textgreater{}"}
 _SPECIAL_RE = re.compile("|".join(re.escape(k) for k in _SPECIAL))
 _PREFIX = r"\providecommand{\emobenchdir}{.}"
+FLOATS_PER_PAGE = 6      # appendix figures between two \clearpage
 COLUMN_WIDTH_PT = 240     # one column of a two-column paper (about 3.3 in)
 _CHAR_PT, _COLSEP_PT = 4.6, 12.0   # rough width of a character in \small, and of the space between columns
 
@@ -85,7 +90,20 @@ def main_tex(content: ReportContent) -> str:
         body.append(rf"\section*{{{tex_escape(section.title)}}}")
         body += [tex_escape(p) + "\n" for p in section.text]
         body += [rf"\input{{\emobenchdir/tables/{t.key}.tex}}" for t in section.tables]
-        body += [rf"\input{{\emobenchdir/figures/{f.key}.tex}}" for f in section.figures]
+        body += [rf"\input{{\emobenchdir/figures/{f.key}.tex}}" for f in section.figures if not f.appendix]
+        body.append("")
+    appendix = [(section, [f for f in section.figures if f.appendix]) for section in content.sections]
+    appendix = [(section, figures) for section, figures in appendix if figures]
+    if appendix:
+        # The full versions of crowded figures, and per-method figures outside the main selection.
+        body += [r"\clearpage", r"\appendix", r"\section*{Appendix: every method}", ""]
+        for section, figures in appendix:
+            body.append(rf"\subsection*{{{tex_escape(section.title)}}}")
+            for i, f in enumerate(figures):
+                body.append(rf"\input{{\emobenchdir/figures/{f.key}.tex}}")
+                if i % FLOATS_PER_PAGE == FLOATS_PER_PAGE - 1:
+                    body.append(r"\clearpage")   # LaTeX holds at most 18 unplaced floats
+            body.append(r"\clearpage")
         body.append("")
     body += [r"\clearpage", r"\onecolumn", r"\section*{Provenance}", r"\begin{small}", r"\begin{tabular}{lp{12cm}}",
              r"\toprule", r"item & value \\", r"\midrule"]

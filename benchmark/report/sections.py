@@ -33,6 +33,8 @@ from benchmark import results
 from benchmark.metrics import stacked as st
 from benchmark.errors import EmobenchError
 from benchmark.report import figures as F
+from benchmark.report import placement as P
+from benchmark.report import style as ST
 from benchmark.report.content import (SD_MARK, SI_MARK, SYNTHETIC_NOTE, ReportFigure, ReportTable, Section,
                                       flag)
 
@@ -46,6 +48,7 @@ TTS_PROTOCOL = "tts"    # the protocol tag of TTS grid cells
 TTS_COLUMNS = ("wa", "wer", "cer", "mcd_db", "f0_rmse_hz")
 TSNE_MAX_POINTS = 500   # above this the projection is PCA: t-SNE's cost grows quadratically
 MIN_BOOTSTRAP = 100     # as for leaderboards: fewer resamples give no usable 95% interval
+MAIN_CRITERION = "UA on the main protocol"   # ranks the members of a family for main-text figures
 
 
 @dataclass
@@ -58,11 +61,27 @@ class ReportInputs:
     n_bootstrap: int = 1000
     seed: int = 0
     colors: dict[str, tuple] = field(default_factory=dict)
+    styles: dict[str, ST.MethodStyle] = field(default_factory=dict)   # benchmark.report.style, one per method
     _scored: dict = field(default_factory=dict, repr=False)
+    _main_scores: dict | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        if not self.styles:
+            self.styles = ST.method_styles(self.cells["method"].astype(str).unique())
         if not self.colors:
-            self.colors = F.method_colors(self.cells["method"].unique())
+            self.colors = {m: s.colour for m, s in self.styles.items()}
+
+    def main_scores(self) -> dict[str, float]:
+        """UA per method on the main (protocol, corpus): what picks the best of each family for main-text figures."""
+        if self._main_scores is None:
+            main = choose_main(self.cells)
+            self._main_scores = {}
+            for method, group in main.groupby("method"):
+                try:
+                    self._main_scores[str(method)] = float(self.score(group).value["ua"])
+                except EmobenchError:   # e.g. predictions missing: the family falls back to display order
+                    continue
+        return self._main_scores
 
     def predictions(self, cells: pd.DataFrame) -> pd.DataFrame:
         """The predictions tables of ``cells`` stacked (utt_id, y_true, y_pred, seed, fold, method, run_id)."""
@@ -216,7 +235,8 @@ def confusion_section(inputs: ReportInputs, cells: pd.DataFrame) -> Section | No
         section.figures.append(ReportFigure(
             f"confusion_{_slug(method)}",
             f"Confusion matrix of {method} ({protocol}, {mark}), rows normalised by the true class.",
-            F.confusion_figure(normalised, labels, f"{method} [{mark}]")))
+            F.confusion_figure(normalised, labels, f"{method} [{mark}]"),
+            appendix=P.in_appendix(method, cells["method"].unique(), inputs.main_scores())))
     return section
 
 
@@ -240,8 +260,11 @@ def recall_section(inputs: ReportInputs, cells: pd.DataFrame) -> Section | None:
         "recall), error bars = bootstrap 95% CI over test utterances."],
         tables=[ReportTable("per_class_recall", f"Per-class recall (%), protocol {protocol} [95% CI]",
                             wide.fillna("–").reset_index(), [_legend()], table)],
-        figures=[ReportFigure("per_class_recall", f"Per-class recall per method ({protocol}, {mark}), "
-                              "95% bootstrap CI.", F.recall_bars_figure(table, inputs.colors))])
+        figures=P.main_and_full(
+            "per_class_recall", f"Per-class recall per method ({protocol}, {mark}): point = recall, whisker = "
+            "95% bootstrap CI; one panel per class.",
+            lambda methods: F.per_class_recall_figure(table[table["method"].isin(methods)], inputs.styles),
+            table["method"].unique(), inputs.main_scores(), criterion=MAIN_CRITERION))
 
 
 def imbalance_section(inputs: ReportInputs) -> Section | None:
@@ -271,9 +294,12 @@ def imbalance_section(inputs: ReportInputs) -> Section | None:
         "classes under a Neutral-heavy ratio. Bands: bootstrap 95% CI over test utterances."],
         tables=[ReportTable("imbalance", "Imbalance sweep (%): UA and minority-class recall per Neutral:other "
                             "ratio [95% CI]", wide.reset_index(), [_legend()], table)],
-        figures=[ReportFigure("imbalance_curves", f"UA (top) and minority-class recall (bottom) against the "
-                              f"Neutral:other training ratio ({mark}); bands: bootstrap 95% CI.",
-                              F.imbalance_figure(table, inputs.colors, "non-Neutral"))])
+        figures=P.main_and_full(
+            "imbalance_curves", f"UA and minority-class recall against the Neutral:other training ratio ({mark}); "
+            "whiskers: bootstrap 95% CI (points dodged along the ratio axis).",
+            lambda methods: F.imbalance_figure(table[table["method"].isin(methods)], inputs.styles, "non-Neutral"),
+            table["method"].unique(), inputs.main_scores(), criterion=MAIN_CRITERION,
+            wide_full=table["method"].nunique() > 8))
 
 
 def transfer_section(inputs: ReportInputs) -> Section | None:
@@ -304,7 +330,8 @@ def transfer_section(inputs: ReportInputs) -> Section | None:
             section.figures.append(ReportFigure(
                 f"transfer_{what}_{_slug(method)}",
                 f"{name} transfer of {method} ({mark}): UA, train on row / test on column.{tonal_note}",
-                F.transfer_heatmap_figure(matrix, f"{method} [{mark}]", split_after=non_tonal)))
+                F.transfer_heatmap_figure(matrix, f"{method} [{mark}]", split_after=non_tonal),
+                appendix=P.in_appendix(method, values["method"].unique(), inputs.main_scores())))
         display = values.assign(cell=[fmt(r.ua, r.ua_low, r.ua_high, r.flag) for r in values.itertuples()])
         wide = display.pivot(index=["method", "train"], columns="test", values="cell")
         wide = wide[[c for c in order if c in wide.columns]].fillna("–").reset_index()
@@ -372,9 +399,12 @@ def language_distance_section(inputs: ReportInputs, embedded: list[tuple[pd.Seri
         tables=[ReportTable("language_distances", "Squared MMD between per-language embedding distributions",
                             display, [f"Tonal languages: {', '.join(sorted(TONAL_LANGUAGES))}. " + _legend()],
                             pairs)],
-        figures=[ReportFigure("language_distances", "Mean squared MMD between per-language embedding "
-                              "distributions by pair kind; error bars: range over the language pairs.",
-                              F.distance_figure(summary.astype({"group": str}), inputs.colors, "squared MMD"))])
+        figures=P.main_and_full(
+            "language_distances", "Mean squared MMD between per-language embedding distributions, one panel per "
+            "pair kind; whiskers: range over the language pairs.",
+            lambda methods: F.distance_figure(summary[summary["method"].isin(methods)].astype({"group": str}),
+                                              inputs.styles, "squared MMD"),
+            summary["method"].astype(str).unique(), inputs.main_scores(), criterion=MAIN_CRITERION))
 
 
 def _pair_group(a: str, b: str) -> str:
@@ -415,12 +445,17 @@ def projection_section(inputs: ReportInputs, embedded: list[tuple[pd.Series, dic
             f"projection_{_slug(name)}",
             f"{how} of the test embeddings of {name} ({row['protocol']}, fold {row['fold']}, seed "
             f"{row['seed']}, {mark}; {len(emb['Z'])} utterances) coloured by emotion, speaker and language.",
-            F.projection_figure(points, colourings, f"{name} [{mark}]"), wide=True))
+            F.projection_figure(points, colourings, f"{name} [{mark}]", axis_name=how), wide=True,
+            appendix=P.in_appendix(name, list(_richest(embedded)), inputs.main_scores())))
     return section
 
 
 def speaker_probe_section(inputs: ReportInputs, embedded: list[tuple[pd.Series, dict]]) -> Section | None:
-    """Speaker-probe accuracy vs chance per method, recomputed from each cell's test embeddings."""
+    """Speaker-probe accuracy vs chance per protocol and method, recomputed from each cell's test embeddings.
+
+    One chart per protocol: protocols test on different speakers (a cross-lingual cell on one language's
+    speakers), so their chance levels differ and pooling them would compare nothing.
+    """
     from benchmark.leaderboard import run_speaker_probe
 
     records = []
@@ -429,32 +464,53 @@ def speaker_probe_section(inputs: ReportInputs, embedded: list[tuple[pd.Series, 
         if probe is None:
             continue
         if np.isfinite(probe["speaker_probe_acc"]):
-            records.append({"method": row["method"], "run_id": row["run_id"], **probe})
+            records.append({"protocol": str(row["protocol"]), "method": row["method"], "run_id": row["run_id"],
+                            **probe})
     if not records:
         return None
     per_run = pd.DataFrame(records)
-    table = per_run.groupby("method", as_index=False).agg(
+    table = per_run.groupby(["protocol", "method"], as_index=False).agg(
         accuracy=("speaker_probe_acc", "mean"), low=("speaker_probe_acc", "min"),
-        high=("speaker_probe_acc", "max"), chance=("speaker_probe_chance", "mean"), runs=("run_id", "size"))
+        high=("speaker_probe_acc", "max"), chance=("speaker_probe_chance", "mean"),
+        chance_low=("speaker_probe_chance", "min"), chance_high=("speaker_probe_chance", "max"),
+        runs=("run_id", "size"))
+    main_protocol = str(choose_main(inputs.cells)["protocol"].iloc[0]) if not choose_main(inputs.cells).empty else ""
+    protocols = sorted(table["protocol"].unique(), key=lambda p: (p != main_protocol, p))
+    table["protocol"] = pd.Categorical(table["protocol"], protocols, ordered=True)
+    table = table.sort_values(["protocol", "method"]).astype({"protocol": str}).reset_index(drop=True)
     cells = inputs.cells[inputs.cells["run_id"].isin(per_run["run_id"])]
-    marks = {m: si_flag(g) for m, g in cells.groupby("method")}
+    marks = {(str(p), m): si_flag(g) for (p, m), g in cells.groupby(["protocol", "method"])}
+    mark = [marks.get((r.protocol, r.method), "") for r in table.itertuples()]
     display = pd.DataFrame({
-        "method": table["method"],
-        "probe accuracy (%)": [f"{_pct(r.accuracy)} [{_pct(r.low)}, {_pct(r.high)}] {marks[r.method]}"
-                               for r in table.itertuples()],
-        "chance (%)": [f"{_pct(r.chance)} {marks[r.method]}" for r in table.itertuples()],
-        "accuracy / chance": [f"{r.accuracy / r.chance:.2f} {marks[r.method]}" for r in table.itertuples()],
+        "protocol": table["protocol"], "method": table["method"],
+        "probe accuracy (%)": [f"{_pct(r.accuracy)} [{_pct(r.low)}, {_pct(r.high)}] {m}"
+                               for r, m in zip(table.itertuples(), mark)],
+        "chance (%)": [f"{_pct(r.chance)} {m}" for r, m in zip(table.itertuples(), mark)],
+        "accuracy / chance": [f"{r.accuracy / r.chance:.2f} {m}" for r, m in zip(table.itertuples(), mark)],
         "runs": table["runs"].astype(str)})
-    return Section("speaker_probe", "Speaker leakage", [
+    section = Section("speaker_probe", "Speaker leakage", [
         "A linear probe (z-scored logistic regression, benchmark.metrics.speaker_probe) predicts the speaker "
         "from each method's frozen test embeddings, on test speakers the method never saw when the split is "
         "speaker-independent; it trains on half of each speaker's utterances and is scored on the other half. "
         "Chance = the majority-speaker rate. Accuracy near chance = little speaker identity leaks into the "
-        "embedding. Mean over runs, [min, max] over folds and seeds."],
-        tables=[ReportTable("speaker_probe", "Speaker-probe accuracy vs chance", display, [_legend()], table)],
-        figures=[ReportFigure("speaker_probe", f"Speaker-probe accuracy per method ({si_flag(cells)}); bars: "
-                              "mean, whiskers: range over runs, black tick: chance.",
-                              F.speaker_probe_figure(table, inputs.colors))])
+        "embedding. Mean over runs, [min, max] over folds and seeds. One chart per protocol: each protocol "
+        "tests on its own speakers, so each has its own chance level."],
+        tables=[ReportTable("speaker_probe", "Speaker-probe accuracy vs chance, per protocol", display, [_legend()],
+                            table)])
+    for protocol, rows in table.groupby("protocol", sort=False):
+        chance = float(rows["chance"].mean())
+        spread = (f", {_pct(rows['chance_low'].min())}–{_pct(rows['chance_high'].max())}% over its runs"
+                  if rows["chance_high"].max() - rows["chance_low"].min() > 0.005 else "")
+        flag_ = si_flag(cells[cells["protocol"].astype(str) == protocol])
+        section.figures += P.main_and_full(
+            f"speaker_probe_{_slug(protocol)}",
+            f"Speaker-probe accuracy per method, protocol {protocol} ({flag_}): point = mean over runs, whisker = "
+            f"range over runs, dashed line = chance, {_pct(chance)}% (majority-speaker rate of this protocol's "
+            f"test speakers{spread}). Lower = less speaker identity in the embedding.",
+            lambda methods, rows=rows, chance=chance: F.speaker_probe_figure(
+                rows[rows["method"].isin(methods)], inputs.styles, chance=chance),
+            rows["method"].astype(str).unique(), inputs.main_scores(), criterion=MAIN_CRITERION)
+    return section
 
 
 # ----------------------------------------------------------------------------- TTS
@@ -628,10 +684,11 @@ def tts_section(inputs: ReportInputs) -> Section | None:
             section.figures.append(ReportFigure(
                 f"tts_emotion_accuracy{slug}",
                 f"Emotion accuracy per intended emotion{where}: the judge's recall of each emotion in each system's "
-                "speech (mean over seeds), error bars: bootstrap 95% CI over held-out utterances. "
-                "(ref.) = reference system.",
-                F.recall_bars_figure(pd.DataFrame(records), inputs.colors, ylabel="judge recall", order=order,
-                                     names=names, ncol=3, hatched=references)))
+                "speech (mean over seeds), one panel per emotion; point = recall, whisker = bootstrap 95% CI "
+                "over held-out utterances. (ref.) = reference system. "
+                + ST.caption_note([m for m in order if m not in references]),
+                F.per_class_recall_figure(pd.DataFrame(records), inputs.styles, xlabel="judge recall",
+                                          order=list(reversed(order)), names=names)))
         shows, text, speaker, seed = _showcase_rows(inputs, group, [m for m in order if m != "resynthesis"])
         if shows:
             section.figures.append(ReportFigure(

@@ -263,9 +263,22 @@ class TTSBench:
         return train, heldout, test
 
     def _showcase_choice(self) -> tuple[str, str]:
-        """The held-out (sentence, speaker) recorded in the most emotions (ties: sorted), for the mel figure."""
-        counts = self.test.groupby(["text", "speaker"])["emotion"].nunique().reset_index()
-        counts = counts.sort_values(["emotion", "text", "speaker"], ascending=[False, True, True])
+        """The held-out (sentence, speaker) for the mel figure: recorded in every emotion if any pair is.
+
+        Chosen among every held-out recording (not only the synthesized sample, which rarely holds one
+        sentence of one speaker in all emotions), preferring, in turn: the most emotions recorded, a
+        speaker with a training recording in every emotion (each system is conditioned on one), a pair in
+        the synthesized sample; ties by sentence and speaker name.
+        """
+        emotions = set(self.emotions)
+        recorded = self.heldout[self.heldout["emotion"].isin(emotions)]
+        counts = recorded.groupby(["text", "speaker"])["emotion"].nunique().rename("recorded").reset_index()
+        trained = self.train[self.train["emotion"].isin(emotions)].groupby("speaker")["emotion"].nunique()
+        counts["conditioned"] = counts["speaker"].map(trained).fillna(0).astype(int)
+        sampled = set(zip(self.test["text"], self.test["speaker"]))
+        counts["sampled"] = [(t, sp) in sampled for t, sp in zip(counts["text"], counts["speaker"])]
+        counts = counts.sort_values(["recorded", "conditioned", "sampled", "text", "speaker"],
+                                    ascending=[False, False, False, True, True])
         best = counts.iloc[0]
         return str(best["text"]), str(best["speaker"])
 
@@ -423,7 +436,8 @@ class TTSBench:
     def _showcase_ground_truth(self) -> dict[str, np.ndarray] | None:
         from benchmark.features import extract_features
 
-        rows = self.test[(self.test["text"] == self.showcase_text) & (self.test["speaker"] == self.showcase_speaker)]
+        held = self.heldout
+        rows = held[(held["text"] == self.showcase_text) & (held["speaker"] == self.showcase_speaker)]
         rows = rows.drop_duplicates("emotion")
         mels = extract_features(rows, self.mel_config, progress=False)
         by_emotion = {e: mels[u] for e, u in zip(rows["emotion"], rows["utt_id"])}

@@ -26,6 +26,22 @@ class FeatureConfig(BaseModel):
         payload = {"version": FEATURE_VERSION, **self.model_dump()}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
 
+    def source(self) -> "FeatureConfig | None":
+        """The config whose cached output this one is a view of (None: computed directly).
+
+        Pretrained encoders compute every layer's frames once per file (the source); a config that
+        picks layers or pools over time is a cheap view of that, cached on its own."""
+        return None
+
+    def view(self, stored: np.ndarray) -> np.ndarray:
+        """This config's features from its source's output (the identity for a config without a source)."""
+        return stored
+
+    @property
+    def frame_level(self) -> bool:
+        """Whether the features are ``(frames, ...)`` arrays (one per utterance, lengths differ)."""
+        return FEATURES.get(self.name).frame_level
+
 
 class Extractor:
     """Turns waveforms into features. Subclasses set ``Config`` and ``extract_batch``.

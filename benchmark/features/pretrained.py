@@ -1,0 +1,99 @@
+"""What the pretrained-encoder features share: layer picks and pooling as views of every layer's frames.
+
+An encoder (``whisper_encoder``, ``ssl``) is run once per audio file and its
+hidden states of every layer are cached as one ``(frames, layers, dims)``
+array (float16 unless a value would overflow it; the encoders' activations
+stay far below). A config that picks ``layers`` or pools over time is a view
+of that array (:meth:`EncoderFeatureConfig.view`), cached on its own, so
+trying another layer or pooling never runs the encoder again.
+
+``layers``: ``"all"``, one index (``0`` is the encoder's input embedding,
+``-1`` the last layer, as in HuggingFace's ``hidden_states``) or a list of
+indices. ``pooling``: ``"none"`` (frame-level), ``"mean"`` or ``"mean_std"``
+(mean and standard deviation over frames, concatenated). Shapes per
+utterance:
+
+=============  =====================  =====================
+pooling        one layer (an int)     several layers
+=============  =====================  =====================
+``none``       ``(frames, D)``        ``(frames, L, D)``
+``mean``       ``(D,)``               ``(L, D)``
+``mean_std``   ``(2D,)``              ``(L, 2D)``
+=============  =====================  =====================
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from benchmark.errors import ConfigError
+from benchmark.features.base import FEATURE_VERSION, FeatureConfig
+
+FLOAT16_MAX = 6.0e4  # above this (float16 tops out at 65504) the frames are stored as float32
+
+Layers = Literal["all"] | int | tuple[int, ...]
+
+_FINGERPRINTS: dict[tuple[str, int, int], str] = {}
+
+
+def file_fingerprint(path: Path) -> str:
+    """SHA-1 of a weights file, memoised per (path, size, mtime) within the process."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _FINGERPRINTS:
+        with open(path, "rb") as fh:
+            _FINGERPRINTS[key] = hashlib.file_digest(fh, "sha1").hexdigest()
+    return _FINGERPRINTS[key]
+
+
+class EncoderFeatureConfig(FeatureConfig):
+    """A pretrained encoder's hidden states: which ``layers``, and the ``pooling`` over frames."""
+
+    layers: Layers = "all"
+    pooling: Literal["none", "mean", "mean_std"] = "mean"
+
+    def weights_id(self) -> str:
+        """Identity of the weights (a content hash): the same config on other weights is another cache."""
+        raise NotImplementedError
+
+    def digest(self) -> str:
+        payload = {"version": FEATURE_VERSION, **self.model_dump(), "weights": self.weights_id()}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
+
+    def source(self) -> "EncoderFeatureConfig | None":
+        if self.layers == "all" and self.pooling == "none":
+            return None  # every layer's frames: what the encoder computes
+        return self.model_copy(update={"layers": "all", "pooling": "none"})
+
+    @property
+    def frame_level(self) -> bool:
+        return self.pooling == "none"
+
+    def layer_index(self, n_layers: int) -> list[int]:
+        picked = list(range(n_layers)) if self.layers == "all" else (
+            [self.layers] if isinstance(self.layers, int) else list(self.layers))
+        bad = [i for i in picked if not -n_layers <= i < n_layers]
+        if bad or not picked:
+            raise ConfigError(f"feature {self.name!r}: layers {bad or picked} out of range; this encoder has "
+                              f"{n_layers} hidden states (0 = input embedding .. {n_layers - 1} = last layer)")
+        return picked
+
+    def view(self, stored: np.ndarray) -> np.ndarray:
+        """Pick layers from a ``(frames, layers, dims)`` array, then pool over frames (float32)."""
+        x = stored[:, self.layer_index(stored.shape[1])].astype(np.float32)
+        if self.pooling == "mean":
+            x = x.mean(axis=0)
+        elif self.pooling == "mean_std":
+            x = np.concatenate([x.mean(axis=0), x.std(axis=0)], axis=-1)
+        if isinstance(self.layers, int):
+            x = x[:, 0] if self.pooling == "none" else x[0]
+        return np.ascontiguousarray(x)
+
+
+def storage_array(states: np.ndarray) -> np.ndarray:
+    """A ``(frames, layers, dims)`` array as it is cached: float16 unless a value would overflow it."""
+    return states.astype(np.float16 if np.abs(states).max(initial=0.0) < FLOAT16_MAX else np.float32)

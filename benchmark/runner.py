@@ -100,7 +100,7 @@ class Cell:
         return f"{self.method}/{self.protocol.label}/{self.split.fold}/seed{self.seed}"
 
     def tags(self, suite: str) -> dict[str, str]:
-        from benchmark.methods import METHODS
+        from benchmark.features.base import feature_label
 
         tags = {
             tracking.KIND_TAG: "cell",
@@ -115,7 +115,7 @@ class Cell:
             "seed": str(self.seed),
             "corpus": self.corpus,
             "speaker_independent": str(self.split.speaker_independent).lower(),
-            "feature": METHODS.get(self.registered).feature,
+            "feature": feature_label(method_feature(self.registered, self.hparams)),
         }
         tags.update({f"meta.{k}": str(v) for k, v in self.split.meta.items()})
         return tags
@@ -204,6 +204,15 @@ class RunSummary:
 
 
 # ----------------------------------------------------------------------------- grid
+
+
+def method_feature(method: str, hparams: dict[str, Any]) -> Any:
+    """The feature a configured method reads: its ``feature`` hyperparameter where it has one
+    (log-mel networks, the VAE family, the pretrained-encoder probes), else its class's."""
+    from benchmark.methods import METHODS
+    import baselines  # noqa: F401  (registers the baselines)
+
+    return METHODS.get(method)(**hparams).feature
 
 
 def load_manifests(suite: SuiteConfig, progress: bool = True) -> dict[str, pd.DataFrame]:
@@ -354,10 +363,10 @@ def run_cells(cells: list[Cell], manifest: pd.DataFrame | None = None,
     manifest = manifest if manifest is not None else _WORKER_MANIFESTS[first.corpus]
     method_cls = METHODS.get(first.registered)
     try:
-        frames = first.split.frames(manifest)
-        data = {part: feature_set(rows, method_cls.feature, progress=False)
-                for part, rows in frames.items() if part != "test" and len(rows)}
         method = method_cls(**{**first.hparams, "seed": first.seed})
+        frames = first.split.frames(manifest)
+        data = {part: feature_set(rows, method.feature, progress=False)
+                for part, rows in frames.items() if part != "test" and len(rows)}
         start = time.perf_counter()
         method.fit(data["train"], data.get("val"))
         fit_seconds = time.perf_counter() - start
@@ -368,7 +377,7 @@ def run_cells(cells: list[Cell], manifest: pd.DataFrame | None = None,
     for cell in cells:
         try:
             test_rows = cell.split.frames(manifest)["test"] if cell is not first else frames["test"]
-            test = feature_set(test_rows, method_cls.feature, progress=False)
+            test = feature_set(test_rows, method.feature, progress=False)
             result = _score_cell(cell, method, test, len(data["train"]), fit_seconds, n_bootstrap)
             result.model_dir = saved
             results.append(result)
@@ -640,13 +649,15 @@ def prepare_features(cells: list[Cell | TTSCell], manifests: dict[str, pd.DataFr
     Without this the pool's workers would each extract the same missing features at the same
     time on a fresh machine; afterwards they only read the cache.
     """
-    from benchmark.features import extract_features
-    from benchmark.methods import METHODS
-    import baselines  # noqa: F401  (registers the baselines)
+    from benchmark.features import extract_features, make_config
 
-    needed = sorted({(c.corpus, METHODS.get(c.registered).feature) for c in cells if isinstance(c, Cell)})
-    for corpus, feature in needed:
-        extract_features(manifests[corpus], feature, n_jobs=max(1, n_jobs), progress=progress)
+    needed: dict[tuple[str, str], Any] = {}
+    for c in cells:
+        if isinstance(c, Cell):
+            config = make_config(method_feature(c.registered, c.hparams))
+            needed[(c.corpus, config.digest())] = config
+    for (corpus, _), config in sorted(needed.items(), key=lambda item: (item[0][0], item[1].name, item[0][1])):
+        extract_features(manifests[corpus], config, n_jobs=max(1, n_jobs), progress=progress)
     from benchmark.tts.evaluate import TTSEvalConfig
 
     for corpus, config in {(c.corpus, json.dumps(c.config, sort_keys=True)) for c in cells if isinstance(c, TTSCell)}:
@@ -670,8 +681,7 @@ def schedule(cells: list[Cell | TTSCell]) -> list[list[Cell | TTSCell]]:
     Longest-first keeps both workers busy to the end instead of leaving one slow log-mel fit
     for last; within a cost class the grid order is kept, so runs appear in a readable order.
     """
-    from benchmark.methods import METHODS
-    import baselines  # noqa: F401  (registers the baselines)
+    from benchmark.features import make_config
 
     groups: dict[str, list[Cell | TTSCell]] = {}
     for cell in cells:
@@ -680,8 +690,8 @@ def schedule(cells: list[Cell | TTSCell]) -> list[list[Cell | TTSCell]]:
     def cost(group: list[Cell | TTSCell]) -> int:
         if isinstance(group[0], TTSCell):
             return -1  # a TTS group trains a base model and scores every system: minutes on one worker
-        method = METHODS.get(group[0].registered)
-        return {"logmel": 0}.get(method.feature, 1)  # frame-level networks are the slow ones
+        # Networks on frames (log-mel, an encoder layer's frames) are the slow ones.
+        return 0 if make_config(method_feature(group[0].registered, group[0].hparams)).frame_level else 1
 
     return sorted(groups.values(), key=cost)
 

@@ -18,12 +18,14 @@ import pytest
 
 import baselines  # noqa: F401  (registers the baselines)
 from benchmark.errors import ConfigError
+from benchmark.features import make_config
 from benchmark.methods import METHODS, FeatureSet
 
 CLASSES = ["angry", "neutral", "sad"]
-N_MELS = 64
-FRAME_FEATURES = {"logmel"}                 # list of (frames, 64) arrays
+N_MELS = 64                                 # frame-level features: a list of (frames, 64) arrays
 VECTOR_FEATURES = {"functionals": 24, "egemaps": 88}   # 2-D arrays of this width
+ENCODER_VECTOR_DIMS = 32                    # one pooled layer of a pretrained encoder (whisper_encoder, ssl)
+LAYERS, ENCODER_DIMS = 3, 16                # several pooled layers: (n, LAYERS, ENCODER_DIMS)
 
 # Generic fast settings are applied when a method has the field; per-method extras go here.
 GENERIC_FAST = {"epochs": 2, "batch_size": 16, "progress": False}
@@ -41,22 +43,27 @@ def fast_hparams(name: str) -> dict[str, Any]:
     return hp
 
 
-def synthetic(feature: str, n: int, seed: int) -> FeatureSet:
+def synthetic(feature: str | dict[str, Any], n: int, seed: int) -> FeatureSet:
     """Three separable classes, four speakers, two languages, in the shape ``feature`` has."""
     rng = np.random.default_rng(seed)
     y = np.array([CLASSES[i % 3] for i in range(n)])
     k = np.array([CLASSES.index(c) for c in y])
-    if feature in FRAME_FEATURES:
+    config = make_config(feature)
+    if config.kind == "frames":
         X: Any = []
         for c in k:
             x = rng.normal(size=(int(rng.integers(20, 60)), N_MELS)).astype(np.float32)
             x[:, c * 16:(c + 1) * 16] += 2.0
             X.append(x)
-    elif feature in VECTOR_FEATURES:
-        X = rng.normal(size=(n, VECTOR_FEATURES[feature])) + 3.0 * np.eye(VECTOR_FEATURES[feature])[k]
+    elif config.kind == "vector":
+        width = VECTOR_FEATURES.get(config.name, ENCODER_VECTOR_DIMS)
+        X = rng.normal(size=(n, width)) + 3.0 * np.eye(width)[k]
+    elif config.kind == "layers":  # the classes are in layer 1 only
+        X = rng.normal(size=(n, LAYERS, ENCODER_DIMS))
+        X[:, 1] += 3.0 * np.eye(ENCODER_DIMS)[k]
     else:
-        pytest.fail(f"tests/test_method_contract.py has no synthetic data for feature {feature!r}; add it")
-    return FeatureSet([f"{feature}_{seed}_{i}" for i in range(n)], X, y,
+        pytest.fail(f"tests/test_method_contract.py has no synthetic data for feature kind {config.kind!r}; add it")
+    return FeatureSet([f"{config.name}_{seed}_{i}" for i in range(n)], X, y,
                       np.array([f"spk{(i // 3) % 4}" for i in range(n)]),
                       np.array(["en" if i % 2 else "de" for i in range(n)]))
 

@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from benchmark.errors import ConfigError
 from benchmark.registry import Registry
+
+FeatureKind = Literal["vector", "frames", "layers"]
+KIND_TEXT = {"vector": "one vector per utterance", "frames": "a (frames, dims) matrix per utterance",
+             "layers": "several layers per utterance"}
 
 # Bump when an extractor's output changes for the same config, so old caches are not reused.
 FEATURE_VERSION = 1
@@ -41,6 +45,12 @@ class FeatureConfig(BaseModel):
     def frame_level(self) -> bool:
         """Whether the features are ``(frames, ...)`` arrays (one per utterance, lengths differ)."""
         return FEATURES.get(self.name).frame_level
+
+    @property
+    def kind(self) -> FeatureKind:
+        """What one utterance's features are: a ``vector``, a ``(frames, dims)`` matrix (``frames``), or
+        ``layers`` (a pretrained encoder's several layers: ``(layers, dims)`` pooled, or per frame)."""
+        return "frames" if self.frame_level else "vector"
 
 
 class Extractor:
@@ -77,3 +87,28 @@ def make_config(feature: str | dict[str, Any] | FeatureConfig) -> FeatureConfig:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"feature {params['name']!r}: {problems}") from None
+
+
+def feature_label(feature: str | dict[str, Any] | FeatureConfig) -> str:
+    """A short readable name of a feature config: ``logmel``, ``whisper_encoder(layers=3, pooling=mean)``."""
+    config = make_config(feature)
+    required = [k for k, field in type(config).model_fields.items() if field.is_required()]
+    defaults = type(config)(**{k: getattr(config, k) for k in required})
+    changed = {k: v for k, v in config.model_dump().items()
+               if k != "name" and (k in required or v != getattr(defaults, k))}
+    return config.name + (f"({', '.join(f'{k}={v}' for k, v in changed.items())})" if changed else "")
+
+
+def check_feature_kind(feature: str | dict[str, Any], kinds: tuple[FeatureKind, ...]) -> str | dict[str, Any]:
+    """Validate a method's ``feature`` hyperparameter: a known feature config whose arrays are of one of
+    ``kinds`` (raises ValueError saying what it gives and what is needed, for pydantic to report)."""
+    import benchmark.features  # noqa: F401  (registers every extractor)
+
+    try:
+        config = make_config(feature)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+    if config.kind not in kinds:
+        raise ValueError(f"feature {config.name!r} with these settings gives {KIND_TEXT[config.kind]}; this method "
+                         f"reads {' or '.join(KIND_TEXT[k] for k in kinds)}")
+    return feature

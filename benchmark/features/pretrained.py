@@ -31,7 +31,7 @@ from typing import Literal
 import numpy as np
 
 from benchmark.errors import ConfigError
-from benchmark.features.base import FEATURE_VERSION, FeatureConfig
+from benchmark.features.base import FEATURE_VERSION, FeatureConfig, FeatureKind
 
 FLOAT16_MAX = 6.0e4  # above this (float16 tops out at 65504) the frames are stored as float32
 
@@ -72,6 +72,12 @@ class EncoderFeatureConfig(FeatureConfig):
     @property
     def frame_level(self) -> bool:
         return self.pooling == "none"
+
+    @property
+    def kind(self) -> FeatureKind:
+        if not isinstance(self.layers, int):
+            return "layers"
+        return "frames" if self.pooling == "none" else "vector"
 
     def layer_index(self, n_layers: int) -> list[int]:
         picked = list(range(n_layers)) if self.layers == "all" else (

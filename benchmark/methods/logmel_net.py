@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 from sklearn.metrics import balanced_accuracy_score
 from torch import nn
 
@@ -37,6 +37,9 @@ from benchmark.methods.linear import train_labels
 
 
 class LogMelHParams(HParams):
+    # Any (frames, dims) feature: log-mel by default, or one layer of a pretrained encoder, e.g.
+    # {"name": "whisper_encoder", "layers": 3, "pooling": "none"} (20-ms frames already: frame_pool 1).
+    feature: str | dict[str, Any] = "logmel"
     epochs: int = Field(12, ge=1)
     batch_size: int = Field(32, ge=1)
     lr: float = Field(2e-3, gt=0)
@@ -54,6 +57,13 @@ class LogMelHParams(HParams):
     embedding_dim: int = Field(128, ge=2)
     dropout: float = Field(0.2, ge=0, lt=1)
     val_speaker_fraction: float = Field(0.15, gt=0, lt=1)
+
+    @field_validator("feature")
+    @classmethod
+    def _frames(cls, value: str | dict[str, Any]) -> str | dict[str, Any]:
+        from benchmark.features.base import check_feature_kind
+
+        return check_feature_kind(value, ("frames",))
 
 
 class AttentiveStatsPooling(nn.Module):
@@ -136,6 +146,10 @@ class LogMelNetMethod(Method):
 
     feature: ClassVar[str] = "logmel"
     HParams = LogMelHParams
+
+    def __init__(self, **hparams: Any):
+        super().__init__(**hparams)
+        self.feature = self.hp.feature  # instance-level: log-mel, or a pretrained encoder's layer
 
     # ---------------------------------------------------------------- hooks
 

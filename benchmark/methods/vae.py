@@ -75,7 +75,7 @@ from typing import Any, ClassVar, Iterator, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -219,10 +219,19 @@ class AutoencoderHParams(HParams):
 
 
 class MLPHParams(AutoencoderHParams):
-    feature: Literal["egemaps", "functionals"] = "egemaps"
+    # Any utterance-level feature; e.g. a pretrained encoder's pooled layer
+    # {"name": "whisper_encoder", "layers": 3, "pooling": "mean_std"}.
+    feature: str | dict[str, Any] = "egemaps"
     hidden: int = Field(64, ge=1)
     activation: Literal["relu", "tanh", "elu"] = "relu"
     outlier_z: float | None = Field(10.0, gt=0, description="drop training rows with any |z| above; None keeps all")
+
+    @field_validator("feature")
+    @classmethod
+    def _vectors(cls, value: str | dict[str, Any]) -> str | dict[str, Any]:
+        from benchmark.features.base import check_feature_kind
+
+        return check_feature_kind(value, ("vector",))
 
 
 class NoiseHParams(_Strict):
@@ -507,7 +516,7 @@ class MLPAutoencoderMethod(AutoencoderMethod):
 
     def __init__(self, **hparams: Any):
         super().__init__(**hparams)
-        self.feature = self.hp.feature  # instance-level: "egemaps" (default) or "functionals"
+        self.feature = self.hp.feature  # instance-level: "egemaps" (default), "functionals", a pooled encoder layer
         self.scaler_: Standardizer | None = None
 
     def _prepare(self, batch: FeatureSet, *, fit: bool) -> np.ndarray:

@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from benchmark.errors import ConfigError
 from benchmark.registry import Registry
 
-FeatureKind = Literal["vector", "frames", "layers"]
+FeatureKind = Literal["vector", "frames", "layers", "layer_frames"]
 KIND_TEXT = {"vector": "one vector per utterance", "frames": "a (frames, dims) matrix per utterance",
-             "layers": "several layers per utterance"}
+             "layers": "several pooled layers per utterance", "layer_frames": "several layers' frames per utterance"}
 
 # Bump when an extractor's output changes for the same config, so old caches are not reused.
 FEATURE_VERSION = 1
@@ -48,8 +48,9 @@ class FeatureConfig(BaseModel):
 
     @property
     def kind(self) -> FeatureKind:
-        """What one utterance's features are: a ``vector``, a ``(frames, dims)`` matrix (``frames``), or
-        ``layers`` (a pretrained encoder's several layers: ``(layers, dims)`` pooled, or per frame)."""
+        """What one utterance's features are: a ``vector``, a ``(frames, dims)`` matrix (``frames``), or a
+        pretrained encoder's several layers, pooled ``(layers, dims)`` (``layers``) or ``(frames, layers,
+        dims)`` (``layer_frames``)."""
         return "frames" if self.frame_level else "vector"
 
 

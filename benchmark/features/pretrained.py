@@ -75,9 +75,9 @@ class EncoderFeatureConfig(FeatureConfig):
 
     @property
     def kind(self) -> FeatureKind:
-        if not isinstance(self.layers, int):
-            return "layers"
-        return "frames" if self.pooling == "none" else "vector"
+        if isinstance(self.layers, int):
+            return "frames" if self.pooling == "none" else "vector"
+        return "layer_frames" if self.pooling == "none" else "layers"
 
     def layer_index(self, n_layers: int) -> list[int]:
         picked = list(range(n_layers)) if self.layers == "all" else (

@@ -67,12 +67,13 @@ def test_padded_run_is_openai_whispers_own_encoder(whisper_encoder, speech):
     np.testing.assert_allclose(states[:, -1], reference[: len(states)], atol=1e-4)
 
 
-# Trimmed (the utterance's own frames) against padded (Whisper's 30-s window), measured on the
-# embedded corpus (perf/bench_pretrained_features.py; 30 utterances, worst case): layer 0 is
-# identical; mean frame cosine similarity 0.997, 0.990, 0.976, 0.933 for layers 1-4 and cosine of
-# the utterance means 0.999, 0.996, 0.992, 0.961. The bounds below leave a margin under those.
-FRAME_COSINE_AT_LEAST = [0.9999, 0.99, 0.98, 0.96, 0.90]
-MEAN_COSINE_AT_LEAST = [0.9999, 0.995, 0.99, 0.98, 0.94]
+# Trimmed (the utterance's own frames) against padded (Whisper's 30-s window), measured on 30
+# utterances of the embedded corpus (perf/bench_pretrained_features.py, perf/results/pretrained_features.json):
+# layer 0 identical (max abs difference 3e-6); frame cosine similarity of layers 1-4, mean (worst)
+# 0.998 (0.997), 0.993 (0.989), 0.981 (0.970), 0.945 (0.909); cosine of the utterance means
+# 0.9996 (0.9986), 0.997 (0.995), 0.994 (0.989), 0.972 (0.946). The bounds leave a margin under the worst.
+FRAME_COSINE_AT_LEAST = [0.9999, 0.99, 0.975, 0.95, 0.85]
+MEAN_COSINE_AT_LEAST = [0.9999, 0.995, 0.99, 0.975, 0.92]
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:

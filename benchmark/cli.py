@@ -392,18 +392,54 @@ def leaderboard_cmd(
         board = lb.build_leaderboard(lb.load_definition(name), tracking_uri, progress=progress)
         out = out if out is not None else lb.definition_path(name).parent / board.definition.name
         files = lb.write(board, out)
+        markdown = lb.to_markdown(board) if isinstance(board, lb.Leaderboard) else board.to_markdown()
+        if model_index and not isinstance(board, lb.Leaderboard):
+            raise EmobenchError(f"--model-index: leaderboard {board.definition.name} lists claims, not methods")
         block = lb.model_index_yaml(board, model_index) if model_index else None
         if readme is not None:
-            lb.embed_in_markdown(readme, board.definition.name, lb.to_markdown(board))
+            lb.embed_in_markdown(readme, board.definition.name, markdown)
     except EmobenchError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None
-    typer.echo(lb.to_markdown(board))
+    typer.echo(markdown)
     typer.echo(f"written: {', '.join(str(p) for p in files.values())}")
     if block is not None:
         path = out / f"model-index-{model_index}.yaml"
         path.write_text(block, encoding="utf-8")
         typer.echo(f"\n{block}\n(written to {path})")
+
+
+@app.command("claims")
+def claims_cmd(
+    suite: str = typer.Argument("default", help="Suite name (smoke, default, ablations, ...) or its YAML."),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI (default: the suite's, "
+                                                          "sqlite:///mlflow.db)."),
+    claim: Optional[list[str]] = typer.Option(None, "--claim", help="A claim id or YAML path (repeatable; "
+                                                                    "default: every shipped claim)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Also write the claims board (md, csv, html, tex, "
+                                                           "snapshot.json) into this folder."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Test the papers' claims on a suite's records: supported / contradicted / inconclusive, with effect,
+    95% CI, p and the minimum detectable effect."""
+    from benchmark.claims.board import ClaimsBoardDef, build_claims_board
+    from benchmark.claims.spec import load_claims
+    from benchmark.errors import EmobenchError
+    from benchmark.report import resolve_suite
+
+    try:
+        name, uri = resolve_suite(suite, tracking_uri)
+        names = list(claim) if claim else "all"
+        load_claims(names)
+        definition = ClaimsBoardDef(name="claims", suite=name, claims=names)
+        board = build_claims_board(definition, uri, progress=progress)
+        files = board.write(out) if out is not None else {}
+    except EmobenchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    typer.echo(board.to_markdown())
+    if files:
+        typer.echo(f"written: {', '.join(str(p) for p in files.values())}")
 
 
 @app.command("compare")

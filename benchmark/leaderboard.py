@@ -298,9 +298,15 @@ def _format_validation_error(source: str, exc: ValidationError) -> str:
 
 
 def parse_definition(data: Any, name: str, source: str = "<leaderboard>") -> LeaderboardDef:
-    """Validate a leaderboard definition; errors name the bad key."""
+    """Validate a leaderboard definition; errors name the bad key.
+
+    ``kind: claims`` defines the claims board instead (``benchmark.claims.board``)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: a leaderboard definition must be a mapping, got {type(data).__name__}")
+    if data.get("kind") == "claims":
+        from benchmark.claims.board import parse_board
+
+        return parse_board(data, name, source)  # type: ignore[return-value]
     try:
         definition = LeaderboardDef.model_validate(data)
     except ValidationError as exc:
@@ -569,8 +575,12 @@ def build_leaderboard(definition: LeaderboardDef | str | Path, tracking_uri: str
 
     from benchmark.tracking import code_version
 
-    if not isinstance(definition, LeaderboardDef):
+    if not isinstance(definition, BaseModel):
         definition = load_definition(definition)
+    if getattr(definition, "kind", None) == "claims":
+        from benchmark.claims.board import build_claims_board
+
+        return build_claims_board(definition, tracking_uri, progress=progress)  # type: ignore[return-value]
     uri = tracking_uri or suite_tracking_uri(definition.suite)
     cells = results.load_cells(uri, definition.suite, protocol=definition.protocol, corpus=definition.corpus)
     chosen = select_cells(cells, definition) if not cells.empty else cells
@@ -902,6 +912,8 @@ def to_html(board: Leaderboard) -> str:
 
 def write(board: Leaderboard, out: Path | str | None = None) -> dict[str, Path]:
     """Write leaderboard.{md,csv,html,tex} and snapshot.json into ``out`` (default leaderboards/<name>/)."""
+    if not isinstance(board, Leaderboard):   # the claims board writes its own (benchmark.claims.board)
+        return board.write(out)
     out = Path(out) if out is not None else Path("leaderboards") / board.definition.name
     out.mkdir(parents=True, exist_ok=True)
     files = {"md": out / "leaderboard.md", "csv": out / "leaderboard.csv", "html": out / "leaderboard.html",

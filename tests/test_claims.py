@@ -251,3 +251,37 @@ def test_the_shipped_claims_load_and_cover_the_three_papers():
         m for c in claims for m in c.methods}
     with pytest.raises(ConfigError, match="unknown claim"):
         load_claims(["no_such_claim"])
+
+
+def test_cli_and_the_claims_board(store, tmp_path):
+    from typer.testing import CliRunner
+
+    from benchmark import leaderboard as lb
+    from benchmark.cli import app
+
+    claim = tmp_path / "ee_claim.yaml"
+    claim.write_text(yaml.safe_dump(EE_CLAIM))
+    runner = CliRunner()
+    result = runner.invoke(app, ["claims", "claimtest", "--tracking-uri", store.uri, "--claim", str(claim),
+                                 "--claim", "ee_minority_recall", "--out", str(tmp_path / "out"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "| ee_claim | ✔ supported |" in result.output
+    # the shipped claim names cnn_weighted and cnn_oversampled, which this store lacks: inconclusive, named
+    assert "| ee_minority_recall | ? inconclusive |" in result.output and "cnn_weighted" in result.output
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {"leaderboard.md", "leaderboard.csv",
+                                                            "leaderboard.html", "leaderboard.tex", "snapshot.json"}
+    csv = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
+    assert list(csv["verdict"]) == ["supported", "inconclusive"]
+    bad = runner.invoke(app, ["claims", "claimtest", "--tracking-uri", store.uri, "--claim", "nope"])
+    assert bad.exit_code == 2 and "unknown claim 'nope'" in bad.output
+    # a leaderboard definition of kind `claims` builds and writes the same board
+    definition = tmp_path / "claimboard.yaml"
+    definition.write_text(yaml.safe_dump({"kind": "claims", "suite": "claimtest", "claims": [str(claim)]}))
+    board = lb.build_leaderboard(lb.load_definition(definition), store.uri, progress=False)
+    assert [r.verdict for r in board.results] == ["supported"]
+    files = lb.write(board, tmp_path / "board")
+    assert "✔ supported" in files["md"].read_text() and "tabular" in files["tex"].read_text()
+    definition.write_text(yaml.safe_dump({"kind": "claims", "suite": "claimtest", "claims": ["nope"]}))
+    with pytest.raises(ConfigError, match="unknown claim"):
+        lb.load_definition(definition)
+    assert lb.load_definition("claims").suite == "default"

@@ -176,31 +176,17 @@ def _stack(cells: pd.DataFrame, uri: str) -> pd.DataFrame:
 def _paired_scores(pa: pd.DataFrame, pb: pd.DataFrame, metric: str, claim: ClaimSpec, what: str
                    ) -> tuple[float, float, np.ndarray, np.ndarray, int, int]:
     """(point a, point b, boot a, boot b, test items, seeds) of ``metric`` under one shared resampling."""
-    a = st.Stacked.from_frame(pa)
     try:
-        b = st.Stacked.from_frame(pb, items=a.items)
-    except EmobenchError:
-        raise MissingData(f"{what}: the two methods' test utterances differ, so no paired test") from None
-    if b.test_set() != a.test_set() or len(set(a.frame["item"])) != len(set(b.frame["item"])):
-        raise MissingData(f"{what}: the two methods' test utterances differ, so no paired test")
-    truth_a = a.frame.drop_duplicates("item").set_index("item")["y_true"]
-    truth_b = b.frame.drop_duplicates("item").set_index("item")["y_true"]
-    if not truth_a.sort_index().equals(truth_b.sort_index()):
-        raise MissingData(f"{what}: the two methods' test labels differ")
-    seeds = sorted(set(a.seeds) & set(b.seeds), key=st.natural_key)
-    a = st.Stacked.from_frame(a.frame[a.frame["seed"].isin(seeds)].drop(columns="item"), items=a.items)
-    b = st.Stacked.from_frame(b.frame[b.frame["seed"].isin(seeds)].drop(columns="item"), items=a.items)
-    groups = None
-    if claim.aggregation.resample == "speaker":
-        groups = a.frame.drop_duplicates("item").set_index("item")["speaker"].reindex(range(len(a.items)))
-        groups = groups.astype(str).to_numpy()
-    weights = st.resample_weights(a.items, claim.n_bootstrap, claim.seed, claim.aggregation.folds, groups)
-    labels = st.class_labels(pd.concat([a.frame, b.frame], ignore_index=True))
-    sa = st.score_stacked(a, labels, claim.aggregation.folds, weights)
-    sb = st.score_stacked(b, labels, claim.aggregation.folds, weights)
+        scores = st.score_paired(pa, pb, n_boot=claim.n_bootstrap, seed=claim.seed,
+                                 aggregate=claim.aggregation.folds,
+                                 by_speaker=claim.aggregation.resample == "speaker")
+    except EmobenchError as exc:
+        raise MissingData(f"{what}: {exc}") from None
+    sa, sb = scores.a, scores.b
     if metric not in sa.value:
-        raise MissingData(f"{what}: {metric} names a class absent from the test set (classes: {', '.join(labels)})")
-    return sa.value[metric], sb.value[metric], sa.boot[metric], sb.boot[metric], len(a.items), len(seeds)
+        raise MissingData(f"{what}: {metric} names a class absent from the test set (classes: "
+                          f"{', '.join(scores.labels)})")
+    return sa.value[metric], sb.value[metric], sa.boot[metric], sb.boot[metric], scores.n_items, len(scores.seeds)
 
 
 @lru_cache(maxsize=2048)

@@ -309,6 +309,62 @@ def compare_scored(a: Scored, b: Scored, metric: str, *, null: float = 0.0) -> P
     return paired_difference(a.value[metric], b.value[metric], a.boot[metric], b.boot[metric], null=null)
 
 
+@dataclass
+class PairedScores:
+    """Two methods scored on the same test items under one shared resampling."""
+
+    a: Scored
+    b: Scored
+    stacked_a: Stacked
+    stacked_b: Stacked
+    labels: list[str]
+
+    @property
+    def n_items(self) -> int:
+        return len(self.stacked_a.items)
+
+    @property
+    def seeds(self) -> list[str]:
+        return self.stacked_a.seeds
+
+    def difference(self, metric: str, null: float = 0.0) -> PairedDifference:
+        """B - A of ``metric``."""
+        return compare_scored(self.a, self.b, metric, null=null)
+
+
+def score_paired(pred_a: pd.DataFrame, pred_b: pd.DataFrame, *, n_boot: int, seed: int,
+                 aggregate: Aggregate | str = "pooled", by_speaker: bool = False) -> PairedScores:
+    """Score two methods' stacked predictions (seed, fold, utt_id, y_true, y_pred[, speaker]) on their
+    common seeds with the same resamples of the same test items.
+
+    The two must hold the same test items with the same labels, else an :class:`EmobenchError` says
+    why. ``by_speaker``: resample speakers (the ``speaker`` column), not utterances."""
+    seeds = sorted(set(pred_a["seed"].astype(str)) & set(pred_b["seed"].astype(str)), key=natural_key)
+    if not seeds:
+        raise EmobenchError("the two methods share no seed")
+    pred_a = pred_a[pred_a["seed"].astype(str).isin(seeds)]
+    pred_b = pred_b[pred_b["seed"].astype(str).isin(seeds)]
+    a = Stacked.from_frame(pred_a)
+    try:
+        b = Stacked.from_frame(pred_b, items=a.items)
+    except EmobenchError:
+        raise EmobenchError("the two methods' test utterances differ, so no paired test") from None
+    if len(set(b.frame["item"])) != len(a.items):
+        raise EmobenchError("the two methods' test utterances differ, so no paired test")
+    truth_a = a.frame.drop_duplicates("item").set_index("item")["y_true"].astype(str).sort_index()
+    truth_b = b.frame.drop_duplicates("item").set_index("item")["y_true"].astype(str).sort_index()
+    if not truth_a.equals(truth_b):
+        raise EmobenchError("the two methods' test labels differ")
+    groups = None
+    if by_speaker:
+        groups = a.frame.drop_duplicates("item").set_index("item")["speaker"].reindex(range(len(a.items)))
+        groups = groups.astype(str).to_numpy()
+    weights = resample_weights(a.items, n_boot, seed, aggregate, groups)
+    labels = class_labels(pd.concat([a.frame, b.frame], ignore_index=True))
+    return PairedScores(score_stacked(a, labels, aggregate, weights), score_stacked(b, labels, aggregate, weights),
+                        a, b, labels)
+
+
 def mcnemar(y_true: Sequence[str], pred_a: Sequence[str], pred_b: Sequence[str]) -> dict[str, float | str]:
     """McNemar's test on per-utterance correctness: statsmodels' exact (binomial) test, at any count."""
     from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar

@@ -35,6 +35,12 @@ Gate config (YAML, every key optional)::
     n_bootstrap: 2000
     seed: 0
     protocols: [speaker_kfold, unseen_speakers]   # default: every matched protocol
+    claims: true                         # also report the papers' claims whose verdict changed
+
+When both sides have readable cells, every shipped claim (``benchmark/claims``)
+is evaluated on each side's cells; a claim whose verdict changed between the
+baseline and the candidate (e.g. supported -> inconclusive) is listed in the
+verdict. A changed claim is reported, not gated: the exit code is the metrics'.
 """
 from __future__ import annotations
 
@@ -72,6 +78,7 @@ class GateConfig(BaseModel):
     n_bootstrap: int = Field(2000, ge=100)
     seed: int = 0
     protocols: list[str] | None = None
+    claims: bool = True
 
     @field_validator("metrics")
     @classmethod
@@ -273,6 +280,13 @@ class Verdict:
     paired: bool
     only_baseline: list[str] = field(default_factory=list)
     only_candidate: list[str] = field(default_factory=list)
+    claims: pd.DataFrame | None = None   # per claim: both verdicts and effects, ``changed``
+
+    @property
+    def changed_claims(self) -> pd.DataFrame:
+        if self.claims is None or self.claims.empty:
+            return pd.DataFrame(columns=["claim", "baseline_verdict", "candidate_verdict"])
+        return self.claims[self.claims["changed"]]
 
     @property
     def regressed(self) -> bool:
@@ -395,9 +409,46 @@ def compare(baseline: str | Side, candidate: str | Side, gate: GateConfig | None
     else:
         rows, paired = _aggregate_rows(base, cand, gate), False
     table = pd.DataFrame(rows)
-    verdict = Verdict(table, "", paired, only_b, only_c)
+    claims = _claim_changes(base, cand) if gate.claims and paired else None
+    verdict = Verdict(table, "", paired, only_b, only_c, claims)
     verdict.markdown = render(verdict, base, cand, gate)
     return verdict
+
+
+def _claim_changes(base: Side, cand: Side) -> pd.DataFrame:
+    """Every shipped claim evaluated on both sides' cells, with whether its verdict changed."""
+    from benchmark.claims import evaluate_claims, load_claims
+
+    claims = load_claims()
+    before = evaluate_claims(base.cells, base.tracking_uri, claims)
+    after = evaluate_claims(cand.cells, cand.tracking_uri, claims)
+    rows = []
+    for b, c in zip(before, after):
+        rb, rc = b.row(), c.row()
+        rows.append({"claim": rb["claim"], "baseline_verdict": rb["verdict"], "candidate_verdict": rc["verdict"],
+                     "metric": rc["metric"] or rb["metric"], "baseline_effect": rb["effect"],
+                     "candidate_effect": rc["effect"], "baseline_ci": (rb["ci_low"], rb["ci_high"]),
+                     "candidate_ci": (rc["ci_low"], rc["ci_high"]), "changed": rb["verdict"] != rc["verdict"]})
+    return pd.DataFrame(rows)
+
+
+def _claim_lines(claims: pd.DataFrame | None) -> list[str]:
+    if claims is None:
+        return []
+    from benchmark.claims.evaluate import display_value
+
+    changed = claims[claims["changed"]]
+    lines = ["", f"## Claims whose verdict changed ({len(changed)} of {len(claims)})", ""]
+    if changed.empty:
+        return lines + ["none (the papers' claims, benchmark/claims: the same verdict on both sides)"]
+    lines += ["| claim | baseline | candidate | effect (baseline) | effect (candidate) |", "|---|---|---|---:|---:|"]
+    for r in changed.itertuples(index=False):
+        def effect(value, ci):
+            return (f"{display_value(r.metric, value, True)} [{display_value(r.metric, ci[0], True)}, "
+                    f"{display_value(r.metric, ci[1], True)}]") if r.metric else "–"
+        lines.append(f"| {r.claim} | {r.baseline_verdict} | {r.candidate_verdict} | "
+                     f"{effect(r.baseline_effect, r.baseline_ci)} | {effect(r.candidate_effect, r.candidate_ci)} |")
+    return lines + ["", "A changed claim is reported, not gated (`emobench claims` explains each verdict)."]
 
 
 # ----------------------------------------------------------------------------- Markdown
@@ -462,6 +513,7 @@ def render(verdict: Verdict, base: Side, cand: Side, gate: GateConfig) -> str:
             lines.append("none")
         else:
             lines += _table(part, verdict.paired, floor)
+    lines += _claim_lines(verdict.claims)
     if verdict.regressed:
         worst = rows[rows["status"] == "regressed"].sort_values("diff").iloc[0]
         lines += ["", f"**Verdict: regression** - worst: {lb.metric_label(worst['metric'])} of {worst['method']} on "

@@ -97,6 +97,11 @@ from benchmark.metrics.stacked import natural_key as _natural
 DEFINITIONS_DIR = Path(benchmark.__file__).resolve().parent.parent / "leaderboards"
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 TIE_MARK = "≈"
+# Beside a method whose cells include one that stopped at the epoch cap while validation UA still improved.
+CONVERGENCE_MARK = "†"
+CONVERGENCE_NOTE = (f"{CONVERGENCE_MARK} = at least one of the method's cells stopped at its epoch cap while "
+                    "validation UA was still improving (MLflow tag convergence.still_improving): more epochs "
+                    "might change its numbers.")
 SI_MARK, SD_MARK = "SI", "SD"   # as in the report: speaker-independent / speaker-dependent split
 
 # Metrics computed from predictions tables besides those registered in benchmark.metrics.SER_METRICS
@@ -647,7 +652,8 @@ def build_leaderboard(definition: LeaderboardDef | str | Path, tracking_uri: str
                 p = paired_bootstrap_p(scored[leader].boot[rank_by], s.boot[rank_by])
             else:
                 p = mcnemar_seeds(stacks[leader], stacks[method])
-        row.update(seeds=len(stacks[method].seeds), folds=len(stacks[method].folds),
+        row.update(still_improving=results.still_improving(group),
+                   seeds=len(stacks[method].seeds), folds=len(stacks[method].folds),
                    n_test=len(stacks[method].items), speaker_independent=_si_flag(group["speaker_independent"]),
                    p_vs_leader=p, tied_with_leader=bool(np.isfinite(p) and p >= definition.significance.alpha),
                    reference=method in references, run_ids=sorted(group["run_id"]))
@@ -766,7 +772,8 @@ def display_table(board: Leaderboard) -> pd.DataFrame:
     leader = board.leader
     d = board.definition
     for e in board.entries.to_dict("records"):
-        row = {"Rank": _rank_text(e), "Method": e["method"]}
+        mark = CONVERGENCE_MARK if e.get("still_improving") is True else ""
+        row = {"Rank": _rank_text(e), "Method": e["method"] + mark}
         for m in d.columns:
             value = e[m]
             if is_prediction_metric(m) or is_tts_metric(m):
@@ -824,6 +831,8 @@ def notes(board: Leaderboard) -> list[str]:
         lines.append(f"TTS columns, recomputed from each cell's {results.TTS_UTTERANCES_ARTIFACT} (never ranked on): "
                      f"{what}; per seed, then the mean over seeds; their [low, high] come from the same resamples "
                      "of test utterances as the other columns. Lower is better for error rates, MCD and F0 RMSE.")
+    if "still_improving" in board.entries.columns and board.entries["still_improving"].any():
+        lines.append(CONVERGENCE_NOTE)
     if d.references:
         lines.append(f"Reference rows ({', '.join(d.references)}) are shown below the ranked methods for "
                      "comparison: never ranked, never the leader, not tested.")

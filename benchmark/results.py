@@ -418,3 +418,30 @@ def with_predictions(cells: pd.DataFrame, tracking_uri: str | None = None) -> pd
     frames = [load_predictions(row["run_id"], tracking_uri).assign(
         run_id=row["run_id"], **{k: str(row[k]) for k in CELL_KEY}) for _, row in cells.iterrows()]
     return pd.concat(frames, ignore_index=True)
+
+
+# ----------------------------------------------------------------------------- convergence
+
+
+STILL_IMPROVING_TAG = "convergence.still_improving"
+STOP_REASON_TAG = "convergence.stop_reason"
+
+
+def still_improving(cells: pd.DataFrame) -> bool:
+    """True when any of ``cells`` stopped at its epoch cap while validation UA was still improving
+    (the training loop's ``convergence.still_improving`` tag; absent for non-iterative methods)."""
+    if cells.empty or STILL_IMPROVING_TAG not in cells.columns:
+        return False
+    return bool((cells[STILL_IMPROVING_TAG].astype(str).str.lower() == "true").any())
+
+
+def load_metric_history(run_id: str, key: str, tracking_uri: str | None = None) -> pd.DataFrame:
+    """A run's step metric ``key`` (e.g. ``train_loss``, ``val_ua``; step = epoch): columns step, value,
+    sorted by step; empty when the run logged none."""
+    client = client_for(_uri_of(run_id, tracking_uri))
+    try:
+        history = client.get_metric_history(run_id, key)
+    except MlflowException as exc:
+        raise EmobenchError(f"run {run_id}: cannot read metric history {key!r} ({exc.message})") from None
+    frame = pd.DataFrame({"step": [m.step for m in history], "value": [m.value for m in history]})
+    return frame.sort_values("step", kind="stable").drop_duplicates("step", keep="last").reset_index(drop=True)

@@ -265,9 +265,9 @@ def test_cli_and_the_claims_board(store, tmp_path):
     result = runner.invoke(app, ["claims", "claimtest", "--tracking-uri", store.uri, "--claim", str(claim),
                                  "--claim", "ee_minority_recall", "--out", str(tmp_path / "out"), "--no-progress"])
     assert result.exit_code == 0, result.output
-    assert "| ee_claim | ✔ supported |" in result.output
+    assert "| ee_claim | SUPPORTED |" in result.output
     # the shipped claim names cnn_weighted and cnn_oversampled, which this store lacks: inconclusive, named
-    assert "| ee_minority_recall | ? inconclusive |" in result.output and "cnn_weighted" in result.output
+    assert "| ee_minority_recall | inconclusive |" in result.output and "cnn_weighted" in result.output
     assert {p.name for p in (tmp_path / "out").iterdir()} == {"leaderboard.md", "leaderboard.csv",
                                                             "leaderboard.html", "leaderboard.tex", "snapshot.json"}
     csv = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
@@ -280,8 +280,37 @@ def test_cli_and_the_claims_board(store, tmp_path):
     board = lb.build_leaderboard(lb.load_definition(definition), store.uri, progress=False)
     assert [r.verdict for r in board.results] == ["supported"]
     files = lb.write(board, tmp_path / "board")
-    assert "✔ supported" in files["md"].read_text() and "tabular" in files["tex"].read_text()
+    assert "SUPPORTED" in files["md"].read_text() and "tabular" in files["tex"].read_text()
     definition.write_text(yaml.safe_dump({"kind": "claims", "suite": "claimtest", "claims": ["nope"]}))
     with pytest.raises(ConfigError, match="unknown claim"):
         lb.load_definition(definition)
     assert lb.load_definition("claims").suite == "default"
+
+
+def test_compare_reports_a_claim_whose_verdict_changed(tmp_path):
+    """Baseline: ssvae predicts exactly what dae predicts (UA within 3 points: supported); candidate: ssvae
+    much worse (contradicted). The shipped claim ssvae_ua_matches_dae changes verdict; the others stay."""
+    from benchmark import compare as cmp
+
+    uri = new_store(tmp_path / "cmp")
+    rng = np.random.default_rng(8)
+    tests = {f: make_test_set(rng, f) for f in ("fold0", "fold1")}
+    dae = {f: predictions(rng, t, 0.7) for f, t in tests.items()}
+    sides = {}
+    for name, ssvae_skill in (("before", None), ("after", 0.3)):
+        suite = FakeSuite(uri, f"cmp_{name}", digest=name).start()
+        for fold, test in tests.items():
+            suite.cell(method="dae", fold=fold, seed=0, pred=dae[fold])
+            suite.cell(method="ssvae", fold=fold, seed=0,
+                       pred=dae[fold] if ssvae_skill is None else predictions(rng, test, ssvae_skill))
+        sides[name] = suite.finish()
+    verdict = cmp.compare(sides["before"].parent, sides["after"].parent, tracking_uri=uri, progress=False)
+    changed = verdict.changed_claims.set_index("claim")
+    assert list(changed.index) == ["ssvae_ua_matches_dae"]
+    assert (changed.loc["ssvae_ua_matches_dae", "baseline_verdict"],
+            changed.loc["ssvae_ua_matches_dae", "candidate_verdict"]) == (SUPPORTED, CONTRADICTED)
+    assert "## Claims whose verdict changed (1 of 6)" in verdict.markdown
+    assert "| ssvae_ua_matches_dae | supported | contradicted |" in verdict.markdown
+    quiet = cmp.compare(sides["before"].parent, sides["after"].parent, cmp.GateConfig(claims=False),
+                        tracking_uri=uri, progress=False)
+    assert quiet.claims is None and "Claims whose verdict" not in quiet.markdown

@@ -255,6 +255,8 @@ def test_speaker_independence_flag_is_beside_every_number(html):
     assert len(tables) >= 6
     checked = 0
     for table_id in tables:
+        if table_id in ("table-claims", "table-claim_comparisons", "table-convergence"):
+            continue   # differences between two methods of one split (a Split column) and epoch counts
         frame = _html_table(html, table_id)
         for column in frame.columns:
             if column in ("rank", "method", "protocol", "vs leader", "seeds", "folds", "test utt.", "runs") \

@@ -89,12 +89,14 @@ class FakeSuite:
 
     def cell(self, *, method: str, fold: str, seed: int, pred: pd.DataFrame, protocol: str = "speaker_kfold",
              corpus: str = "embedded", meta: dict | None = None, emb: dict | None = None, status: str = "FINISHED",
-             speaker_independent: bool = True, cell_key: str | None = None) -> str:
+             speaker_independent: bool = True, cell_key: str | None = None, tags: dict | None = None,
+             steps: dict[str, list[float]] | None = None) -> str:
         key = cell_key or f"{self.suite}-{corpus}-{protocol}-{fold}-{method}-{seed}"
         tags = {tracking.KIND_TAG: "cell", tracking.CELL_TAG: key, tracking.SUITE_TAG: self.suite,
                 "method": method, "protocol": protocol, "protocol_name": protocol, "fold": fold, "seed": str(seed),
                 "corpus": corpus, "speaker_independent": str(speaker_independent).lower(), "feature": "functionals",
-                "mlflow.parentRunId": self.parent, **{f"meta.{k}": str(v) for k, v in (meta or {}).items()}}
+                "mlflow.parentRunId": self.parent, **{f"meta.{k}": str(v) for k, v in (meta or {}).items()},
+                **(tags or {})}
         run_id = self.client.create_run(self.exp_id, run_name=f"{method}/{protocol}/{fold}/seed{seed}",
                                         tags=tags).info.run_id
         m = sklearn_metrics(pred)
@@ -107,7 +109,9 @@ class FakeSuite:
         params = {"hp.C": "1.0", "data_hash": "d4t4", "split_digest": f"split-{fold}", "code_version": "abc123",
                   "config_digest": self.digest, "pkg.numpy": np.__version__}
         now = int(time.time() * 1000)
-        self.client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+        history = [Metric(k, float(v), now, epoch) for k, values in (steps or {}).items()
+                   for epoch, v in enumerate(values, start=1)]    # step metrics, step = epoch (runner schema)
+        self.client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()] + history,
                               params=[Param(k, v) for k, v in params.items()])
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / "predictions").mkdir()

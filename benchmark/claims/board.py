@@ -28,7 +28,8 @@ from benchmark.claims.evaluate import ClaimResult, Comparison, display_value, ev
 from benchmark.claims.spec import ClaimSpec, in_points, load_claims
 from benchmark.errors import ConfigError
 
-VERDICT_MARK = {"supported": "✔ supported", "contradicted": "✘ contradicted", "inconclusive": "? inconclusive"}
+# Plain words (no symbols): the same tables go into LaTeX.
+VERDICT_MARK = {"supported": "SUPPORTED", "contradicted": "CONTRADICTED", "inconclusive": "inconclusive"}
 
 
 class ClaimsBoardDef(BaseModel):
@@ -97,6 +98,7 @@ def claims_table(results: list[ClaimResult]) -> pd.DataFrame:
             "MDE": (display_value(c.metric, c.mde) + (" pts" if in_points(c.metric) else "")) if c and c.computed
             else "–",
             "Seeds": str(c.seeds) if c and c.computed else "–",
+            "Split": c.split if c and c.computed else "–",
             "Test utt.": str(c.n_test) if c and c.computed else "–",
             "Missing": "; ".join(missing) if missing else ""})
     return pd.DataFrame(rows)
@@ -113,7 +115,8 @@ def comparisons_table(results: list[ClaimResult]) -> pd.DataFrame:
                          "Baseline value": "–" if r.claim.trend else display_value(c.metric, c.baseline_value),
                          "Effect [95% CI]": effect_text(r.claim, c),
                          "p": p_text(c.p, r.claim.n_bootstrap) if c.computed else "–",
-                         "MDE": display_value(c.metric, c.mde) if c.computed else "–"})
+                         "MDE": display_value(c.metric, c.mde) if c.computed else "–",
+                         "Split": c.split if c.computed else "–"})
     return pd.DataFrame(rows)
 
 
@@ -129,6 +132,7 @@ def claim_notes(results: list[ClaimResult]) -> list[str]:
         "supported = the whole CI on the claimed side of the boundary; contradicted = the whole CI on the other "
         "side; inconclusive = the CI straddles it, or data is missing (named). A claim over several comparisons "
         "(baselines, metrics) needs every one (require: all) unless it says any; its deciding comparison is shown.",
+        "Split: SI = speaker-independent (no test speaker in training), SD = speaker-dependent.",
         f"MDE = minimum detectable effect at this data size: (z_(1-alpha/2) + z_power) x SE, alpha {alpha[0]:g}, "
         f"power {power[0]:g}, SE = sd of the resampled effects. An inconclusive claim whose |effect| is below its "
         "MDE needs more data (seeds, test utterances), not a different conclusion.",

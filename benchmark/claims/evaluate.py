@@ -76,6 +76,7 @@ class Comparison:
     n_test: int = 0
     seeds: int = 0
     cells: int = 0
+    split: str = ""                        # SI / SD / SI/SD: are the test speakers unseen in training?
     reason: str = ""                       # why it is inconclusive for lack of data
 
     @property
@@ -329,9 +330,16 @@ def _fill(c: Comparison, claim: ClaimSpec, point: float, boot: np.ndarray) -> Co
     return c
 
 
+def split_flag(cells: pd.DataFrame) -> str:
+    """SI when every cell's test speakers are unseen in training, SD when none are, else SI/SD."""
+    seen = set(cells["speaker_independent"].astype(str).str.lower()) if "speaker_independent" in cells else set()
+    return "SI" if seen == {"true"} else "SD" if seen == {"false"} else "SI/SD"
+
+
 def compare_one(claim: ClaimSpec, cells: pd.DataFrame, method: str, baseline: str, metric: str,
                 uri: str) -> Comparison:
     c = Comparison(method, baseline, metric)
+    c.split = split_flag(cells[cells["method"].astype(str).isin([method, baseline])])
     try:
         if claim.trend:
             slope, boot, c.n_test, c.seeds, c.cells = _trend_effect(cells, method, baseline, metric, claim, uri)

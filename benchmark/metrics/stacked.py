@@ -212,9 +212,8 @@ def percentile_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float
     values = np.asarray(values, dtype=float)
     if not np.isfinite(values).any():
         return float("nan"), float("nan")
-    alpha = 100 * (1 - level) / 2
-    low, high = np.nanpercentile(values, [alpha, 100 - alpha])
-    return float(low), float(high)
+    alpha = round(100 * (1 - level) / 2, 10)   # 2.5, not 2.5000000000000022, for level 0.95
+    return float(np.nanpercentile(values, alpha)), float(np.nanpercentile(values, 100 - alpha))
 
 
 @dataclass
@@ -252,7 +251,12 @@ def bootstrap_ci(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[
     boot, _ = seed_means(stacked, list(labels), "pooled", weights)
     if metric not in boot:
         raise EmobenchError(f"unknown metric {metric!r}; known: {', '.join(sorted(boot))}")
-    return percentile_ci(boot[metric], level)
+    # The same percentile interval as percentile_ci, computed as the runner always has (one quantile call),
+    # so that logged cell CIs keep their last digit.
+    alpha = (1 - level) / 2
+    with nan_quiet():
+        low, high = np.nanquantile(boot[metric], [alpha, 1 - alpha])
+    return float(low), float(high)
 
 
 # ----------------------------------------------------------------------------- paired comparisons

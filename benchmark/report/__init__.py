@@ -6,8 +6,9 @@
     result.latex     # reports/out/default/latex/ (main.tex, tables/*.tex, figures/*.pdf)
 
 Modules: ``sections`` decides what is shown and computes it from the
-predictions tables and embeddings, ``figures`` draws, ``html`` and ``latex``
-write the same :class:`~benchmark.report.content.ReportContent` out.
+predictions tables and embeddings (``claims``, ``ablations`` and
+``learning_curves`` are sections of their own modules), ``figures`` draws,
+``html`` and ``latex`` write the same :class:`~benchmark.report.content.ReportContent` out.
 """
 from __future__ import annotations
 
@@ -65,6 +66,9 @@ def collect(suite: str, tracking_uri: str = DEFAULT_TRACKING_URI, *, n_bootstrap
     """Compute everything the report shows for ``suite`` from its MLflow records."""
     from benchmark import results
     from benchmark.report import sections as S
+    from benchmark.report.ablations import ablation_section
+    from benchmark.report.claims import claims_section
+    from benchmark.report.learning_curves import learning_curve_section
     from benchmark.report.style import method_styles
 
     if projection not in PROJECTIONS:
@@ -87,7 +91,10 @@ def collect(suite: str, tracking_uri: str = DEFAULT_TRACKING_URI, *, n_bootstrap
                                 colors=colors, styles=styles)
     main = S.choose_main(inputs.cells)
     embedded = S.embedding_cells(inputs)
-    steps = [("leaderboard", lambda: S.leaderboard_section(inputs)),
+    steps = [("claims", lambda: claims_section(inputs.cells, tracking_uri)),
+             ("leaderboard", lambda: S.leaderboard_section(inputs)),
+             ("ablations", lambda: ablation_section(inputs.cells, tracking_uri, n_bootstrap, seed)),
+             ("learning curves", lambda: learning_curve_section(main, tracking_uri, colors)),
              ("confusion matrices", lambda: S.confusion_section(inputs, main)),
              ("per-class recall", lambda: S.recall_section(inputs, main)),
              ("imbalance", lambda: S.imbalance_section(inputs)),

@@ -192,7 +192,8 @@ def _leaderboard_table(inputs: ReportInputs, cells: pd.DataFrame, protocol: str,
     rows = []
     for e in board.entries.to_dict("records"):
         mark = e["speaker_independent"]
-        row = {"rank": str(e["rank"]), "method": e["method"]}
+        converged = LB.CONVERGENCE_MARK if e["still_improving"] else ""
+        row = {"rank": str(e["rank"]), "method": e["method"] + converged}
         for metric, label in (("ua", "UA (%)"), ("wa", "WA (%)"), ("macro_f1", "macro-F1 (%)")):
             row[label] = fmt(e[metric], e[f"{metric}_low"], e[f"{metric}_high"], mark, e[f"{metric}_sd"])
         if e["rank"] == 1 and e["method"] == board.entries["method"].iloc[0]:
@@ -207,8 +208,9 @@ def _leaderboard_table(inputs: ReportInputs, cells: pd.DataFrame, protocol: str,
     several_corpora = inputs.cells["corpus"].nunique() > 1
     key = f"leaderboard_{_slug(protocol)}" + (f"_{_slug(corpus)}" if several_corpora else "")
     values = board.entries.drop(columns=["run_ids"]).assign(protocol=protocol, corpus=corpus)
+    convergence = [LB.CONVERGENCE_NOTE] if board.entries["still_improving"].any() else []
     return ReportTable(key, f"Leaderboard, protocol {protocol} on {corpus}: mean ± sd over seeds [95% CI]",
-                       pd.DataFrame(rows), [_legend(), *board.notes], values)
+                       pd.DataFrame(rows), [_legend(), *convergence, *board.notes], values)
 
 
 def _where(cells: pd.DataFrame) -> str:

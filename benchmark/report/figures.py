@@ -8,9 +8,18 @@ than through ``pyplot``, so no global backend or figure registry is touched
 built inside a notebook or a worker without side effects.
 
 Sizes are for papers: single-column figures are ``COLUMN_WIDTH_IN`` (3.3 in)
-wide with fonts of 7-8 pt, the 3-panel embedding projection spans the text
-width (``TEXT_WIDTH_IN``). Each method keeps one colour in every figure of a
-report (:func:`method_colors`).
+wide with fonts of 7-8 pt, the 3-panel embedding projection and the mel
+showcase span the text width (``TEXT_WIDTH_IN``).
+
+Every method is drawn in its style from :mod:`benchmark.report.style` (a hue
+and line style per family, a marker per member, the papers' methods on top),
+given as a ``{method: MethodStyle}`` map built once per report. Figures over
+many methods are dot-and-whisker panels with one *named* row per method
+(:func:`per_class_recall_figure`, :func:`distance_figure`,
+:func:`speaker_probe_figure`): 19 methods are 19 readable rows in a column,
+where grouped bars would be 19 slivers per class under a legend as tall as the
+plot. Line figures (:func:`imbalance_figure`) give each method its marker and
+line style, so they read in greyscale.
 """
 from __future__ import annotations
 
@@ -166,7 +175,7 @@ def _forest_figure(table: pd.DataFrame, *, panel: str | None, value: str, low: s
                    styles: Mapping[str, MethodStyle] | None, xlabel: str, order: Sequence[str] | None = None,
                    names: Mapping[str, str] | None = None, xlim: tuple[float, float] | None = (0.0, 1.0),
                    reference: Mapping[str, float] | float | None = None, reference_label: str = "chance",
-                   width: float = COLUMN_WIDTH_IN) -> Figure:
+                   width: float = COLUMN_WIDTH_IN, ylabel: str = "method") -> Figure:
     """A dot-and-whisker plot: one row per method (named on the y axis), one panel per ``panel`` value.
 
     Rows run in display order from the bottom, so the papers' methods are the top rows; a thin line
@@ -176,7 +185,8 @@ def _forest_figure(table: pd.DataFrame, *, panel: str | None, value: str, low: s
     methods = _rows(table["method"].astype(str).unique(), order)
     styles = _styles(styles, methods)
     names = names or {}
-    panels = list(dict.fromkeys(table[panel])) if panel else [None]
+    panels = (_category_order(table[panel].astype(str).unique()) if panel == "class"
+              else list(dict.fromkeys(table[panel]))) if panel else [None]
     n = len(methods)
     with style():
         fig = _figure(width, 0.62 + (0.22 if panel else 0.0) + 0.15 * n + (0.18 if reference is not None else 0))
@@ -185,6 +195,9 @@ def _forest_figure(table: pd.DataFrame, *, panel: str | None, value: str, low: s
         for ax, key in zip(axes, panels):
             rows = table if key is None else table[table[panel] == key]
             rows = rows.assign(method=rows["method"].astype(str)).set_index("method").reindex(methods)
+            if not np.isfinite(rows[value].astype(float)).any():   # e.g. no test utterance of this class
+                ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes,
+                        fontsize=MIN_FONT_PT, color="0.4", rotation=90)
             for i, method in enumerate(methods):
                 s = styles[method]
                 v, lo, hi = (float(rows.loc[method, c]) for c in (value, low, high))
@@ -221,7 +234,7 @@ def _forest_figure(table: pd.DataFrame, *, panel: str | None, value: str, low: s
             if family_of(method).paper:
                 tick.set_fontweight("bold")
         axes[0].set_ylim(-0.6, n - 0.4)
-        axes[0].set_ylabel("method")
+        axes[0].set_ylabel(ylabel)
         if len(axes) > 1:
             fig.supxlabel(xlabel)
             for ax in axes[1:]:
@@ -259,7 +272,7 @@ def confusion_figure(matrix: np.ndarray, labels: Sequence[str], title: str) -> F
 
 def per_class_recall_figure(table: pd.DataFrame, styles: Mapping[str, MethodStyle] | None = None, *,
                             xlabel: str = "recall", order: Sequence[str] | None = None,
-                            names: Mapping[str, str] | None = None) -> Figure:
+                            names: Mapping[str, str] | None = None, ylabel: str = "method") -> Figure:
     """Per-class recall: a panel per class, a row per method (point = recall, whisker = 95% CI).
 
     ``table`` columns: method, class, recall, low, high. ``order``: the rows, bottom to top (default:
@@ -267,7 +280,7 @@ def per_class_recall_figure(table: pd.DataFrame, styles: Mapping[str, MethodStyl
     Column width for any number of methods: 19 methods are 19 named rows, not 19 bars per class.
     """
     return _forest_figure(table, panel="class", value="recall", low="low", high="high", styles=styles,
-                          xlabel=xlabel, order=order, names=names)
+                          xlabel=xlabel, order=order, names=names, ylabel=ylabel)
 
 
 def imbalance_figure(table: pd.DataFrame, styles: Mapping[str, MethodStyle] | None, minority: str, *,

@@ -690,7 +690,7 @@ def tts_section(inputs: ReportInputs) -> Section | None:
                 "over held-out utterances. (ref.) = reference system. "
                 + ST.caption_note([m for m in order if m not in references]),
                 F.per_class_recall_figure(pd.DataFrame(records), inputs.styles, xlabel="judge recall",
-                                          order=list(reversed(order)), names=names)))
+                                          order=list(reversed(order)), names=names, ylabel="system")))
         shows, text, speaker, seed = _showcase_rows(inputs, group, [m for m in order if m != "resynthesis"])
         if shows:
             section.figures.append(ReportFigure(

@@ -240,7 +240,7 @@ def line_kwargs(style: MethodStyle, *, markersize: float | None = None) -> dict[
     """``ax.plot`` keyword arguments of a style: the papers' lines thicker, larger and on top."""
     return {"color": style.colour, "marker": style.marker, "linestyle": style.linestyle,
             "linewidth": 1.4 if style.paper else 1.0,
-            "markersize": (markersize or (5.0 if style.paper else 3.8)) * _MARKER_SCALE.get(style.marker, 1.0),
+            "markersize": (markersize or (5.0 if style.paper else 4.2)) * _MARKER_SCALE.get(style.marker, 1.0),
             "markeredgewidth": 0.4, "markeredgecolor": "white" if style.marker not in _OPEN_MARKERS else style.colour,
             "zorder": 4 if style.paper else 3}
 

@@ -1,7 +1,7 @@
 """Method families and their plotting styles, the same in every figure of every report.
 
 Each method belongs to a **family** (trivial, linear, rebalancing, CNN/CRNN,
-autoencoders, and the three seed papers' methods: Emotion Extractor,
+autoencoders, frozen pretrained encoders, and the three seed papers' methods: Emotion Extractor,
 speaker-adversarial, the VAE family). A family has one hue and one line style;
 each member has its own marker, shade of the hue and bar hatch, so two members
 of one family stay apart in greyscale too. The papers' families are drawn with
@@ -59,6 +59,7 @@ FAMILIES: tuple[Family, ...] = (
            ("logreg_oversampled", "logreg_smote", "cnn_weighted", "crnn_weighted", "cnn_oversampled")),
     Family("cnn", "CNN/CRNN", "#CC79A7", (0, (2.5, 1)), ("cnn", "crnn")),
     Family("autoencoder", "autoencoders", "#A6761D", (0, (6, 1, 1, 1, 1, 1)), ("dae", "dae_conv")),
+    Family("pretrained", "frozen pretrained encoders", "#882255", (0, (1, 1, 4, 1)), ("frozen_logreg", "superb_probe")),
     Family("tts_reference", "TTS references", "#000000", (0, (1, 1)), ("ground_truth", "resynthesis", "none")),
     Family("emotion_extractor", "Emotion Extractor", "#D55E00", "-", ("emotion_extractor",), paper=True),
     Family("speaker_adversarial", "speaker-adversarial", "#0072B2", "-", ("speaker_adversarial",), paper=True),
@@ -79,6 +80,7 @@ _MARKERS: dict[str, str] = {
     "logreg_oversampled": "^", "logreg_smote": "v", "cnn_weighted": "<", "crnn_weighted": ">", "cnn_oversampled": "d",
     "cnn": "p", "crnn": "h",
     "dae": "D", "dae_conv": "8",
+    "frozen_logreg": "H", "superb_probe": ">",
     "ground_truth": "o", "resynthesis": "s", "none": "x",
     "emotion_extractor": "*",
     "speaker_adversarial": "P",
@@ -89,7 +91,7 @@ _HATCHES = ("", "////", "\\\\\\\\", "xxxx", "....", "++++")
 _REFERENCE_SHADES = {"ground_truth": -1.0, "resynthesis": -0.55, "none": -0.1}   # black, dark, mid grey
 
 # The ``other`` family's pool: hues no known family uses, and markers.
-_OTHER_HUES = ("#E69F00", "#882255", "#117733", "#332288", "#999933", "#CC6677", "#44AA99", "#661100")
+_OTHER_HUES = ("#E69F00", "#44AA99", "#117733", "#332288", "#999933", "#CC6677", "#661100")
 _POOL_MARKERS = ("o", "s", "^", "D", "v", "p", "h", "*", "P", "X", "<", ">", "d", "8", "H")
 VARIANT_LINESTYLE: LineStyle = (0, (1.5, 1))
 VARIANT_SEPARATOR = "/"

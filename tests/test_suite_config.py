@@ -45,6 +45,8 @@ def test_default_suite_covers_every_method_and_three_seeds_on_the_main_protocol(
     assert set(suite.methods) == set(METHODS.names()) - PRETRAINED_ENCODER_METHODS
     main = suite.protocols[0]
     assert main.name == "speaker_kfold" and len(main.seeds) >= 3 and main.methods == "all"
+    imbalance = next(p for p in suite.protocols if p.name == "imbalance")
+    assert len(imbalance.seeds) >= 3 and {"emotion_extractor", "cnn"} <= set(imbalance.methods)
     assert {p.name for p in suite.protocols} >= {"speaker_kfold", "imbalance", "unseen_speakers", "cross_lingual"}
 
 

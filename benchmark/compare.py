@@ -146,6 +146,9 @@ def _read_snapshot(path: Path) -> tuple[pd.DataFrame, lb.LeaderboardDef | None]:
     if not csv.is_file() or csv.suffix != ".csv":
         raise ConfigError(f"{path}: not a leaderboard snapshot (expected a directory with leaderboard.csv, or a CSV)")
     table = pd.read_csv(csv, keep_default_na=False, na_values=[""])
+    if {"claim", "verdict"} <= set(table.columns):
+        raise ConfigError(f"{csv}: a claims board snapshot lists verdicts, not methods; compare the suite runs "
+                          "(the verdict lists the claims whose verdict changed)")
     needed = {"method", "suite", "protocol"}
     if not needed <= set(table.columns):
         raise ConfigError(f"{csv}: not a leaderboard snapshot (missing column(s) "

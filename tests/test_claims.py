@@ -272,6 +272,8 @@ def test_cli_and_the_claims_board(store, tmp_path):
                                                             "leaderboard.html", "leaderboard.tex", "snapshot.json"}
     csv = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
     assert list(csv["verdict"]) == ["supported", "inconclusive"]
+    gate = runner.invoke(app, ["compare", str(tmp_path / "out"), str(tmp_path / "out"), "--tracking-uri", store.uri])
+    assert gate.exit_code == 2 and "claims board snapshot" in gate.output
     bad = runner.invoke(app, ["claims", "claimtest", "--tracking-uri", store.uri, "--claim", "nope"])
     assert bad.exit_code == 2 and "unknown claim 'nope'" in bad.output
     # a leaderboard definition of kind `claims` builds and writes the same board

@@ -58,8 +58,10 @@ def write_gallery(suite: str, tracking_uri: str, out: Path, *, n_bootstrap: int,
     doc = DOCS / "figures.md"
     relative = out.relative_to(DOCS) if out.is_relative_to(DOCS) else out
     if content.suite == "gallery":
-        source = ("the gallery suite (`docs/gallery/suite.yaml`: all 19 registered methods trained for one or two "
-                  "epochs on a 360-utterance embedded corpus, every protocol kind and a tiny TTS grid; 6.3 min "
+        source = ("the gallery suite (`docs/gallery/suite.yaml`: the 19 methods trained from scratch, i.e. every "
+                  "registered one but the two frozen pretrained-encoder probes, which need a Whisper encoder, for "
+                  "one or two epochs on a 360-utterance embedded corpus, every protocol kind and a tiny TTS grid; "
+                  "6.3 min "
                   "from scratch on the shared 2-core machine). Its numbers mean nothing: the gallery shows layout, "
                   "styles and legends at full crowding. For the default suite's own figures run "
                   "`python docs/make_gallery.py --suite default --tracking-uri URI` on a finished default store")
@@ -85,6 +87,18 @@ def write_gallery(suite: str, tracking_uri: str, out: Path, *, n_bootstrap: int,
              "selection, in its appendix.",
              "- The speaker probe has one chart per protocol, each with its own chance level in its caption.", "",
              *_family_table(), "",
+             "## Drawing a new figure in the same styles", "",
+             "```python",
+             "from benchmark.report.style import method_style, line_kwargs, caption_note",
+             "from benchmark.report.placement import main_and_full",
+             "colour, marker, linestyle = method_style(\"ssvae\")[:3]      # or inputs.styles[name] in a section",
+             "ax.plot(x, y, label=name, **line_kwargs(inputs.styles[name]))  # papers' methods thicker, on top",
+             "figures = main_and_full(\"my_key\", caption, lambda shown: draw(table[table.method.isin(shown)]),",
+             "                        methods, inputs.main_scores(), criterion=\"UA on the main protocol\")",
+             "```", "",
+             "`ReportInputs.styles` is built once per report over every method it shows "
+             "(`style.method_styles`: no two methods share colour and marker); `figures.style()` applies the "
+             "fonts and sizes; `tests/test_figures.py` holds the checks a new figure should pass.", "",
              "## Gallery", ""]
     for section in content.sections:
         if not section.figures:

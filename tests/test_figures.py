@@ -307,6 +307,8 @@ def test_a_crowded_figure_comes_as_a_main_and_an_appendix_version():
     for fig in (main, full):   # the papers' methods are named in both captions
         assert all(m in fig.caption for m in ST.PAPER_METHODS), fig.caption
     assert "per_class_recall_full" in main.caption and f"{len(methods)} methods" in full.caption
+    unranked, _ = main_and_full("per_class_recall", "c", draw, methods, {}, criterion="UA")
+    assert "no UA to rank by" in unranked.caption and "best method" not in unranked.caption
     # A suite whose selection is every method gets one figure, under the plain key.
     (only,) = main_and_full("per_class_recall", "c", draw, ["logreg", "ssvae"], score, criterion="UA")
     assert (only.key, only.appendix) == ("per_class_recall", False)

@@ -42,9 +42,11 @@ def main_and_full(key: str, caption: str, draw: Callable[[list[str]], Figure], m
     if len(main) >= len(methods):
         return [ReportFigure(key, _join(caption, caption_note(methods)), draw(methods), wide=wide_full)]
     left_out = len(methods) - len(main)
-    main_caption = _join(caption, f"Main-text version: the papers' methods and the best method of each baseline "
-                                  f"family by {criterion} ({left_out} further methods in the appendix version, "
-                                  f"{key}{FULL_SUFFIX}).", caption_note(main))
+    ranked = any(m in score for m in methods)
+    how = f"the best method of each baseline family by {criterion}" if ranked else \
+        f"one method of each baseline family (no {criterion} to rank by)"
+    main_caption = _join(caption, f"Main-text version: the papers' methods and {how} ({left_out} further methods "
+                                  f"in the appendix version, {key}{FULL_SUFFIX}).", caption_note(main))
     full_caption = _join(caption, f"All {len(methods)} methods (appendix version of {key}).", caption_note(methods))
     return [ReportFigure(key, main_caption, draw(main), wide=wide),
             ReportFigure(f"{key}{FULL_SUFFIX}", full_caption, draw(methods), wide=wide_full, appendix=True)]

@@ -5,6 +5,7 @@ import itertools
 
 import numpy as np
 import pytest
+from test_report import report, store  # noqa: F401  (the fake suite's report, shared with test_report.py)
 
 from benchmark.report import style as ST
 
@@ -356,3 +357,30 @@ def test_tts_showcase_takes_a_heldout_pair_recorded_in_every_emotion():
     assert bench._showcase_choice() == ("b", "s2")
     bench.heldout = bench.heldout[bench.heldout["text"] != "b"]
     assert bench._showcase_choice() == ("c", "s1")     # none complete: the most emotions
+
+
+# ----------------------------------------------------------------------------- a whole report's figures
+
+
+def test_every_figure_of_a_built_report_passes_the_same_checks(report):
+    """The checks above, on every figure a report builds from a suite store (tests/test_report.py's fake
+    suite: speaker k-fold with embeddings, imbalance and cross-lingual protocols; built once per session)."""
+    from matplotlib.text import Text
+
+    from benchmark.report.figures import COLUMN_WIDTH_IN, MIN_FONT_PT, TEXT_WIDTH_IN
+
+    figures = report.content.figures()
+    assert len(figures) >= 10
+    for fig in figures:
+        f = fig.figure
+        assert f.get_size_inches()[0] == pytest.approx(TEXT_WIDTH_IN if fig.wide else COLUMN_WIDTH_IN), fig.key
+        texts = [t for t in f.findobj(Text) if t.get_visible() and t.get_text().strip()]
+        assert min(t.get_fontsize() for t in texts) >= MIN_FONT_PT, fig.key
+        for legend in _legends(f):
+            looks = [(colour, mark) for _, colour, mark in _legend_entries(f, [legend])]
+            assert len(set(looks)) == len(looks), fig.key
+        for ax in f.axes:
+            for which in ("x", "y"):
+                axis = ax.xaxis if which == "x" else ax.yaxis
+                if ax.get_visible() and any(t.get_visible() and t.get_text().strip() for t in axis.get_ticklabels()):
+                    assert _labelled(f, ax, which), (fig.key, ax.get_title(), which)

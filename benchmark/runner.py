@@ -13,11 +13,14 @@ utterance. Each system is one job; the systems of one (corpus, seed) run one
 after the other, the first training the judge and the base acoustic model into
 a shared work folder that the next load (``benchmark.tts.evaluate.TTSBench``).
 
-Cells run in the main process (``n_jobs=1``) or in a process pool. MLflow is
-written only from the main process: a child run is created when its cell is
-submitted and ended FINISHED when its results are logged, or FAILED on any
-error or interrupt (Ctrl-C, SIGTERM); a run orphaned by ``kill -9`` is marked
-FAILED when the suite next starts.
+Cells run where the suite's executor puts them (``benchmark.executors``): in the
+main process (``n_jobs=1``), in a local process pool, or as Ray tasks on a cluster,
+in the same jobs and order. A child run is created when its cell is claimed (right
+before it is submitted; a cell another run holds is left to it) and ended FINISHED
+when its results are logged, or FAILED on any error or interrupt (Ctrl-C, SIGTERM);
+a run orphaned by ``kill -9`` is marked FAILED when the suite next starts. With the
+local executor MLflow is written only from the main process; Ray workers log their
+own cells through the tracking server (``CellRecorder``, ``log_on_worker``).
 """
 from __future__ import annotations
 
@@ -29,7 +32,6 @@ import signal
 import sys
 import tempfile
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -201,6 +203,8 @@ class RunSummary:
     skipped: int
     ran: int = 0
     failed: list[str] = field(default_factory=list)
+    elsewhere: int = 0    # cells that another run, started at the same time, finished meanwhile
+    retried: list[str] = field(default_factory=list)  # attempts lost with a worker and run again
 
 
 # ----------------------------------------------------------------------------- grid
@@ -615,8 +619,19 @@ def _raise_on_sigterm(signum, frame):  # noqa: ARG001
 
 
 def run_suite(suite: SuiteConfig, *, n_jobs: int | None = None, progress: bool = True,
-              tracking_uri: str | None = None) -> RunSummary:
-    """Run every missing cell of ``suite`` and record it; finished cells are reused."""
+              tracking_uri: str | None = None, executor: str | None = None,
+              address: str | None = None) -> RunSummary:
+    """Run every missing cell of ``suite`` and record it; finished cells are reused.
+
+    ``executor`` (``local`` or ``ray``) and ``address`` (a Ray cluster's) override the suite's
+    ``executor`` section; ``n_jobs`` is the local pool's size.
+    """
+    from benchmark.executors import make_executor
+
+    spec = suite.executor
+    name = executor or spec.name
+    runner_ = make_executor(name, n_jobs=n_jobs or suite.n_jobs, address=address or spec.address,
+                            retries=spec.retries, cpus_per_task=spec.cpus_per_task, gpus_per_task=spec.gpus_per_task)
     client = tracking.configure(tracking_uri or suite.tracking.uri)
     exp_id = tracking.experiment_id(client, suite.experiment_name)
     stale = tracking.fail_stale_runs(client, exp_id)
@@ -637,7 +652,8 @@ def run_suite(suite: SuiteConfig, *, n_jobs: int | None = None, progress: bool =
         with tracking.tracked_run(client, exp_id, name=f"{suite.name}", tags=parent_tags) as parent_id:
             summary.parent_run_id = parent_id
             _log_suite(client, parent_id, suite)
-            _execute(client, exp_id, parent_id, suite, todo, manifests, n_jobs or suite.n_jobs, progress, summary)
+            _execute(client, exp_id, parent_id, suite, todo, manifests, n_jobs or suite.n_jobs, progress, summary,
+                     runner_)
     finally:
         signal.signal(signal.SIGTERM, previous)
     return summary
@@ -704,48 +720,133 @@ def _run_group(group: list, manifest: pd.DataFrame | None, n_bootstrap: int,
     return run_cells(group, manifest, n_bootstrap, models_dir)
 
 
-def _execute(client, exp_id: str, parent_id: str, suite: SuiteConfig, todo: list[Cell | TTSCell],
-             manifests: dict[str, pd.DataFrame], n_jobs: int, progress: bool, summary: RunSummary) -> None:
-    provenance = _provenance(suite)
-    bar = tqdm(total=len(todo), desc=f"suite {suite.name}", unit="cell", disable=not progress)
-    open_runs: dict[str, Cell | TTSCell] = {}
+class CellRecorder:
+    """Claims, records and ends the MLflow runs of one suite execution (the executors' :class:`Recorder`).
 
-    def start(cell: Cell | TTSCell) -> str:
-        tags = {**cell.tags(suite.name), **tracking.provenance_tags(), "mlflow.parentRunId": parent_id}
-        run_id = client.create_run(exp_id, run_name=cell.name, tags=tags).info.run_id
-        open_runs[run_id] = cell
+    A job's cells are claimed (:func:`benchmark.tracking.claim_cells`) right before it starts:
+    each gets a RUNNING child run, unless another run finished it or is running it (those are
+    left to that run and counted in ``elsewhere``). A job's outcomes are logged here (a
+    ``CellResult`` from this machine's workers) or were logged by the worker that made them
+    (``LoggedCell``); the run then ends FINISHED, or FAILED with the ``emobench.error`` tag.
+    """
+
+    def __init__(self, client, exp_id: str, parent_id: str, suite: SuiteConfig,
+                 manifests: dict[str, pd.DataFrame], summary: RunSummary, bar):
+        self.client, self.exp_id, self.parent_id, self.suite = client, exp_id, parent_id, suite
+        self.manifests, self.summary, self.bar = manifests, summary, bar
+        self.provenance = _provenance(suite)
+        self.open_runs: dict[str, Cell | TTSCell] = {}
+        self.elsewhere: dict[str, Cell | TTSCell] = {}   # cell key -> cell another run holds
+
+    def _create_run(self, cell: Cell | TTSCell) -> str:
+        tags = {**cell.tags(self.suite.name), **tracking.provenance_tags(), "mlflow.parentRunId": self.parent_id}
+        run_id = self.client.create_run(self.exp_id, run_name=cell.name, tags=tags).info.run_id
+        self.open_runs[run_id] = cell
         return run_id
 
-    def finish(run_id: str, outcome: CellResult | Exception) -> None:
-        cell = open_runs.pop(run_id)
-        if not isinstance(outcome, Exception):
+    def claim(self, job) -> bool:
+        by_key = {cell.key: cell for cell in job.cells}
+        claimed, elsewhere = tracking.claim_cells(self.client, self.exp_id, list(by_key),
+                                                  lambda key: self._create_run(by_key[key]))
+        for key, state in elsewhere.items():
+            if state == "finished":
+                self.summary.elsewhere += 1
+                self.bar.update()
+            else:
+                self.elsewhere[key] = by_key[key]
+        job.cells = [cell for cell in job.cells if cell.key in claimed]
+        job.run_ids = [claimed[cell.key] for cell in job.cells]
+        return bool(job.cells)
+
+    def finish(self, job, outcomes, *, retrying: bool = False) -> None:
+        outcomes = outcomes if isinstance(outcomes, list) else [outcomes] * len(job.run_ids)
+        for run_id, outcome in zip(job.run_ids, outcomes):
+            self._finish_run(run_id, outcome, retrying)
+
+    def _finish_run(self, run_id: str, outcome, retrying: bool) -> None:
+        cell = self.open_runs.pop(run_id)
+        if isinstance(outcome, CellResult):
             try:
-                _log_cell(client, run_id, cell, outcome, provenance)
+                _log_cell(self.client, run_id, cell, outcome, self.provenance)
                 if outcome.model_dir is not None:
-                    _register_model(run_id, cell, outcome.model_dir, manifests[cell.corpus])
+                    _register_model(run_id, cell, outcome.model_dir, self.manifests[cell.corpus])
             except Exception as exc:  # noqa: BLE001  (a cell that cannot be recorded is a failed cell)
                 outcome = exc
-        if isinstance(outcome, Exception):
+        if isinstance(outcome, BaseException):
             # One broken cell must not sink the suite: record why, mark FAILED, go on.
-            log.error("cell %s failed: %s", cell.name, outcome)
-            client.set_tag(run_id, "emobench.error", f"{type(outcome).__name__}: {outcome}"[:5000])
-            client.set_terminated(run_id, status="FAILED")
-            summary.failed.append(cell.name)
+            log.error("cell %s failed: %s", cell.name, _error_text(outcome))
+            self.client.set_tag(run_id, "emobench.error", _error_text(outcome)[:5000])
+            self.client.set_terminated(run_id, status="FAILED")
+            if retrying:
+                self.summary.retried.append(cell.name)
+                return
+            self.summary.failed.append(cell.name)
         else:
-            client.set_terminated(run_id, status="FINISHED")
-            summary.ran += 1
-            shown = (f"emotion acc={outcome.metrics.get('emotion_accuracy', float('nan')):.3f} "
-                     f"WER={outcome.metrics.get('wer', float('nan')):.3f}" if isinstance(cell, TTSCell)
-                     else f"UA={outcome.metrics.get('ua', float('nan')):.3f}")
-            bar.set_postfix_str(f"{cell.name} {shown}")
-        bar.update()
+            self.client.set_terminated(run_id, status="FINISHED")
+            self.summary.ran += 1
+            metrics = outcome.metrics
+            shown = (f"emotion acc={metrics.get('emotion_accuracy', float('nan')):.3f} "
+                     f"WER={metrics.get('wer', float('nan')):.3f}" if isinstance(cell, TTSCell)
+                     else f"UA={metrics.get('ua', float('nan')):.3f}")
+            self.bar.set_postfix_str(f"{cell.name} {shown}")
+        self.bar.update()
 
-    def finish_group(run_ids: list[str], outcome: list[CellResult | Exception] | Exception) -> None:
-        outcomes = outcome if isinstance(outcome, list) else [outcome] * len(run_ids)
-        for run_id, result in zip(run_ids, outcomes):
-            finish(run_id, result)
+    def fail_open(self) -> None:
+        for run_id in list(self.open_runs):
+            self.client.set_terminated(run_id, status="FAILED")
+        self.open_runs.clear()
 
-    groups = schedule(todo)
+
+@dataclass
+class LoggedCell:
+    """A cell that a remote worker logged to the tracking store itself; the driver only ends its run."""
+
+    metrics: dict[str, float]
+    node: str = ""
+
+
+class CellError(Exception):
+    """A cell's failure as text (what crosses from a remote worker; its ``emobench.error`` tag as is)."""
+
+    @classmethod
+    def of(cls, exc: BaseException) -> "CellError":
+        return exc if isinstance(exc, CellError) else cls(f"{type(exc).__name__}: {exc}")
+
+
+def _error_text(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, CellError) else f"{type(exc).__name__}: {exc}"
+
+
+def log_on_worker(client, run_id: str, cell: Cell | TTSCell, outcome: CellResult | Exception,
+                  provenance: dict[str, str], manifest: pd.DataFrame, worker_log: str) -> LoggedCell | CellError:
+    """Log a cell's result from the (remote) worker that made it, as the driver would (``_log_cell``,
+    the model registry), with the worker's log lines; a failure comes back as a :class:`CellError`."""
+    import socket
+
+    try:
+        client.set_tag(run_id, "emobench.node", socket.gethostname())
+        if worker_log:
+            client.log_text(run_id, worker_log, "logs/worker.log")
+        if isinstance(outcome, Exception):
+            return CellError.of(outcome)
+        _log_cell(client, run_id, cell, outcome, provenance)
+        if outcome.model_dir is not None:
+            _register_model(run_id, cell, outcome.model_dir, manifest)
+        return LoggedCell({k: float(v) for k, v in outcome.metrics.items()}, socket.gethostname())
+    except Exception as exc:  # noqa: BLE001
+        return CellError.of(exc)
+
+
+def _execute(client, exp_id: str, parent_id: str, suite: SuiteConfig, todo: list[Cell | TTSCell],
+             manifests: dict[str, pd.DataFrame], n_jobs: int, progress: bool, summary: RunSummary,
+             executor=None) -> None:
+    """Run ``todo`` with ``executor`` (default: the local pool of ``n_jobs``), recording every cell;
+    then wait for the cells that another run claimed, and run those it gave up."""
+    from benchmark.executors import JobQueue, make_executor
+
+    executor = executor or make_executor("local", n_jobs=n_jobs)
+    bar = tqdm(total=len(todo), desc=f"suite {suite.name}", unit="cell", disable=not progress)
+    recorder = CellRecorder(client, exp_id, parent_id, suite, manifests, summary, bar)
     models = tempfile.TemporaryDirectory(prefix="emobench-models-") if suite.tracking.register_models else None
     models_dir = models.name if models is not None else None
     # TTS systems run one job each (each is logged as soon as it is scored), one after the other within
@@ -753,50 +854,36 @@ def _execute(client, exp_id: str, parent_id: str, suite: SuiteConfig, todo: list
     tts_work = tempfile.TemporaryDirectory(prefix="emobench-tts-") if any(isinstance(c, TTSCell) for c in todo) else None
     tts_dir = tts_work.name if tts_work is not None else None
     try:
-        if n_jobs <= 1:
-            for group in groups:
-                for job in ([[c] for c in group] if isinstance(group[0], TTSCell) else [group]):
-                    run_ids = [start(cell) for cell in job]
-                    try:
-                        outcome = _run_group(job, manifests[job[0].corpus], suite.bootstrap, models_dir, tts_dir)
-                    except Exception as exc:  # noqa: BLE001  (recorded on the runs, reported at the end)
-                        outcome = exc
-                    finish_group(run_ids, outcome)
-        else:
-            threads = max(1, (os.cpu_count() or 1) // n_jobs)
-            with ProcessPoolExecutor(n_jobs, initializer=_init_worker,
-                                     initargs=(manifests, threads, os.getpid())) as pool:
-                pending: dict[Future, tuple[list[str], list]] = {}
-                queue = list(groups)
-                busy_chains: set[str] = set()  # TTS groups with a system running now
-                while queue or pending:
-                    while len(pending) < n_jobs:
-                        i = next((i for i, g in enumerate(queue) if not (isinstance(g[0], TTSCell)
-                                                                         and g[0].training_key in busy_chains)), None)
-                        if i is None:
-                            break
-                        group = queue.pop(i)
-                        job = group
-                        if isinstance(group[0], TTSCell):
-                            job = group[:1]
-                            if group[1:]:
-                                queue.insert(i, group[1:])  # the rest waits at this place for this one
-                            busy_chains.add(group[0].training_key)
-                        run_ids = [start(cell) for cell in job]
-                        future = pool.submit(_run_group, job, None, suite.bootstrap, models_dir, tts_dir)
-                        pending[future] = (run_ids, job)
-                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in finished:
-                        run_ids, job = pending.pop(fut)
-                        busy_chains.discard(job[0].training_key)
-                        exc = fut.exception()
-                        finish_group(run_ids, exc if exc is not None else fut.result())
+        while todo:
+            executor.run(JobQueue(schedule(todo)), recorder, manifests, bootstrap=suite.bootstrap,
+                         models_dir=models_dir, tts_dir=tts_dir, tracking_uri=client.tracking_uri,
+                         provenance=recorder.provenance, run_key=parent_id)
+            todo = _wait_for_other_runs(client, exp_id, recorder, bar)
     except BaseException:
-        for run_id in open_runs:
-            client.set_terminated(run_id, status="FAILED")
+        recorder.fail_open()
         raise
     finally:
         bar.close()
         for folder in (models, tts_work):
             if folder is not None:
                 folder.cleanup()
+
+
+def _wait_for_other_runs(client, exp_id: str, recorder: CellRecorder, bar, poll_s: float = 2.0) -> list:
+    """Wait until every cell that another run claimed is FINISHED (counted in ``elsewhere``) or free
+    again (its run failed or its process died); returns the freed ones, for this run to do."""
+    waiting, recorder.elsewhere = dict(recorder.elsewhere), {}
+    if waiting:
+        log.info("waiting for %d cell(s) that another run is running", len(waiting))
+    freed = []
+    while waiting:
+        for key, state in tracking.cell_states(client, exp_id, list(waiting)).items():
+            if state == "finished":
+                recorder.summary.elsewhere += 1
+                bar.update()
+                waiting.pop(key)
+            elif state is None:
+                freed.append(waiting.pop(key))
+        if waiting:
+            time.sleep(poll_s)
+    return freed

@@ -78,6 +78,17 @@ class TrackingSpec(_Strict):
     register_models: bool = False            # register every trained model in the Model Registry
 
 
+class ExecutorSpec(_Strict):
+    """Where the grid runs: ``local`` (this machine: ``n_jobs`` processes) or ``ray`` (a Ray cluster)."""
+
+    name: Literal["local", "ray"] = "local"
+    address: str | None = None               # ray: the cluster (e.g. "ray://head:10001", "auto"); default
+                                             # $RAY_ADDRESS, else a new single-node Ray on this machine
+    retries: int = Field(1, ge=0)            # ray: times a job is run again after its worker or node died
+    cpus_per_task: int = Field(1, ge=1)      # ray: CPUs (and torch/BLAS threads) per job
+    gpus_per_task: float = Field(1.0, ge=0)  # ray: GPUs per job of a method whose `device` is cuda
+
+
 class SuiteConfig(_Strict):
     name: str
     description: str = ""
@@ -87,6 +98,7 @@ class SuiteConfig(_Strict):
     tts: TTSSpec | None = None               # the TTS grid (None: no TTS cells)
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
     n_jobs: int = 1                          # grid cells run in parallel processes
+    executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
     bootstrap: int = 1000                    # bootstrap resamples for confidence intervals
 
     @field_validator("protocols")
@@ -115,7 +127,7 @@ class SuiteConfig(_Strict):
 
     def digest(self) -> str:
         """Hash of the resolved config (tracking location excluded: same suite, same results)."""
-        payload = self.model_dump(exclude={"tracking", "n_jobs"})
+        payload = self.model_dump(exclude={"tracking", "n_jobs", "executor"})
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

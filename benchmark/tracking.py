@@ -6,19 +6,33 @@ tag ``emobench.cell`` (hash of everything that determines its result); a
 re-run skips cells whose hash already has a FINISHED run, so an interrupted
 suite resumes without duplicates. Runs left RUNNING by a killed process are
 marked FAILED the next time the suite starts.
+
+Concurrency: a cell is *claimed* before it runs, by creating its RUNNING run while
+holding the store's lock (:func:`store_lock`) after checking that no FINISHED run
+and no live RUNNING run of the same cell exists (:func:`claim_cells`), so two suites
+started at once against one store never run a cell twice. The lock is an ``fcntl``
+lock on a file beside an SQLite (or file) store, and a lock row (a registered model
+named ``emobench.lock.<experiment id>``, whose name the store keeps unique) on a
+tracking server. A SQLite store is created (schema and migrations) under the same
+file lock, so two runs in an empty folder do not both migrate it.
 """
 from __future__ import annotations
 
+import fcntl
+import logging
 import os
+import random
 import socket
 import subprocess
+import time
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import mlflow
 from mlflow.entities import RunStatus
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 import benchmark
@@ -28,20 +42,67 @@ SUITE_TAG = "emobench.suite"
 KIND_TAG = "emobench.kind"         # "suite" (parent) or "cell" (child)
 PID_TAG = "emobench.pid"
 HOST_TAG = "emobench.host"
+LOCK_PREFIX = "emobench.lock."    # registered-model name of a tracking server's lock row
+LOCK_STALE_S = 60.0                # a lock row seen unchanged this long is left by a dead process
 TRACKED_PACKAGES = ("torch", "numpy", "scipy", "pandas", "scikit-learn", "imbalanced-learn", "mlflow", "opensmile")
 
 
-def configure(uri: str) -> MlflowClient:
-    """Point MLflow at ``uri`` (a ``sqlite:///`` file by default, or a server URL)."""
-    mlflow.set_tracking_uri(uri)
+log = logging.getLogger(__name__)
+
+
+def local_store_path(uri: str) -> Path | None:
+    """The file or folder of a local store (``sqlite:///``, ``file:`` or a bare path); None for a server."""
     if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    return MlflowClient(tracking_uri=uri)
+        return Path(uri.removeprefix("sqlite:///")).expanduser()
+    if uri.startswith("file:"):
+        return Path(uri.removeprefix("file://").removeprefix("file:")).expanduser()
+    if "://" not in uri:
+        return Path(uri).expanduser()
+    return None
+
+
+@contextmanager
+def _file_lock(store: Path) -> Iterator[None]:
+    """An exclusive ``fcntl`` lock on ``<store>.lock`` (processes of one host; an SQLite store is on one host)."""
+    lock_path = store.with_name(store.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def configure(uri: str) -> MlflowClient:
+    """Point MLflow at ``uri`` (a ``sqlite:///`` file by default, or a server URL).
+
+    A SQLite store is created here, under the store's file lock: MLflow creates the schema
+    and runs its migrations on first use, and two processes doing that at once on an empty
+    file both fail and leave it unusable.
+    """
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(tracking_uri=uri)
+    if uri.startswith("sqlite:///"):
+        path = local_store_path(uri)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _file_lock(path):
+            client._tracking_client.store  # noqa: B018  (opening the store creates/migrates the schema)
+            client._get_registry_client().store  # noqa: B018
+    return client
 
 
 def experiment_id(client: MlflowClient, name: str) -> str:
+    """The id of experiment ``name``, created if missing (a concurrent creation by another run is fine)."""
     exp = client.get_experiment_by_name(name)
-    return exp.experiment_id if exp is not None else client.create_experiment(name)
+    if exp is not None:
+        return exp.experiment_id
+    try:
+        return client.create_experiment(name)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        return client.get_experiment_by_name(name).experiment_id
 
 
 def code_version() -> str:
@@ -115,3 +176,104 @@ def tracked_run(client: MlflowClient, exp_id: str, *, name: str, tags: dict[str,
         client.set_terminated(run_id, status="FAILED")
         raise
     client.set_terminated(run_id, status="FINISHED")
+
+
+# ----------------------------------------------------------------------------- claims
+
+
+@contextmanager
+def store_lock(client: MlflowClient, exp_id: str, timeout: float = 300.0) -> Iterator[None]:
+    """Hold the store's lock for ``exp_id``: a file lock for a local store, a lock row on a server.
+
+    The lock row is a registered model: creating one whose name exists fails atomically in
+    every store MLflow supports (a primary key), which is the test-and-set a claim needs.
+    It is held for a few requests; one that stays unchanged for ``LOCK_STALE_S`` of our own
+    clock (no clock comparison with the server) was left by a dead process and is broken.
+    """
+    local = local_store_path(client.tracking_uri)
+    if local is not None:
+        with _file_lock(local):
+            yield
+        return
+    name = f"{LOCK_PREFIX}{exp_id}"
+    deadline = time.monotonic() + timeout
+    seen: tuple[int | None, float] | None = None  # (lock's creation time, when we first saw it)
+    while True:
+        try:
+            client.create_registered_model(name, tags={"emobench.lock": "claims", **provenance_tags()},
+                                           description="emobench: held for a moment while cells are claimed")
+            break
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        try:
+            stamp = client.get_registered_model(name).creation_timestamp
+        except MlflowException:
+            continue  # released meanwhile
+        now = time.monotonic()
+        if seen is None or seen[0] != stamp:
+            seen = (stamp, now)
+        elif now - seen[1] > LOCK_STALE_S:
+            log.warning("breaking the claim lock %s, unchanged for %.0f s", name, now - seen[1])
+            _delete_lock(client, name)
+            continue
+        if now > deadline:
+            raise TimeoutError(f"could not take the claim lock {name} on {client.tracking_uri} in {timeout:.0f} s")
+        time.sleep(random.uniform(0.05, 0.25))
+    try:
+        yield
+    finally:
+        _delete_lock(client, name)
+
+
+def _delete_lock(client: MlflowClient, name: str) -> None:
+    try:
+        client.delete_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+
+
+def _claim_of(client: MlflowClient, exp_id: str, key: str) -> str | None:
+    """"finished" or "running" when the cell ``key`` has a FINISHED run or a live RUNNING run, else None.
+
+    A RUNNING run of this host whose process is gone is marked FAILED here (it claims nothing).
+    """
+    runs = client.search_runs([exp_id], filter_string=f"tags.`{CELL_TAG}` = '{key}'", max_results=1000)
+    state = None
+    host = socket.gethostname()
+    for run in runs:
+        if run.info.status == "FINISHED":
+            return "finished"
+        if run.info.status == "RUNNING":
+            tags = run.data.tags
+            if tags.get(HOST_TAG) == host and tags.get(PID_TAG, "").isdigit() and not _pid_alive(int(tags[PID_TAG])):
+                client.set_terminated(run.info.run_id, status="FAILED")
+                continue
+            state = "running"
+    return state
+
+
+def claim_cells(client: MlflowClient, exp_id: str, keys: list[str],
+                create: Callable[[str], str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Claim the cells ``keys``: ``create(key)`` makes the RUNNING run of each cell no other run holds.
+
+    Returns ``(claimed, elsewhere)``: key -> new run id, and key -> "finished" / "running" for
+    the cells that another run finished or is running. Check and creation happen under
+    :func:`store_lock`, so of two suites claiming one cell exactly one gets it.
+    """
+    claimed: dict[str, str] = {}
+    elsewhere: dict[str, str] = {}
+    with store_lock(client, exp_id):
+        for key in keys:
+            state = _claim_of(client, exp_id, key)
+            if state is None:
+                claimed[key] = create(key)
+            else:
+                elsewhere[key] = state
+    return claimed, elsewhere
+
+
+def cell_states(client: MlflowClient, exp_id: str, keys: list[str]) -> dict[str, str | None]:
+    """key -> "finished", "running" (a live claim) or None (free to claim) for each cell."""
+    return {key: _claim_of(client, exp_id, key) for key in keys}

@@ -1,0 +1,84 @@
+"""What every executor shares: the jobs of a suite run, in the order they start, and the recorder's contract.
+
+A *job* is what one worker does at a time: a training group (cells that share one
+fit, :func:`benchmark.runner.schedule`), or one TTS system of a TTS group. The systems
+of one TTS group form a *chain*: they run one after the other (the first trains the
+judge and the base model that the next ones load), while other jobs run beside them.
+
+An executor takes jobs from a :class:`JobQueue` in order, asks the :class:`Recorder`
+(:class:`benchmark.runner.CellRecorder`) to claim their cells (which creates their
+MLflow runs), runs them somewhere, and hands each job's outcomes back to the recorder.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass
+class Job:
+    """The cells one worker runs at once, and the MLflow runs they are recorded in."""
+
+    cells: list[Any]                         # Cell or TTSCell, all of one training key
+    chain: str | None = None                 # TTS group key: jobs of one chain run one after the other
+    last_in_chain: bool = False              # the chain's work folder can go after this one
+    run_ids: list[str] = field(default_factory=list)
+    attempt: int = 0                         # 0: first try; n: the n-th retry after a worker died
+
+    @property
+    def name(self) -> str:
+        return self.cells[0].name if len(self.cells) == 1 else f"{self.cells[0].name} (+{len(self.cells) - 1})"
+
+
+class JobQueue:
+    """The schedule's groups as jobs, in schedule order (costliest first), keeping TTS chains serial."""
+
+    def __init__(self, groups: list[list[Any]]):
+        from benchmark.runner import TTSCell
+
+        self._jobs: list[Job] = []
+        for group in groups:
+            if isinstance(group[0], TTSCell):
+                key = group[0].training_key
+                self._jobs += [Job([cell], chain=key, last_in_chain=i == len(group) - 1)
+                               for i, cell in enumerate(group)]
+            else:
+                self._jobs.append(Job(list(group)))
+        self._busy: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def next_ready(self) -> Job | None:
+        """The first job that may start now (None: empty, or only jobs of busy chains are left)."""
+        for i, job in enumerate(self._jobs):
+            if job.chain is None or job.chain not in self._busy:
+                if job.chain is not None:
+                    self._busy.add(job.chain)
+                return self._jobs.pop(i)
+        return None
+
+    def done(self, job: Job) -> None:
+        """``job`` ended (or was not started): the next job of its chain may start."""
+        if job.chain is not None:
+            self._busy.discard(job.chain)
+
+    def retry(self, job: Job) -> None:
+        """Run ``job`` again, next (a worker died under it)."""
+        self.done(job)
+        self._jobs.insert(0, Job(job.cells, job.chain, job.last_in_chain, attempt=job.attempt + 1))
+
+
+class Recorder(Protocol):
+    """What an executor calls back (implemented by :class:`benchmark.runner.CellRecorder`)."""
+
+    def claim(self, job: Job) -> bool:
+        """Claim the job's cells (creating their runs; cells another run holds are dropped from the job);
+        False when none is left to run."""
+
+    def finish(self, job: Job, outcomes: list[Any] | BaseException, *, retrying: bool = False) -> None:
+        """Record the job's outcomes: one per cell (a CellResult to log, a LoggedCell that a worker logged,
+        or an exception), or one exception for the whole job."""
+
+    def fail_open(self) -> None:
+        """Mark every run still open FAILED (the suite is being interrupted)."""

@@ -1,0 +1,55 @@
+"""The local executor: jobs in this process (``n_jobs=1``) or in a process pool on this machine.
+
+MLflow is written only from the main process: a worker returns its cells' results and
+the recorder logs them (one writer for an SQLite store).
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any
+
+import pandas as pd
+
+from benchmark.executors.base import Job, JobQueue, Recorder
+
+
+class LocalExecutor:
+    name = "local"
+
+    def __init__(self, n_jobs: int = 1):
+        self.n_jobs = max(1, n_jobs)
+
+    def run(self, queue: JobQueue, recorder: Recorder, manifests: dict[str, pd.DataFrame], *,
+            bootstrap: int, models_dir: str | None, tts_dir: str | None, **_: Any) -> None:
+        from benchmark.runner import _run_group
+
+        if self.n_jobs == 1:
+            while (job := queue.next_ready()) is not None:
+                if recorder.claim(job):
+                    try:
+                        outcome = _run_group(job.cells, manifests[job.cells[0].corpus], bootstrap, models_dir, tts_dir)
+                    except Exception as exc:  # noqa: BLE001  (recorded on the runs, reported at the end)
+                        outcome = exc
+                    recorder.finish(job, outcome)
+                queue.done(job)
+            return
+        from benchmark.runner import _init_worker
+
+        threads = max(1, (os.cpu_count() or 1) // self.n_jobs)
+        with ProcessPoolExecutor(self.n_jobs, initializer=_init_worker, initargs=(manifests, threads, os.getpid())) as pool:
+            pending: dict[Future, Job] = {}
+            while len(queue) or pending:
+                while len(pending) < self.n_jobs and (job := queue.next_ready()) is not None:
+                    if not recorder.claim(job):
+                        queue.done(job)
+                        continue
+                    pending[pool.submit(_run_group, job.cells, None, bootstrap, models_dir, tts_dir)] = job
+                if not pending:
+                    break  # nothing running and nothing left to start (no chain is busy without a pending job)
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    job = pending.pop(future)
+                    exc = future.exception()
+                    recorder.finish(job, exc if exc is not None else future.result())
+                    queue.done(job)

@@ -1,0 +1,179 @@
+"""The Ray executor: the suite's jobs as Ray tasks on a cluster (``--executor ray [--address ADDR]``).
+
+The driver (``emobench run``) claims each job's cells, creating their RUNNING runs, and
+submits the job as a task with ``cpus_per_task`` CPUs (and ``gpus_per_task`` GPUs when
+a method's ``device`` asks for CUDA), in schedule order, no more at once than the
+cluster has CPUs for: so a run's start time is when its cell started, and the
+costliest jobs start first. The corpus manifests travel through Ray's object store;
+the audio files they name must be at the same path on every node (a shared
+filesystem), as must be ``$EMOBENCH_HOME`` if the feature cache is to be shared.
+
+A worker logs its cells itself, through the tracking URI (a tracking server when the
+cluster has more than one node, so that no node needs another's disk), together with
+the log lines it wrote for them (``logs/worker.log``), and returns only small
+summaries; the driver then ends the runs FINISHED. A task whose worker process or node
+dies is retried ``retries`` times (its runs are marked FAILED and the job is claimed
+again) and then FAILED; the rest of the suite goes on, and a re-run resumes.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from benchmark.executors.base import Job, JobQueue, Recorder
+
+_THREADS: list[Any] = []  # (threads, threadpool limiter) of this worker process, set once
+
+
+def _setup_worker(threads: int) -> None:
+    """One torch and one BLAS thread pool of ``threads`` per worker process (as the local pool does)."""
+    if _THREADS and _THREADS[0][0] == threads:
+        return
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    _THREADS[:] = [(threads, threadpool_limits(threads))]
+
+
+def _check_corpus_visible(manifest: pd.DataFrame) -> None:
+    from benchmark.errors import EmobenchError
+
+    if len(manifest) and "path" in manifest and not Path(str(manifest["path"].iloc[0])).exists():
+        raise EmobenchError(f"node {socket.gethostname()} cannot read the corpus: {manifest['path'].iloc[0]} "
+                            "does not exist here; put the corpus on a path every node sees (docs/scale-out.md)")
+
+
+def run_job_on_worker(cells: list, run_ids: list[str], manifest: pd.DataFrame, tracking_uri: str,
+                      provenance: dict[str, str], bootstrap: int, register: bool, tts_dir: str,
+                      last_in_chain: bool, threads: int) -> tuple[str, list]:
+    """Run one job on a Ray worker and log its cells to ``tracking_uri``; returns (node id, outcomes)."""
+    import ray
+
+    from benchmark import runner, tracking
+
+    _setup_worker(threads)
+    node = ray.get_runtime_context().get_node_id()
+    captured = io.StringIO()
+    handler = logging.StreamHandler(captured)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)
+    try:
+        logging.getLogger(__name__).info("job %s on %s (pid %d)", cells[0].name, socket.gethostname(), os.getpid())
+        _check_corpus_visible(manifest)
+        with tempfile.TemporaryDirectory(prefix="emobench-models-") as models:
+            outcomes = runner._run_group(cells, manifest, bootstrap, models if register else None, tts_dir)
+            client = tracking.configure(tracking_uri)
+            return node, [runner.log_on_worker(client, run_id, cell, outcome, provenance, manifest,
+                                               captured.getvalue())
+                          for cell, run_id, outcome in zip(cells, run_ids, outcomes)]
+    except Exception as exc:  # noqa: BLE001  (every cell of the job failed with it)
+        return node, [runner.CellError.of(exc)] * len(cells)
+    finally:
+        root.removeHandler(handler)
+        if last_in_chain and isinstance(cells[0], runner.TTSCell):
+            shutil.rmtree(Path(tts_dir) / cells[0].training_key, ignore_errors=True)
+
+
+class RayExecutor:
+    name = "ray"
+
+    def __init__(self, address: str | None = None, retries: int = 1, cpus_per_task: int = 1,
+                 gpus_per_task: float = 1.0):
+        self.address = address
+        self.retries = retries
+        self.cpus_per_task = cpus_per_task
+        self.gpus_per_task = gpus_per_task
+
+    def _connect(self) -> bool:
+        """Join the cluster (``address``, else ``$RAY_ADDRESS``, else a new local one); True if we started Ray."""
+        import ray
+
+        if ray.is_initialized():
+            return False
+        if self.address or os.environ.get("RAY_ADDRESS"):
+            ray.init(address=self.address, log_to_driver=True)
+        else:
+            ray.init(include_dashboard=False, log_to_driver=True)
+        return True
+
+    def _capacity(self) -> int:
+        import ray
+
+        return max(1, int(ray.cluster_resources().get("CPU", 1) // self.cpus_per_task))
+
+    def _gpus(self, job: Job) -> float:
+        device = str(getattr(job.cells[0], "hparams", {}).get("device", ""))
+        return self.gpus_per_task if device.startswith("cuda") else 0
+
+    def run(self, queue: JobQueue, recorder: Recorder, manifests: dict[str, pd.DataFrame], *,
+            bootstrap: int, models_dir: str | None, tts_dir: str | None, tracking_uri: str,
+            provenance: dict[str, str], run_key: str, **_: Any) -> None:
+        import ray
+        from ray.exceptions import RayError, RayTaskError
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        from benchmark.runner import CellError
+
+        started = self._connect()
+        pending: dict[Any, Job] = {}
+        try:
+            refs = {name: ray.put(manifest) for name, manifest in manifests.items()}
+            remote = ray.remote(run_job_on_worker)
+            chain_nodes: dict[str, str] = {}  # a TTS chain's next systems go where its judge and base model are
+            worker_tts = str(Path(tempfile.gettempdir()) / f"emobench-tts-{run_key}")
+            while len(queue) or pending:
+                capacity = self._capacity()
+                while len(pending) < capacity and (job := queue.next_ready()) is not None:
+                    if not recorder.claim(job):
+                        queue.done(job)
+                        continue
+                    options: dict[str, Any] = {"num_cpus": self.cpus_per_task, "num_gpus": self._gpus(job),
+                                               "max_retries": 0, "name": f"emobench:{job.name}"}
+                    if job.chain in chain_nodes:
+                        options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(chain_nodes[job.chain],
+                                                                                        soft=True)
+                    ref = remote.options(**options).remote(
+                        job.cells, job.run_ids, refs[job.cells[0].corpus], tracking_uri, provenance, bootstrap,
+                        models_dir is not None, worker_tts, job.last_in_chain, self.cpus_per_task)
+                    pending[ref] = job
+                if not pending:
+                    break
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                for ref in ready:
+                    job = pending.pop(ref)
+                    try:
+                        node, outcomes = ray.get(ref)
+                    except RayTaskError as exc:  # the task itself raised (not a cell: those come back as values)
+                        recorder.finish(job, CellError.of(exc))
+                    except RayError as exc:  # the worker process or its node died under the job
+                        retry = job.attempt < self.retries
+                        recorder.finish(job, CellError(f"{type(exc).__name__}: the Ray worker died "
+                                                       f"({str(exc).splitlines()[0][:300]})"
+                                                       + ("; retrying" if retry else "")), retrying=retry)
+                        if retry:
+                            queue.retry(job)
+                            continue
+                    else:
+                        if job.chain is not None:
+                            chain_nodes[job.chain] = node
+                        recorder.finish(job, outcomes)
+                    queue.done(job)
+        except BaseException:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            raise
+        finally:
+            if started:
+                ray.shutdown()

@@ -12,6 +12,9 @@ app = typer.Typer(help="emobench: benchmark speech emotion representations (SER 
                   no_args_is_help=True, add_completion=False)
 corpus_app = typer.Typer(help="Build and inspect corpora.", no_args_is_help=True)
 app.add_typer(corpus_app, name="corpus")
+server_app = typer.Typer(help="A tracking server: PostgreSQL + mlflow server (docs/scale-out.md).",
+                         no_args_is_help=True)
+app.add_typer(server_app, name="server")
 
 
 def _version(value: bool) -> None:
@@ -156,6 +159,11 @@ def run_cmd(
     update_snapshots: bool = typer.Option(False, "--update-snapshots",
                                           help="Write the leaderboards next to their definitions instead (the "
                                                "committed leaderboards/<name>/ snapshots)."),
+    executor: Optional[str] = typer.Option(None, "--executor", help="local (this machine, --jobs processes) or "
+                                           "ray (a Ray cluster); default: the suite's `executor`, else local."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: the suite's, "
+                                          "else $RAY_ADDRESS, else a new single-node Ray)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (`emobench plan`) and train nothing."),
 ) -> None:
     """Run a suite: train and score every missing grid cell, record it in MLflow, then publish."""
     from benchmark.errors import EmobenchError
@@ -166,10 +174,14 @@ def run_cmd(
     if publish_dir is not None and update_snapshots:
         typer.echo("error: give --publish-dir or --update-snapshots, not both", err=True)
         raise typer.Exit(code=2)
+    if dry_run:
+        plan_cmd(suite, tracking_uri)
+        return
     try:
         config = load_suite(suite)
         uri = tracking_uri or config.tracking.uri
-        summary = run_suite(config, n_jobs=jobs, progress=progress, tracking_uri=uri)
+        summary = run_suite(config, n_jobs=jobs, progress=progress, tracking_uri=uri, executor=executor,
+                            address=address)
     except EmobenchError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None
@@ -177,8 +189,11 @@ def run_cmd(
         typer.echo(f"error: {exc}; the open runs are marked FAILED (a re-run resumes)", err=True)
         raise typer.Exit(code=128 + 15) from None
     boards_dir = None if update_snapshots else (publish_dir or DEFAULT_OUT / config.name / "leaderboards")
+    others = f", {summary.elsewhere} done by another run" if summary.elsewhere else ""
+    retried = f", {len(summary.retried)} retried after their worker died" if summary.retried else ""
     typer.echo(f"suite {config.name}: {summary.total} cells; {summary.skipped} already finished, "
-               f"{summary.ran} ran, {len(summary.failed)} failed (MLflow experiment {config.experiment_name}, {uri})")
+               f"{summary.ran} ran, {len(summary.failed)} failed{others}{retried} "
+               f"(MLflow experiment {config.experiment_name}, {uri})")
     if summary.failed:
         typer.echo("failed cells (see the runs' emobench.error tag):\n  " + "\n  ".join(summary.failed), err=True)
         raise typer.Exit(code=1)
@@ -190,6 +205,90 @@ def run_cmd(
         else:
             written = _publish(config.name, uri, progress, jobs or config.n_jobs, boards_dir=boards_dir)
             _stamp_path(config.name).write_text(state + f"boards={','.join(written)}\n", encoding="utf-8")
+
+
+@app.command("plan")
+def plan_cmd(
+    suite: str = typer.Argument("default", help="Shipped suite name (smoke, default, full) or a YAML path."),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI (default: the suite's)."),
+) -> None:
+    """What a run would do, training nothing: cells by protocol and method, how many are FINISHED, the training
+    groups, and estimated fit times from the store's past runs (to size a cluster)."""
+    from benchmark.errors import EmobenchError
+    from benchmark.plan import format_plan, make_plan
+    from benchmark.suite import load_suite
+
+    try:
+        typer.echo(format_plan(make_plan(load_suite(suite), tracking_uri)))
+    except EmobenchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+
+
+@server_app.command("start")
+def server_start_cmd(
+    root: Optional[Path] = typer.Option(None, "--dir", help="Folder of the server's data (PostgreSQL cluster, "
+                                        "artifacts, logs); default $EMOBENCH_HOME/server. Kept across restarts."),
+    host: str = typer.Option("127.0.0.1", help="Address both servers listen on (0.0.0.0: every interface)."),
+    port: int = typer.Option(5000, help="mlflow server's port (0: a free one)."),
+    pg_port: int = typer.Option(0, help="PostgreSQL's port (0: a free one)."),
+    artifacts: Optional[str] = typer.Option(None, help="--artifacts-destination: a folder or s3://bucket/prefix "
+                                            "(default DIR/artifacts)."),
+    workers: int = typer.Option(2, help="mlflow server worker processes."),
+) -> None:
+    """Start PostgreSQL and `mlflow server` (PostgreSQL backend store, proxied artifacts) in the background.
+
+    Credentials: EMOBENCH_PG_USER (default emobench) and EMOBENCH_PG_PASSWORD (required: the cluster keeps it)."""
+    from benchmark.errors import EmobenchError
+    from benchmark.paths import emobench_home
+    from benchmark.tracking_server import TrackingServer
+
+    import os
+
+    if not os.environ.get("EMOBENCH_PG_PASSWORD"):
+        typer.echo("error: set EMOBENCH_PG_PASSWORD (the PostgreSQL password of the server's database user)",
+                   err=True)
+        raise typer.Exit(code=2)
+    server = TrackingServer(root or emobench_home() / "server", host=host, port=port, pg_port=pg_port,
+                            artifacts=artifacts, workers=workers)
+    try:
+        server.start()
+    except EmobenchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    typer.echo(f"tracking server: {server.uri} (backend {server.backend_uri(with_password=False)}, artifacts "
+               f"{artifacts or server.root / 'artifacts'}); use --tracking-uri {server.uri}; "
+               f"stop with `emobench server stop --dir {server.root}`")
+
+
+@server_app.command("status")
+def server_status_cmd(root: Optional[Path] = typer.Option(None, "--dir", help="The server's folder.")) -> None:
+    """Whether the tracking server of DIR answers (exit 1 if not)."""
+    from benchmark.paths import emobench_home
+    from benchmark.tracking_server import TrackingServer
+
+    server = TrackingServer(root or emobench_home() / "server")
+    if not server.running():
+        typer.echo(f"no tracking server is answering from {server.root}")
+        raise typer.Exit(code=1)
+    state = server.read_state()
+    typer.echo(f"tracking server {state['uri']} is up (backend {state['backend']}, artifacts {state['artifacts']})")
+
+
+@server_app.command("stop")
+def server_stop_cmd(root: Optional[Path] = typer.Option(None, "--dir", help="The server's folder.")) -> None:
+    """Stop the tracking server of DIR (mlflow server, then PostgreSQL); the data stays."""
+    from benchmark.errors import EmobenchError
+    from benchmark.paths import emobench_home
+    from benchmark.tracking_server import TrackingServer
+
+    server = TrackingServer(root or emobench_home() / "server")
+    try:
+        server.stop()
+    except EmobenchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    typer.echo(f"tracking server of {server.root} stopped")
 
 
 def _suite_boards(suite: str) -> list[str]:

@@ -818,13 +818,16 @@ def _error_text(exc: BaseException) -> str:
 
 
 def log_on_worker(client, run_id: str, cell: Cell | TTSCell, outcome: CellResult | Exception,
-                  provenance: dict[str, str], manifest: pd.DataFrame, worker_log: str) -> LoggedCell | CellError:
+                  provenance: dict[str, str], manifest: pd.DataFrame, worker_log: str,
+                  tags: dict[str, str] | None = None) -> LoggedCell | CellError:
     """Log a cell's result from the (remote) worker that made it, as the driver would (``_log_cell``,
-    the model registry), with the worker's log lines; a failure comes back as a :class:`CellError`."""
+    the model registry), with the worker's log lines and ``tags`` (where it ran); a failure comes
+    back as a :class:`CellError`."""
     import socket
 
     try:
-        client.set_tag(run_id, "emobench.node", socket.gethostname())
+        for key, value in {"emobench.node": socket.gethostname(), **(tags or {})}.items():
+            client.set_tag(run_id, key, value)
         if worker_log:
             client.log_text(run_id, worker_log, "logs/worker.log")
         if isinstance(outcome, Exception):

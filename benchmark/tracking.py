@@ -82,13 +82,13 @@ def configure(uri: str) -> MlflowClient:
     file both fail and leave it unusable.
     """
     mlflow.set_tracking_uri(uri)
-    client = MlflowClient(tracking_uri=uri)
-    if uri.startswith("sqlite:///"):
-        path = local_store_path(uri)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with _file_lock(path):
-            client._tracking_client.store  # noqa: B018  (opening the store creates/migrates the schema)
-            client._get_registry_client().store  # noqa: B018
+    if not uri.startswith("sqlite:///"):
+        return MlflowClient(tracking_uri=uri)
+    path = local_store_path(uri)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _file_lock(path):
+        client = MlflowClient(tracking_uri=uri)  # opens the tracking store: creates/migrates the schema
+        client._get_registry_client().store  # noqa: B018  (and the registry's, same file)
     return client
 
 

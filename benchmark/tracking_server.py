@@ -141,7 +141,6 @@ class TrackingServer:
         if first:
             if self.password is None:
                 self.password = secrets.token_urlsafe(18)
-                os.environ.setdefault("EMOBENCH_PG_PASSWORD", self.password)  # for this process's clients
             self.pgdata.mkdir(parents=True, exist_ok=True)
             if user:
                 os.chown(self.pgdata, user.pw_uid, user.pw_gid)

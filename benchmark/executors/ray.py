@@ -76,7 +76,7 @@ def run_job_on_worker(cells: list, run_ids: list[str], manifest: pd.DataFrame, t
             outcomes = runner._run_group(cells, manifest, bootstrap, models if register else None, tts_dir)
             client = tracking.configure(tracking_uri)
             return node, [runner.log_on_worker(client, run_id, cell, outcome, provenance, manifest,
-                                               captured.getvalue())
+                                               captured.getvalue(), {"emobench.ray_node": node})
                           for cell, run_id, outcome in zip(cells, run_ids, outcomes)]
     except Exception as exc:  # noqa: BLE001  (every cell of the job failed with it)
         return node, [runner.CellError.of(exc)] * len(cells)

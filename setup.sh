@@ -21,4 +21,11 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
     || echo "warning: could not install chromium; the report's browser test will skip (and fail when CI is set)" >&2
 fi
+# tests/test_scale_out.py starts a throwaway PostgreSQL cluster (initdb/pg_ctl) behind mlflow server;
+# Debian keeps those programs in /usr/lib/postgresql/N/bin. Install Debian's postgresql where we can.
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+   && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } \
+    || echo "warning: could not install postgresql; the tracking-server tests will skip (and fail when CI is set)" >&2
+fi
 echo "emobench is set up in .venv ($(.venv/bin/emobench --version))"

@@ -204,6 +204,8 @@ def store_lock(client: MlflowClient, exp_id: str, timeout: float = 300.0) -> Ite
                                            description="emobench: held for a moment while cells are claimed")
             break
         except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                continue  # the store found the name taken, then gone when it looked it up: released; again
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
         try:

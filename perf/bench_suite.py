@@ -3,6 +3,7 @@
     .venv/bin/python perf/bench_suite.py                  # the default suite (targets: < 15 min, < 4 GB)
     .venv/bin/python perf/bench_suite.py --suite smoke    # a one-minute check of the script itself
     .venv/bin/python perf/bench_suite.py --workdir /tmp/suite-bench --keep
+    .venv/bin/python perf/bench_suite.py --suite smoke --executor local,ray   # Ray's overhead on one node
 
 It runs ``emobench run SUITE`` exactly as the README's main command does
 (train + score every cell, then publish the leaderboards and the report)
@@ -19,10 +20,19 @@ in a fresh working directory with a fresh SQLite MLflow store, twice:
 Memory is the peak of the summed resident set of the whole process tree (the
 CLI, its worker pool and their children), sampled every 0.2 s with psutil,
 since the workers' memory adds up while they run side by side.
+
+With ``--executor local,ray`` both executors run the suite, one after the other,
+each in its own working folder and store, with ``--jobs`` processes for the local
+pool and a single-node Ray of as many CPUs (the CLI starts it: ``ray.init``), and
+without publishing (the same work for both); the table gives Ray's wall time
+and memory against the pool's, and the numbers go to
+``perf/results/bench_suite_<suite>_executors.json``. Ray's processes (raylet,
+GCS, workers) are children of the CLI, so they are in the memory figure.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -35,7 +45,8 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
-EMOBENCH = Path(sys.executable).with_name("emobench")
+RESULTS = ROOT / "perf" / "results"
+EMOBENCH = [sys.executable, "-m", "benchmark.cli"]  # this checkout's CLI (PYTHONPATH below), as `emobench` runs it
 
 
 def tree_rss(proc: psutil.Process) -> int:
@@ -96,11 +107,15 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None, help="default: a fresh temporary folder")
     parser.add_argument("--keep", action="store_true", help="keep the working folder (MLflow store, report)")
     parser.add_argument("--cold-features", action="store_true", help="start from an empty feature cache")
+    parser.add_argument("--executor", default=None, help="local, ray, or local,ray to compare them "
+                        "(default: the suite's executor, the command exactly as the README runs it)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                        help="local pool processes when comparing executors (default: the CPU count)")
     args = parser.parse_args()
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="emobench-suite-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     if args.cold_features:
         # A fresh EMOBENCH_HOME that shares the built corpora but not the feature cache.
         from benchmark.paths import emobench_home
@@ -110,29 +125,52 @@ def main() -> None:
         if not (home / "corpora").exists():
             (home / "corpora").symlink_to(emobench_home() / "corpora")
         env["EMOBENCH_HOME"] = str(home)
-    uri = f"sqlite:///{workdir / 'mlflow.db'}"
-    cmd = [str(EMOBENCH), "run", args.suite, "--tracking-uri", uri, "--no-progress"]
     print(f"machine: {os.cpu_count()} CPU cores, {psutil.virtual_memory().total / 2**30:.0f} GiB; "
           f"suite {args.suite!r}; working folder {workdir}", flush=True)
-
+    executors = args.executor.split(",") if args.executor else [None]
     rows = []
-    for label in ("first run", "re-run"):
-        before = cell_runs(uri, args.suite)
-        wall, peak, code = timed_run(cmd, workdir, env, workdir / f"{label.replace(' ', '-')}.log")
-        after = cell_runs(uri, args.suite)
-        rows.append((label, wall, peak, after - before, code))
-        print(f"{label}: {wall:.1f} s, peak {peak:.2f} GiB, {after - before} new cell runs, exit {code}",
-              flush=True)
-        if code != 0:
-            print((workdir / f"{label.replace(' ', '-')}.log").read_text()[-3000:])
-            break
+    for executor in executors:
+        folder = workdir / executor if executor else workdir
+        folder.mkdir(parents=True, exist_ok=True)
+        uri = f"sqlite:///{folder / 'mlflow.db'}"
+        cmd = [*EMOBENCH, "run", args.suite, "--tracking-uri", uri, "--no-progress"]
+        if executor:
+            cmd += ["--executor", executor, "--no-publish"] + (["--jobs", str(args.jobs)] if executor == "local"
+                                                                else [])
+        for label in ("first run", "re-run"):
+            before = cell_runs(uri, args.suite)
+            log = folder / f"{label.replace(' ', '-')}.log"
+            wall, peak, code = timed_run(cmd, folder, env, log)
+            after = cell_runs(uri, args.suite)
+            rows.append({"executor": executor or "suite's", "run": label, "wall_s": round(wall, 2),
+                         "peak_gib": round(peak, 3), "cell_runs_added": after - before, "exit": code})
+            print(f"{executor or ''} {label}: {wall:.1f} s, peak {peak:.2f} GiB, {after - before} new cell runs, "
+                  f"exit {code}", flush=True)
+            if code != 0:
+                print(log.read_text()[-3000:])
+                break
 
     print()
-    print("| run | wall time | peak memory (process tree) | cell runs added | target |")
-    print("|---|---:|---:|---:|---|")
+    print("| executor | run | wall time | peak memory (process tree) | cell runs added | target |")
+    print("|---|---|---:|---:|---:|---|")
     targets = {"first run": "< 15 min, < 4 GB", "re-run": "< 1 min, nothing retrained"}
-    for label, wall, peak, added, code in rows:
-        print(f"| {label} | {wall / 60:.1f} min ({wall:.0f} s) | {peak:.2f} GiB | {added} | {targets[label]} |")
+    for row in rows:
+        print(f"| {row['executor']} | {row['run']} | {row['wall_s'] / 60:.1f} min ({row['wall_s']:.0f} s) | "
+              f"{row['peak_gib']:.2f} GiB | {row['cell_runs_added']} | {targets[row['run']]} |")
+    first = {r["executor"]: r for r in rows if r["run"] == "first run" and r["exit"] == 0}
+    if {"local", "ray"} <= first.keys():
+        ratio = first["ray"]["wall_s"] / first["local"]["wall_s"]
+        print(f"\nRay / local pool, first run: wall time x{ratio:.2f} ({100 * (ratio - 1):+.0f}%), peak memory "
+              f"{first['ray']['peak_gib']:.2f} vs {first['local']['peak_gib']:.2f} GiB (target: within 10% on one node)")
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        out = RESULTS / f"bench_suite_{args.suite}_executors.json"
+        out.write_text(json.dumps({
+            "suite": args.suite, "cpus": os.cpu_count(), "jobs": args.jobs,
+            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+            "load_avg_1m_at_end": round(os.getloadavg()[0], 2), "runs": rows,
+            "ray_over_local_wall": round(ratio, 3),
+        }, indent=1) + "\n")
+        print(f"written: {out}")
     if not args.keep and args.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)
 

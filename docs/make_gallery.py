@@ -4,7 +4,7 @@
     python docs/make_gallery.py --suite default --tracking-uri sqlite:///mlflow.db   # an existing store
 
 The gallery suite (docs/gallery/suite.yaml) trains all 19 registered methods for one or two epochs on a
-small embedded corpus (6.3 min from scratch on 2 shared cores): every figure is drawn at full crowding, but the
+small embedded corpus (6-15 min from scratch on 2 shared cores): every figure is drawn at full crowding, but the
 numbers mean nothing. Point ``--suite``/``--tracking-uri`` at a finished default-suite store to render
 the default suite's figures instead. The PNGs are the figures the report writes as PDF/SVG, at 200 dpi.
 """
@@ -61,7 +61,7 @@ def write_gallery(suite: str, tracking_uri: str, out: Path, *, n_bootstrap: int,
         source = ("the gallery suite (`docs/gallery/suite.yaml`: the 19 methods trained from scratch, i.e. every "
                   "registered one but the two frozen pretrained-encoder probes, which need a Whisper encoder, for "
                   "one or two epochs on a 360-utterance embedded corpus, every protocol kind and a tiny TTS grid; "
-                  "6.3 min "
+                  "6.3 min (15 min while other jobs shared the cores) "
                   "from scratch on the shared 2-core machine). Its numbers mean nothing: the gallery shows layout, "
                   "styles and legends at full crowding. For the default suite's own figures run "
                   "`python docs/make_gallery.py --suite default --tracking-uri URI` on a finished default store")

@@ -216,6 +216,27 @@ def test_ssl_views_pick_layers_and_pool(tmp_path, waves):
     np.testing.assert_allclose(last.X[0], np.r_[x[:, 2].mean(0), x[:, 2].std(0)], rtol=1e-5, atol=1e-6)
 
 
+def test_without_cache_frames_only_statistics_are_cached_and_views_agree(tmp_path, waves, monkeypatch):
+    folder = tmp_path / "wav2vec2"
+    save_random_model(folder, "wav2vec2")
+    lean, full = tmp_path / "lean", tmp_path / "full"
+    for pooling, layers in (("mean", "all"), ("mean_std", 1)):
+        config = {"name": "ssl", "model": str(folder), "layers": layers, "pooling": pooling}
+        a = feature_set(waves, {**config, "cache_frames": False}, cache_dir=lean, progress=False).X
+        b = feature_set(waves, config, cache_dir=full, progress=False).X
+        np.testing.assert_allclose(a, b, rtol=2e-3, atol=2e-3)  # b: from float16 frames
+    cached = [np.load(f) for f in lean.rglob("*.npy")]
+    assert cached and max(x.ndim for x in cached) == 2  # statistics and views: no (frames, layers, dims) entry
+    assert max(x.ndim for x in (np.load(f) for f in full.rglob("*.npy"))) == 3
+
+    from benchmark.features import ssl as ssl_module
+
+    monkeypatch.setattr(ssl_module.SSLEncoder, "extract_batch", lambda self, w: pytest.fail("encoder ran again"))
+    last = feature_set(waves, {"name": "ssl", "model": str(folder), "layers": -1, "cache_frames": False},
+                       cache_dir=lean, progress=False)
+    assert last.X.shape == (2, 32)
+
+
 def test_another_model_in_the_same_folder_is_not_served_from_the_cache(tmp_path, waves):
     folder = tmp_path / "hubert"
     save_random_model(folder, "hubert", seed=0)

@@ -55,19 +55,32 @@ class EncoderFeatureConfig(FeatureConfig):
 
     layers: Layers = "all"
     pooling: Literal["none", "mean", "mean_std"] = "mean"
+    # False: a pooled view is computed from every layer's mean and std, which the encoder run caches
+    # instead of every frame (a few KB a file rather than ~1-2.5 MB a second of audio for a base/large
+    # SSL model); frame-level views still cache the frames. Not part of the cache key: both routes
+    # give the same views (up to the float16 rounding of cached frames).
+    cache_frames: bool = True
 
     def weights_id(self) -> str:
         """Identity of the weights (a content hash): the same config on other weights is another cache."""
         raise NotImplementedError
 
     def digest(self) -> str:
-        payload = {"version": FEATURE_VERSION, **self.model_dump(), "weights": self.weights_id()}
+        payload = {"version": FEATURE_VERSION, **self.model_dump(exclude={"cache_frames"}), "weights": self.weights_id()}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
 
     def source(self) -> "EncoderFeatureConfig | None":
+        """Every layer's frames; for pooled views with ``cache_frames: false``, every layer's mean and std."""
+        if self.pooling != "none" and not self.cache_frames:
+            stats = {"layers": "all", "pooling": "mean_std"}
+            return None if (self.layers, self.pooling) == ("all", "mean_std") else self.model_copy(update=stats)
         if self.layers == "all" and self.pooling == "none":
-            return None  # every layer's frames: what the encoder computes
+            return None
         return self.model_copy(update={"layers": "all", "pooling": "none"})
+
+    def encoder_output(self, states: np.ndarray) -> np.ndarray:
+        """What the extractor caches for this (source) config from the encoder's ``(frames, layers, dims)``."""
+        return storage_array(states) if self.pooling == "none" else self.view(states)
 
     @property
     def frame_level(self) -> bool:
@@ -89,7 +102,12 @@ class EncoderFeatureConfig(FeatureConfig):
         return picked
 
     def view(self, stored: np.ndarray) -> np.ndarray:
-        """Pick layers from a ``(frames, layers, dims)`` array, then pool over frames (float32)."""
+        """Pick layers from every layer's frames ``(frames, layers, dims)``, then pool over frames; or from
+        every layer's statistics ``(layers, 2 dims)`` (mean, then std). float32."""
+        if stored.ndim == 2:  # statistics: only pooled views come from them
+            x = stored[self.layer_index(stored.shape[0])].astype(np.float32)
+            x = x[:, : x.shape[1] // 2] if self.pooling == "mean" else x
+            return np.ascontiguousarray(x[0] if isinstance(self.layers, int) else x)
         x = stored[:, self.layer_index(stored.shape[1])].astype(np.float32)
         if self.pooling == "mean":
             x = x.mean(axis=0)

@@ -32,7 +32,7 @@ import numpy as np
 
 from benchmark.errors import ConfigError
 from benchmark.features.base import FEATURES, Extractor
-from benchmark.features.pretrained import EncoderFeatureConfig, file_fingerprint, storage_array
+from benchmark.features.pretrained import EncoderFeatureConfig, file_fingerprint
 from benchmark.features.spectral import torch_threads
 
 # Never the hub: set before transformers (or huggingface_hub) is imported by anything of emobench's.
@@ -119,5 +119,5 @@ class SSLEncoder(Extractor):
                 x = np.zeros(max(len(wave), MIN_SAMPLES), dtype=np.float32)
                 x[: len(wave)] = wave
                 states = encoder(torch.from_numpy(x)[None].to(device), output_hidden_states=True).hidden_states
-                out.append(storage_array(torch.stack(states, dim=2)[0].cpu().numpy()))
+                out.append(self.config.encoder_output(torch.stack(states, dim=2)[0].cpu().numpy()))
         return out

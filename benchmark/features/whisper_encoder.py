@@ -33,7 +33,7 @@ import numpy as np
 
 from benchmark.errors import ConfigError
 from benchmark.features.base import FEATURES, Extractor
-from benchmark.features.pretrained import EncoderFeatureConfig, file_fingerprint, storage_array
+from benchmark.features.pretrained import EncoderFeatureConfig, file_fingerprint
 from benchmark.features.spectral import torch_threads
 
 PACKAGED = "tiny.en"
@@ -168,5 +168,5 @@ class WhisperEncoder(Extractor):
                 wave = np.asarray(wave, dtype=np.float32)
                 windows = [wave[s : s + WINDOW_SAMPLES] for s in range(0, max(len(wave), 1), WINDOW_SAMPLES)]
                 states = [window_states(encoder, w, self.config.context) for w in windows]
-                out.append(storage_array(np.concatenate(states, axis=0)))
+                out.append(self.config.encoder_output(np.concatenate(states, axis=0)))
         return out

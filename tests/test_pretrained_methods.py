@@ -113,7 +113,7 @@ def test_a_suite_runs_the_probes_on_whisper_features_and_tags_the_feature(tmp_pa
     exp = client.get_experiment_by_name(suite.experiment_name)
     runs = client.search_runs([exp.experiment_id], filter_string=f"tags.`{tracking.KIND_TAG}` = 'cell'")
     tags = {r.data.tags["method"]: r.data.tags["feature"] for r in runs}
-    assert tags == {"superb_probe": "whisper_encoder", "frozen_logreg": "whisper_encoder(layers=3, pooling=mean_std)",
+    assert tags == {"superb_probe": "whisper_encoder", "frozen_logreg": "whisper_encoder(layers=1, pooling=mean_std)",
                     "cnn": "whisper_encoder(layers=3, pooling=none)", "dae": "functionals"}
     # The encoder ran once per file: one cache of every layer's frames, beside the views the methods read.
     caches = sorted(p.name.rsplit("-", 1)[0] for p in (tmp_path / "home" / "features").iterdir())

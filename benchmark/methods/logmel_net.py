@@ -38,7 +38,7 @@ from benchmark.methods.linear import train_labels
 
 class LogMelHParams(HParams):
     # Any (frames, dims) feature: log-mel by default, or one layer of a pretrained encoder, e.g.
-    # {"name": "whisper_encoder", "layers": 3, "pooling": "none"} (20-ms frames already: frame_pool 1).
+    # {"name": "whisper_encoder", "layers": 1, "pooling": "none"} (20-ms frames already: frame_pool 1).
     feature: str | dict[str, Any] = "logmel"
     epochs: int = Field(12, ge=1)
     batch_size: int = Field(32, ge=1)

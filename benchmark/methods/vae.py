@@ -220,7 +220,7 @@ class AutoencoderHParams(HParams):
 
 class MLPHParams(AutoencoderHParams):
     # Any utterance-level feature; e.g. a pretrained encoder's pooled layer
-    # {"name": "whisper_encoder", "layers": 3, "pooling": "mean_std"}.
+    # {"name": "whisper_encoder", "layers": 1, "pooling": "mean_std"}.
     feature: str | dict[str, Any] = "egemaps"
     hidden: int = Field(64, ge=1)
     activation: Literal["relu", "tanh", "elu"] = "relu"

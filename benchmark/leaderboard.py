@@ -871,7 +871,8 @@ def to_markdown(board: Leaderboard) -> str:
 
 _TEX = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
         "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",
-        "±": r"$\pm$", "≈": r"$\approx$", "≤": r"$\leq$", "–": "--", "<": r"$<$", ">": r"$>$"}
+        "±": r"$\pm$", "≈": r"$\approx$", "≤": r"$\leq$", "–": "--", "<": r"$<$", ">": r"$>$",
+        "†": r"\textsuperscript{\dag}"}
 _TEX_RE = re.compile("|".join(re.escape(k) for k in _TEX))
 
 

@@ -89,7 +89,7 @@ def claims_table(results: list[ClaimResult]) -> pd.DataFrame:
     rows = []
     for r in results:
         c, claim = r.headline, r.claim
-        missing = [x.reason for x in r.comparisons if x.reason]
+        missing = list(dict.fromkeys(x.reason for x in r.comparisons if x.reason))   # once per reason
         rows.append({
             "Claim": claim.id, "Statement": claim.statement.strip(), "Verdict": VERDICT_MARK[r.verdict],
             "Deciding comparison": comparison_label(claim, c) if c else "–",

@@ -103,7 +103,7 @@ class ClaimResult:
                 "seeds": h.seeds, "protocol": self.claim.protocol, "comparisons": len(self.comparisons),
                 "supported": sum(c.verdict == SUPPORTED for c in self.comparisons),
                 "contradicted": sum(c.verdict == CONTRADICTED for c in self.comparisons),
-                "missing": "; ".join(c.reason for c in self.comparisons if c.reason)}
+                "missing": "; ".join(dict.fromkeys(c.reason for c in self.comparisons if c.reason))}
 
 
 # ----------------------------------------------------------------------------- cells

@@ -28,7 +28,8 @@ from benchmark.report.figures import to_bytes
 _SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
             "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",
             "±": r"$\pm$", "–": "--", "—": "---", "×": r"$\times$", "↔": r"$\leftrightarrow$",
-            "→": r"$\rightarrow$", "≥": r"$\geq$", "≤": r"$\leq$", "<": r"\textless{}", ">": r"\textgreater{}"}
+            "→": r"$\rightarrow$", "≥": r"$\geq$", "≤": r"$\leq$", "<": r"\textless{}", ">": r"\textgreater{}",
+            "Δ": r"$\Delta$", "≈": r"$\approx$", "†": r"\textsuperscript{\dag}"}
 _SPECIAL_RE = re.compile("|".join(re.escape(k) for k in _SPECIAL))
 _PREFIX = r"\providecommand{\emobenchdir}{.}"
 FLOATS_PER_PAGE = 6      # appendix figures between two \clearpage

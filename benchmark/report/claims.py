@@ -12,10 +12,14 @@ import pandas as pd
 from benchmark.report.content import ReportTable, Section
 
 
-def claims_section(cells: pd.DataFrame, tracking_uri: str, claims: list | None = None) -> Section:
-    """A table of verdicts (one row per claim) and one of every comparison behind them."""
+def claims_section(cells: pd.DataFrame, tracking_uri: str, claims: list | None = None) -> Section | None:
+    """A table of verdicts (one row per claim) and one of every comparison behind them; None for a suite
+    without SER cells (e.g. TTS cells only), which no claim is about."""
     from benchmark.claims import evaluate_claims
     from benchmark.claims.board import claim_notes, claims_table, comparisons_table
+
+    if cells.empty:
+        return None
 
     evaluated = evaluate_claims(cells, tracking_uri, claims)
     counts = pd.Series([r.verdict for r in evaluated]).value_counts()

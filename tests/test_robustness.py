@@ -315,3 +315,21 @@ def test_corpus_info_imports_no_scipy_signal_or_torch(tmp_path):
                          env={"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_run_on_a_csv_corpus_with_a_broken_line_names_the_file_and_line(tmp_path, monkeypatch):
+    """`emobench run` used to exit 1 with pandas' ParserError traceback."""
+    import yaml
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EMOBENCH_HOME", str(tmp_path / "home"))
+    csv = fx.tone_corpus(tmp_path / "corpus", speakers=2, per_emotion=1)
+    csv.write_text(csv.read_text() + "extra,wav/s0_neutral_0.wav,spk0,neutral,en,male,one too many\n")
+    spec = {"name": "broken", "corpora": [{"name": "csv", "root": str(csv)}], "methods": {"majority": {}},
+            "protocols": [{"name": "speaker_kfold", "config": {"k": 2}}],
+            "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}}
+    (tmp_path / "broken.yaml").write_text(yaml.safe_dump(spec))
+    result = CliRunner().invoke(app, ["run", "broken.yaml", "--no-progress"])
+    assert result.exit_code == 2, result.output
+    assert (f"error: tones corpus at {csv.parent}: 1 problem(s):\n"
+            "  - tones.csv line 6: 7 fields where the header has 6 (an unquoted comma in a cell?)") in result.output

@@ -32,9 +32,11 @@ import signal
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -339,6 +341,23 @@ def _die_with_parent(parent: int) -> None:
                 os._exit(1)
 
     threading.Thread(target=watch, name="emobench-parent-watchdog", daemon=True).start()
+
+
+@contextmanager
+def _worker_pool(n_jobs: int, manifests: dict[str, pd.DataFrame], threads: int) -> Iterator[ProcessPoolExecutor]:
+    """A process pool whose workers are ended, not awaited, when the run is interrupted.
+
+    ``ProcessPoolExecutor``'s own exit waits for the cells in progress: a SIGTERM or Ctrl-C would
+    then stop the run only minutes later."""
+    pool = ProcessPoolExecutor(n_jobs, initializer=_init_worker, initargs=(manifests, threads, os.getpid()))
+    try:
+        yield pool
+    except BaseException:
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()  # SIGTERM: a worker's default action (see _init_worker)
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def run_cell(cell: Cell, manifest: pd.DataFrame | None = None, n_bootstrap: int = 1000) -> CellResult:

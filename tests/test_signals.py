@@ -136,3 +136,30 @@ def test_kill_9_of_the_main_process_ends_the_pool_workers(tmp_path):
     exp = client.get_experiment_by_name("emobench-sigtest")
     assert tracking.fail_stale_runs(client, exp.experiment_id)
     assert not any(r.info.status == "RUNNING" for r in _cell_runs(uri))
+
+
+def test_sigterm_with_two_jobs_stops_without_waiting_for_the_cells_in_progress(tmp_path):
+    suite, uri = _suite(tmp_path, epochs=30000, seeds=2)  # cells of most of a minute
+    proc = _start(tmp_path, suite, jobs=2)
+    try:
+        _wait_for_running_cell(proc, uri)
+        main = psutil.Process(proc.pid)
+        deadline = time.monotonic() + 30
+        while len(main.children()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        workers = [c.pid for c in main.children(recursive=True)]
+        time.sleep(1.0)
+        start = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        returncode = proc.wait(timeout=30)
+        took = time.monotonic() - start
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in [p for p in locals().get("workers", []) if _alive(p)]:
+            os.kill(pid, signal.SIGKILL)
+    assert returncode == 128 + signal.SIGTERM, (tmp_path / "err.txt").read_text()
+    assert took < 15, f"took {took:.1f} s to stop"
+    assert _gone(workers, timeout=5.0) == []
+    statuses = [r.info.status for r in _cell_runs(uri)]
+    assert "RUNNING" not in statuses and "FINISHED" not in statuses and "FAILED" in statuses

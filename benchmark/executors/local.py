@@ -6,7 +6,7 @@ the recorder logs them (one writer for an SQLite store).
 from __future__ import annotations
 
 import os
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
 
 import pandas as pd
@@ -34,10 +34,10 @@ class LocalExecutor:
                     recorder.finish(job, outcome)
                 queue.done(job)
             return
-        from benchmark.runner import _init_worker
+        from benchmark.runner import _worker_pool
 
         threads = max(1, (os.cpu_count() or 1) // self.n_jobs)
-        with ProcessPoolExecutor(self.n_jobs, initializer=_init_worker, initargs=(manifests, threads, os.getpid())) as pool:
+        with _worker_pool(self.n_jobs, manifests, threads) as pool:  # interrupted: workers ended, not awaited
             pending: dict[Future, Job] = {}
             while len(queue) or pending:
                 while len(pending) < self.n_jobs and (job := queue.next_ready()) is not None:

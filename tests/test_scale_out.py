@@ -227,6 +227,11 @@ def test_suite_leaderboard_compare_and_registry_against_the_tracking_server(home
     assert table(served) == table(local) and any("logreg" in line for line in table(served))
     verdict = compare("suite:served", "suite:served", tracking_uri=uri, progress=False)
     assert verdict.exit_code == 0
+    # the report reads the same store over HTTP (artifacts through the server's proxy)
+    from benchmark.report import build_report
+
+    report = build_report("served", uri, tmp_path / "report", n_bootstrap=100, progress=False)
+    assert "logreg" in report.html.read_text()
     # the registry: the latest logreg model predicts what its cell logged
     tracking.configure(uri)
     method = load_registered(registered_name("logreg", "embedded"))

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from benchmark.claims.evaluate import ClaimResult, Comparison, display_value, evaluate_claims
 from benchmark.claims.spec import ClaimSpec, in_points, load_claims

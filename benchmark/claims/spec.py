@@ -6,7 +6,7 @@ protocol, by which metric, in which direction and by how much::
     paper: "Wang, Gudnason, Borth, Interspeech 2023 (arXiv 2306.05709)"
     statement: The Emotion Extractor raises minority-class recall over the plain and rebalancing baselines.
     methods: [emotion_extractor]
-    baselines: [cnn, cnn_weighted, cnn_oversampled]   # an entry may list alternatives: [speaker_adversarial/plain, crnn]
+    baselines: [cnn, cnn_weighted, cnn_oversampled]   # an entry may be a list of alternatives
     protocol: imbalance
     select: {meta: {ratio: max}}                       # as in a leaderboard definition
     metric: minority_recall                            # or a list: every metric is one more comparison

@@ -47,9 +47,9 @@ def _mmd_from_kernel(k: np.ndarray, n: int, weights: np.ndarray) -> np.ndarray:
     na, nb = wa.sum(1), wb.sum(1)
     self_a = wa @ np.diag(kaa)
     self_b = wb @ np.diag(kbb)
-    within_a = (np.einsum("bi,ij,bj->b", wa, kaa, wa) - self_a) / (na * (na - 1))
-    within_b = (np.einsum("bi,ij,bj->b", wb, kbb, wb) - self_b) / (nb * (nb - 1))
-    between = np.einsum("bi,ij,bj->b", wa, kab, wb) / (na * nb)
+    within_a = (((wa @ kaa) * wa).sum(1) - self_a) / (na * (na - 1))     # w^T K w per resample, via BLAS
+    within_b = (((wb @ kbb) * wb).sum(1) - self_b) / (nb * (nb - 1))
+    between = ((wa @ kab) * wb).sum(1) / (na * nb)
     return within_a + within_b - 2 * between
 
 
@@ -74,37 +74,36 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b - 2 * covmean))
 
 
-def _gaussian(x: np.ndarray, w: np.ndarray | None, ridge: float) -> tuple[np.ndarray, np.ndarray]:
-    if w is None:
-        mean, cov = x.mean(axis=0), np.atleast_2d(np.cov(x, rowvar=False))
-    else:
-        mean = (w[:, None] * x).sum(0) / w.sum()
-        cov = np.atleast_2d(np.cov(x, rowvar=False, fweights=w.astype(int)))
+def _gaussians(x: np.ndarray, w: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray]:
+    """Means (B, d) and ridged sample covariances (B, d, d) of ``x`` under (B, n) draw counts."""
+    n = w.sum(1)
+    mean = w @ x / n[:, None]
+    second = np.einsum("bi,ij,ik->bjk", w, x, x, optimize=True)      # sum_i w_bi x_i x_i^T (BLAS)
+    cov = (second - n[:, None, None] * mean[:, :, None] * mean[:, None, :]) / (n - 1)[:, None, None]
     return mean, cov + ridge * np.eye(x.shape[1])
+
+
+def _bhattacharyya(mu_a: np.ndarray, cov_a: np.ndarray, mu_b: np.ndarray, cov_b: np.ndarray) -> np.ndarray:
+    mu = mu_a - mu_b
+    cov = (cov_a + cov_b) / 2
+    term1 = np.einsum("bi,bi->b", mu, np.linalg.solve(cov, mu[..., None])[..., 0]) / 8
+    _, logdet = np.linalg.slogdet(cov)
+    _, logdet_a = np.linalg.slogdet(cov_a)
+    _, logdet_b = np.linalg.slogdet(cov_b)
+    return term1 + 0.5 * (logdet - 0.5 * (logdet_a + logdet_b))
 
 
 def bhattacharyya_distance(a: np.ndarray, b: np.ndarray, ridge: float = 1e-6,
                            weights: np.ndarray | None = None) -> float | np.ndarray:
     """Bhattacharyya distance between Gaussians fitted to ``a`` and ``b`` (the VAE paper's measure).
 
-    ``weights``: (B, len(a) + len(b)) draw counts -> B resampled values."""
+    ``weights``: (B, len(a) + len(b)) draw counts -> B resampled values (all at once)."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-
-    def one(wa: np.ndarray | None, wb: np.ndarray | None) -> float:
-        mu_a, cov_a = _gaussian(a, wa, ridge)
-        mu_b, cov_b = _gaussian(b, wb, ridge)
-        mu = mu_a - mu_b
-        cov = (cov_a + cov_b) / 2
-        term1 = mu @ np.linalg.solve(cov, mu) / 8
-        _, logdet = np.linalg.slogdet(cov)
-        _, logdet_a = np.linalg.slogdet(cov_a)
-        _, logdet_b = np.linalg.slogdet(cov_b)
-        return float(term1 + 0.5 * (logdet - 0.5 * (logdet_a + logdet_b)))
-
-    if weights is None:
-        return one(None, None)
-    weights = np.asarray(weights)
-    return np.array([one(w[: len(a)], w[len(a):]) for w in weights])
+    w = np.ones((1, len(a) + len(b))) if weights is None else np.asarray(weights, dtype=np.float64)
+    mu_a, cov_a = _gaussians(a, w[:, : len(a)], ridge)
+    mu_b, cov_b = _gaussians(b, w[:, len(a):], ridge)
+    values = _bhattacharyya(mu_a, cov_a, mu_b, cov_b)
+    return float(values[0]) if weights is None else values
 
 
 def language_distance_boot(Z: np.ndarray, languages: np.ndarray, metric: LatentDistance, n_boot: int, seed: int,
@@ -123,9 +122,10 @@ def language_distance_boot(Z: np.ndarray, languages: np.ndarray, metric: LatentD
     draws = {lang: rng.multinomial(len(idx), np.full(len(idx), 1 / len(idx)), size=n_boot).astype(float)
              for lang, idx in rows.items()}
     distance = mmd_rbf if metric == "mmd" else bhattacharyya_distance
-    point, boot = [], []
+    values = []
     for x, y in combinations(present, 2):
-        a, b = Z[rows[x]], Z[rows[y]]
-        point.append(distance(a, b))
-        boot.append(distance(a, b, weights=np.hstack([draws[x], draws[y]])))
-    return float(np.mean(point)), np.mean(boot, axis=0), present
+        # row 0: every utterance once (the point value); rows 1..: the resamples; one kernel for all
+        weights = np.vstack([np.ones(len(rows[x]) + len(rows[y])), np.hstack([draws[x], draws[y]])])
+        values.append(distance(Z[rows[x]], Z[rows[y]], weights=weights))
+    mean = np.mean(values, axis=0)
+    return float(mean[0]), mean[1:], present

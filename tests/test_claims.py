@@ -316,3 +316,27 @@ def test_compare_reports_a_claim_whose_verdict_changed(tmp_path):
     quiet = cmp.compare(sides["before"].parent, sides["after"].parent, cmp.GateConfig(claims=False),
                         tracking_uri=uri, progress=False)
     assert quiet.claims is None and "Claims whose verdict" not in quiet.markdown
+
+
+def test_resampling_speakers_widens_the_ci_when_errors_cluster_by_speaker(tmp_path):
+    """The method is much better than the baseline on one of four speakers only: a speaker bootstrap
+    (aggregation.resample: speaker) must give a wider CI than the utterance bootstrap."""
+    uri = new_store(tmp_path / "spk")
+    rng = np.random.default_rng(11)
+    suite = FakeSuite(uri, "spktest").start()
+    test = make_test_set(rng, "heldout", n=200)
+    base = predictions(rng, test, 0.5)
+    better = base.copy()
+    lucky = (test["speaker"] == test["speaker"].iloc[0]).to_numpy()
+    better.loc[lucky, "y_pred"] = better.loc[lucky, "y_true"]
+    suite.cell(method="a", protocol="unseen_speakers", fold="heldout", seed=0, pred=better)
+    suite.cell(method="b", protocol="unseen_speakers", fold="heldout", seed=0, pred=base)
+    suite.finish()
+    cells = results.load_cells(uri, "spktest")
+    spec = {"paper": "t", "statement": "s", "methods": ["a"], "baselines": ["b"], "protocol": "unseen_speakers",
+            "metric": "wa", "direction": "greater", "n_bootstrap": 400}
+    by_utt = evaluate_claim(parse_claim(spec, "u"), cells, uri).headline
+    by_spk = evaluate_claim(parse_claim({**spec, "aggregation": {"resample": "speaker"}}, "s"), cells, uri).headline
+    assert by_utt.effect == by_spk.effect > 0
+    assert by_spk.high - by_spk.low > 1.5 * (by_utt.high - by_utt.low)
+    assert by_spk.mde > by_utt.mde

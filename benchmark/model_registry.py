@@ -93,23 +93,30 @@ def _input_spec(example: FeatureSet) -> dict[str, Any]:
     if isinstance(example.X, np.ndarray) and example.X.ndim == 2:
         d = example.X.shape[1]
         return {"input": "vectors", "columns": [f"f{i}" for i in range(d)], "dtype": str(example.X.dtype)}
+    if isinstance(example.X, np.ndarray) and example.X.ndim == 3:  # a pretrained encoder's pooled layers
+        n_layers, d = example.X.shape[1:]
+        return {"input": "layers", "columns": [f"l{l}_f{i}" for l in range(n_layers) for i in range(d)],
+                "shape": [int(n_layers), int(d)], "dtype": str(example.X.dtype)}
     if isinstance(example.X, list) and example.X and all(np.ndim(x) == 2 for x in example.X):
         return {"input": "frames", "column": FRAMES_COLUMN, "dtype": str(np.asarray(example.X[0]).dtype),
                 "dims": int(np.shape(example.X[0])[1])}
-    raise ConfigError("input_example: X must be a 2-D array (utterance-level features) or a non-empty list "
-                      "of (frames, dims) arrays")
+    raise ConfigError("input_example: X must be a 2-D array (utterance-level features), a 3-D array (pooled "
+                      "encoder layers) or a non-empty list of (frames, dims) arrays")
 
 
 def to_frame(batch: FeatureSet, spec: dict[str, Any]) -> pd.DataFrame:
     """The pyfunc input DataFrame of ``batch`` (what a caller passes to ``model.predict``)."""
-    if spec["input"] == "vectors":
-        return pd.DataFrame(np.asarray(batch.X), columns=spec["columns"])
+    if spec["input"] in ("vectors", "layers"):  # layers: one column per (layer, dim)
+        return pd.DataFrame(np.asarray(batch.X).reshape(len(batch), -1), columns=spec["columns"])
     return pd.DataFrame({spec["column"]: [np.asarray(x).tolist() for x in batch.X]})
 
 
 def to_feature_set(data: Any, spec: dict[str, Any]) -> FeatureSet:
     """Turn a pyfunc input (DataFrame, 2-D array or list of frame arrays) back into a FeatureSet."""
     dtype = np.dtype(spec["dtype"])
+    if spec["input"] == "layers":
+        flat = to_feature_set(data, {**spec, "input": "vectors"})
+        return FeatureSet(flat.utt_ids, flat.X.reshape(len(flat), *spec["shape"]), None, flat.speakers, flat.languages)
     if spec["input"] == "vectors":
         if isinstance(data, pd.DataFrame):
             missing = [c for c in spec["columns"] if c not in data.columns]

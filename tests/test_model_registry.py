@@ -149,3 +149,19 @@ def test_frame_level_method_registers_and_scores(tracking):
     np.testing.assert_array_equal(out.filter(like="proba_").to_numpy(), method.predict_proba(fs))
     loaded = load_registered(info.name, info.version)
     np.testing.assert_array_equal(loaded.embed(fs), method.embed(fs))
+
+
+def test_layer_probe_on_pooled_encoder_layers_registers_and_scores(tracking):
+    """superb_probe reads (n, layers, dims): one pyfunc column per (layer, dim), reshaped back."""
+    rng = np.random.default_rng(0)
+    y = np.array(["angry", "neutral", "sad"] * 10)
+    X = rng.normal(size=(len(y), 3, 4))
+    X[:, 1, :3] += 2 * np.eye(3)[np.arange(len(y)) % 3]
+    fs = FeatureSet([f"u{i}" for i in range(len(y))], X, y, np.array(["s"] * len(y)), np.array(["en"] * len(y)))
+    method = METHODS.get("superb_probe")(epochs=3, progress=False).fit(fs)
+    with mlflow.start_run(experiment_id=tracking):
+        info = log_and_register(method, data_hash="d", input_example=fs, corpus="synthetic", code_version="v")
+    model = mlflow.pyfunc.load_model(info.registry_uri)
+    assert model.metadata.get_input_schema().input_names()[:2] == ["l0_f0", "l0_f1"]
+    out = model.predict(to_frame(fs, _input_spec(fs)))
+    np.testing.assert_array_equal(out.filter(like="proba_").to_numpy(), method.predict_proba(fs))

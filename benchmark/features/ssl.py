@@ -109,8 +109,7 @@ class SSLEncoder(Extractor):
         encoder, normalise = load_model(self.config.model)
         device = next(encoder.parameters()).device
         out = []
-        # One thread: on a shared 2-core machine it runs several times faster than two (measured,
-        # perf/bench_pretrained_features.py); a GPU, when present, does the work anyway.
+        # One thread, as for Whisper (several times faster than two on a busy 2-core machine).
         with torch.inference_mode(), torch_threads(1):
             for wave in waves:
                 wave = np.asarray(wave, dtype=np.float32)

@@ -155,15 +155,13 @@ class WhisperEncoder(Extractor):
     frame_level = True  # the stored array; a pooled view is utterance-level (see its config)
 
     def extract_batch(self, waves: list[np.ndarray]) -> list[np.ndarray]:
-        import torch
-
         if self.config.sample_rate != 16000:
             raise ConfigError("feature 'whisper_encoder': Whisper takes 16 kHz audio (sample_rate: 16000)")
         encoder = load_encoder(self.config.model)
         out = []
-        # One thread: on a shared 2-core machine it runs several times faster than two (measured,
-        # perf/bench_pretrained_features.py); a GPU, when present, does the work anyway.
-        with torch.inference_mode(), torch_threads(1):
+        # One thread: on the busy 2-core machine 40 files ran at 41-43x real time on one thread and
+        # 4-15x on two; a GPU, when present, does the work anyway.
+        with torch_threads(1):
             for wave in waves:
                 wave = np.asarray(wave, dtype=np.float32)
                 windows = [wave[s : s + WINDOW_SAMPLES] for s in range(0, max(len(wave), 1), WINDOW_SAMPLES)]

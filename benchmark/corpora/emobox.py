@@ -201,8 +201,9 @@ def _add(col: Collector, entry: str, line: str, split: str | None, base_audio: P
         return
     if emotion is None:
         known = ", ".join(sorted(label_map)) if label_map else "canonical emotion names"
+        hint = "; pass classes= to leave out labels emobench has no name for" if raw in label_map else ""
         reasons.append(f"unknown emotion label {raw!r}" + (f" -> {name!r}" if name != raw else "") +
-                       f" (label_map: {known}; pass classes= to leave out labels emobench has no name for)")
+                       f" (label_map: {known}{hint})")
     speaker = item.get("spk", speakers.get(key))
     if speaker is None or not str(speaker).strip():
         reasons.append("no speaker (no 'spk' field and no data.seg.wrd.stm line)")

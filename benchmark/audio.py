@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import struct
+from stat import S_ISREG
 from fractions import Fraction
 from pathlib import Path
 from typing import NamedTuple
@@ -52,9 +53,13 @@ class AudioProblem(NamedTuple):
 def header_problem(path: str | Path) -> AudioProblem | None:
     """Why ``path`` is not usable audio judging from its header alone (None when it looks fine)."""
     path = Path(path)
-    if not path.is_file():
+    try:
+        stat = path.stat()
+    except OSError:
+        stat = None
+    if stat is None or not S_ISREG(stat.st_mode):
         return AudioProblem("missing", "file not found")
-    size = path.stat().st_size
+    size = stat.st_size
     if size == 0:
         return AudioProblem("empty", "0 bytes")
     truncated = _wav_truncation(path, size)
@@ -96,13 +101,15 @@ def file_problem(path: str | Path) -> AudioProblem | None:
 def _wav_truncation(path: Path, size: int) -> str | None:
     """A RIFF/WAVE file whose ``data`` chunk declares more bytes than the file holds."""
     with path.open("rb") as f:
-        head = f.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        buffer, start = f.read(4096), 0  # the data chunk header is almost always in here: one read per file
+        if len(buffer) < 12 or buffer[:4] != b"RIFF" or buffer[8:12] != b"WAVE":
             return None  # not a plain RIFF WAV (RF64, AIFF, FLAC, ...): libsndfile checks it
         offset = 12
         while offset + 8 <= size:
-            f.seek(offset)
-            chunk_id, chunk_size = struct.unpack("<4sI", f.read(8))
+            if offset + 8 > start + len(buffer):  # a chunk header past what was read (a long LIST chunk)
+                f.seek(offset)
+                buffer, start = f.read(8), offset
+            chunk_id, chunk_size = struct.unpack_from("<4sI", buffer, offset - start)
             if chunk_id == b"data":
                 available = size - offset - 8
                 if chunk_size not in _STREAMING_SIZES and chunk_size > available:

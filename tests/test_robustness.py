@@ -333,3 +333,30 @@ def test_run_on_a_csv_corpus_with_a_broken_line_names_the_file_and_line(tmp_path
     assert result.exit_code == 2, result.output
     assert (f"error: tones corpus at {csv.parent}: 1 problem(s):\n"
             "  - tones.csv line 6: 7 fields where the header has 6 (an unquoted comma in a cell?)") in result.output
+
+
+def test_truncation_check_walks_past_long_chunks_and_ignores_streaming_placeholders(tmp_path):
+    """A LIST chunk longer than the first read before the data; a data size of 0 / 0xFFFFFFFF
+    (recorders that never patched the header) is not a truncation."""
+    import io
+    import struct
+
+    from benchmark.audio import header_problem
+
+    buffer = io.BytesIO()
+    sf.write(buffer, _voice(150, 0.1), SR, format="WAV", subtype="PCM_16")
+    wav = buffer.getvalue()
+    fmt_end = 12 + 8 + 16
+    info = b"LIST" + struct.pack("<I", 10001) + b"x" * 10001 + b"\0"
+    full = wav[:4] + struct.pack("<I", len(wav) - 8 + len(info)) + wav[8:fmt_end] + info + wav[fmt_end:]
+    (tmp_path / "long.wav").write_bytes(full)
+    assert header_problem(tmp_path / "long.wav") is None and sf.info(str(tmp_path / "long.wav")).frames == 1600
+    (tmp_path / "cut.wav").write_bytes(full[:-100])
+    assert str(header_problem(tmp_path / "cut.wav")) == ("truncated audio (the header declares 3200 bytes of sample "
+                                                         "data, the file holds 3100)")
+    for placeholder in (0, 0xFFFFFFFF):
+        data = wav.index(b"data")
+        patched = wav[:data + 4] + struct.pack("<I", placeholder) + wav[data + 8:]
+        (tmp_path / "stream.wav").write_bytes(patched)
+        problem = header_problem(tmp_path / "stream.wav")
+        assert problem is None or problem.kind != "truncated"

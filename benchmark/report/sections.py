@@ -259,7 +259,7 @@ def recall_section(inputs: ReportInputs, cells: pd.DataFrame) -> Section | None:
     wide = wide.pivot(index="method", columns="class", values="cell")[list(dict.fromkeys(table["class"]))]
     return Section("recall", "Per-class recall", [
         f"{_where(cells).capitalize()}: recall of each class per method (mean over seeds of the fold-pooled "
-        "recall), error bars = bootstrap 95% CI over test utterances."],
+        "recall), whiskers = bootstrap 95% CI over test utterances."],
         tables=[ReportTable("per_class_recall", f"Per-class recall (%), protocol {protocol} [95% CI]",
                             wide.fillna("–").reset_index(), [_legend()], table)],
         figures=P.main_and_full(
@@ -293,7 +293,7 @@ def imbalance_section(inputs: ReportInputs) -> Section | None:
     return Section("imbalance", "Imbalance", [
         "UA and minority-class recall as the Neutral:other ratio of the training data grows (test data "
         "untouched). Minority-class recall = mean recall of the non-Neutral classes, which are all minority "
-        "classes under a Neutral-heavy ratio. Bands: bootstrap 95% CI over test utterances."],
+        "classes under a Neutral-heavy ratio. Whiskers: bootstrap 95% CI over test utterances."],
         tables=[ReportTable("imbalance", "Imbalance sweep (%): UA and minority-class recall per Neutral:other "
                             "ratio [95% CI]", wide.reset_index(), [_legend()], table)],
         figures=P.main_and_full(

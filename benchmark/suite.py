@@ -4,7 +4,7 @@ A suite names the corpora, the protocols (each with its own config, methods
 and seeds), the methods' hyperparameters and where results are tracked.
 A method entry named ``base/variant`` is a *variant*: the registered method
 ``base`` (or the one its ``method:`` key names) with the entry's hyperparameter
-overrides, e.g. ``emotion_extractor/no_pitch: {pitch_perturb: false}``. A variant
+overrides, e.g. ``emotion_extractor/plus_pitch: {pitch_perturb: true}``. A variant
 is a method like any other everywhere (cells, leaderboards, compare, registry);
 the report adds an ablation table per base method. The
 shipped suites live in ``benchmark/suites/*.yaml`` (``smoke``, ``default``,
@@ -135,13 +135,13 @@ METHOD_KEY = "method"   # in a method entry: the registered method a variant is 
 
 
 def base_method(name: str, entry: dict[str, Any] | None = None) -> str:
-    """``emotion_extractor/no_pitch`` -> ``emotion_extractor`` (or the entry's ``method:``)."""
+    """``emotion_extractor/plus_pitch`` -> ``emotion_extractor`` (or the entry's ``method:``)."""
     entry = entry or {}
     return str(entry.get(METHOD_KEY) or name.split("/", 1)[0])
 
 
 def variant_name(name: str) -> str:
-    """``emotion_extractor/no_pitch`` -> ``no_pitch``; ``""`` for a plain method."""
+    """``emotion_extractor/plus_pitch`` -> ``plus_pitch``; ``""`` for a plain method."""
     return name.split("/", 1)[1] if "/" in name else ""
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -267,7 +268,7 @@ def test_two_node_cluster_runs_a_suite_against_the_tracking_server(home, tmp_pat
         cluster.shutdown()
 
 
-def test_server_command_starts_reports_and_stops_a_persistent_server(tmp_path, monkeypatch):
+def test_server_command_starts_reports_and_stops_a_persistent_server(tmp_path, monkeypatch, request):
     from typer.testing import CliRunner
 
     from benchmark import cli
@@ -276,6 +277,7 @@ def test_server_command_starts_reports_and_stops_a_persistent_server(tmp_path, m
     if postgres_bindir() is None:
         pytest.skip("PostgreSQL binaries not found")
     root = throwaway_root()
+    request.addfinalizer(lambda: shutil.rmtree(root, ignore_errors=True))
     monkeypatch.setenv("EMOBENCH_PG_PASSWORD", "s3cret-from-env")
     invoke = lambda *args: CliRunner().invoke(cli.app, ["server", *args, "--dir", str(root)])  # noqa: E731
     started = invoke("start", "--port", "0")

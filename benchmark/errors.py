@@ -5,6 +5,11 @@ so that a user can fix the input without reading the code.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class EmobenchError(Exception):
     """Base class of every error emobench raises on purpose."""
@@ -12,6 +17,15 @@ class EmobenchError(Exception):
 
 class ConfigError(EmobenchError):
     """A config (YAML or keyword arguments) has a bad key or value."""
+
+
+def format_validation_error(source: str, what: str, exc: "ValidationError") -> str:
+    """A pydantic error as ``source: invalid <what>`` and one ``- key.path: message`` line per problem."""
+    lines = [f"{source}: invalid {what}"]
+    for err in exc.errors():
+        where = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        lines.append(f"  - {where}: {err['msg']}")
+    return "\n".join(lines)
 
 
 class ManifestError(EmobenchError):

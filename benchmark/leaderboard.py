@@ -76,7 +76,7 @@ from pydantic import (
 
 import benchmark
 from benchmark import results
-from benchmark.errors import ConfigError, EmobenchError
+from benchmark.errors import ConfigError, EmobenchError, format_validation_error
 # The statistics are benchmark.metrics.stacked's, the one engine the runner, report, compare and claims use;
 # these names stay importable from here for code written against the leaderboard.
 from benchmark.metrics.stacked import (  # noqa: F401  (re-exported)
@@ -294,14 +294,6 @@ class LeaderboardDef(_Strict):
         return column_header(metric, self.labels)
 
 
-def _format_validation_error(source: str, exc: ValidationError) -> str:
-    lines = [f"{source}: invalid leaderboard definition"]
-    for err in exc.errors():
-        where = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        lines.append(f"  - {where}: {err['msg']}")
-    return "\n".join(lines)
-
-
 def parse_definition(data: Any, name: str, source: str = "<leaderboard>") -> LeaderboardDef:
     """Validate a leaderboard definition; errors name the bad key.
 
@@ -315,7 +307,7 @@ def parse_definition(data: Any, name: str, source: str = "<leaderboard>") -> Lea
     try:
         definition = LeaderboardDef.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(source, exc)) from None
+        raise ConfigError(format_validation_error(source, "leaderboard definition", exc)) from None
     definition.name = definition.name or name
     return definition
 

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from benchmark.errors import ConfigError
+from benchmark.errors import ConfigError, format_validation_error
 
 SUITES_DIR = Path(__file__).parent / "suites"
 
@@ -145,14 +145,6 @@ def variant_name(name: str) -> str:
     return name.split("/", 1)[1] if "/" in name else ""
 
 
-def _format_validation_error(source: str, exc: ValidationError) -> str:
-    lines = [f"{source}: invalid suite config"]
-    for err in exc.errors():
-        where = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        lines.append(f"  - {where}: {err['msg']}")
-    return "\n".join(lines)
-
-
 def parse_suite(data: dict[str, Any], source: str = "<suite>") -> SuiteConfig:
     """Validate a suite dict; check that every named method and protocol exists."""
     if not isinstance(data, dict):
@@ -160,7 +152,7 @@ def parse_suite(data: dict[str, Any], source: str = "<suite>") -> SuiteConfig:
     try:
         suite = SuiteConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(source, exc)) from None
+        raise ConfigError(format_validation_error(source, "suite config", exc)) from None
     _check_references(suite, source)
     return suite
 

@@ -28,7 +28,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from benchmark.errors import ConfigError
+from benchmark.errors import ConfigError, format_validation_error
 from benchmark.leaderboard import Select   # the same cell selection as a leaderboard definition
 
 CLAIMS_DIR = Path(__file__).resolve().parent
@@ -143,14 +143,6 @@ class ClaimSpec(_Strict):
         return self.margin / 100 if in_points(metric) else self.margin
 
 
-def _format_validation_error(source: str, exc: ValidationError) -> str:
-    lines = [f"{source}: invalid claim"]
-    for err in exc.errors():
-        where = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        lines.append(f"  - {where}: {err['msg']}")
-    return "\n".join(lines)
-
-
 def parse_claim(data: Any, name: str, source: str = "<claim>") -> ClaimSpec:
     """Validate one claim; errors name ``source`` and the bad key."""
     if not isinstance(data, dict):
@@ -158,7 +150,7 @@ def parse_claim(data: Any, name: str, source: str = "<claim>") -> ClaimSpec:
     try:
         claim = ClaimSpec.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(source, exc)) from None
+        raise ConfigError(format_validation_error(source, "claim", exc)) from None
     claim.id = claim.id or name
     return claim
 

@@ -53,12 +53,12 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from benchmark import leaderboard as lb
 from benchmark import results
 from benchmark.metrics import stacked as st
-from benchmark.errors import ConfigError, EmobenchError
+from benchmark.errors import ConfigError, EmobenchError, validate_config
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -105,14 +105,7 @@ def load_gate(path: str | Path | None) -> GateConfig:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a gate config must be a mapping, got {type(data).__name__}")
-    try:
-        return GateConfig.model_validate(data)
-    except ValidationError as exc:
-        lines = [f"{path}: invalid gate config"]
-        lines += [f"  - {'.'.join(str(x) for x in e['loc']) or '(top level)'}: {e['msg']}" for e in exc.errors()]
-        raise ConfigError("\n".join(lines)) from None
+    return validate_config(GateConfig, data, str(path), "gate config")
 
 
 # ----------------------------------------------------------------------------- sides

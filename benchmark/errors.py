@@ -7,8 +7,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from typing import Any, TypeVar
+
 if TYPE_CHECKING:
-    from pydantic import ValidationError
+    from pydantic import BaseModel, ValidationError
+
+    ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class EmobenchError(Exception):
@@ -26,6 +30,18 @@ def format_validation_error(source: str, what: str, exc: "ValidationError") -> s
         where = ".".join(str(x) for x in err["loc"]) or "(top level)"
         lines.append(f"  - {where}: {err['msg']}")
     return "\n".join(lines)
+
+
+def validate_config(model: "type[ModelT]", data: Any, source: str, what: str) -> "ModelT":
+    """``data`` validated as ``model``; anything else is a :class:`ConfigError` naming ``source`` and the bad keys."""
+    from pydantic import ValidationError
+
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a {what} must be a mapping, got {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(source, what, exc)) from None
 
 
 class ManifestError(EmobenchError):

@@ -69,14 +69,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
 import benchmark
 from benchmark import results
-from benchmark.errors import ConfigError, EmobenchError, format_validation_error
+from benchmark.errors import ConfigError, EmobenchError, validate_config
 # The statistics are benchmark.metrics.stacked's, the one engine the runner, report, compare and claims use;
 # these names stay importable from here for code written against the leaderboard.
 from benchmark.metrics.stacked import (  # noqa: F401  (re-exported)
@@ -304,10 +303,7 @@ def parse_definition(data: Any, name: str, source: str = "<leaderboard>") -> Lea
         from benchmark.claims.board import parse_board
 
         return parse_board(data, name, source)  # type: ignore[return-value]
-    try:
-        definition = LeaderboardDef.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(source, "leaderboard definition", exc)) from None
+    definition = validate_config(LeaderboardDef, data, source, "leaderboard definition")
     definition.name = definition.name or name
     return definition
 

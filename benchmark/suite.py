@@ -21,7 +21,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from benchmark.errors import ConfigError, format_validation_error
+from benchmark.errors import ConfigError, validate_config
 
 SUITES_DIR = Path(__file__).parent / "suites"
 
@@ -147,12 +147,7 @@ def variant_name(name: str) -> str:
 
 def parse_suite(data: dict[str, Any], source: str = "<suite>") -> SuiteConfig:
     """Validate a suite dict; check that every named method and protocol exists."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: a suite config must be a mapping, got {type(data).__name__}")
-    try:
-        suite = SuiteConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(source, "suite config", exc)) from None
+    suite = validate_config(SuiteConfig, data, source, "suite config")
     _check_references(suite, source)
     return suite
 

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from benchmark.claims.evaluate import ClaimResult, Comparison, display_value, evaluate_claims
 from benchmark.claims.spec import ClaimSpec, in_points, load_claims
-from benchmark.errors import ConfigError
+from benchmark.errors import validate_config
 
 # Plain words (no symbols): the same tables go into LaTeX.
 VERDICT_MARK = {"supported": "SUPPORTED", "contradicted": "CONTRADICTED", "inconclusive": "inconclusive"}
@@ -50,12 +50,7 @@ class ClaimsBoardDef(BaseModel):
 
 
 def parse_board(data: dict[str, Any], name: str, source: str) -> ClaimsBoardDef:
-    try:
-        definition = ClaimsBoardDef.model_validate(data)
-    except ValidationError as exc:
-        lines = [f"{source}: invalid claims board definition"]
-        lines += [f"  - {'.'.join(str(x) for x in e['loc']) or '(top level)'}: {e['msg']}" for e in exc.errors()]
-        raise ConfigError("\n".join(lines)) from None
+    definition = validate_config(ClaimsBoardDef, data, source, "claims board definition")
     definition.name = definition.name or name
     load_claims(definition.claims)   # a board naming an unknown claim is an error now, not at publish time
     return definition

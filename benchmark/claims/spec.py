@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from benchmark.errors import ConfigError, format_validation_error
+from benchmark.errors import ConfigError, validate_config
 from benchmark.leaderboard import Select   # the same cell selection as a leaderboard definition
 
 CLAIMS_DIR = Path(__file__).resolve().parent
@@ -145,12 +145,7 @@ class ClaimSpec(_Strict):
 
 def parse_claim(data: Any, name: str, source: str = "<claim>") -> ClaimSpec:
     """Validate one claim; errors name ``source`` and the bad key."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: a claim must be a mapping, got {type(data).__name__}")
-    try:
-        claim = ClaimSpec.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(source, "claim", exc)) from None
+    claim = validate_config(ClaimSpec, data, source, "claim")
     claim.id = claim.id or name
     return claim
 

@@ -59,6 +59,16 @@ class FeatureSet:
         )
 
 
+def hold_out_speakers(train: FeatureSet, fraction: float, rng: np.random.Generator) -> tuple[FeatureSet, FeatureSet | None]:
+    """For early stopping without a validation set: a speaker-disjoint validation set of ``fraction`` of the speakers (none with fewer than 3)."""
+    speakers = np.unique(np.asarray(train.speakers).astype(str))
+    if len(speakers) < 3:
+        return train, None
+    held = rng.choice(speakers, max(1, round(fraction * len(speakers))), replace=False)
+    is_val = np.isin(np.asarray(train.speakers).astype(str), held)
+    return train.subset(np.flatnonzero(~is_val)), train.subset(np.flatnonzero(is_val))
+
+
 class HParams(BaseModel):
     """Base of every method's hyperparameters: unknown keys are errors."""
 

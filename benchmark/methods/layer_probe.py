@@ -35,7 +35,7 @@ from sklearn.metrics import balanced_accuracy_score
 from torch import nn
 
 from benchmark.errors import EmobenchError
-from benchmark.methods.base import METHODS, FeatureSet, HParams, Method
+from benchmark.methods.base import METHODS, FeatureSet, HParams, Method, hold_out_speakers
 from benchmark.methods.linear import Standardizer, train_labels
 
 DEFAULT_FEATURE: dict[str, Any] = {"name": "whisper_encoder", "layers": "all", "pooling": "mean"}
@@ -83,16 +83,6 @@ class LayerWeightedProbe(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.pooled(x))
-
-
-def hold_out_speakers(train: FeatureSet, fraction: float, rng: np.random.Generator) -> tuple[FeatureSet, FeatureSet | None]:
-    """A speaker-disjoint validation set of ``fraction`` of the speakers (none with fewer than 3)."""
-    speakers = np.unique(np.asarray(train.speakers).astype(str))
-    if len(speakers) < 3:
-        return train, None
-    held = rng.choice(speakers, max(1, round(fraction * len(speakers))), replace=False)
-    is_val = np.isin(np.asarray(train.speakers).astype(str), held)
-    return train.subset(np.flatnonzero(~is_val)), train.subset(np.flatnonzero(is_val))
 
 
 @METHODS.register("superb_probe")

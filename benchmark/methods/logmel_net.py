@@ -32,7 +32,7 @@ from sklearn.metrics import balanced_accuracy_score
 from torch import nn
 
 from benchmark.errors import EmobenchError
-from benchmark.methods.base import FeatureSet, HParams, Method
+from benchmark.methods.base import FeatureSet, HParams, Method, hold_out_speakers
 from benchmark.methods.linear import train_labels
 
 
@@ -179,7 +179,7 @@ class LogMelNetMethod(Method):
         seed_everything(self.hp.seed)
         rng = np.random.default_rng(self.hp.seed)
         if val is None or not len(val):
-            train, val = self._hold_out_speakers(train, rng)
+            train, val = hold_out_speakers(train, self.hp.val_speaker_fraction, rng)
         self.classes_, y = train_labels(train, self.name)
         frames = np.concatenate(train.X)
         self.mean_, self.std_ = frames.mean(axis=0), frames.std(axis=0) + 1e-5
@@ -313,11 +313,3 @@ class LogMelNetMethod(Method):
         proba = self._forward(batch, model, "proba")
         return proba / proba.sum(axis=1, keepdims=True)
 
-    def _hold_out_speakers(self, train: FeatureSet, rng: np.random.Generator) -> tuple[FeatureSet, FeatureSet | None]:
-        speakers = np.unique(np.asarray(train.speakers).astype(str))
-        if len(speakers) < 3:
-            return train, None
-        n = max(1, round(self.hp.val_speaker_fraction * len(speakers)))
-        held = set(rng.choice(speakers, n, replace=False).tolist())
-        is_val = np.isin(np.asarray(train.speakers).astype(str), list(held))
-        return train.subset(np.flatnonzero(~is_val)), train.subset(np.flatnonzero(is_val))

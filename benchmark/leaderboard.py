@@ -84,6 +84,7 @@ from benchmark.metrics.stacked import (  # noqa: F401  (re-exported)
     class_labels,
     confusions,
     mcnemar_seeds,
+    paired_accuracy_mdd,
     paired_bootstrap_p,
     resample_weights,
     score_stacked,
@@ -204,6 +205,9 @@ class _Strict(BaseModel):
 class Significance(_Strict):
     test: Literal["paired_bootstrap", "mcnemar"] = "paired_bootstrap"
     alpha: float = Field(0.05, gt=0, lt=1)
+    # set (e.g. 0.8): the board shows n and, per row, the minimum detectable difference of a paired
+    # accuracy comparison with the leader at this power (stacked.paired_accuracy_mdd; rank_by wa only)
+    power: float | None = Field(None, gt=0, lt=1)
 
 
 class Select(_Strict):
@@ -275,6 +279,9 @@ class LeaderboardDef(_Strict):
     def _rank_metric_shown(self) -> LeaderboardDef:
         if self.rank_by not in self.columns:
             self.columns.insert(0, self.rank_by)
+        if self.significance.power is not None and self.rank_by != "wa":
+            raise ValueError("significance.power: the minimum detectable difference is computed for paired "
+                             f"per-utterance correctness, so rank_by must be wa (got {self.rank_by!r})")
         unknown = [k for k in self.labels if k not in self.columns]
         if unknown:
             raise ValueError(f"labels: {unknown} name no column of this board (columns: {', '.join(self.columns)})")
@@ -640,6 +647,8 @@ def build_leaderboard(definition: LeaderboardDef | str | Path, tracking_uri: str
                 p = paired_bootstrap_p(scored[leader].boot[rank_by], s.boot[rank_by])
             else:
                 p = mcnemar_seeds(stacks[leader], stacks[method])
+        if definition.significance.power is not None:
+            row.update(_mdd_vs_leader(stacks, leader, method, definition.significance))
         row.update(still_improving=results.still_improving(group),
                    seeds=len(stacks[method].seeds), folds=len(stacks[method].folds),
                    n_test=len(stacks[method].items), speaker_independent=_si_flag(group["speaker_independent"]),
@@ -654,6 +663,15 @@ def build_leaderboard(definition: LeaderboardDef | str | Path, tracking_uri: str
     entries.insert(0, "rank", rank.reindex(entries.index).astype("Int64") if references else rank)
     return Leaderboard(definition, entries, uri, len(chosen), board_notes,
                        datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), code_version())
+
+
+def _mdd_vs_leader(stacks: dict[str, Stacked], leader: str, method: str, sig: Significance) -> dict[str, float]:
+    """The minimum detectable accuracy difference of ``method`` vs the leader (NaN for the leader itself or
+    when their test sets differ), at the discordance the two show."""
+    if method == leader or stacks[method].test_set() != stacks[leader].test_set():
+        return {"mdd_vs_leader": float("nan"), "discordance_vs_leader": float("nan")}
+    power = paired_accuracy_mdd(stacks[leader], stacks[method], sig.alpha, sig.power)
+    return {"mdd_vs_leader": power.mdd, "discordance_vs_leader": power.discordance}
 
 
 # ----------------------------------------------------------------------------- Hugging Face model-index
@@ -773,6 +791,9 @@ def display_table(board: Leaderboard) -> pd.DataFrame:
                 text = _pct(value)
             row[d.header(m)] = text
         row["Seeds"] = str(e["seeds"])
+        if d.significance.power is not None:
+            row["n"] = str(e["n_test"])
+            row["MDD vs leader"] = _pct(e.get("mdd_vs_leader"))
         row["Split"] = e["speaker_independent"]
         if e.get("reference"):
             row["vs leader"] = "reference"
@@ -819,6 +840,14 @@ def notes(board: Leaderboard) -> list[str]:
         lines.append(f"TTS columns, recomputed from each cell's {results.TTS_UTTERANCES_ARTIFACT} (never ranked on): "
                      f"{what}; per seed, then the mean over seeds; their [low, high] come from the same resamples "
                      "of test utterances as the other columns. Lower is better for error rates, MCD and F0 RMSE.")
+    if d.significance.power is not None:
+        lines.append(f"n = test utterances each system is scored on (per seed). MDD vs leader = minimum detectable "
+                     f"difference in {d.label(d.rank_by)}, in points: the smallest true difference from the leader "
+                     f"that a paired test (McNemar, two-sided, alpha = {d.significance.alpha}) detects with "
+                     f"probability {d.significance.power} on n paired utterances, at the share of utterances on "
+                     "which exactly one of the two is judged correct (their observed discordance, mean over "
+                     "seeds; Connor's normal approximation, benchmark.metrics.stacked.mcnemar_mdd); a "
+                     "difference smaller than it may exist unseen.")
     if "still_improving" in board.entries.columns and board.entries["still_improving"].any():
         lines.append(CONVERGENCE_NOTE)
     if d.references:

@@ -388,3 +388,37 @@ def test_per_utterance_rows_outside_the_predictions_are_an_error(tmp_path):
                        showcase=None)
     with pytest.raises(EmobenchError, match=rf"run {run}: .*not_a_test_utterance"):
         lb.build_leaderboard(lb.parse_definition({**DEFINITION, "suite": "extra"}, "x"), uri, progress=False)
+
+
+def test_the_board_states_n_and_the_minimum_detectable_difference(store):
+    from benchmark.metrics.stacked import mcnemar_mdd
+
+    definition = {**DEFINITION, "significance": {"test": "paired_bootstrap", "alpha": 0.05, "power": 0.8}}
+    board = lb.build_leaderboard(lb.parse_definition(definition, "ttsboard"), store[0], progress=False)
+    cells = store[1]
+    for system in ("ssvae", "none", "resynthesis"):
+        # by hand: the share of (seed, utterance) pairs on which exactly one of the two is judged correct
+        disagree, total = 0, 0
+        for seed in SEEDS:
+            lead, other = cells[("emotion_extractor", seed)][1], cells[(system, seed)][1]
+            ok_lead, ok_other = lead["y_pred"] == lead["y_true"], other["y_pred"] == other["y_true"]
+            disagree, total = disagree + int((ok_lead != ok_other).sum()), total + len(lead)
+        row = board.entry(system)
+        assert row["discordance_vs_leader"] == pytest.approx(disagree / total)
+        assert row["mdd_vs_leader"] == pytest.approx(mcnemar_mdd(2 * N_UTT, disagree / total, 0.05, 0.8))
+        assert 0.05 < row["mdd_vs_leader"] < 0.3
+    assert np.isnan(board.entry("emotion_extractor")["mdd_vs_leader"])
+    table = lb.display_table(board)
+    assert list(table["n"]) == [str(2 * N_UTT)] * 5
+    none = table[table["Method"] == "none"].iloc[0]
+    assert none["MDD vs leader"] == f"{100 * board.entry('none')['mdd_vs_leader']:.1f}"
+    markdown = lb.to_markdown(board)
+    assert "MDD vs leader" in markdown and "McNemar" in markdown and "alpha = 0.05" in markdown
+    # without power the board stays as it was
+    assert "MDD vs leader" not in lb.display_table(lb.build_leaderboard(
+        lb.parse_definition(DEFINITION, "ttsboard"), store[0], progress=False)).columns
+
+
+def test_power_needs_an_accuracy_ranking():
+    with pytest.raises(ConfigError, match="rank_by must be wa"):
+        lb.parse_definition({**DEFINITION, "rank_by": "ua", "significance": {"power": 0.8}}, "ttsboard")

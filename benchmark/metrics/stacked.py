@@ -30,6 +30,7 @@ the same everywhere (docs/statistics.md lists the definitions).
 """
 from __future__ import annotations
 
+import math
 import re
 import warnings
 from contextlib import contextmanager
@@ -281,6 +282,68 @@ def minimum_detectable_effect(se: float, alpha: float = 0.05, power: float = 0.8
     """``(z_{1-alpha/2} + z_{power}) * se``: the smallest true difference a two-sided test at ``alpha``
     detects with probability ``power``, for an estimate with standard error ``se``."""
     return float((norm.ppf(1 - alpha / 2) + norm.ppf(power)) * se)
+
+
+def mcnemar_mdd(n: int, discordance: float, alpha: float = 0.05, power: float = 0.8) -> float:
+    """Minimum detectable difference in accuracy of two systems scored on the same ``n`` items.
+
+    ``discordance`` is psi, the probability that a pair is discordant (one system right, the other
+    wrong); the difference in accuracy equals delta = p10 - p01, with |delta| <= psi. The
+    asymptotic McNemar test (two-sided, level ``alpha``) has power ``power`` when (Connor 1987)
+    ``sqrt(n) delta = z_{1-alpha/2} sqrt(psi) + z_power sqrt(psi - delta^2)``; squaring gives
+    ``(n + b^2) delta^2 - 2 a sqrt(n) delta + a^2 - b^2 psi = 0`` with a = z_{1-alpha/2} sqrt(psi),
+    b = z_power, whose larger root is returned. NaN when psi is 0 (two systems that never
+    disagree show no difference at any n); ``inf`` when no delta <= psi reaches the power.
+    """
+    if n < 1:
+        raise ValueError(f"mcnemar_mdd: n must be at least 1, got {n}")
+    if not 0 <= discordance <= 1:
+        raise ValueError(f"mcnemar_mdd: discordance must be in [0, 1], got {discordance}")
+    if discordance == 0:
+        return float("nan")
+    a = norm.ppf(1 - alpha / 2) * math.sqrt(discordance)
+    b = norm.ppf(power)
+    root_n = math.sqrt(n)
+    disc = (a * root_n) ** 2 - (n + b * b) * (a * a - b * b * discordance)
+    delta = (a * root_n + math.sqrt(max(disc, 0.0))) / (n + b * b)
+    return float(delta) if delta <= discordance + 1e-12 else float("inf")
+
+
+@dataclass(frozen=True)
+class AccuracyPower:
+    """What a paired accuracy comparison of two stacked systems can detect."""
+
+    n: int                 # test items (utterances) both systems were scored on
+    discordance: float     # share of discordant (seed, item) pairs of the common seeds
+    mdd: float             # mcnemar_mdd(n, discordance, alpha, power), as a fraction
+    alpha: float
+    power: float
+
+
+def paired_accuracy_mdd(a: Stacked, b: Stacked, alpha: float = 0.05, power: float = 0.8) -> AccuracyPower:
+    """:func:`mcnemar_mdd` at the discordance systems ``a`` and ``b`` show on their common test items.
+
+    n is the number of test items (what the board's bootstrap resamples: seeds that hold out
+    different utterances add theirs; seeds that share them count them once, so a seed mean over
+    such seeds detects at least as small a difference). The discordance is the share of (seed,
+    item) pairs of their common seeds on which exactly one of the two is correct.
+    """
+    seeds = set(a.seeds) & set(b.seeds)
+    if not seeds:
+        raise EmobenchError("the two systems share no seed, so no paired comparison")
+    if a.test_set() != b.test_set():
+        raise EmobenchError("the two systems' test utterances differ, so no paired comparison")
+    keys = ["seed", "fold", "utt_id"]
+    fa = a.frame[a.frame["seed"].isin(seeds)].drop_duplicates(keys)
+    fb = b.frame[b.frame["seed"].isin(seeds)].drop_duplicates(keys)
+    both = fa.merge(fb, on=keys, suffixes=("_a", "_b"))
+    if both.empty:
+        raise EmobenchError("the two systems share no scored (seed, utterance), so no paired comparison")
+    ok_a = both["y_pred_a"].astype(str) == both["y_true_a"].astype(str)
+    ok_b = both["y_pred_b"].astype(str) == both["y_true_b"].astype(str)
+    psi = float(np.mean(ok_a.to_numpy() != ok_b.to_numpy()))
+    n = len(a.items)
+    return AccuracyPower(n, psi, mcnemar_mdd(n, psi, alpha, power), alpha, power)
 
 
 @dataclass(frozen=True)

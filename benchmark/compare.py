@@ -438,12 +438,14 @@ def _claim_lines(claims: pd.DataFrame | None) -> list[str]:
     if changed.empty:
         return lines + ["none (the papers' claims, benchmark/claims: the same verdict on both sides)"]
     lines += ["| claim | baseline | candidate | effect (baseline) | effect (candidate) |", "|---|---|---|---:|---:|"]
+    def effect(metric, value, ci):
+        return (f"{display_value(metric, value, True)} [{display_value(metric, ci[0], True)}, "
+                f"{display_value(metric, ci[1], True)}]") if metric else "–"
+
     for r in changed.itertuples(index=False):
-        def effect(value, ci):
-            return (f"{display_value(r.metric, value, True)} [{display_value(r.metric, ci[0], True)}, "
-                    f"{display_value(r.metric, ci[1], True)}]") if r.metric else "–"
         lines.append(f"| {r.claim} | {r.baseline_verdict} | {r.candidate_verdict} | "
-                     f"{effect(r.baseline_effect, r.baseline_ci)} | {effect(r.candidate_effect, r.candidate_ci)} |")
+                     f"{effect(r.metric, r.baseline_effect, r.baseline_ci)} | "
+                     f"{effect(r.metric, r.candidate_effect, r.candidate_ci)} |")
     return lines + ["", "A changed claim is reported, not gated (`emobench claims` explains each verdict)."]
 
 

@@ -52,6 +52,7 @@ behind every row, so ``emobench compare`` can re-test a snapshot.
 """
 from __future__ import annotations
 
+import functools
 import html as html_lib
 import json
 import math
@@ -256,7 +257,8 @@ class LeaderboardDef(_Strict):
     @classmethod
     def _rankable(cls, value: str) -> str:
         if not is_prediction_metric(value):
-            raise ValueError(f"{value!r} cannot rank: use a metric of the predictions ({', '.join(prediction_metrics())}, "
+            raise ValueError(f"{value!r} cannot rank: use a metric of the predictions "
+                             f"({', '.join(prediction_metrics())}, "
                              "recall.<class>)")
         return value
 
@@ -720,7 +722,8 @@ def model_index(board: Leaderboard, method: str) -> dict[str, Any]:
             metrics.append({"type": kind, "value": round(spec.scale * float(value), 2), "name": name})
             continue
         if m.startswith("recall."):
-            kind, name, args = "recall", f"Recall of {m.removeprefix('recall.')} (%)", {"labels": m.removeprefix("recall.")}
+            label = m.removeprefix("recall.")
+            kind, name, args = "recall", f"Recall of {label} (%)", {"labels": label}
         else:
             kind, name, args = _HF_METRICS[m]
         if m in d.labels:
@@ -738,7 +741,8 @@ def model_index(board: Leaderboard, method: str) -> dict[str, Any]:
                  f"{'s' if folds != 1 else ''}, {over_seeds}, "
                  f"{'speaker-independent' if entry['speaker_independent'] == SI_MARK else 'speaker-dependent'})")
     corpus = d.corpus or "mixed"
-    dataset = {"name": f"{corpus} ({'emobench embedded, synthetic eSpeak NG speech' if corpus == 'embedded' else corpus})",
+    described = "emobench embedded, synthetic eSpeak NG speech" if corpus == "embedded" else corpus
+    dataset = {"name": f"{corpus} ({described})",
                "type": f"emobench/{corpus}", "split": split}
     task = ({"type": "text-to-speech", "name": "Emotional Text-to-Speech"} if _is_tts_board(d)
             else {"type": "speech-emotion-recognition", "name": "Speech Emotion Recognition"})
@@ -783,7 +787,7 @@ def display_table(board: Leaderboard) -> pd.DataFrame:
         for m in d.columns:
             value = e[m]
             if is_prediction_metric(m) or is_tts_metric(m):
-                f = lambda v: format_metric(m, v)   # noqa: E731
+                f = functools.partial(format_metric, m)
                 text = f"{f(value)} [{f(e[f'{m}_low'])}, {f(e[f'{m}_high'])}]"
                 if m == d.rank_by and e["seeds"] > 1:
                     text = f"{f(value)} ± {f(e[f'{m}_sd'])} [{f(e[f'{m}_low'])}, {f(e[f'{m}_high'])}]"

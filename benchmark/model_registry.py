@@ -95,7 +95,7 @@ def _input_spec(example: FeatureSet) -> dict[str, Any]:
         return {"input": "vectors", "columns": [f"f{i}" for i in range(d)], "dtype": str(example.X.dtype)}
     if isinstance(example.X, np.ndarray) and example.X.ndim == 3:  # a pretrained encoder's pooled layers
         n_layers, d = example.X.shape[1:]
-        return {"input": "layers", "columns": [f"l{l}_f{i}" for l in range(n_layers) for i in range(d)],
+        return {"input": "layers", "columns": [f"l{layer}_f{i}" for layer in range(n_layers) for i in range(d)],
                 "shape": [int(n_layers), int(d)], "dtype": str(example.X.dtype)}
     if isinstance(example.X, list) and example.X and all(np.ndim(x) == 2 for x in example.X):
         return {"input": "frames", "column": FRAMES_COLUMN, "dtype": str(np.asarray(example.X[0]).dtype),

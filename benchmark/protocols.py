@@ -91,7 +91,7 @@ def _pick_speakers(rows: pd.DataFrame, fraction: float, rng: np.random.Generator
         return []
     picked: list[str] = []
     gender = rows.drop_duplicates("speaker").set_index("speaker")["gender"] if "gender" in rows else None
-    for lang, speakers in _speakers_by_language(rows).items():
+    for speakers in _speakers_by_language(rows).values():
         if len(speakers) < 2:
             continue
         n = min(len(speakers) - 1, max(1 if at_least_one else 0, round(fraction * len(speakers))))
@@ -250,8 +250,8 @@ def _transfer(manifest: pd.DataFrame, cfg: TransferConfig, column: str, name: st
             target = diag_test if a == b else by_group[b][~by_group[b]["speaker"].isin(set(source["speaker"]))]
             shared = set(train_a["emotion"]) & set(target["emotion"])
             labels_cfg = cfg.model_copy(update={"labels": [c for c in cfg.labels if c in shared]})
-            keep = lambda df: df[df["emotion"].isin(shared)]  # noqa: E731
-            splits.append(_split(name, f"{a}->{b}", keep(train_a), keep(val_a), keep(target), labels_cfg,
+            train_k, val_k, test_k = (df[df["emotion"].isin(shared)] for df in (train_a, val_a, target))
+            splits.append(_split(name, f"{a}->{b}", train_k, val_k, test_k, labels_cfg,
                                  mapping, excluded, **{f"train_{column}": a, f"test_{column}": b}))
     return splits
 

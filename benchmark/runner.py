@@ -678,7 +678,8 @@ def run_suite(suite: SuiteConfig, *, n_jobs: int | None = None, progress: bool =
     return summary
 
 
-def prepare_features(cells: list[Cell | TTSCell], manifests: dict[str, pd.DataFrame], n_jobs: int, progress: bool) -> None:
+def prepare_features(cells: list[Cell | TTSCell], manifests: dict[str, pd.DataFrame], n_jobs: int,
+                     progress: bool) -> None:
     """Extract (or find cached) every feature the cells need, once, with a progress bar.
 
     Without this the pool's workers would each extract the same missing features at the same
@@ -873,7 +874,8 @@ def _execute(client, exp_id: str, parent_id: str, suite: SuiteConfig, todo: list
     models_dir = models.name if models is not None else None
     # TTS systems run one job each (each is logged as soon as it is scored), one after the other within
     # a (corpus, seed): the first trains the judge and the base model into this folder, the next load them.
-    tts_work = tempfile.TemporaryDirectory(prefix="emobench-tts-") if any(isinstance(c, TTSCell) for c in todo) else None
+    needs_tts = any(isinstance(c, TTSCell) for c in todo)
+    tts_work = tempfile.TemporaryDirectory(prefix="emobench-tts-") if needs_tts else None
     tts_dir = tts_work.name if tts_work is not None else None
     try:
         while todo:

@@ -177,7 +177,8 @@ def _check_references(suite: SuiteConfig, source: str) -> None:
                                                       if c.options.get("corpus")}
     for i, proto in enumerate(suite.protocols):
         if proto.name not in PROTOCOLS:
-            problems.append(f"protocols.{i}.name: unknown protocol {proto.name!r} (known: {', '.join(PROTOCOLS.names())})")
+            problems.append(f"protocols.{i}.name: unknown protocol {proto.name!r} "
+                            f"(known: {', '.join(PROTOCOLS.names())})")
         for m in [] if proto.methods == "all" else proto.methods:
             if m not in suite.methods:
                 problems.append(f"protocols.{i}.methods: {m!r} is not configured under `methods`")

@@ -67,7 +67,8 @@ def main() -> None:
                                capture_output=True, text=True, env=env, cwd="/").stdout.strip()
     top = dict(sorted(((n, s) for n, s in cumulative.items() if s > 0.05 and "." not in n),
                       key=lambda kv: -kv[1]))
-    result = {"code": code_used, "command": "python -m benchmark.cli corpus info csv --root <two-utterance csv>", "runs": args.runs,
+    result = {"code": code_used, "command": "python -m benchmark.cli corpus info csv --root <two-utterance csv>",
+              "runs": args.runs,
               "wall_s": [round(w, 3) for w in walls], "median_s": round(statistics.median(walls), 3),
               "top_level_imports_over_50ms_s": {k: round(v, 3) for k, v in top.items()},
               "heavy_modules_imported": heavy, "cpu_count": os.cpu_count()}

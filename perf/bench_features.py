@@ -65,7 +65,8 @@ def main() -> None:
     sample = waves[: args.egemaps_files]
     sample_s = sum(len(w) for w in sample) / 16000
     smile = FEATURES.get("egemaps")(make_config("egemaps"))
-    rows.append((f"eGeMAPS, openSMILE, 1 process ({len(sample)} files)", rtf(sample_s, lambda: smile.extract_batch(sample))))
+    rows.append((f"eGeMAPS, openSMILE, 1 process ({len(sample)} files)",
+                 rtf(sample_s, lambda: smile.extract_batch(sample))))
 
     with tempfile.TemporaryDirectory() as cache:
         rows.append(("log-mel end to end, cold cache (read, hash, extract, write)",

@@ -115,7 +115,8 @@ def main() -> None:
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="emobench-suite-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    pythonpath = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env = {**os.environ, "PYTHONPATH": pythonpath}
     if args.cold_features:
         # A fresh EMOBENCH_HOME that shares the built corpora but not the feature cache.
         from benchmark.paths import emobench_home
@@ -161,7 +162,8 @@ def main() -> None:
     if {"local", "ray"} <= first.keys():
         ratio = first["ray"]["wall_s"] / first["local"]["wall_s"]
         print(f"\nRay / local pool, first run: wall time x{ratio:.2f} ({100 * (ratio - 1):+.0f}%), peak memory "
-              f"{first['ray']['peak_gib']:.2f} vs {first['local']['peak_gib']:.2f} GiB (target: within 10% on one node)")
+              f"{first['ray']['peak_gib']:.2f} vs {first['local']['peak_gib']:.2f} GiB "
+              "(target: within 10% on one node)")
         RESULTS.mkdir(parents=True, exist_ok=True)
         out = RESULTS / f"bench_suite_{args.suite}_executors.json"
         out.write_text(json.dumps({

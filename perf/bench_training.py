@@ -213,7 +213,7 @@ def main() -> None:
             if args.no_trace:
                 cmd.append("--no-trace")
             proc = subprocess.run(cmd, capture_output=True, text=True)
-            line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
+            line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
             if proc.returncode or line is None:
                 print(f"{name:<20} FAILED: {(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
                 continue

@@ -16,7 +16,8 @@ utterances of the suite's split (5 held-out sentences, seed 0), rendered with Gr
 
 ``MODEL_DIR`` is a saved base model (``TTSModel.save``); when it holds none, the suite's base
 model (``train_tts`` defaults, no emotion input, one thread; ``--epochs``, ``--seed``) is trained
-on the split's training sentences and saved there first (about 5 min for the default 60 epochs). ``--split train`` samples training utterances
+on the split's training sentences and saved there first (about 5 min for the default 60 epochs).
+``--split train`` samples training utterances
 instead (does the model fit what it was trained on?).
 
 ``judge``: accuracy of a judge trained on the ground-truth training recordings, on the

@@ -52,7 +52,7 @@ def store(tmp_path_factory):
 
     def candidate(name: str, change) -> FakeSuite:
         suite = FakeSuite(uri, name).start()
-        for (corpus, protocol, fold, method, seed), run_id in base.runs.items():
+        for (_corpus, _protocol, fold, method, seed), run_id in base.runs.items():
             suite.cell(method=method, fold=fold, seed=int(seed), pred=change(method, fold, base.tables[run_id]))
         return suite.finish()
 
@@ -233,7 +233,7 @@ def test_latest_cells_of_a_suite_in_two_stores(store, tmp_path):
     uri = new_store(tmp_path / "candidate")
     cand = FakeSuite(uri, "gate_base").start()
     rng = np.random.default_rng(5)
-    for (corpus, protocol, fold, method, seed), run_id in store["base"].runs.items():
+    for (_corpus, _protocol, fold, method, seed), run_id in store["base"].runs.items():
         pred = store["base"].tables[run_id]
         cand.cell(method=method, fold=fold, seed=int(seed),
                   pred=_worsen(pred, rng, 0.3) if method == "linear_svm" else pred)

@@ -1,7 +1,6 @@
 """The report's figures: method families and styles, and every figure checked as a reviewer would read it."""
 from __future__ import annotations
 
-import itertools
 
 import numpy as np
 import pytest
@@ -98,7 +97,7 @@ def _methods() -> list[str]:
     return _registered() + EXTRA
 
 
-def _recall_table(methods, rng) -> "pd.DataFrame":
+def _recall_table(methods, rng):
     import pandas as pd
 
     rows = []
@@ -362,7 +361,7 @@ def test_tts_showcase_takes_a_heldout_pair_recorded_in_every_emotion():
 # ----------------------------------------------------------------------------- a whole report's figures
 
 
-def test_every_figure_of_a_built_report_passes_the_same_checks(report):
+def test_every_figure_of_a_built_report_passes_the_same_checks(report):  # noqa: F811 (the fixture imported above)
     """The checks above, on every figure a report builds from a suite store (tests/test_report.py's fake
     suite: speaker k-fold with embeddings, imbalance and cross-lingual protocols; built once per session)."""
     from matplotlib.text import Text

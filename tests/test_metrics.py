@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import binomtest
-from sklearn.metrics import balanced_accuracy_score, accuracy_score, confusion_matrix, f1_score, recall_score
+from sklearn.metrics import balanced_accuracy_score, accuracy_score, f1_score, recall_score
 
 from benchmark.errors import ManifestError
 from benchmark.metrics import (Stacked, bhattacharyya_distance, bootstrap_ci, class_labels, compare_scored,

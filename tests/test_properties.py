@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 import soundfile as sf
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -57,7 +56,8 @@ def wav_bytes(draw) -> bytes:
         base[40:44] = struct.pack("<I", draw(st.integers(0, 2**32 - 1)))
     elif kind == "format":
         field, size = draw(st.sampled_from([(22, "<H"), (24, "<I"), (34, "<H"), (20, "<H")]))
-        base[field:field + struct.calcsize(size)] = struct.pack(size, draw(st.integers(0, 2 ** (8 * struct.calcsize(size)) - 1)))
+        width = struct.calcsize(size)
+        base[field:field + width] = struct.pack(size, draw(st.integers(0, 2 ** (8 * width) - 1)))
     elif kind == "nan" and base is not None and bytes(base) == FLOAT32:
         start = draw(st.integers(44, len(base) - 4)) // 4 * 4
         base[start:start + 4] = struct.pack("<f", float("nan"))

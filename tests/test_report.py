@@ -525,7 +525,8 @@ def test_publish_with_two_processes_writes_the_same_board_and_report_as_one(stor
         monkeypatch.setattr(cli, "_suite_boards", lambda suite, f=folder: [str(f / "fakeboard.yaml")])
         assert cli._publish(SUITE, store[0], False, n_jobs=n_jobs) == [str(folder / "fakeboard.yaml")]
         board = (folder / "fakeboard" / "leaderboard.csv").read_text()
-        pdfs = {p.name: p.read_bytes() for p in (folder / "reports" / "out" / SUITE / "latex" / "figures").glob("*.pdf")}
+        figures = folder / "reports" / "out" / SUITE / "latex" / "figures"
+        pdfs = {p.name: p.read_bytes() for p in figures.glob("*.pdf")}
         written[n_jobs] = (board, pdfs)
     assert written[1][0] == written[2][0] and "linear_svm" in written[1][0]
     assert written[1][1] and written[1][1] == written[2][1]

@@ -267,5 +267,6 @@ def test_a_registered_model_version_resolves_to_its_source_run(store):
     client.create_registered_model("emobench-extractor-embedded")
     version = client.create_model_version("emobench-extractor-embedded", f"runs:/{run_id}/model", run_id=run_id)
     client.set_registered_model_alias("emobench-extractor-embedded", "champion", version.version)
-    assert results.resolve_model_version(store["uri"], f"models:/emobench-extractor-embedded/{version.version}") == run_id
+    uri = f"models:/emobench-extractor-embedded/{version.version}"
+    assert results.resolve_model_version(store["uri"], uri) == run_id
     assert results.resolve_model_version(store["uri"], "models:/emobench-extractor-embedded@champion") == run_id

@@ -244,7 +244,7 @@ def test_run_publishes_outside_the_committed_snapshots_unless_asked(csv_suite):
     plain = runner.invoke(app, ["run", "csvsuite.yaml", "--no-progress"])
     assert plain.exit_code == 0, plain.output
     published = tmp_path / "reports" / "out" / "csvsuite" / "leaderboards" / "tones" / "leaderboard.md"
-    assert published.is_file() and f"leaderboard tones: reports/out/csvsuite/leaderboards/tones/leaderboard.md" \
+    assert published.is_file() and "leaderboard tones: reports/out/csvsuite/leaderboards/tones/leaderboard.md" \
         in plain.output
     assert not committed.exists()  # a plain run leaves the definitions' folder (the checkout) alone
     chosen = runner.invoke(app, ["run", "csvsuite.yaml", "--no-progress", "--publish-dir", "boards"])

@@ -174,7 +174,8 @@ def test_cli_rerun_publishes_only_when_something_changed(home, tmp_path, monkeyp
     path.write_text(yaml.safe_dump(spec))
     published = []
 
-    def fake_publish(suite, uri, progress, n_jobs=1, boards_dir=None):  # the real one builds the report: tested elsewhere
+    # The real publish builds the report: tested elsewhere.
+    def fake_publish(suite, uri, progress, n_jobs=1, boards_dir=None):
         published.append(suite)
         (DEFAULT_OUT / suite).mkdir(parents=True, exist_ok=True)
         (DEFAULT_OUT / suite / "report.html").write_text("<html></html>")

@@ -16,7 +16,8 @@ def client(tmp_path):
 
 def test_tracked_run_finishes_and_is_found_by_cell_hash(client):
     exp = tracking.experiment_id(client, "t")
-    with tracking.tracked_run(client, exp, name="cell", tags={tracking.KIND_TAG: "cell", tracking.CELL_TAG: "abc"}) as run_id:
+    tags = {tracking.KIND_TAG: "cell", tracking.CELL_TAG: "abc"}
+    with tracking.tracked_run(client, exp, name="cell", tags=tags) as run_id:
         client.log_metric(run_id, "ua", 0.5)
     assert client.get_run(run_id).info.status == "FINISHED"
     assert tracking.finished_cells(client, exp) == {"abc": run_id}

@@ -1,4 +1,5 @@
-"""The judge SER classifier: trains on ground truth, labels wav paths, reports held-out accuracy, plugs into score_tts."""
+"""The judge SER classifier: trains on ground truth, labels wav paths, reports held-out accuracy, plugs into
+score_tts."""
 from __future__ import annotations
 
 import numpy as np

@@ -365,7 +365,8 @@ def test_a_missing_per_utterance_artifact_names_the_run(tmp_path):
     with pytest.raises(EmobenchError, match=rf"run {bad}: no tts/per_utterance.parquet artifact"):
         lb.build_leaderboard(definition, uri, progress=False)
     # Without a TTS column the per-utterance tables are not needed.
-    board = lb.build_leaderboard(lb.parse_definition({**DEFINITION, "suite": "broken", "columns": ["wa"], "labels": {}}, "b"),
+    definition = lb.parse_definition({**DEFINITION, "suite": "broken", "columns": ["wa"], "labels": {}}, "b")
+    board = lb.build_leaderboard(definition,
                                  uri, progress=False)
     assert set(board.entries["method"]) == {"none", "ssvae"}
     # Read through MLflow's download path too (the run not listed by load_cells in this process).

@@ -362,7 +362,8 @@ def test_finetune_trains_only_the_emotion_projection_and_variance_predictors(hom
             continue
         assert torch.equal(after[k], v), k
     for module in ("emotion", "duration", "pitch", "energy"):
-        changed = [k for k in after if k.startswith(module + ".") and (k not in before or not torch.equal(after[k], before[k]))]
+        changed = [k for k in after
+                   if k.startswith(module + ".") and (k not in before or not torch.equal(after[k], before[k]))]
         assert changed, module
     assert tts.train_config["finetune"]["epochs"] == FT["epochs"]
     assert [h["epoch"] for h in tts.history if h.get("stage") == "finetune"] == list(range(1, FT["epochs"] + 1))

@@ -68,7 +68,8 @@ def test_every_system_is_a_finished_tts_cell(recorded):
     for system, run in runs.items():
         tags = run.data.tags
         assert run.info.status == "FINISHED"
-        assert (tags["protocol"], tags["fold"], tags["corpus"], tags["feature"]) == ("tts", "heldout", "embedded", "tts")
+        expected = ("tts", "heldout", "embedded", "tts")
+        assert (tags["protocol"], tags["fold"], tags["corpus"], tags["feature"]) == expected
         assert tags["meta.system"] == ("reference" if system in ("ground_truth", "resynthesis") else "tts")
         assert run.data.params["tts.language"] == "en"
 

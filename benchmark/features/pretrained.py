@@ -66,7 +66,8 @@ class EncoderFeatureConfig(FeatureConfig):
         raise NotImplementedError
 
     def digest(self) -> str:
-        payload = {"version": FEATURE_VERSION, **self.model_dump(exclude={"cache_frames"}), "weights": self.weights_id()}
+        payload = {"version": FEATURE_VERSION, **self.model_dump(exclude={"cache_frames"}),
+                   "weights": self.weights_id()}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
 
     def source(self) -> "EncoderFeatureConfig | None":

@@ -59,8 +59,10 @@ class FeatureSet:
         )
 
 
-def hold_out_speakers(train: FeatureSet, fraction: float, rng: np.random.Generator) -> tuple[FeatureSet, FeatureSet | None]:
-    """For early stopping without a validation set: a speaker-disjoint validation set of ``fraction`` of the speakers (none with fewer than 3)."""
+def hold_out_speakers(train: FeatureSet, fraction: float,
+                      rng: np.random.Generator) -> tuple[FeatureSet, FeatureSet | None]:
+    """For early stopping without a validation set: a speaker-disjoint validation set of ``fraction`` of the
+    speakers (none with fewer than 3)."""
     speakers = np.unique(np.asarray(train.speakers).astype(str))
     if len(speakers) < 3:
         return train, None

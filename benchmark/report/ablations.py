@@ -51,8 +51,7 @@ def _paired_rows(cells: pd.DataFrame, base: str, variant: str, tracking_uri: str
         common = set(map(tuple, a[key].astype(str).to_numpy())) & set(map(tuple, b[key].astype(str).to_numpy()))
         if not common:
             continue
-        keep = lambda df: df[[tuple(r) in common for r in df[key].astype(str).to_numpy()]]  # noqa: E731
-        a, b = keep(a), keep(b)
+        a, b = (df[[tuple(r) in common for r in df[key].astype(str).to_numpy()]] for df in (a, b))
         pa, pb = LB.stacked_predictions(a, tracking_uri), LB.stacked_predictions(b, tracking_uri)
         for fold_set, (fa, fb) in _by_fold_set(pa, pb).items():
             row = {"base": base, "variant": variant, "protocol": str(protocol), "corpus": str(corpus),

@@ -23,6 +23,7 @@ and distances come from ``benchmark.metrics``.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -461,7 +462,7 @@ def speaker_probe_section(inputs: ReportInputs, embedded: list[tuple[pd.Series, 
     from benchmark.leaderboard import run_speaker_probe
 
     records = []
-    for row, emb in embedded:
+    for row, _emb in embedded:
         probe = run_speaker_probe(row["run_id"], int(row["seed"]), inputs.tracking_uri)
         if probe is None:
             continue
@@ -556,7 +557,8 @@ def _settings_notes(inputs: ReportInputs, cells: pd.DataFrame) -> list[str]:
     judge_text = f"Judge: {'; '.join(sorted(judges)) or 'not recorded'}"
     if accuracy:
         values = np.array(list(accuracy.values()))
-        spread = f" (range {_pct(values.min())}–{_pct(values.max())} over {len(values)} seeds)" if len(values) > 1 else ""
+        spread = (f" (range {_pct(values.min())}–{_pct(values.max())} over {len(values)} seeds)"
+                  if len(values) > 1 else "")
         judge_text += f"; its accuracy on the held-out ground-truth recordings: {_pct(values.mean())}%{spread}"
     notes.append(judge_text + ". Emotion accuracy = the judge's accuracy against the intended emotion.")
     notes.append(f"ASR (WER, CER): {'; '.join(sorted(asr)) or 'not recorded'}; text normalised with Whisper's "
@@ -590,7 +592,7 @@ def _tts_table(inputs: ReportInputs, cells: pd.DataFrame, corpus: str, reference
                "system": f"{e['method']} (reference)" if ref else e["method"],
                "emotion accuracy (%)": fmt(e["wa"], e["wa_low"], e["wa_high"], "", e["wa_sd"]).strip()}
         for metric in TTS_COLUMNS[1:]:
-            f = lambda v: LB.format_metric(metric, v)   # noqa: E731
+            f = functools.partial(LB.format_metric, metric)
             row[LB.column_header(metric)] = f"{f(e[metric])} [{f(e[f'{metric}_low'])}, {f(e[f'{metric}_high'])}]"
         if ref:
             versus = "reference"

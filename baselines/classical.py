@@ -186,6 +186,7 @@ class LogRegBaseline(_SklearnModel):
 
     name = "logreg"
     HParams = LogRegHParams
+    hp: LogRegHParams
 
     def _estimator(self) -> LogisticRegression:
         return LogisticRegression(C=self.hp.C, max_iter=self.hp.max_iter, class_weight=self.hp.class_weight,
@@ -206,6 +207,7 @@ class LinearSVMBaseline(_SklearnModel):
 
     name = "linear_svm"
     HParams = LinearSVMHParams
+    hp: LinearSVMHParams
 
     def _estimator(self) -> Any:
         svc = LinearSVC(C=self.hp.C, max_iter=self.hp.max_iter, class_weight=self.hp.class_weight,
@@ -248,6 +250,7 @@ class LogRegSmote(LogRegBaseline):
 
     name = "logreg_smote"
     HParams = SmoteHParams
+    hp: SmoteHParams
 
     def _resample(self, Z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         from imblearn.over_sampling import SMOTE

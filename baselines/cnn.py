@@ -30,6 +30,7 @@ class CRNN(LogMelNetMethod):
 
     name = "crnn"
     HParams = CrnnHParams
+    hp: CrnnHParams
 
 
 class _ClassWeighted:

@@ -46,6 +46,7 @@ class FrozenLogReg(LogRegBaseline):
     name = "frozen_logreg"
     feature: ClassVar[str | dict[str, Any]] = DEFAULT_FEATURE
     HParams = FrozenLogRegHParams
+    hp: FrozenLogRegHParams
 
     def __init__(self, **hparams: Any):
         super().__init__(**hparams)

@@ -102,6 +102,7 @@ class EmotionExtractor(LogMelNetMethod):
 
     name = "emotion_extractor"
     HParams = EmotionExtractorHParams
+    hp: EmotionExtractorHParams
 
     def prepare_training(self) -> None:
         self.multiplicity_ = (class_multiplicities(self.class_counts_, self.hp.multiplicity_power,

@@ -92,6 +92,7 @@ class SuperbProbe(Method):
     name = "superb_probe"
     feature: ClassVar[str | dict[str, Any]] = DEFAULT_FEATURE
     HParams = ProbeHParams
+    hp: ProbeHParams
 
     def __init__(self, **hparams: Any):
         super().__init__(**hparams)

@@ -146,6 +146,7 @@ class LogMelNetMethod(Method):
 
     feature: ClassVar[str] = "logmel"
     HParams = LogMelHParams
+    hp: LogMelHParams
 
     def __init__(self, **hparams: Any):
         super().__init__(**hparams)

@@ -110,6 +110,7 @@ class SpeakerAdversarial(LogMelNetMethod):
 
     name = "speaker_adversarial"
     HParams = SpeakerAdversarialHParams
+    hp: SpeakerAdversarialHParams
 
     def build(self, n_mels: int, n_classes: int, n_speakers: int) -> nn.Module:
         hp = self.hp

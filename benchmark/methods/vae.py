@@ -282,6 +282,9 @@ class AutoencoderMethod(Method):
     :meth:`_build_model`); losses, training, the SVC and save/load are here.
     """
 
+    # One of the family's HParams (noise, KL or semi-supervised fields): the objective reads the fields it has.
+    hp: Any
+
     variant: ClassVar[Variant]
 
     def __init__(self, **hparams: Any):
@@ -572,6 +575,7 @@ class DAE(MLPAutoencoderMethod):
     name = "dae"
     variant = "dae"
     HParams = DAEHParams
+    hp: DAEHParams
 
 
 @METHODS.register("vae")
@@ -581,6 +585,7 @@ class VAE(MLPAutoencoderMethod):
     name = "vae"
     variant = "vae"
     HParams = VAEHParams
+    hp: VAEHParams
 
 
 @METHODS.register("vae_kl_annealing")
@@ -590,6 +595,7 @@ class VAEKLAnnealing(MLPAutoencoderMethod):
     name = "vae_kl_annealing"
     variant = "vae"
     HParams = VAEKLAnnealingHParams
+    hp: VAEKLAnnealingHParams
 
 
 @METHODS.register("ssvae")
@@ -599,3 +605,4 @@ class SSVAE(MLPAutoencoderMethod):
     name = "ssvae"
     variant = "ssvae"
     HParams = SSVAEHParams
+    hp: SSVAEHParams

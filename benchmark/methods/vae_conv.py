@@ -255,6 +255,7 @@ class DAEConv(ConvAutoencoderMethod):
     name = "dae_conv"
     variant = "dae"
     HParams = DAEConvHParams
+    hp: DAEConvHParams
 
 
 @METHODS.register("vae_conv")
@@ -264,6 +265,7 @@ class VAEConv(ConvAutoencoderMethod):
     name = "vae_conv"
     variant = "vae"
     HParams = VAEConvHParams
+    hp: VAEConvHParams
 
 
 @METHODS.register("ssvae_conv")
@@ -273,3 +275,4 @@ class SSVAEConv(ConvAutoencoderMethod):
     name = "ssvae_conv"
     variant = "ssvae"
     HParams = SSVAEConvHParams
+    hp: SSVAEConvHParams

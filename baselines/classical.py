@@ -136,6 +136,7 @@ class MajorityBaseline(_FunctionalsMethod):
     name = "majority"
 
     def _fit_model(self, Z: np.ndarray, y: np.ndarray) -> None:
+        assert self.classes_ is not None   # set by fit before _fit_model
         self.prior_ = np.bincount(y, minlength=len(self.classes_)) / len(y)
 
     def _proba(self, Z: np.ndarray) -> np.ndarray:
@@ -217,6 +218,7 @@ class LinearSVMBaseline(_SklearnModel):
         return svc
 
     def _fit_model(self, Z: np.ndarray, y: np.ndarray) -> None:
+        assert self.classes_ is not None   # set by fit before _fit_model
         if self.hp.probability == "calibrated":
             check_class_counts(y, self.classes_, self.hp.calibration_folds, self.name,
                                f"calibration with {self.hp.calibration_folds} folds")
@@ -255,6 +257,7 @@ class LogRegSmote(LogRegBaseline):
     def _resample(self, Z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         from imblearn.over_sampling import SMOTE
 
+        assert self.classes_ is not None   # set by fit before resampling
         check_class_counts(y, self.classes_, 2, self.name, "SMOTE")
         smallest = int(np.bincount(y).min())
         k = min(self.hp.k_neighbors, smallest - 1)

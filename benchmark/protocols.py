@@ -97,7 +97,8 @@ def _pick_speakers(rows: pd.DataFrame, fraction: float, rng: np.random.Generator
         n = min(len(speakers) - 1, max(1 if at_least_one else 0, round(fraction * len(speakers))))
         order = list(rng.permutation(speakers))
         if gender is not None:  # alternate genders so a held-out set is not all one gender
-            rank, seen = {}, {}
+            rank: dict[str, int] = {}
+            seen: dict[str, int] = {}
             for s in order:
                 rank[s] = seen.get(gender.get(s), 0)
                 seen[gender.get(s)] = rank[s] + 1

@@ -119,7 +119,8 @@ def _latest_per_cell(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _search(client: MlflowClient, experiment_ids: list[str], extra: str = "") -> list:
     query = f"tags.`{KIND_TAG}` = 'cell' and attributes.status = 'FINISHED'" + (f" and {extra}" if extra else "")
-    runs, token = [], None
+    runs: list = []
+    token = None
     while True:   # paginate: a big suite has more cells than one page
         page = client.search_runs(experiment_ids, filter_string=query, max_results=5000, page_token=token)
         runs.extend(page)

@@ -85,6 +85,7 @@ def configure(uri: str) -> MlflowClient:
     if not uri.startswith("sqlite:///"):
         return MlflowClient(tracking_uri=uri)
     path = local_store_path(uri)
+    assert path is not None   # a sqlite:/// URI names a file
     path.parent.mkdir(parents=True, exist_ok=True)
     with _file_lock(path):
         client = MlflowClient(tracking_uri=uri)  # opens the tracking store: creates/migrates the schema
@@ -102,7 +103,9 @@ def experiment_id(client: MlflowClient, name: str) -> str:
     except MlflowException as exc:
         if exc.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
-        return client.get_experiment_by_name(name).experiment_id
+        created = client.get_experiment_by_name(name)
+        assert created is not None   # another run created it
+        return created.experiment_id
 
 
 def code_version() -> str:

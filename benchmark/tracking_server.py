@@ -35,6 +35,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from benchmark.errors import EmobenchError
 
@@ -116,7 +117,7 @@ class TrackingServer:
     def _pg(self, args: list[str], **kwargs) -> subprocess.CompletedProcess:
         """Run a PostgreSQL program, as the unprivileged user when we are root."""
         user = _os_user()
-        extra = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []} if user else {}
+        extra: dict[str, Any] = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []} if user else {}
         env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
         return subprocess.run(args, capture_output=True, text=True, env=env, cwd="/", **extra, **kwargs)
 

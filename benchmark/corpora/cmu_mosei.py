@@ -155,6 +155,7 @@ def _add(col: Collector, row: dict, entry: str, audio: Path, cache: Path, min_in
     if emotion is None:
         col.exclude_utt(utt, why)
         return
+    assert start is not None and end is not None   # a bad interval was reported above
     source = audio / f"{video}.wav"
     segment_path = _cut(col, entry, source, cache, utt, start, end)
     if segment_path is None:

@@ -91,6 +91,7 @@ def _jsonl_files(root: Path, fold: int | None) -> list[tuple[Path, str | None]]:
         if fold is not None:
             raise ConfigError("fold= needs the corpus folder as root, not a single .jsonl file")
         return [(root, None)]
+    files: list[tuple[Path, str | None]]
     if not root.is_dir():
         raise ConfigError(f"corpus 'emobox': root {str(root)!r} is neither a folder nor a .jsonl file ({LAYOUT})")
     if fold is not None:
@@ -140,7 +141,7 @@ def _language_option(language: str | dict[str, str] | None) -> str | dict[str, s
     if bad:
         raise ConfigError(f"language: unknown language(s) {bad!r} (use ISO 639-1 codes such as 'en')")
     if isinstance(language, dict):
-        return {str(spk): language_code(code) for spk, code in language.items()}
+        return {str(spk): str(language_code(code)) for spk, code in language.items()}   # all known: checked above
     return language_code(language) if language is not None else None
 
 
@@ -219,6 +220,7 @@ def _add(col: Collector, entry: str, line: str, split: str | None, base_audio: P
     if reasons:
         col.problem(entry, "; ".join(reasons))
         return
+    assert emotion is not None and lang is not None   # reported above otherwise
     path = Path(wav) if Path(wav).is_absolute() else base_audio / wav
     text = item.get("text", item.get("transcript"))
     gender = GENDERS.get(str(item.get("gender", item.get("gd", ""))).strip().lower())

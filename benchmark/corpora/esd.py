@@ -90,7 +90,8 @@ def _load_speaker(col: Collector, spk_dir: Path) -> None:
             if FOLDER_EMOTIONS.get(folder) != emotion:
                 col.problem(path, f"transcript says {label!r} but the file is in folder {folder!r}")
                 continue
-        col.add(utt, path, speaker=spk, emotion=emotion, language=speaker_language(spk), text=text,
+        language = str(speaker_language(spk))   # spk is one of the 20 speakers: never None
+        col.add(utt, path, speaker=spk, emotion=emotion, language=language, text=text,
                 gender=SPEAKER_GENDER[spk], split=split)
     for stem, path in wavs.items():
         if stem not in listed:

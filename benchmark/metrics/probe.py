@@ -23,24 +23,24 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 
-def speaker_probe_predictions(Z: np.ndarray, speakers: Sequence[str], *, seed: int = 0) -> pd.DataFrame:
+def speaker_probe_predictions(Z: np.ndarray, speakers: Sequence[str] | np.ndarray, *, seed: int = 0) -> pd.DataFrame:
     """The probe's test half: ``row`` (index into ``Z``), ``y_true`` (speaker), ``y_pred`` (probe's guess).
 
     Empty when fewer than two speakers have two utterances each."""
-    speakers = np.asarray(speakers, dtype=object).astype(str)
-    names, counts = np.unique(speakers, return_counts=True)
-    keep = np.flatnonzero(np.isin(speakers, names[counts >= 2]))
-    if len(np.unique(speakers[keep])) < 2:
+    labels = np.asarray(speakers, dtype=object).astype(str)
+    names, counts = np.unique(labels, return_counts=True)
+    keep = np.flatnonzero(np.isin(labels, names[counts >= 2]))
+    if len(np.unique(labels[keep])) < 2:
         return pd.DataFrame({"row": pd.Series(dtype=int), "y_true": pd.Series(dtype=str),
                              "y_pred": pd.Series(dtype=str)})
     Z = np.asarray(Z, dtype=np.float64)
-    r_tr, r_te = train_test_split(keep, test_size=0.5, stratify=speakers[keep], random_state=seed)
+    r_tr, r_te = train_test_split(keep, test_size=0.5, stratify=labels[keep], random_state=seed)
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
-    probe.fit(Z[r_tr], speakers[r_tr])
-    return pd.DataFrame({"row": r_te, "y_true": speakers[r_te], "y_pred": probe.predict(Z[r_te])})
+    probe.fit(Z[r_tr], labels[r_tr])
+    return pd.DataFrame({"row": r_te, "y_true": labels[r_te], "y_pred": probe.predict(Z[r_te])})
 
 
-def speaker_probe(Z: np.ndarray, speakers: Sequence[str], *, seed: int = 0) -> dict[str, float]:
+def speaker_probe(Z: np.ndarray, speakers: Sequence[str] | np.ndarray, *, seed: int = 0) -> dict[str, float]:
     """``speaker_probe_acc`` and ``speaker_probe_chance`` (majority-speaker rate on the probe's test half)."""
     half = speaker_probe_predictions(Z, speakers, seed=seed)
     if half.empty:

@@ -459,7 +459,7 @@ def mcnemar_seeds(a: Stacked, b: Stacked) -> float:
         ps.append(mcnemar(fa.loc[common, "y_true"].astype(str).to_numpy(),
                           fa.loc[common, "y_pred"].astype(str).to_numpy(),
                           fb.loc[common, "y_pred"].astype(str).to_numpy())["p"])
-    return max(ps) if ps else float("nan")
+    return float(max(ps)) if ps else float("nan")
 
 
 # ----------------------------------------------------------------------------- one cell

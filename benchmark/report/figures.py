@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import io
 from contextlib import contextmanager
-from typing import Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -43,7 +43,7 @@ MIN_FONT_PT = 7
 # Fonts >= 7 pt at column width; TrueType (42) fonts in PDF so that journals'
 # checkers accept them and text stays editable; a fixed SVG hash salt and no
 # dates in metadata so the same data gives byte-identical files.
-STYLE: dict[str, object] = {
+STYLE: dict[str, Any] = {
     "font.family": "DejaVu Sans",
     "font.size": 8,
     "axes.titlesize": 8,

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from typing import Iterable, Mapping, NamedTuple, Sequence
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 from matplotlib.colors import to_rgb
 
@@ -111,10 +111,10 @@ class MethodStyle(NamedTuple):
 
 def shade(colour: str | Colour, amount: float) -> Colour:
     """``colour`` mixed towards white (``amount`` > 0) or black (< 0); 0 keeps it."""
-    rgb = to_rgb(colour)
+    r, g, b = to_rgb(colour)
     if amount >= 0:
-        return tuple(c + (1 - c) * amount for c in rgb)
-    return tuple(c * (1 + amount) for c in rgb)
+        return (r + (1 - r) * amount, g + (1 - g) * amount, b + (1 - b) * amount)
+    return (r * (1 + amount), g * (1 + amount), b * (1 + amount))
 
 
 def split_variant(name: str) -> tuple[str, str | None]:
@@ -231,14 +231,14 @@ def select_main(names: Iterable[str], score: Mapping[str, float], higher_is_bett
     return display_order(chosen)
 
 
-def _finite(value: object) -> bool:
+def _finite(value: Any) -> bool:
     try:
         return value is not None and float(value) == float(value) and abs(float(value)) != float("inf")
     except (TypeError, ValueError):
         return False
 
 
-def line_kwargs(style: MethodStyle, *, markersize: float | None = None) -> dict[str, object]:
+def line_kwargs(style: MethodStyle, *, markersize: float | None = None) -> dict[str, Any]:
     """``ax.plot`` keyword arguments of a style: the papers' lines thicker, larger and on top."""
     return {"color": style.colour, "marker": style.marker, "linestyle": style.linestyle,
             "linewidth": 1.4 if style.paper else 1.0,

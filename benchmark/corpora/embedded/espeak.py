@@ -22,6 +22,7 @@ import os
 import pickle
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -128,7 +129,7 @@ class Espeak:
         self._callback = _CALLBACK(self._on_audio)  # keep a reference: ctypes does not
         lib.espeak_SetSynthCallback(self._callback)
 
-    def _on_audio(self, wav: ctypes.POINTER(ctypes.c_short), n: int, events: ctypes.POINTER(_Event)) -> int:
+    def _on_audio(self, wav: Any, n: int, events: Any) -> int:   # POINTER(c_short), POINTER(_Event)
         if wav and n > 0:
             self._chunks.append(ctypes.string_at(wav, 2 * n))
         i = 0

@@ -414,6 +414,8 @@ def score_tts_cmd(
                                          "or a ground-truth corpus manifest (CSV/Parquet) to train one on (it is "
                                          "saved to OUT/judge for the next run)."),
     judge_feature: str = typer.Option("functionals", help="Features of a judge trained from a manifest."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=0, help="Processes for the per-utterance analyses (MCD, "
+                                                           "prosody); 0: one per core. Same results for any N."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Score a TTS system's outputs: WER/CER, MCD, F0 RMSE/correlation, duration ratio; emotion accuracy
@@ -434,7 +436,7 @@ def score_tts_cmd(
                 emotion_judge.save(out / "judge")
         result = score_tts(manifest, out, config, judge=emotion_judge,
                            judge_info=emotion_judge.info if emotion_judge is not None else None,
-                           skip_bad=skip_bad, log_mlflow=mlflow, progress=progress)
+                           skip_bad=skip_bad, log_mlflow=mlflow, progress=progress, jobs=jobs)
     except (EmobenchError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None

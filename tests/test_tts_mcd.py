@@ -207,3 +207,77 @@ def test_reference_analyses_are_cached_and_give_the_same_numbers(wavs, tmp_path,
     assert prosody(a, b, ProsodySettings(f0_method="dio")) == first_prosody
     # another analysis setting is another cache entry, not a stale hit
     assert mcd(a, b, "versa").mcd_db != first_mcd.mcd_db
+
+
+# ------------------------------------------------------------------ fast paths against the packages they replace
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_compiled_fastdtw_gives_the_fastdtw_package_path(seed):
+    """Same path as ``fastdtw.fastdtw(x, y, radius, dist=euclidean)``, ties (rounded values) included."""
+    from fastdtw import fastdtw
+    from scipy.spatial.distance import euclidean
+
+    from benchmark.tts.fastdtw import fastdtw_path
+
+    rng = np.random.default_rng(seed)
+    for _ in range(8):
+        n, m, d, radius = rng.integers(1, 160), rng.integers(1, 160), rng.integers(1, 15), int(rng.integers(1, 3))
+        x, y = rng.normal(size=(n, d)), rng.normal(size=(m, d))
+        if seed % 2:
+            x, y = np.round(x), np.round(y)  # many equal costs: the tie-breaking order matters
+        _, theirs = fastdtw(x, y, radius=radius, dist=euclidean)
+        np.testing.assert_array_equal(fastdtw_path(x, y, radius), np.asarray(theirs), err_msg=f"{n}x{m}x{d} r{radius}")
+
+
+def test_compiled_fastdtw_rejects_mismatched_inputs():
+    from benchmark.tts.fastdtw import fastdtw_path
+
+    with pytest.raises(ValueError, match="equal dims"):
+        fastdtw_path(np.zeros((5, 3)), np.zeros((5, 4)))
+    with pytest.raises(ValueError, match="at least one frame"):
+        fastdtw_path(np.zeros((0, 3)), np.zeros((5, 3)))
+
+
+def test_per_frame_sptk_calls_equal_pysptk(wavs):
+    import pysptk
+    import pyworld
+
+    from benchmark.tts.mcd import load_wave, mcep, sp2mc
+
+    x = load_wave(wavs["c"], 22050)
+    f0, t = pyworld.dio(x, 22050, frame_period=5.0)
+    sp = pyworld.cheaptrick(x, pyworld.stonemask(x, f0, t, 22050), t, 22050, fft_size=512)
+    np.testing.assert_array_equal(sp2mc(sp, 24, 0.42), pysptk.sp2mc(sp, 24, 0.42))
+    np.testing.assert_array_equal(
+        mcep(sp, 13, 0.65, maxiter=0, etype=1, eps=1e-8, min_det=0.0, itype=3),
+        pysptk.mcep(sp, order=13, alpha=0.65, maxiter=0, etype=1, eps=1e-8, min_det=0.0, itype=3))
+    frames = np.random.default_rng(0).normal(size=(20, 1024)) * pysptk.sptk.hamming(1024)
+    np.testing.assert_array_equal(mcep(frames, 23, 0.42, maxiter=30, etype=1, eps=1e-6, min_det=1e-6, itype=0),
+                                  pysptk.mcep(frames, 23, 0.42, maxiter=30, eps=1e-6, etype=1))
+
+
+@pytest.mark.parametrize("preset", ["default", "pymcd", "espnet"])
+def test_mcd_many_equals_pair_by_pair_for_any_jobs(wavs, tmp_path, monkeypatch, preset):
+    from benchmark.tts.mcd import mcd_many
+
+    pairs = [(wavs["a"], wavs["b"]), (wavs["c"], wavs["b"]), (wavs["d"], wavs["b"]), (wavs["b"], wavs["a"]),
+             (wavs["c"], wavs["d"])]
+    monkeypatch.setenv("EMOBENCH_HOME", str(tmp_path / "one"))
+    one = mcd_many(pairs, preset, jobs=1)
+    monkeypatch.setenv("EMOBENCH_HOME", str(tmp_path / "three"))
+    three = mcd_many(pairs, preset, jobs=3)
+    assert one == three
+    monkeypatch.setenv("EMOBENCH_HOME", str(tmp_path / "single"))
+    assert one == [mcd(a, b, preset) for a, b in pairs]
+    # every distinct reference analysed exactly once, into the shared cache
+    entries = list((tmp_path / "three").rglob("*.npy"))
+    assert len(entries) == 3
+
+
+def test_mcd_many_names_the_bad_pair(wavs, tmp_path):
+    from benchmark.tts.mcd import mcd_many
+
+    missing = tmp_path / "gone.wav"
+    with pytest.raises(AudioError, match=r"gone\.wav vs .*b\.wav"):
+        mcd_many([(wavs["a"], wavs["b"]), (missing, wavs["b"])], jobs=2)

@@ -204,3 +204,42 @@ def test_analysis_failures_are_reported_by_their_manifest_row(corpus):
     assert "shorter than one 1024-sample frame" in res.skipped.skipped[1][1]
     assert list(res.per_utterance["utt_id"]) == ["u1", "u2", "u3"]
     assert list(res.per_utterance["manifest_row"]) == [2, 3, 4]
+
+
+def test_jobs_give_identical_results(corpus, monkeypatch):
+    """--jobs N spreads MCD and prosody over processes: the same tables, summary and failures as --jobs 1."""
+    d, rows, asr = corpus
+    sf.write(d / "tiny.wav", 0.1 * np.ones(50), SR)
+    more = rows + [
+        {"utt_id": "u4", "wav": "s2.wav", "reference": "r1.wav", "text": "Hello there", "emotion": "angry"},
+        {"utt_id": "u5", "wav": "s3.wav", "reference": "r2.wav", "text": "Good night", "emotion": "sad"},
+        {"utt_id": "b6", "wav": "s1.wav", "reference": "tiny.wav", "text": "good morning", "emotion": "sad"}]
+    man = _write_csv(d / "m.csv", more)
+    asr.transcripts.update({"s2.wav": "hello word"})
+    config = ScoringConfig(mcd=mcd_settings("espnet"))
+    results = []
+    for jobs in (1, 3):
+        monkeypatch.setenv("EMOBENCH_HOME", str(d / f"home{jobs}"))  # cold reference caches for both
+        results.append(score_tts(man, d / f"o{jobs}", config, transcriber=asr, skip_bad=True, log_mlflow=False,
+                                 progress=False, jobs=jobs))
+    one, three = results
+    pd.testing.assert_frame_equal(one.per_utterance, three.per_utterance)
+    assert one.summary == three.summary and one.skipped.skipped == three.skipped.skipped
+    assert one.per_utterance["mcd_db"].notna().sum() == 4 and len(one.skipped.skipped) == 1
+    assert (d / "o1" / "summary.md").read_text() == (d / "o3" / "summary.md").read_text()
+
+
+def test_cli_jobs_option(corpus, monkeypatch):
+    d, rows, _ = corpus
+    monkeypatch.chdir(d)
+    _write_csv(d / "m.csv", rows)
+    runner = CliRunner()
+    outputs = []
+    for jobs in ("1", "2"):
+        res = runner.invoke(app, ["score-tts", "m.csv", "--out", f"o{jobs}", "--no-asr", "--no-mlflow",
+                                  "--no-progress", "--jobs", jobs])
+        assert res.exit_code == 0, res.output
+        outputs.append(pd.read_csv(d / f"o{jobs}" / "per_utterance.csv"))
+    pd.testing.assert_frame_equal(*outputs)
+    bad = runner.invoke(app, ["score-tts", "m.csv", "--no-asr", "--no-mlflow", "--jobs", "-1"])
+    assert bad.exit_code == 2 and "Invalid value for '--jobs'" in bad.output

@@ -33,7 +33,13 @@ weights, Euclidean frame cost) computed by :func:`librosa.sequence.dtw`
 (numba-compiled, exact; memory grows with the product of the two lengths);
 ``fastdtw`` is the approximate multi-resolution FastDTW (radius 1) that
 ESPnet, VERSA and pymcd call, kept so that those presets reproduce their
-numbers; ``none`` compares frames one to one.
+numbers (the ``fastdtw`` package's exact path, from a numba port a hundred
+times faster: :mod:`benchmark.tts.fastdtw`); ``none`` compares frames one to
+one.
+
+Many pairs: :func:`mcd_many` spreads them over processes; each distinct
+reference recording is analysed once (cached by content and settings), then
+each pair costs one analysis of the synthesized file and one DTW.
 """
 from __future__ import annotations
 
@@ -158,6 +164,35 @@ def _pysptk():
     return pysptk
 
 
+def sp2mc(sp: np.ndarray, order: int, alpha: float) -> np.ndarray:
+    """``pysptk.sp2mc`` of a (frames, bins) power envelope, the same numbers without its per-frame cost.
+
+    pysptk extends its vector routines to matrices through two decorators that inspect the
+    function's signature on every frame (``inspect.getfullargspec`` twice): 0.3 ms per frame, more
+    than the analysis. This runs the same per-frame steps (log, inverse real FFT, halved c0, SPTK
+    ``freqt``) on each row directly."""
+    _sptk = _pysptk()._sptk
+    sp = np.ascontiguousarray(sp, dtype=np.float64)
+    out = np.empty((len(sp), order + 1))
+    for i in range(len(sp)):
+        c = np.fft.irfft(np.log(sp[i]))
+        c[0] /= 2.0
+        out[i] = _sptk.freqt(c, order, alpha)
+    return out
+
+
+def mcep(frames: np.ndarray, order: int, alpha: float, *, maxiter: int, etype: int, eps: float,
+         min_det: float, itype: int) -> np.ndarray:
+    """``pysptk.mcep`` of each row of ``frames`` (SPTK's C routine called per row; same numbers, see
+    :func:`sp2mc` for why), with pysptk's defaults for ``miniter`` (2) and ``threshold`` (0.001)."""
+    _sptk = _pysptk()._sptk
+    frames = np.ascontiguousarray(frames, dtype=np.float64)
+    out = np.empty((len(frames), order + 1))
+    for i in range(len(frames)):
+        out[i] = _sptk.mcep(frames[i], order, alpha, 2, maxiter, 0.001, etype, eps, min_det, itype)
+    return out
+
+
 def load_wave(path: str | Path, sample_rate: int) -> np.ndarray:
     """Mono float64 samples at ``sample_rate``.
 
@@ -226,27 +261,25 @@ def mel_cepstrum(wave: np.ndarray, settings: McdSettings) -> tuple[np.ndarray, n
             raise ValueError(f"signal of {len(x)} samples is shorter than one {s.fft_size}-sample frame")
         idx = np.arange(s.fft_size)[None, :] + hop * np.arange(n_frames)[:, None]
         frames = x[idx] * pysptk.sptk.hamming(s.fft_size)
-        cep = pysptk.mcep(frames, s.order, s.alpha, maxiter=s.mcep_maxiter, eps=s.mcep_eps, etype=1)
+        cep = mcep(frames, s.order, s.alpha, maxiter=s.mcep_maxiter, eps=s.mcep_eps, etype=1, min_det=1.0e-6,
+                   itype=0)
         power = np.mean(frames ** 2, axis=1) + 1e-300
         return cep, 10.0 * np.log10(power / power.mean())
     sp = _world_envelope(x, s)
     if s.cepstrum == "world_sp2mc":
-        cep = pysptk.sp2mc(sp, s.order, s.alpha)
+        cep = sp2mc(sp, s.order, s.alpha)
     else:  # SPTK mcep on the envelope, with pymcd's arguments
-        cep = pysptk.mcep(sp, order=s.order, alpha=s.alpha, maxiter=s.mcep_maxiter, etype=1, eps=s.mcep_eps,
-                          min_det=0.0, itype=3)
+        cep = mcep(sp, s.order, s.alpha, maxiter=s.mcep_maxiter, etype=1, eps=s.mcep_eps, min_det=0.0, itype=3)
     return cep, _envelope_power_db(sp)
 
 
 def dtw_path(x: np.ndarray, y: np.ndarray, variant: Literal["exact", "fastdtw"] = "exact",
              radius: int = 1) -> np.ndarray:
     """Alignment path (pairs x 2 array of frame indices into ``x`` and ``y``), Euclidean frame cost."""
-    if variant == "fastdtw":
-        from fastdtw import fastdtw
-        from scipy.spatial.distance import euclidean
+    if variant == "fastdtw":  # the fastdtw package's algorithm and path, compiled (benchmark.tts.fastdtw)
+        from benchmark.tts.fastdtw import fastdtw_path
 
-        _, path = fastdtw(x, y, radius=radius, dist=euclidean)
-        return np.asarray(path, dtype=np.int64)
+        return fastdtw_path(x, y, radius)
     import librosa
 
     _, wp = librosa.sequence.dtw(X=np.ascontiguousarray(x.T), Y=np.ascontiguousarray(y.T), metric="euclidean")
@@ -324,20 +357,86 @@ def cached_reference_analysis(path: str | Path, kind: str, settings: BaseModel,
     return cached_for_file(path, key, compute)
 
 
+def reference_cepstra(ref_path: str | Path, settings: McdSettings) -> np.ndarray:
+    """The reference's mel-cepstra with each frame's power (dB) as a last column, cached by content."""
+
+    def analyse() -> np.ndarray:
+        cep, power = mel_cepstrum(load_wave(ref_path, settings.sample_rate), settings)
+        return np.column_stack([cep, power])
+
+    return cached_reference_analysis(ref_path, "mcd", settings, analyse)
+
+
+def uses_reference_cache(settings: McdSettings) -> bool:
+    """Whether the reference's analysis can be cached (not when it is zero-padded to each synthesis)."""
+    return not (settings.dtw == "none" and settings.length_mode == "pad_waveform")
+
+
 def mcd(syn_path: str | Path, ref_path: str | Path, settings: McdSettings | str = "default") -> McdResult:
     """MCD in dB of a synthesized file against its ground-truth recording."""
     s = mcd_settings(settings) if isinstance(settings, str) else settings
     syn = load_wave(syn_path, s.sample_rate)
     try:
-        if s.dtw == "none" and s.length_mode == "pad_waveform":  # the reference is padded to the synthesis
+        if not uses_reference_cache(s):  # the reference is padded to the synthesis
             return mcd_from_waves(syn, load_wave(ref_path, s.sample_rate), s)
         c_syn, p_syn = mel_cepstrum(syn, s)
-
-        def analyse_reference() -> np.ndarray:
-            cep, power = mel_cepstrum(load_wave(ref_path, s.sample_rate), s)
-            return np.column_stack([cep, power])
-
-        ref = cached_reference_analysis(ref_path, "mcd", s, analyse_reference)
+        ref = reference_cepstra(ref_path, s)
         return mcd_from_cepstra(c_syn, ref[:, :-1], s, syn_power_db=p_syn, ref_power_db=ref[:, -1])
     except ValueError as exc:
         raise AudioError(f"{syn_path} vs {ref_path}", str(exc)) from exc
+
+
+def prepare_dtw(variant: str) -> None:
+    """Load (or compile) the numba DTW once in this process, so that forked workers inherit it."""
+    import librosa
+
+    x = np.zeros((4, 2))
+    if variant == "fastdtw":
+        from benchmark.tts.fastdtw import fastdtw_path
+
+        fastdtw_path(x, x)
+    elif variant == "exact":
+        librosa.sequence.dtw(X=x.T, Y=x.T)
+
+
+def distinct_references(paths: list[str]) -> list[str]:
+    """One path per distinct reference content (the cache key), in first-seen order."""
+    from benchmark.features.cache import file_digest
+
+    by_content: dict[str, str] = {}
+    for path in paths:
+        by_content.setdefault(file_digest(path), path)
+    return list(by_content.values())
+
+
+def _mcd_pair(item: tuple[str, str, McdSettings]) -> McdResult:
+    return mcd(*item)
+
+
+def _analyse_reference(item: tuple[str, McdSettings]) -> None:
+    reference_cepstra(*item)
+
+
+def mcd_many(pairs: list[tuple[str | Path, str | Path]], settings: McdSettings | str = "default", *,
+             jobs: int | None = 1, progress: bool = False) -> list[McdResult]:
+    """MCD of every (synthesized, reference) pair, over ``jobs`` processes (0: one per core).
+
+    The same values as :func:`mcd` pair by pair, for any ``jobs``. Each distinct reference recording
+    is analysed once, before the pairs (in parallel, cached by content), so pairs that share a
+    reference never analyse it twice; each pair then costs one analysis and one DTW. The first bad
+    pair raises :class:`AudioError` naming it, after every pair was tried.
+    """
+    from benchmark.tts.parallel import Failure, map_items
+
+    s = mcd_settings(settings) if isinstance(settings, str) else settings
+    pairs = [(str(a), str(b)) for a, b in pairs]
+    prepare_dtw(s.dtw)
+    if uses_reference_cache(s):
+        refs = distinct_references([ref for _, ref in pairs if Path(ref).is_file()])
+        map_items(_analyse_reference, [(ref, s) for ref in refs], jobs=jobs, progress=progress,
+                  desc="MCD references")  # a bad one fails again, by name, with its pair below
+    results = map_items(_mcd_pair, [(a, b, s) for a, b in pairs], jobs=jobs, progress=progress, desc="MCD")
+    for (a, b), value in zip(pairs, results):
+        if isinstance(value, Failure):
+            raise AudioError(f"{a} vs {b}", str(value).removeprefix(f"{a} vs {b}: "))
+    return results  # type: ignore[return-value]

@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from benchmark.tts.mcd import _pysptk, _pyworld, dtw_path, load_wave
+from benchmark.tts.mcd import _pyworld, dtw_path, load_wave, sp2mc
 
 
 class ProsodySettings(BaseModel):
@@ -55,7 +55,6 @@ class ProsodyResult:
 
 def f0_and_cepstrum(wave: np.ndarray, settings: ProsodySettings) -> tuple[np.ndarray, np.ndarray]:
     """WORLD F0 (Hz, 0 = unvoiced) and mel-cepstra, one row per frame."""
-    pysptk = _pysptk()
     pw = _pyworld()
     s = settings
     x = np.ascontiguousarray(wave, dtype=np.float64)
@@ -65,7 +64,7 @@ def f0_and_cepstrum(wave: np.ndarray, settings: ProsodySettings) -> tuple[np.nda
         f0, t = pw.dio(x, s.sample_rate, f0_floor=s.f0_floor, f0_ceil=s.f0_ceil, frame_period=s.frame_shift_ms)
         f0 = pw.stonemask(x, f0, t, s.sample_rate)
     sp = pw.cheaptrick(x, f0, t, s.sample_rate)
-    return f0, pysptk.sp2mc(sp, s.align_order, s.align_alpha)
+    return f0, sp2mc(sp, s.align_order, s.align_alpha)
 
 
 def _speech_seconds(wave: np.ndarray, sr: int, top_db: float) -> float:
@@ -109,13 +108,19 @@ def prosody_from_waves(syn: np.ndarray, ref: np.ndarray, settings: ProsodySettin
     )
 
 
-def prosody(syn_path: str | Path, ref_path: str | Path, settings: ProsodySettings | None = None) -> ProsodyResult:
-    """Prosody checks of a synthesized file against its ground-truth recording."""
+def reference_analysis(ref_path: str | Path, settings: ProsodySettings) -> np.ndarray:
+    """The reference's (F0, mel-cepstra) as columns, shared by every system scored against it (cached by
+    content + settings)."""
     from benchmark.tts.mcd import cached_reference_analysis
 
+    return cached_reference_analysis(
+        ref_path, "prosody", settings,
+        lambda: np.column_stack(f0_and_cepstrum(load_wave(ref_path, settings.sample_rate), settings)))
+
+
+def prosody(syn_path: str | Path, ref_path: str | Path, settings: ProsodySettings | None = None) -> ProsodyResult:
+    """Prosody checks of a synthesized file against its ground-truth recording."""
     s = settings or ProsodySettings()
     ref = load_wave(ref_path, s.sample_rate)
-    # the reference's analysis is shared by every system scored against it (cached by content + settings)
-    analysis = cached_reference_analysis(ref_path, "prosody", s,
-                                         lambda: np.column_stack(f0_and_cepstrum(ref, s)))
+    analysis = reference_analysis(ref_path, s)
     return prosody_from_waves(load_wave(syn_path, s.sample_rate), ref, s, (analysis[:, 0], analysis[:, 1:]))

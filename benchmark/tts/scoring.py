@@ -44,7 +44,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
-from tqdm.auto import tqdm
 
 from benchmark.errors import EmobenchError, ManifestError
 from benchmark.labels import EMOTIONS
@@ -203,22 +202,49 @@ def _row_number(df: pd.DataFrame, i: int) -> int:
 # --------------------------------------------------------------------------- scoring
 
 
-def _reference_metrics(df: pd.DataFrame, config: ScoringConfig, progress: bool
+def _distinct_references(df: pd.DataFrame) -> list[str]:
+    from benchmark.tts.mcd import distinct_references
+
+    try:
+        return distinct_references([r for r in df["reference"] if r])
+    except EmobenchError:  # a file gone since validation: its rows fail, by name, below
+        return []
+
+
+def _analyse_reference(ref: str, config: ScoringConfig) -> None:
+    from benchmark.tts.mcd import reference_cepstra, uses_reference_cache
+    from benchmark.tts.prosody import reference_analysis
+
+    if uses_reference_cache(config.mcd):
+        reference_cepstra(ref, config.mcd)
+    reference_analysis(ref, config.prosody)
+
+
+def _reference_row(row: pd.Series, config: ScoringConfig) -> dict[str, float]:
+    if not row["reference"]:
+        return {}
+    m = mcd(row["wav"], row["reference"], config.mcd)
+    return {"mcd_db": m.mcd_db, "mcd_pairs": m.n_pairs, **prosody(row["wav"], row["reference"], config.prosody).to_dict()}
+
+
+def _reference_metrics(df: pd.DataFrame, config: ScoringConfig, progress: bool, jobs: int | None = 1
                        ) -> tuple[pd.DataFrame, dict[int, str]]:
-    """MCD and prosody per row with a reference; analysis failures are returned by row."""
-    rows, failures = [], {}
-    for i, row in tqdm(list(df.iterrows()), desc="MCD + prosody", disable=not progress, unit="utt"):
-        out: dict[str, float] = {}
-        if row["reference"]:
-            try:
-                m = mcd(row["wav"], row["reference"], config.mcd)
-                out.update(mcd_db=m.mcd_db, mcd_pairs=m.n_pairs)
-                out.update(prosody(row["wav"], row["reference"], config.prosody).to_dict())
-            except Exception as exc:  # noqa: BLE001  (any analysis failure is this row's, e.g. librosa's)
-                failures[i] = (f"MCD/prosody analysis failed: {exc}" if isinstance(exc, (EmobenchError, ValueError))
-                               else f"MCD/prosody analysis failed ({type(exc).__name__}: {exc})")
-        rows.append(out)
-    return pd.DataFrame(rows, index=df.index), failures
+    """MCD and prosody per row with a reference, over ``jobs`` processes (the same numbers for any
+    ``jobs``: :mod:`benchmark.tts.parallel`); analysis failures are returned by row."""
+    from benchmark.tts.mcd import prepare_dtw
+    from benchmark.tts.parallel import Failure, map_items
+
+    prepare_dtw(config.mcd.dtw)
+    prepare_dtw(config.prosody.dtw)
+    # each distinct reference analysed once, before the rows (which then read it from the cache)
+    map_items(lambda ref: _analyse_reference(ref, config), _distinct_references(df), jobs=jobs)
+    rows = [row for _, row in df.iterrows()]
+    values = map_items(lambda row: _reference_row(row, config), rows, jobs=jobs, progress=progress,
+                       desc="MCD + prosody")
+    failures = {i: f"MCD/prosody analysis failed: {v}" if v.known else f"MCD/prosody analysis failed ({v})"
+                for i, v in zip(df.index, values) if isinstance(v, Failure)}
+    table = [{} if isinstance(v, Failure) else v for v in values]
+    return pd.DataFrame(table, index=df.index), failures
 
 
 def _mean(values: pd.Series) -> float:
@@ -261,6 +287,7 @@ def score_tts(
     log_mlflow: bool = True,
     tracking_uri: str | None = None,
     progress: bool = True,
+    jobs: int | None = 1,
 ) -> ScoreResult:
     """Score the utterances of a TTS manifest; write tables to ``out_dir`` and MLflow.
 
@@ -268,6 +295,8 @@ def score_tts(
     model trained independently of the systems compared); ``judge_info``
     (name, held-out accuracy on ground truth, ...) is recorded beside its
     accuracy. ``transcriber`` overrides the one built from ``config.asr``.
+    ``jobs`` processes (0: one per core) share the per-utterance analyses; the results are the same
+    for any ``jobs``.
     """
     config = config or ScoringConfig()
     if isinstance(manifest, pd.DataFrame):
@@ -284,7 +313,7 @@ def score_tts(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    ref_table, failures = _reference_metrics(df, config, progress)
+    ref_table, failures = _reference_metrics(df, config, progress, jobs)
     if failures:
         lines = {i: f"row {_row_number(df, i)} (utt_id={df.at[i, 'utt_id']!r}): {msg}" for i, msg in failures.items()}
         if not skip_bad:

@@ -353,6 +353,7 @@ def _aggregates(side: Side, definition: lb.LeaderboardDef) -> pd.DataFrame:
 
 def _aggregate_rows(base: Side, cand: Side, gate: GateConfig) -> list[dict]:
     definition = base.definition if base.snapshot is not None else cand.definition
+    assert definition is not None   # only called when one side is a snapshot, which carries its definition
     b, c = _aggregates(base, definition), _aggregates(cand, definition)
     rows = []
     for method in sorted(set(b["method"]) & set(c["method"])):

@@ -45,6 +45,7 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 from mlflow.tracking import MlflowClient
 
 from benchmark.errors import ConfigError, EmobenchError
@@ -116,6 +117,7 @@ def to_feature_set(data: Any, spec: dict[str, Any]) -> FeatureSet:
     dtype = np.dtype(spec["dtype"])
     if spec["input"] == "layers":
         flat = to_feature_set(data, {**spec, "input": "vectors"})
+        assert isinstance(flat.X, np.ndarray)   # vectors are one 2-D array
         return FeatureSet(flat.utt_ids, flat.X.reshape(len(flat), *spec["shape"]), None, flat.speakers, flat.languages)
     if spec["input"] == "vectors":
         if isinstance(data, pd.DataFrame):
@@ -124,18 +126,20 @@ def to_feature_set(data: Any, spec: dict[str, Any]) -> FeatureSet:
                 raise EmobenchError(f"model input lacks feature column(s) {missing[:5]} "
                                     f"(expects {len(spec['columns'])} columns f0..f{len(spec['columns']) - 1})")
             data = data[spec["columns"]].to_numpy()
-        X = np.asarray(data, dtype=dtype)
-        if X.ndim != 2 or X.shape[1] != len(spec["columns"]):
-            raise EmobenchError(f"model input has shape {X.shape}; expects (n, {len(spec['columns'])})")
+        matrix = np.asarray(data, dtype=dtype)
+        if matrix.ndim != 2 or matrix.shape[1] != len(spec["columns"]):
+            raise EmobenchError(f"model input has shape {matrix.shape}; expects (n, {len(spec['columns'])})")
+        X: np.ndarray | list[np.ndarray] = matrix
     else:
         if isinstance(data, pd.DataFrame):
             if spec["column"] not in data.columns:
                 raise EmobenchError(f"model input needs a column {spec['column']!r} of (frames, dims) arrays")
             data = list(data[spec["column"]])
-        X = [np.asarray([np.asarray(row, dtype=dtype) for row in utt], dtype=dtype) for utt in data]
-        bad = [i for i, x in enumerate(X) if x.ndim != 2 or x.shape[1] != spec["dims"]]
+        frames = [np.asarray([np.asarray(row, dtype=dtype) for row in utt], dtype=dtype) for utt in data]
+        bad = [i for i, x in enumerate(frames) if x.ndim != 2 or x.shape[1] != spec["dims"]]
         if bad:
             raise EmobenchError(f"model input rows {bad[:10]} are not (frames, {spec['dims']}) arrays")
+        X = frames
     n = len(X)
     ids = [str(i) for i in range(n)]
     unknown = np.array(["unknown"] * n)
@@ -153,13 +157,12 @@ def predictions_frame(method: Method, batch: FeatureSet) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- the pyfunc wrapper
 
-
 with warnings.catch_warnings():
     # MLflow suggests type hints on predict(); the input schema here is the explicit signature
     # (DataFrame of vectors or of frame arrays), which type hints cannot express.
     warnings.filterwarnings("ignore", message=".*type hints to the `predict` method.*")
 
-    class EmobenchPyfuncModel(mlflow.pyfunc.PythonModel):
+    class EmobenchPyfuncModel(PythonModel):
         """pyfunc face of any emobench Method; ``self.method`` is the loaded Method."""
 
         def load_context(self, context) -> None:
@@ -174,7 +177,7 @@ with warnings.catch_warnings():
             return predictions_frame(self.method, to_feature_set(model_input, self.config))
 
 
-    class EmobenchTTSPyfuncModel(mlflow.pyfunc.PythonModel):
+    class EmobenchTTSPyfuncModel(PythonModel):
         """pyfunc face of a trained emobench TTS model: text + speaker (+ reference recording) -> audio.
 
         Input: a DataFrame with ``text``, ``speaker`` (one of the model's training speakers),

@@ -47,7 +47,7 @@ from benchmark import results
 from benchmark.claims.spec import ClaimSpec, in_points, metric_kind
 from benchmark.errors import EmobenchError
 from benchmark.metrics import stacked as st
-from benchmark.metrics.distances import language_distance_boot
+from benchmark.metrics.distances import LatentDistance, language_distance_boot
 from benchmark.metrics.probe import speaker_probe_predictions
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
@@ -211,7 +211,7 @@ def _probe_stack(cells: pd.DataFrame, uri: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _distance_effect(ca: pd.DataFrame, cb: pd.DataFrame, metric: str, claim: ClaimSpec, uri: str
+def _distance_effect(ca: pd.DataFrame, cb: pd.DataFrame, metric: LatentDistance, claim: ClaimSpec, uri: str
                      ) -> tuple[float, float, np.ndarray, np.ndarray, int, int]:
     points_a, points_b, boots_a, boots_b, n = [], [], [], [], 0
     for ra, rb in zip(ca.to_dict("records"), cb.to_dict("records")):
@@ -220,6 +220,7 @@ def _distance_effect(ca: pd.DataFrame, cb: pd.DataFrame, metric: str, claim: Cla
             if e is None:
                 raise MissingData(f"{r['method']}: cell {r['fold']}/seed {r['seed']} logged no test embeddings "
                                   "(set keep_embeddings on the protocol)")
+        assert ea is not None and eb is not None   # checked just above
         ids_a, ids_b = np.asarray(ea["utt_ids"]).astype(str), np.asarray(eb["utt_ids"]).astype(str)
         if set(ids_a) != set(ids_b):
             raise MissingData(f"{ra['method']} and {rb['method']}: cell {ra['fold']}/seed {ra['seed']} embeds "
@@ -247,7 +248,8 @@ def _effect(cells: pd.DataFrame, method: str, baseline: str, metric: str, claim:
     what = f"{method} vs {baseline}"
     kind = metric_kind(metric)
     if kind == "distance":
-        return (*_distance_effect(ca, cb, metric, claim, uri), len(ca))
+        distance: LatentDistance = "mmd" if metric == "mmd" else "bhattacharyya"   # metric_kind checked the name
+        return (*_distance_effect(ca, cb, distance, claim, uri), len(ca))
     if kind == "probe":
         pa, pb, metric = _probe_stack(ca, uri), _probe_stack(cb, uri), "wa"   # probe accuracy = its WA
     else:
@@ -389,6 +391,7 @@ def evaluate_claim(claim: ClaimSpec, cells: pd.DataFrame, tracking_uri: str) -> 
                                                   reason=f"no finished cells of {' and '.join(missing)} on "
                                                          f"{_where(claim)}"))
                     continue
+                assert baseline is not None   # a missing baseline was reported above
                 comparisons.append(compare_one(claim, chosen, method, baseline, metric, tracking_uri))
     verdict, headline = combine(claim, comparisons)
     return ClaimResult(claim, verdict, comparisons, headline, notes)

@@ -1,4 +1,3 @@
-"""Baseline methods, registered in benchmark.methods.METHODS like the seed methods."""
-from baselines import classical  # noqa: F401  (majority, logreg, linear_svm, logreg_oversampled, logreg_smote)
-from baselines import cnn  # noqa: F401,E402  (cnn, crnn, cnn_weighted, crnn_weighted, cnn_oversampled)
-from baselines import frozen  # noqa: F401,E402  (frozen_logreg: logistic regression on a pretrained encoder)
+"""Baseline methods, listed in benchmark.methods.METHODS beside the seed methods (imported on first use):
+classical (majority, logreg, linear_svm, logreg_oversampled, logreg_smote), cnn (cnn, crnn, cnn_weighted,
+crnn_weighted, cnn_oversampled) and frozen (frozen_logreg on a pretrained encoder)."""

@@ -49,7 +49,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 
 from benchmark.errors import EmobenchError
-from benchmark.methods.base import METHODS, FeatureSet, HParams, Method
+from benchmark.methods.base import FeatureSet, HParams, Method
 from benchmark.methods.linear import (Standardizer, check_class_counts, feature_matrix, softmax_decision,
                                       train_labels)
 from benchmark.methods.sk_io import (load_arrays, load_sklearn, read_json, save_arrays, save_sklearn,
@@ -129,7 +129,6 @@ class _FunctionalsMethod(Method):
 # ----------------------------------------------------------------------------- majority
 
 
-@METHODS.register("majority")
 class MajorityBaseline(_FunctionalsMethod):
     """The training-set class prior for every utterance; its prediction is the majority class."""
 
@@ -181,7 +180,6 @@ class _SklearnModel(_FunctionalsMethod):
         self.model_ = load_sklearn(path / "model.skops")
 
 
-@METHODS.register("logreg")
 class LogRegBaseline(_SklearnModel):
     """Multinomial logistic regression (L2, lbfgs) on z-scored functionals."""
 
@@ -202,7 +200,6 @@ class LinearSVMHParams(HParams):
     calibration_folds: int = Field(3, ge=2)
 
 
-@METHODS.register("linear_svm")
 class LinearSVMBaseline(_SklearnModel):
     """Linear SVM (one-vs-rest ``LinearSVC``); probabilities as in the module docstring."""
 
@@ -230,7 +227,6 @@ class LinearSVMBaseline(_SklearnModel):
         return softmax_decision(self.model_.decision_function(Z))
 
 
-@METHODS.register("logreg_oversampled")
 class LogRegOversampled(LogRegBaseline):
     """Logistic regression after random oversampling of minority classes (imbalanced-learn)."""
 
@@ -246,7 +242,6 @@ class SmoteHParams(LogRegHParams):
     k_neighbors: int = Field(5, ge=1, description="SMOTE neighbours (lowered for classes smaller than k+1)")
 
 
-@METHODS.register("logreg_smote")
 class LogRegSmote(LogRegBaseline):
     """Logistic regression after SMOTE on the z-scored functionals (imbalanced-learn)."""
 

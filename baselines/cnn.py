@@ -9,7 +9,6 @@ import numpy as np
 import torch
 from imblearn.over_sampling import RandomOverSampler
 
-from benchmark.methods.base import METHODS
 from benchmark.methods.logmel_net import LogMelHParams, LogMelNetMethod
 
 
@@ -17,14 +16,12 @@ class CrnnHParams(LogMelHParams):
     rnn_hidden: int = 32
 
 
-@METHODS.register("cnn")
 class CNN(LogMelNetMethod):
     """Conv stack + attentive statistics pooling + linear head, cross-entropy."""
 
     name = "cnn"
 
 
-@METHODS.register("crnn")
 class CRNN(LogMelNetMethod):
     """CNN followed by a bidirectional GRU, cross-entropy."""
 
@@ -40,21 +37,18 @@ class _ClassWeighted:
         self.class_weights_ = torch.tensor(w, dtype=torch.float32, device=self.device_)
 
 
-@METHODS.register("cnn_weighted")
 class CNNWeighted(_ClassWeighted, CNN):
     """CNN with the cross-entropy weighted by inverse class frequency."""
 
     name = "cnn_weighted"
 
 
-@METHODS.register("crnn_weighted")
 class CRNNWeighted(_ClassWeighted, CRNN):
     """CRNN with the cross-entropy weighted by inverse class frequency."""
 
     name = "crnn_weighted"
 
 
-@METHODS.register("cnn_oversampled")
 class CNNOversampled(CNN):
     """CNN trained on randomly oversampled epochs (imbalanced-learn's RandomOverSampler on row indices)."""
 

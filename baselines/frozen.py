@@ -22,7 +22,6 @@ from typing import Any, ClassVar
 from pydantic import Field, field_validator
 
 from baselines.classical import LogRegBaseline, LogRegHParams
-from benchmark.methods.base import METHODS
 
 DEFAULT_FEATURE: dict[str, Any] = {"name": "whisper_encoder", "layers": 1, "pooling": "mean_std"}
 
@@ -39,7 +38,6 @@ class FrozenLogRegHParams(LogRegHParams):
         return check_feature_kind(value, ("vector",))
 
 
-@METHODS.register("frozen_logreg")
 class FrozenLogReg(LogRegBaseline):
     """Multinomial logistic regression on one frozen encoder layer's mean and standard deviation."""
 

@@ -166,7 +166,6 @@ with warnings.catch_warnings():
         """pyfunc face of any emobench Method; ``self.method`` is the loaded Method."""
 
         def load_context(self, context) -> None:
-            import baselines  # noqa: F401  (registers the baselines)
             from benchmark.methods import METHODS
 
             self.config = dict(context.model_config or {})

@@ -216,7 +216,6 @@ def method_feature(method: str, hparams: dict[str, Any]) -> Any:
     """The feature a configured method reads: its ``feature`` hyperparameter where it has one
     (log-mel networks, the VAE family, the pretrained-encoder probes), else its class's."""
     from benchmark.methods import METHODS
-    import baselines  # noqa: F401  (registers the baselines)
 
     return METHODS.get(method)(**hparams).feature
 
@@ -378,7 +377,6 @@ def run_cells(cells: list[Cell], manifest: pd.DataFrame | None = None,
     """
     from benchmark.features import feature_set
     from benchmark.methods import METHODS
-    import baselines  # noqa: F401  (registers the baselines)
 
     if len({c.training_key for c in cells}) != 1:
         raise ValueError("run_cells: the cells do not share one training key")

@@ -153,10 +153,9 @@ def parse_suite(data: dict[str, Any], source: str = "<suite>") -> SuiteConfig:
 
 
 def _check_references(suite: SuiteConfig, source: str) -> None:
-    # Imported here: registries pull in torch and every method module.
+    # Imported here: the protocol registry pulls in pandas and scikit-learn.
     from benchmark.methods import METHODS
     from benchmark.protocols import PROTOCOLS
-    import baselines  # noqa: F401  (registers baselines)
 
     problems = []
     for name in suite.methods:

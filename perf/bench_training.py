@@ -139,7 +139,6 @@ def prepare_data(methods: list[str], workdir: Path, synthetic: bool, max_train: 
 def run_one(name: str, workdir: Path, epochs: int | None, trace: bool) -> dict:
     import torch
 
-    import baselines  # noqa: F401
     from benchmark.methods import METHODS
     from sklearn.metrics import accuracy_score, balanced_accuracy_score
 
@@ -193,7 +192,6 @@ def main() -> None:
         print("RESULT " + json.dumps(result))
         return
 
-    import baselines  # noqa: F401
     from benchmark.methods import METHODS
 
     methods = METHODS.names() if args.methods == "all" else [m.strip() for m in args.methods.split(",")]

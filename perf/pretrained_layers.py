@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import balanced_accuracy_score
 
-import baselines  # noqa: F401  (registers the baselines)
 from benchmark.corpora import load_corpus
 from benchmark.features import feature_set
 from benchmark.methods import METHODS

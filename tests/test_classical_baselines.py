@@ -7,7 +7,6 @@ from imblearn.over_sampling import SMOTE, RandomOverSampler
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 
-import baselines  # noqa: F401  (registers the baselines)
 from benchmark.errors import ConfigError, EmobenchError
 from benchmark.methods import METHODS, FeatureSet
 from benchmark.methods.sk_io import UnsafeModelFile, load_sklearn, save_sklearn

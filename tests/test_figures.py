@@ -10,7 +10,6 @@ from benchmark.report import style as ST
 
 
 def _registered() -> list[str]:
-    import baselines  # noqa: F401  (registers the baselines)
     from benchmark.methods import METHODS
 
     return METHODS.names()

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-import baselines  # noqa: F401  (registers the baselines)
 from benchmark.errors import ConfigError
 from benchmark.features import make_config
 from benchmark.methods import METHODS, FeatureSet

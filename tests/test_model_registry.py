@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-import baselines  # noqa: F401  (registers the baselines)
 from benchmark.errors import EmobenchError
 from benchmark.methods import METHODS, FeatureSet
 from benchmark.model_registry import (load_registered, log_and_register, model_uri, registered_name, to_frame,

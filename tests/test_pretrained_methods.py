@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-import baselines  # noqa: F401  (registers the baselines)
 from benchmark.errors import ConfigError
 from benchmark.methods import METHODS, FeatureSet
 

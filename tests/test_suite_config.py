@@ -39,7 +39,6 @@ def test_pretrained_encoder_methods_run_in_full_and_pretrained():
 
 def test_default_suite_covers_every_method_and_three_seeds_on_the_main_protocol():
     from benchmark.methods import METHODS
-    import baselines  # noqa: F401
 
     suite = load_suite("default")
     assert set(suite.methods) == set(METHODS.names()) - PRETRAINED_ENCODER_METHODS

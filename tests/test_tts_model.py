@@ -299,7 +299,6 @@ def test_any_registered_method_conditions_the_model(home, tmp_path):
     """A fitted, frozen method's embedding of the reference changes the output; the bundle reloads it."""
     from benchmark.features import feature_set
     from benchmark.methods import METHODS
-    import baselines  # noqa: F401
 
     method = METHODS.get("logreg")()
     method.fit(feature_set(home, method.feature, progress=False))
@@ -328,7 +327,6 @@ def test_any_registered_method_conditions_the_model(home, tmp_path):
 def logreg(tiny, tmp_path_factory):
     from benchmark.features import feature_set
     from benchmark.methods import METHODS
-    import baselines  # noqa: F401
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EMOBENCH_HOME", str(tmp_path_factory.getbasetemp() / "tts_home"))

@@ -1,7 +1,7 @@
-"""Emotion-representation methods (seed methods; baselines live in ``baselines/``)."""
-from benchmark.methods.base import METHODS, FeatureSet, HParams, Method
-from benchmark.methods import vae, vae_conv  # noqa: F401,E402  (dae, vae, vae_kl_annealing, ssvae, *_conv)
-from benchmark.methods import emotion_extractor, speaker_adversarial  # noqa: F401,E402
-from benchmark.methods import layer_probe  # noqa: F401,E402  (superb_probe, on pretrained encoders)
+"""Emotion-representation methods (seed methods here; baselines live in ``baselines/``).
 
-__all__ = ["METHODS", "FeatureSet", "HParams", "Method"]
+``METHODS`` lists every shipped method and imports a method's module only when it is looked up.
+"""
+from benchmark.methods.base import METHOD_MODULES, METHODS, FeatureSet, HParams, Method
+
+__all__ = ["METHODS", "METHOD_MODULES", "FeatureSet", "HParams", "Method"]

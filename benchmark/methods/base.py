@@ -121,4 +121,30 @@ class Method(ABC):
         """Inverse of :meth:`save`; never executes code from the files it reads."""
 
 
-METHODS: Registry[type[Method]] = Registry("method")
+# Every shipped method, seed or baseline: name -> "module:class", imported on first use (so a run
+# that trains one method imports only its module). A new method is one module plus one line here;
+# a method outside the package registers itself with METHODS.register_lazy or @METHODS.register.
+METHOD_MODULES = {
+    "majority":            "baselines.classical:MajorityBaseline",
+    "logreg":              "baselines.classical:LogRegBaseline",
+    "linear_svm":          "baselines.classical:LinearSVMBaseline",
+    "logreg_oversampled":  "baselines.classical:LogRegOversampled",
+    "logreg_smote":        "baselines.classical:LogRegSmote",
+    "frozen_logreg":       "baselines.frozen:FrozenLogReg",
+    "cnn":                 "baselines.cnn:CNN",
+    "crnn":                "baselines.cnn:CRNN",
+    "cnn_weighted":        "baselines.cnn:CNNWeighted",
+    "crnn_weighted":       "baselines.cnn:CRNNWeighted",
+    "cnn_oversampled":     "baselines.cnn:CNNOversampled",
+    "dae":                 "benchmark.methods.vae:DAE",
+    "vae":                 "benchmark.methods.vae:VAE",
+    "vae_kl_annealing":    "benchmark.methods.vae:VAEKLAnnealing",
+    "ssvae":               "benchmark.methods.vae:SSVAE",
+    "dae_conv":            "benchmark.methods.vae_conv:DAEConv",
+    "vae_conv":            "benchmark.methods.vae_conv:VAEConv",
+    "ssvae_conv":          "benchmark.methods.vae_conv:SSVAEConv",
+    "emotion_extractor":   "benchmark.methods.emotion_extractor:EmotionExtractor",
+    "speaker_adversarial": "benchmark.methods.speaker_adversarial:SpeakerAdversarial",
+    "superb_probe":        "benchmark.methods.layer_probe:SuperbProbe",
+}
+METHODS: Registry[type[Method]] = Registry("method", lazy=METHOD_MODULES)

@@ -62,7 +62,6 @@ from pydantic import Field
 from torch import nn
 
 from benchmark.labels import NEUTRAL
-from benchmark.methods.base import METHODS
 from benchmark.methods.logmel_net import LogMelHParams, LogMelNetMethod, pad_batch
 
 
@@ -96,7 +95,6 @@ class EmotionExtractorHParams(LogMelHParams):
     neutral_mix_prob: float = Field(0.0, ge=0, le=1)
 
 
-@METHODS.register("emotion_extractor")
 class EmotionExtractor(LogMelNetMethod):
     """Augmented, class-aware emotion encoder; its embeddings condition the TTS model."""
 

@@ -35,7 +35,7 @@ from sklearn.metrics import balanced_accuracy_score
 from torch import nn
 
 from benchmark.errors import EmobenchError
-from benchmark.methods.base import METHODS, FeatureSet, HParams, Method, hold_out_speakers
+from benchmark.methods.base import FeatureSet, HParams, Method, hold_out_speakers
 from benchmark.methods.linear import Standardizer, train_labels
 
 DEFAULT_FEATURE: dict[str, Any] = {"name": "whisper_encoder", "layers": "all", "pooling": "mean"}
@@ -85,7 +85,6 @@ class LayerWeightedProbe(nn.Module):
         return self.head(self.pooled(x))
 
 
-@METHODS.register("superb_probe")
 class SuperbProbe(Method):
     """Learned softmax layer weights + mean pooling + linear/MLP head on a frozen encoder."""
 

@@ -30,7 +30,6 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from benchmark.methods.base import METHODS
 from benchmark.methods.logmel_net import (AttentiveStatsPooling, LogMelHParams, LogMelNetMethod, frame_mask,
                                           packed_rnn)
 
@@ -104,7 +103,6 @@ class SpeakerAdversarialHParams(LogMelHParams):
     entropy_weight: float = Field(0.1, ge=0, description="beta: weight of the speaker-entropy loss")
 
 
-@METHODS.register("speaker_adversarial")
 class SpeakerAdversarial(LogMelNetMethod):
     """Emotion encoder trained to hide the speaker (gradient reversal + speaker-posterior entropy)."""
 

@@ -83,7 +83,7 @@ from sklearn.svm import LinearSVC
 from torch import nn
 
 from benchmark.errors import EmobenchError
-from benchmark.methods.base import METHODS, FeatureSet, HParams, Method
+from benchmark.methods.base import FeatureSet, HParams, Method
 from benchmark.methods.linear import (Standardizer, feature_matrix, outlier_rows, softmax_decision,
                                       train_labels)
 from benchmark.methods.sk_io import (load_arrays, load_sklearn, read_json, save_arrays, save_sklearn,
@@ -568,7 +568,6 @@ class MLPAutoencoderMethod(AutoencoderMethod):
         self.scaler_ = Standardizer(arrays["mean"], arrays["scale"])
 
 
-@METHODS.register("dae")
 class DAE(MLPAutoencoderMethod):
     """Denoising autoencoder: the paper's low-complexity baseline (about 52% UA on IEMOCAP 4-class)."""
 
@@ -578,7 +577,6 @@ class DAE(MLPAutoencoderMethod):
     hp: DAEHParams
 
 
-@METHODS.register("vae")
 class VAE(MLPAutoencoderMethod):
     """Variational autoencoder: reconstruction + beta * KL, constant beta (1)."""
 
@@ -588,7 +586,6 @@ class VAE(MLPAutoencoderMethod):
     hp: VAEHParams
 
 
-@METHODS.register("vae_kl_annealing")
 class VAEKLAnnealing(MLPAutoencoderMethod):
     """VAE with the paper's cyclical KL annealing (``kl_schedule="linear"`` for monotonic)."""
 
@@ -598,7 +595,6 @@ class VAEKLAnnealing(MLPAutoencoderMethod):
     hp: VAEKLAnnealingHParams
 
 
-@METHODS.register("ssvae")
 class SSVAE(MLPAutoencoderMethod):
     """Semi-supervised VAE: reconstruction + annealed KL + gamma * L_clus on the labelled part."""
 

@@ -48,7 +48,7 @@ from pydantic import Field
 from torch import nn
 
 from benchmark.errors import ConfigError, EmobenchError
-from benchmark.methods.base import METHODS, FeatureSet
+from benchmark.methods.base import FeatureSet
 from benchmark.methods.vae import (AutoencoderHParams, AutoencoderMethod, KLHParams, NoiseHParams,
                                    SemiSupervisedHParams)
 
@@ -248,7 +248,6 @@ class ConvAutoencoderMethod(AutoencoderMethod):
         self.mean_, self.scale_ = arrays["mean"], arrays["scale"]
 
 
-@METHODS.register("dae_conv")
 class DAEConv(ConvAutoencoderMethod):
     """EXTENSION: denoising autoencoder on log-mel segments, latent SVC."""
 
@@ -258,7 +257,6 @@ class DAEConv(ConvAutoencoderMethod):
     hp: DAEConvHParams
 
 
-@METHODS.register("vae_conv")
 class VAEConv(ConvAutoencoderMethod):
     """EXTENSION: VAE on log-mel segments (``kl_schedule`` selects annealing), latent SVC."""
 
@@ -268,7 +266,6 @@ class VAEConv(ConvAutoencoderMethod):
     hp: VAEConvHParams
 
 
-@METHODS.register("ssvae_conv")
 class SSVAEConv(ConvAutoencoderMethod):
     """EXTENSION: semi-supervised VAE on log-mel segments, latent SVC."""
 

@@ -157,9 +157,7 @@ def pick_references(test: pd.DataFrame, train: pd.DataFrame, seed: int) -> tuple
 def _fit_conditioner(method_name: str, hparams: dict[str, Any], train: pd.DataFrame, seed: int, progress: bool):
     from benchmark.features import feature_set
     from benchmark.methods import METHODS
-    from benchmark.tts.synthesize import _register_all_methods
 
-    _register_all_methods()
     cls = METHODS.get(method_name)
     rng = np.random.default_rng(seed)
     val_mask = np.zeros(len(train), bool)

@@ -224,7 +224,8 @@ def _reference_row(row: pd.Series, config: ScoringConfig) -> dict[str, float]:
     if not row["reference"]:
         return {}
     m = mcd(row["wav"], row["reference"], config.mcd)
-    return {"mcd_db": m.mcd_db, "mcd_pairs": m.n_pairs, **prosody(row["wav"], row["reference"], config.prosody).to_dict()}
+    f0 = prosody(row["wav"], row["reference"], config.prosody)
+    return {"mcd_db": m.mcd_db, "mcd_pairs": m.n_pairs, **f0.to_dict()}
 
 
 def _reference_metrics(df: pd.DataFrame, config: ScoringConfig, progress: bool, jobs: int | None = 1

@@ -158,7 +158,6 @@ class TTSModel:
             stats = Stats.from_arrays({k: data[k] for k in data.files})
         conditioner = None
         if meta["conditioner"] is not None:
-            _register_all_methods()
             conditioner = METHODS.get(meta["conditioner"]).load(path / "conditioner")
         return cls(acoustic.eval(), PhonemeInventory.load(path / "phonemes.json"), list(meta["speakers"]), stats,
                    conditioner, meta["conditioner"], LogMelConfig(**meta["mel_config"]), meta["train_config"],
@@ -171,16 +170,6 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def _register_all_methods() -> None:
-    """Import the method registrations (seed methods and baselines) so any name resolves."""
-    import benchmark.methods  # noqa: F401
-
-    try:
-        import baselines  # noqa: F401
-    except ImportError:  # pragma: no cover - baselines ship with emobench
-        pass
 
 
 def conditioner_embeddings(method: Method, paths: list[str], progress: bool = False) -> np.ndarray:

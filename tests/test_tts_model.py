@@ -403,6 +403,46 @@ def test_finetuned_emotion_changes_durations_and_pitch(home, trained, logreg):
     assert torch.allclose(forced.mel[0], forced.mel[1])
 
 
+def test_decoder_finetuning_lets_the_emotion_shape_the_spectra(home, trained, logreg, tmp_path):
+    """decoder_epochs > 0: a decoder emotion projection (and the decoder) trained on the mel; deterministic;
+    the control gets the same decoder fine-tuning without emotion; saved and reloaded identically."""
+    from benchmark.tts.train import finetune_tts
+
+    tts = _finetuned(home, trained, logreg, epochs=2, decoder_epochs=2)
+    again = _finetuned(home, trained, logreg, epochs=2, decoder_epochs=2)
+    for (name, x), (_, y) in zip(tts.acoustic.state_dict().items(), again.acoustic.state_dict().items()):
+        assert torch.equal(x, y), name
+    assert tts.acoustic.config.emotion_decoder
+    assert [h["epoch"] for h in tts.history if h.get("stage") == "finetune_decoder"] == [1, 2]
+    before = trained.acoustic.state_dict()
+    after = tts.acoustic.state_dict()
+    assert set(after) - set(before) == {"emotion.weight", "emotion.bias", "emotion_dec.weight", "emotion_dec.bias"}
+    assert not torch.equal(after["decoder.0.pw1.weight"], before["decoder.0.pw1.weight"])
+    assert torch.equal(after["encoder.0.conv1.weight"], before["encoder.0.conv1.weight"])   # frozen
+    assert tts.acoustic.emotion_dec.weight.abs().sum() > 0
+    row = home.iloc[0]
+    same = home[home["speaker"] == row["speaker"]]
+    z = torch.from_numpy(tts.embed_references([same[same["emotion"] == e]["path"].iloc[0] for e in ("sad", "angry")]))
+    ids = torch.tensor([tts.inventory.encode("en", phonemize(row["text"], "en"))] * 2)
+    spk = torch.tensor([tts.speaker_id(row["speaker"])] * 2)
+    with torch.inference_mode():
+        out = tts.acoustic.eval()(ids, spk, z)
+        d, p, e = out.durations[:1].repeat(2, 1), out.pitch[:1].repeat(2, 1), out.energy[:1].repeat(2, 1)
+        forced = tts.acoustic(ids, spk, z, d, p, e)
+    # unlike the variance-only model, the same durations, pitch and energy give different spectra
+    assert not torch.allclose(forced.mel[0], forced.mel[1])
+    loaded = TTSModel.load(tts.save(tmp_path / "dec"))
+    ref = same["path"].iloc[0]
+    assert np.array_equal(loaded.mel(row["text"], "en", row["speaker"], loaded.embed_references([ref])[0]),
+                          tts.mel(row["text"], "en", row["speaker"], tts.embed_references([ref])[0]))
+    control = finetune_tts(trained, home, None, **{**FT, "epochs": 2, "decoder_epochs": 2})
+    assert not control.acoustic.config.emotion_decoder
+    assert not torch.equal(control.acoustic.state_dict()["decoder.0.pw1.weight"], before["decoder.0.pw1.weight"])
+    projection_only = finetune_tts(trained, home, None, **{**FT, "epochs": 2, "decoder_epochs": 2,
+                                                             "decoder_modules": "projection"})
+    assert torch.equal(projection_only.acoustic.state_dict()["decoder.0.pw1.weight"], before["decoder.0.pw1.weight"])
+
+
 def test_finetune_without_conditioner_and_refusals(home, trained, logreg):
     from benchmark.tts.train import finetune_tts
 

@@ -80,6 +80,10 @@ class AcousticConfig(BaseModel):
     # predictors and the decoder) or "variance" (only the duration, pitch and energy predictors' input:
     # the fine-tuned models of benchmark.tts.train.finetune_tts)
     emotion_to: Literal["all", "variance"] = "all"
+    # a second projection of the emotion embedding added to the decoder's input (every frame), so the
+    # emotion also shapes the spectra (loudness, spectral tilt, voice quality), not only the prosody;
+    # benchmark.tts.train.finetune_tts trains it (decoder_epochs > 0)
+    emotion_decoder: bool = False
 
 
 def sinusoid(length: int, dim: int, device: torch.device | None = None) -> torch.Tensor:
@@ -215,6 +219,7 @@ class AcousticModel(nn.Module):
                                      for _ in range(c.encoder_layers))
         self.speaker = nn.Embedding(c.n_speakers, d)
         self.emotion = nn.Linear(c.emotion_dim, d) if c.emotion_dim else None
+        self.emotion_dec = nn.Linear(c.emotion_dim, d) if c.emotion_dim and c.emotion_decoder else None
         self.duration = VariancePredictor(d, c.variance_channels, c.variance_kernel, c.dropout)
         self.pitch = VariancePredictor(d, c.variance_channels, c.variance_kernel, c.dropout)
         self.energy = VariancePredictor(d, c.variance_channels, c.variance_kernel, c.dropout)
@@ -324,8 +329,14 @@ class AcousticModel(nn.Module):
         h, frame_pad, rel = length_regulate(x, durations)
         if crop is not None:
             h, frame_pad, rel = crop_frames(h, frame_pad, rel, crop[0], crop[1])
-        mel, mel_pre = self.decode(h, frame_pad, rel, cond)
+        mel, mel_pre = self.decode(h, frame_pad, rel, self.decoder_condition(cond, emotion))
         return AcousticOutput(mel, mel_pre, frame_pad, log_dur, p_pred, e_pred, durations)
+
+    def decoder_condition(self, cond: torch.Tensor, emotion: torch.Tensor | None) -> torch.Tensor:
+        """(B, 1, d): what the decoder input gets added: ``cond`` + the decoder's emotion projection (if any)."""
+        if self.emotion_dec is None:
+            return cond
+        return cond + self.emotion_dec(self._check_emotion(emotion))[:, None, :]
 
     def decode(self, h: torch.Tensor, frame_pad: torch.Tensor, rel: torch.Tensor,
                cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

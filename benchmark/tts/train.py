@@ -55,7 +55,7 @@ from benchmark.errors import ConfigError, EmobenchError, ManifestError
 from benchmark.features.base import FeatureConfig
 from benchmark.features.spectral import LogMelConfig
 from benchmark.methods.base import Method
-from benchmark.tts.acoustic import AcousticConfig, AcousticModel, acoustic_loss
+from benchmark.tts.acoustic import AcousticConfig, AcousticModel, acoustic_loss, length_regulate
 from benchmark.tts.acoustic import crop_frames as crop_frames_fn
 from benchmark.tts.phonemes import PhonemeInventory, align_to_canonical, espeak_voice, phonemize
 from benchmark.tts.synthesize import Stats, TTSModel, conditioner_embeddings
@@ -515,9 +515,18 @@ class TTSFinetuneConfig(BaseModel):
     seed: int = 0
     threads: int | None = 1  # torch intra-op threads while fine-tuning (None: leave as set)
     progress: bool = True
+    # > 0: after the variance predictors, a frame-level stage of this many epochs lets the emotion reach
+    # the decoder: a second emotion projection added to every decoder frame (AcousticConfig.emotion_decoder),
+    # trained teacher-forced on random windows of the mel, together with the decoder itself when
+    # decoder_modules is "decoder" (the control `none` then gets the same decoder fine-tuning without emotion)
+    decoder_epochs: int = Field(0, ge=0)
+    decoder_modules: Literal["projection", "decoder"] = "decoder"
+    decoder_lr: float = Field(1e-3, gt=0)  # peak (warm-up + cosine as above)
+    decoder_batch_size: int = Field(32, ge=1)
 
 
 FINETUNED = ("emotion", "duration", "pitch", "energy")  # the modules finetune_tts trains
+DECODER_MODULES = ("decoder", "mel_out", "frame_pool", "postnet")  # and, with decoder_modules="decoder", these
 
 
 def finetune_tts(base: TTSModel, rows: pd.DataFrame, conditioner: Method | None,
@@ -567,15 +576,17 @@ def finetune_tts(base: TTSModel, rows: pd.DataFrame, conditioner: Method | None,
         items = encode(utts, base.inventory, base.speakers, stats, embeddings)
 
         acoustic_config = base.acoustic.config.model_copy(update={
-            "emotion_dim": 0 if embeddings is None else embeddings.shape[1], "emotion_to": "variance"})
+            "emotion_dim": 0 if embeddings is None else embeddings.shape[1], "emotion_to": "variance",
+            "emotion_decoder": bool(config.decoder_epochs and embeddings is not None)})
         AcousticConfig.model_validate(acoustic_config.model_dump())
         model = AcousticModel(acoustic_config)
         missing, unexpected = model.load_state_dict(base.acoustic.state_dict(), strict=False)
-        if unexpected or any(not k.startswith("emotion.") for k in missing):
+        if unexpected or any(not k.startswith(("emotion.", "emotion_dec.")) for k in missing):
             raise EmobenchError(f"finetune_tts: base weights do not fit (missing {missing}, unexpected {unexpected})")
-        if model.emotion is not None:
-            torch.nn.init.zeros_(model.emotion.weight)
-            torch.nn.init.zeros_(model.emotion.bias)
+        for projection in (model.emotion, model.emotion_dec):   # zero: the new model starts as the base
+            if projection is not None:
+                torch.nn.init.zeros_(projection.weight)
+                torch.nn.init.zeros_(projection.bias)
         trained = [p for name, p in model.named_parameters() if name.split(".")[0] in FINETUNED]
         for name, p in model.named_parameters():
             p.requires_grad_(name.split(".")[0] in FINETUNED)
@@ -629,6 +640,8 @@ def finetune_tts(base: TTSModel, rows: pd.DataFrame, conditioner: Method | None,
                 for k, v in (("loss", loss), ("duration_mse", d_loss), ("pitch_mse", p_loss), ("energy_mse", e_loss)):
                     logs.setdefault(k, []).append(float(v.detach()))
             history.append({"stage": "finetune", "epoch": epoch, **{k: float(np.mean(v)) for k, v in logs.items()}})
+        if config.decoder_epochs:
+            history += _finetune_decoder(model, items, config, tc.get("crop_frames", 96))
         for p in model.parameters():
             p.requires_grad_(True)
         model.eval()
@@ -639,3 +652,72 @@ def finetune_tts(base: TTSModel, rows: pd.DataFrame, conditioner: Method | None,
                                                       "utterances": len(rows)}}
     return TTSModel(model, copy.deepcopy(base.inventory), list(base.speakers), stats, conditioner, name,
                     base.mel_config, train_config, [*base.history, *history])
+
+
+def _finetune_decoder(model: AcousticModel, items: list[Encoded], config: TTSFinetuneConfig,
+                      crop: int | None) -> list[dict[str, Any]]:
+    """The frame-level stage of :func:`finetune_tts`: the decoder's emotion projection (and, with
+    ``decoder_modules="decoder"``, the decoder) trained on the teacher-forced mel L1 of random windows.
+
+    Everything before the decoder is frozen, so its frame vectors (true durations, pitch and energy)
+    are computed once per utterance; each step then runs the decoder only."""
+    from benchmark.tts.acoustic import masked_mean
+    from benchmark.training import TrainingError
+
+    names = ("emotion_dec",) + (DECODER_MODULES if config.decoder_modules == "decoder" else ())
+    trained = [p for name, p in model.named_parameters() if name.split(".")[0] in names]
+    if not trained:   # the control with decoder_modules="projection": nothing to train
+        return []
+    for name, p in model.named_parameters():
+        p.requires_grad_(name.split(".")[0] in names)
+    model.eval()
+    frames: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []   # (h, rel, cond) per utterance
+    with torch.inference_mode():
+        for j in range(0, len(items), 32):
+            b = collate(items[j:j + 32])
+            x, pad, cond = model.encode(b.phonemes, b.speakers)
+            x = (x + model.pitch_proj(b.pitch.unsqueeze(-1)) + model.energy_proj(b.energy.unsqueeze(-1))) * (
+                ~pad).unsqueeze(-1)
+            h, _, rel = length_regulate(x, b.durations)
+            for i, e in enumerate(items[j:j + 32]):
+                frames.append((h[i, : len(e.mel)].clone(), rel[i, : len(e.mel)].clone(), cond[i].clone()))
+    optimiser = torch.optim.AdamW(trained, lr=config.decoder_lr, weight_decay=config.weight_decay)
+    schedule = TTSTrainConfig(lr=config.decoder_lr, epochs=config.decoder_epochs)
+    lengths = [len(e.mel) for e in items]
+    per_epoch = len(_length_groups(lengths, config.decoder_batch_size, np.random.default_rng(0)))
+    total, step, history = per_epoch * config.decoder_epochs, 0, []
+    d = frames[0][0].shape[1]
+    for epoch in tqdm(range(1, config.decoder_epochs + 1), desc="tts_finetune_decoder", unit="epoch",
+                      disable=not config.progress, leave=False):
+        rng = np.random.default_rng([config.seed, 1000 + epoch])
+        model.train()
+        losses = []
+        for idx in _length_groups(lengths, config.decoder_batch_size, rng):
+            window = min(crop or max(lengths[i] for i in idx), max(lengths[i] for i in idx))
+            h = torch.zeros(len(idx), window, d)
+            rel = torch.zeros(len(idx), window)
+            mel = torch.zeros(len(idx), window, items[0].mel.shape[1])
+            pad = torch.ones(len(idx), window, dtype=torch.bool)
+            for r, i in enumerate(idx):
+                start = int(rng.integers(0, max(lengths[i] - window, 0) + 1))
+                k = min(window, lengths[i] - start)
+                h[r, :k], rel[r, :k] = frames[i][0][start:start + k], frames[i][1][start:start + k]
+                mel[r, :k], pad[r, :k] = torch.from_numpy(items[i].mel[start:start + k]), False
+            cond = torch.stack([frames[i][2] for i in idx])
+            emo = None if items[0].emotion is None else torch.from_numpy(np.stack([items[i].emotion for i in idx]))
+            for group in optimiser.param_groups:
+                group["lr"] = config.decoder_lr * lr_factor(step, total, schedule)
+            out, out_pre = model.decode(h, pad, rel, model.decoder_condition(cond, emo))
+            keep = (~pad).unsqueeze(-1)
+            loss = masked_mean((out - mel).abs(), keep) + masked_mean((out_pre - mel).abs(), keep)
+            if not torch.isfinite(loss):
+                raise TrainingError(f"tts_finetune_decoder: loss is {float(loss.detach())} at epoch {epoch}")
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(trained, config.grad_clip)
+            optimiser.step()
+            step += 1
+            losses.append(float(loss.detach()))
+        history.append({"stage": "finetune_decoder", "epoch": epoch, "mel_l1": float(np.mean(losses)) / 2})
+    return history

@@ -59,9 +59,9 @@ from benchmark import leaderboard as lb
 from benchmark import results
 from benchmark.metrics import stacked as st
 from benchmark.errors import ConfigError, EmobenchError, validate_config
+from benchmark.suite import DEFAULT_TRACKING_URI
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
 
 # ----------------------------------------------------------------------------- gate config

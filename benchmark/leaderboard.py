@@ -77,6 +77,7 @@ from pydantic import (
 import benchmark
 from benchmark import results
 from benchmark.errors import ConfigError, EmobenchError, validate_config
+from benchmark.suite import DEFAULT_TRACKING_URI
 # The statistics are benchmark.metrics.stacked's, the one engine the runner, report, compare and claims use;
 # these names stay importable from here for code written against the leaderboard.
 from benchmark.metrics.stacked import (  # noqa: F401  (re-exported)
@@ -96,7 +97,6 @@ from benchmark.metrics.stacked import nan_quiet as _nan_quiet
 from benchmark.metrics.stacked import natural_key as _natural
 
 DEFINITIONS_DIR = Path(benchmark.__file__).resolve().parent.parent / "leaderboards"
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 TIE_MARK = "≈"
 # Beside a method whose cells include one that stopped at the epoch cap while validation UA still improved.
 CONVERGENCE_MARK = "†"

@@ -72,8 +72,12 @@ class TTSSpec(_Strict):
         return refs + (["none"] if self.control else []) + list(self.methods)
 
 
+# The store every command uses when none is named: a SQLite file in the working directory.
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+
+
 class TrackingSpec(_Strict):
-    uri: str = "sqlite:///mlflow.db"
+    uri: str = DEFAULT_TRACKING_URI
     experiment: str | None = None            # defaults to "emobench-<suite name>"
     register_models: bool = False            # register every trained model in the Model Registry
 

@@ -19,12 +19,12 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from benchmark.errors import ConfigError, EmobenchError
+from benchmark.suite import DEFAULT_TRACKING_URI
 from benchmark.report.content import ReportContent
 
 log = logging.getLogger(__name__)
 
 DEFAULT_OUT = Path("reports") / "out"
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 PROJECTIONS = ("auto", "pca", "tsne")
 
 

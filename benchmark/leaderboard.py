@@ -93,6 +93,7 @@ from benchmark.metrics.stacked import (  # noqa: F401  (re-exported)
     scores_from_confusion,
     seed_means,
 )
+from benchmark.metrics.registry import METRICS
 from benchmark.metrics.stacked import nan_quiet as _nan_quiet
 from benchmark.metrics.stacked import natural_key as _natural
 
@@ -105,90 +106,51 @@ CONVERGENCE_NOTE = (f"{CONVERGENCE_MARK} = at least one of the method's cells st
                     "might change its numbers.")
 SI_MARK, SD_MARK = "SI", "SD"   # as in the report: speaker-independent / speaker-dependent split
 
-# Metrics computed from predictions tables besides those registered in benchmark.metrics.SER_METRICS
-# (ua, wa, macro_f1, ...); "recall.<class>" is any class.
-DERIVED_METRICS = ("minority_recall",)
-# Metrics recomputed from the cells' test embeddings (the speaker probe): shown, never tested.
-PROBE_METRICS = ("speaker_probe_acc", "speaker_probe_chance")
-METRIC_NAMES = {"ua": "UA", "wa": "WA", "macro_f1": "Macro-F1", "minority_recall": "Minority recall",
-                "speaker_probe_acc": "Speaker probe acc.", "speaker_probe_chance": "Speaker chance",
-                "wer": "WER", "cer": "CER", "wer_mean": "Mean utt. WER", "cer_mean": "Mean utt. CER",
-                "mcd_db": "MCD", "f0_rmse_hz": "F0 RMSE", "f0_rmse_cents": "F0 RMSE", "f0_corr": "F0 corr.",
-                "vuv_disagreement": "V/UV disagreement", "duration_ratio": "Duration ratio"}
-
-
-@dataclass(frozen=True)
-class TTSMetric:
-    """A TTS column of a leaderboard, recomputed from a TTS cell's ``tts/per_utterance.parquet``.
-
-    The value of a seed is sum(numerator) / sum(denominator) over its utterances (weighted by a
-    resample's draw counts in the bootstrap); without a denominator column it is the mean of the
-    numerator over the utterances where it is finite. ``scale`` and ``digits`` say how it is printed.
-    """
-
-    numerator: str
-    denominator: str | None
-    unit: str          # "%", "dB", "Hz", "cents" or "" (shown in the column header)
-    scale: float = 1.0
-    digits: int = 2
-    description: str = ""
-
-
-# Recomputed from the per-utterance tables of TTS cells (benchmark.results.load_tts_utterances).
-TTS_METRICS: dict[str, TTSMetric] = {
-    "wer": TTSMetric("word_errors", "ref_words", "%", 100.0, 1,
-                     "corpus-level WER (summed word errors / summed reference words)"),
-    "cer": TTSMetric("char_errors", "ref_chars", "%", 100.0, 1,
-                     "corpus-level CER (summed character errors / summed reference characters)"),
-    "wer_mean": TTSMetric("wer", None, "%", 100.0, 1, "mean of per-utterance WERs"),
-    "cer_mean": TTSMetric("cer", None, "%", 100.0, 1, "mean of per-utterance CERs"),
-    "mcd_db": TTSMetric("mcd_db", None, "dB", 1.0, 2, "mel-cepstral distortion against the ground truth"),
-    "f0_rmse_hz": TTSMetric("f0_rmse_hz", None, "Hz", 1.0, 1, "F0 RMSE against the ground truth"),
-    "f0_rmse_cents": TTSMetric("f0_rmse_cents", None, "cents", 1.0, 0, "F0 RMSE against the ground truth"),
-    "f0_corr": TTSMetric("f0_corr", None, "", 1.0, 2, "F0 correlation with the ground truth"),
-    "vuv_disagreement": TTSMetric("vuv_disagreement", None, "%", 100.0, 1,
-                                  "voiced/unvoiced disagreement with the ground truth"),
-    "duration_ratio": TTSMetric("duration_ratio", None, "", 1.0, 2, "duration / ground-truth duration"),
-}
+# Every metric's metadata (what it reads, label, unit, scale, direction, model-card type) is its
+# benchmark.metrics.registry spec; these helpers only look it up.
+TTS_PROTOCOL = "tts"   # the protocol tag of TTS grid cells (their TTS columns come from tts/per_utterance.parquet)
+PROBE_METRICS = ("speaker_probe_acc", "speaker_probe_chance")   # recomputed from test embeddings: shown, never tested
 
 
 def prediction_metrics() -> tuple[str, ...]:
-    """Metrics recomputable from a predictions table: every registered SER metric, minority_recall."""
-    from benchmark.metrics import SER_METRICS
-
-    return (*SER_METRICS.names(), *DERIVED_METRICS)
+    """Metrics recomputable from a predictions table: every registered confusion metric (ua, wa, ...)."""
+    return tuple(METRICS.names("confusion"))
 
 
 def is_prediction_metric(name: str) -> bool:
-    return name in prediction_metrics() or (name.startswith("recall.") and len(name) > len("recall."))
+    return METRICS.reads(name, "confusion")
+
+
+def tts_metrics() -> tuple[str, ...]:
+    """Metrics recomputed from TTS cells' per-utterance tables (registered by the TTS scorers)."""
+    return tuple(METRICS.names("tts_table"))
 
 
 def is_tts_metric(name: str) -> bool:
-    return name in TTS_METRICS
+    return METRICS.reads(name, "tts_table")
+
+
+def is_probe_metric(name: str) -> bool:
+    return METRICS.reads(name, "embeddings")
 
 
 def metric_label(name: str, labels: dict[str, str] | None = None) -> str:
     """How a column is named in tables (a definition's ``labels`` win)."""
     if labels and name in labels:
         return labels[name]
-    if name.startswith("recall."):
-        return f"Recall {name.removeprefix('recall.')}"
-    return METRIC_NAMES.get(name, name)
+    return METRICS.get(name).label if name in METRICS else name
 
 
 def metric_unit(name: str) -> str:
-    """The unit a column is printed in: "%" for every SER metric, the TTS metric's own otherwise."""
-    return TTS_METRICS[name].unit if name in TTS_METRICS else "%"
+    """The unit a column is printed in (its registered spec's)."""
+    return METRICS.get(name).unit if name in METRICS else "%"
 
 
 def format_metric(name: str, value: float | None) -> str:
-    """A value as printed in a table: percent (one decimal) for SER metrics, the TTS metric's own format."""
-    if value is None or not np.isfinite(value):
-        return "–"
-    if name in TTS_METRICS:
-        spec = TTS_METRICS[name]
-        return f"{spec.scale * value:.{spec.digits}f}"
-    return f"{100 * value:.1f}"
+    """A value as printed in a table: its spec's scale and digits (percent, one decimal, for SER metrics)."""
+    if name in METRICS:
+        return METRICS.get(name).format(value)
+    return "–" if value is None or not np.isfinite(value) else f"{100 * value:.1f}"
 
 
 def column_header(name: str, labels: dict[str, str] | None = None) -> str:
@@ -245,10 +207,10 @@ class LeaderboardDef(_Strict):
     @field_validator("columns")
     @classmethod
     def _known_columns(cls, value: list[str]) -> list[str]:
-        bad = [c for c in value if not (is_prediction_metric(c) or c in PROBE_METRICS or c in TTS_METRICS)]
+        bad = [c for c in value if c not in METRICS]
         if bad:
             raise ValueError(f"unknown metric(s) {bad}; known: {', '.join(prediction_metrics() + PROBE_METRICS)}, "
-                             f"recall.<class>, and for TTS cells {', '.join(TTS_METRICS)}")
+                             f"recall.<class>, and for TTS cells {', '.join(tts_metrics())}")
         if len(set(value)) != len(value):
             raise ValueError("a metric is listed twice")
         return value
@@ -419,7 +381,7 @@ def _tts_per_seed(stacked: Stacked, utterances: pd.DataFrame, metrics: list[str]
     n, k = len(utterances), len(metrics)
     num, den = np.zeros((n, k)), np.zeros((n, k))
     for j, name in enumerate(metrics):
-        spec = TTS_METRICS[name]
+        spec = METRICS.get(name)
         top = (pd.to_numeric(utterances[spec.numerator], errors="coerce").to_numpy(float)
                if spec.numerator in utterances.columns else np.full(n, np.nan))
         if spec.denominator is None:
@@ -448,7 +410,7 @@ def _tts_per_seed(stacked: Stacked, utterances: pd.DataFrame, metrics: list[str]
 
 def score_tts(stacked: Stacked, utterances: pd.DataFrame, metrics: list[str], aggregate: str,
               weights: np.ndarray) -> Scored:
-    """TTS ``metrics`` of one method (see :data:`TTS_METRICS`): the seed mean, sd over seeds, and the 95% CI
+    """TTS ``metrics`` of one method (registered TTS-table specs): the seed mean, sd over seeds, and the 95% CI
     of the seed mean over the resamples ``weights`` (the same draw counts over test items the board's
     prediction metrics use, so that both are resampled together).
 
@@ -679,27 +641,6 @@ def _mdd_vs_leader(stacks: dict[str, Stacked], leader: str, method: str, sig: Si
 # ----------------------------------------------------------------------------- Hugging Face model-index
 
 
-_HF_METRICS = {"ua": ("recall", "UA (unweighted average recall, %)", {"average": "macro"}),
-               "wa": ("accuracy", "WA (accuracy, %)", None),
-               "macro_f1": ("f1", "Macro-F1 (%)", {"average": "macro"}),
-               "minority_recall": ("recall", "Minority-class recall (mean over non-Neutral classes, %)", None),
-               "speaker_probe_acc": ("accuracy", "Speaker-probe accuracy (speaker leakage, lower is better, %)", None),
-               "speaker_probe_chance": ("accuracy", "Speaker-probe chance level (%)", None)}
-
-
-# TTS columns: (model-index metric type, name); values in the column's own unit (percent for WER/CER).
-_HF_TTS_METRICS = {"wer": ("wer", "WER (Whisper ASR, corpus-level, %)"),
-                   "cer": ("cer", "CER (Whisper ASR, corpus-level, %)"),
-                   "wer_mean": ("wer", "Mean per-utterance WER (%)"),
-                   "cer_mean": ("cer", "Mean per-utterance CER (%)"),
-                   "mcd_db": ("mcd", "MCD against the ground truth (dB, lower is better)"),
-                   "f0_rmse_hz": ("f0_rmse", "F0 RMSE against the ground truth (Hz, lower is better)"),
-                   "f0_rmse_cents": ("f0_rmse", "F0 RMSE against the ground truth (cents, lower is better)"),
-                   "f0_corr": ("pearsonr", "F0 correlation with the ground truth"),
-                   "vuv_disagreement": ("vuv_disagreement", "Voiced/unvoiced disagreement (%)"),
-                   "duration_ratio": ("duration_ratio", "Duration ratio to the ground truth")}
-
-
 def _is_tts_board(d: LeaderboardDef) -> bool:
     return d.protocol == "tts" or any(is_tts_metric(c) for c in d.columns)
 
@@ -714,23 +655,13 @@ def model_index(board: Leaderboard, method: str) -> dict[str, Any]:
         value = entry[m]
         if value is None or not np.isfinite(value):
             continue
-        if is_tts_metric(m):
-            spec = TTS_METRICS[m]
-            kind, name = _HF_TTS_METRICS[m]
-            if m in d.labels:
-                name = f"{d.labels[m]} ({spec.unit})" if spec.unit else d.labels[m]
-            metrics.append({"type": kind, "value": round(spec.scale * float(value), 2), "name": name})
-            continue
-        if m.startswith("recall."):
-            label = m.removeprefix("recall.")
-            kind, name, args = "recall", f"Recall of {label} (%)", {"labels": label}
-        else:
-            kind, name, args = _HF_METRICS[m]
+        spec = METRICS.get(m)
+        name = spec.hf_name or spec.header()
         if m in d.labels:
-            name = f"{d.labels[m]} (%)"
-        metric = {"type": kind, "value": round(100 * float(value), 2), "name": name}
-        if args:
-            metric["args"] = args
+            name = spec.header(d.labels[m])
+        metric = {"type": spec.hf_type or m, "value": round(spec.scale * float(value), 2), "name": name}
+        if spec.hf_args:
+            metric["args"] = dict(spec.hf_args)
         metrics.append(metric)
     folds, seeds = int(entry["folds"]), int(entry["seeds"])
     over_seeds = f"mean over {seeds} seed{'s' if seeds != 1 else ''}"
@@ -840,10 +771,10 @@ def notes(board: Leaderboard) -> list[str]:
         f"{SI_MARK} = speaker-independent split (no test speaker in training); {SD_MARK} = speaker-dependent.",
     ]
     if tts:
-        what = "; ".join(f"{d.label(c)} = {TTS_METRICS[c].description}" for c in tts)
+        what = "; ".join(f"{d.label(c)} = {METRICS.get(c).description} ({METRICS.get(c).better})" for c in tts)
         lines.append(f"TTS columns, recomputed from each cell's {results.TTS_UTTERANCES_ARTIFACT} (never ranked on): "
                      f"{what}; per seed, then the mean over seeds; their [low, high] come from the same resamples "
-                     "of test utterances as the other columns. Lower is better for error rates, MCD and F0 RMSE.")
+                     "of test utterances as the other columns.")
     if d.significance.power is not None:
         lines.append(f"n = test utterances each system is scored on (per seed). MDD vs leader = minimum detectable "
                      f"difference in {d.label(d.rank_by)}, in points: the smallest true difference from the leader "

@@ -60,7 +60,10 @@ def test_one_row_per_system_references_marked(report):
                                      "resynthesis (reference)"]
     assert list(frame["rank"]) == ["1", "2", "3", "ref.", "ref."]
     assert list(frame["vs leader"].iloc[[0, 3, 4]]) == ["leader", "reference", "reference"]
-    assert list(frame.columns[2:7]) == ["emotion accuracy (%)", "WER (%)", "CER (%)", "MCD (dB)", "F0 RMSE (Hz)"]
+    # judge accuracy, UA and recall per class, then the registered TTS metrics the cells carry (registry order)
+    assert list(frame.columns[2:13]) == ["emotion accuracy (%)", "Emotion UA (%)", "Recall neutral (%)",
+                                         "Recall happy (%)", "Recall angry (%)", "Recall sad (%)", "WER (%)",
+                                         "CER (%)", "MCD (dB)", "F0 RMSE (Hz)", "conditioning"]
     assert frame.set_index("rank").loc["1", "conditioning"] == "emotion_extractor"
     assert frame["MCD (dB)"].iloc[3] == "– [–, –]"   # the ground truth against itself: not shown
 

@@ -2,6 +2,8 @@
 
 The one definition of each metric (``benchmark.metrics.stacked`` resamples
 them; the runner, leaderboards, report, compare and claims all call it).
+Each is registered once in ``benchmark.metrics.registry`` (label, unit,
+direction, model-card type, ``compute="benchmark.metrics.ser:<function>"``).
 All of them come from one confusion matrix over a fixed label order, so the
 bootstrap can recompute them for a thousand resamples at once (a resample is
 just a weighted confusion matrix).
@@ -27,10 +29,8 @@ import numpy as np
 from sklearn.metrics import confusion_matrix as _sk_confusion
 
 from benchmark.labels import NEUTRAL
-from benchmark.registry import Registry
 
 ConfusionMetric = Callable[[np.ndarray], np.ndarray]
-SER_METRICS: Registry[ConfusionMetric] = Registry("SER metric")
 
 
 def confusion(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> np.ndarray:
@@ -46,19 +46,16 @@ def _recalls(cm: np.ndarray) -> np.ndarray:
         return np.where(support > 0, diag / np.where(support > 0, support, 1), np.nan)
 
 
-@SER_METRICS.register("ua")
 def unweighted_accuracy(cm: np.ndarray) -> np.ndarray:
     """Mean per-class recall over classes present in the test set (balanced accuracy)."""
     return np.nanmean(_recalls(cm), axis=-1)
 
 
-@SER_METRICS.register("wa")
 def weighted_accuracy(cm: np.ndarray) -> np.ndarray:
     """Overall accuracy."""
     return np.trace(cm, axis1=-2, axis2=-1) / cm.sum(axis=(-2, -1))
 
 
-@SER_METRICS.register("macro_f1")
 def macro_f1(cm: np.ndarray) -> np.ndarray:
     """Mean F1 over the classes present in y_true or y_pred (scikit-learn's default labels, zero_division=0)."""
     diag = np.diagonal(cm, axis1=-2, axis2=-1)
@@ -89,10 +86,23 @@ def per_class_recall(cm: np.ndarray, labels: Sequence[str]) -> dict[str, float]:
     return {label: float(r) for label, r in zip(labels, _recalls(cm))}
 
 
+def confusion_scores(cm: np.ndarray, labels: Sequence[str]) -> dict[str, np.ndarray]:
+    """Every confusion metric of the registry (``benchmark.metrics.registry.METRICS``: UA, WA, macro-F1,
+    minority recall, ...) and ``recall.<class>`` of one or many (..., K, K) confusion matrices."""
+    from benchmark.metrics.registry import METRICS
+
+    out = {}
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # nanmean of an all-NaN resample
+        for name in METRICS.names("confusion"):
+            spec = METRICS.get(name)
+            out[name] = spec.function()(cm, list(labels)) if spec.needs_labels else spec.function()(cm)
+        recall = _recalls(cm)
+    for i, c in enumerate(labels):
+        out[f"recall.{c}"] = recall[..., i]
+    return out
+
+
 def ser_scores(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> dict[str, float]:
-    """Every registered metric plus ``recall.<class>``, as plain floats."""
-    cm = confusion(y_true, y_pred, labels)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        scores = {name: float(SER_METRICS.get(name)(cm)) for name in SER_METRICS.names()}
-    scores.update({f"recall.{c}": r for c, r in per_class_recall(cm, labels).items()})
-    return scores
+    """Every registered confusion metric plus ``recall.<class>``, as plain floats."""
+    return {k: float(v) for k, v in confusion_scores(confusion(y_true, y_pred, labels), labels).items()}

@@ -43,7 +43,7 @@ from scipy.stats import norm
 
 from benchmark.errors import EmobenchError
 from benchmark.labels import EMOTIONS
-from benchmark.metrics.ser import SER_METRICS, minority_recall, recalls
+from benchmark.metrics.ser import confusion_scores
 
 Aggregate = Literal["pooled", "fold_mean"]
 Unit = Literal["utterance", "speaker"]
@@ -185,15 +185,10 @@ def confusions(stacked: Stacked, labels: list[str], weights: np.ndarray | None =
 
 
 def scores_from_confusion(cm: np.ndarray, labels: list[str]) -> dict[str, np.ndarray]:
-    """Every metric of ``SER_METRICS`` (UA, WA, macro-F1, ...), ``minority_recall`` and ``recall.<class>``
+    """Every confusion metric of the registry (UA, WA, macro-F1, minority recall, ...) and ``recall.<class>``
     from (..., K, K) counts."""
     with nan_quiet():
-        out = {name: SER_METRICS.get(name)(cm) for name in SER_METRICS.names()}
-        out["minority_recall"] = minority_recall(cm, labels)
-        recall = recalls(cm)
-    for i, c in enumerate(labels):
-        out[f"recall.{c}"] = recall[..., i]
-    return out
+        return confusion_scores(cm, labels)
 
 
 def seed_means(stacked: Stacked, labels: list[str], aggregate: Aggregate | str,

@@ -32,6 +32,7 @@ import pandas as pd
 from benchmark import leaderboard as LB
 from benchmark import results
 from benchmark.metrics import stacked as st
+from benchmark.metrics.registry import METRICS
 from benchmark.errors import EmobenchError
 from benchmark.report import figures as F
 from benchmark.report import placement as P
@@ -46,7 +47,6 @@ SYNTHETIC_CORPORA = frozenset({"embedded"})
 TRANSFER_KEYS = (("train_language", "test_language", "language", "Cross-lingual"),
                  ("train_corpus", "test_corpus", "corpus", "Cross-corpus"))
 TTS_PROTOCOL = "tts"    # the protocol tag of TTS grid cells
-TTS_COLUMNS = ("wa", "wer", "cer", "mcd_db", "f0_rmse_hz")
 TSNE_MAX_POINTS = 500   # above this the projection is PCA: t-SNE's cost grows quadratically
 MIN_BOOTSTRAP = 100     # as for leaderboards: fewer resamples give no usable 95% interval
 MAIN_CRITERION = "UA on the main protocol"   # ranks the members of a family for main-text figures
@@ -577,11 +577,24 @@ def _describe(value: object) -> str:
     return str(value)
 
 
+def tts_columns(inputs: ReportInputs, cells: pd.DataFrame) -> list[str]:
+    """The TTS table's metric columns: judge accuracy and UA, the judge's recall of each class, then every
+    registered TTS-table metric shown in reports (``in_report``) whose column the cells' per-utterance
+    tables carry, in registration order (``benchmark.metrics.registry``)."""
+    classes = st.class_labels(inputs.predictions(cells))
+    present: set[str] = set()
+    for run_id in cells["run_id"]:
+        present |= set(results.load_tts_utterances(run_id, inputs.tracking_uri).columns)
+    tts = [s.name for s in METRICS if s.reads == "tts_table" and s.in_report and s.numerator in present]
+    return ["wa", "ua", *[f"recall.{c}" for c in classes], *tts]
+
+
 def _tts_table(inputs: ReportInputs, cells: pd.DataFrame, corpus: str, references: list[str],
                several: bool) -> ReportTable:
+    columns = tts_columns(inputs, cells)
     definition = LB.LeaderboardDef(name=f"report-tts-{corpus}", suite=inputs.suite, protocol=TTS_PROTOCOL,
-                                   corpus=corpus, rank_by="wa", columns=list(TTS_COLUMNS),
-                                   labels={"wa": "Emotion accuracy"}, references=references,
+                                   corpus=corpus, rank_by="wa", columns=columns,
+                                   labels={"wa": "Emotion accuracy", "ua": "Emotion UA"}, references=references,
                                    n_bootstrap=inputs.n_bootstrap, seed=inputs.seed)
     board = LB.build_leaderboard(definition, inputs.tracking_uri, progress=False)
     conditioner = {str(m): str(g.iloc[0]) for m, g in _meta(cells, "conditioner").groupby(cells["method"])}
@@ -591,9 +604,9 @@ def _tts_table(inputs: ReportInputs, cells: pd.DataFrame, corpus: str, reference
         row = {"rank": LB.REFERENCE_MARK if ref else str(e["rank"]),
                "system": f"{e['method']} (reference)" if ref else e["method"],
                "emotion accuracy (%)": fmt(e["wa"], e["wa_low"], e["wa_high"], "", e["wa_sd"]).strip()}
-        for metric in TTS_COLUMNS[1:]:
+        for metric in columns[1:]:
             f = functools.partial(LB.format_metric, metric)
-            row[LB.column_header(metric)] = f"{f(e[metric])} [{f(e[f'{metric}_low'])}, {f(e[f'{metric}_high'])}]"
+            row[definition.header(metric)] = f"{f(e[metric])} [{f(e[f'{metric}_low'])}, {f(e[f'{metric}_high'])}]"
         if ref:
             versus = "reference"
         elif e["method"] == board.leader:
@@ -609,18 +622,21 @@ def _tts_table(inputs: ReportInputs, cells: pd.DataFrame, corpus: str, reference
         rows.append(row)
     values = board.entries.drop(columns=["run_ids"]).assign(corpus=corpus)
     notes = [
-        "Emotion accuracy, WER and CER in percent, MCD in dB, F0 RMSE in Hz; mean over seeds (± sd over seeds for "
+        "Each column in the unit its header names; mean over seeds (± sd over seeds for "
         f"emotion accuracy) [bootstrap 95% CI over the held-out utterances, {inputs.n_bootstrap} resamples, the "
         "same resamples for every column and seed]. Ranked by emotion accuracy; "
         f"{LB.TIE_MARK} = not significantly different from the leader (paired bootstrap, alpha = 0.05). "
-        "Lower is better for WER, CER, MCD and F0 RMSE.",
+        "Emotion UA and Recall <class> are the judge's, against the intended emotion. "
+        + "; ".join(f"{METRICS.get(c).label}: {METRICS.get(c).description}, {METRICS.get(c).better}"
+                    for c in columns if LB.is_tts_metric(c)) + ".",
         "Reference rows are not ranked or tested: ground_truth = the held-out recordings themselves (MCD and F0 "
         "are against themselves, so not shown), resynthesis = Griffin-Lim from their true log-mel (the "
         "vocoder's ceiling); none = the TTS model without emotion conditioning (the control).",
         *_settings_notes(inputs, cells), *board.notes]
     key = "tts" + (f"_{_slug(corpus)}" if several else "")
-    return ReportTable(key, f"Emotional TTS on {corpus}: judge emotion accuracy, intelligibility (Whisper WER/CER) "
-                            "and distance to the ground truth (MCD, F0 RMSE), per system", pd.DataFrame(rows),
+    return ReportTable(key, f"Emotional TTS on {corpus}: judge emotion accuracy, UA and per-class recall, "
+                            "intelligibility (Whisper WER/CER), distance and similarity to the ground truth and "
+                            "predicted quality, per system", pd.DataFrame(rows),
                        notes, values)
 
 

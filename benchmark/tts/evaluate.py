@@ -77,6 +77,10 @@ class TTSEvalConfig(BaseModel):
     # F0 of the prosody checks: DIO + StoneMask is about 25x faster than Harvest (2 s per 3-s file on a
     # loaded core), which would otherwise dominate the scoring of every system; score-tts keeps Harvest.
     prosody_f0: Literal["harvest", "dio"] = "dio"
+    # TTS scorers beside MCD, prosody, ASR and the judge (benchmark.metrics.registry.TTS_SCORERS): speaker and
+    # emotion similarity to the ground truth cost ~0.1 s per utterance; "mos" (DistillMOS, ~0.5-2 s per
+    # utterance on 2 loaded cores, perf/bench_tts_metrics.py) is added by the full suite.
+    scorers: list[str] = Field(default_factory=lambda: ["speaker_similarity", "emotion_similarity"])
     compare_ground_truth: bool = True  # evaluate_tts: score the references too
     max_test_utterances: int | None = Field(None, ge=1)  # cap (seeded sample) on synthesized utterances
     showcase: bool = True  # synthesize one held-out sentence in every emotion (the report's mel figure)
@@ -235,7 +239,8 @@ class TTSBench:
         self.mel_config = LogMelConfig()
         self.vocoder = make_vocoder(self.config.vocoder, self.mel_config, **self.config.vocoder_options)
         self.scoring = ScoringConfig(asr=None, mcd=mcd_settings(self.config.mcd_preset),
-                                     prosody=ProsodySettings(f0_method=self.config.prosody_f0))
+                                     prosody=ProsodySettings(f0_method=self.config.prosody_f0)
+                                     ).with_scorers(*self.config.scorers)
         self.showcase_text, self.showcase_speaker = self._showcase_choice()
         self._judge = None
         self._transcriber = None
@@ -426,6 +431,8 @@ class TTSBench:
         settings = {"system": system, "seed": self.seed, "config": self.config.model_dump(),
                     "vocoder": self.vocoder.describe(), "judge": judge.info, "asr": self.transcriber.record(),
                     "mcd": self.scoring.mcd.describe(), "prosody": self.scoring.prosody.model_dump(),
+                    "scorers": {n: result.settings[n] for n in result.settings.get("scorers", [])
+                                if n not in ("mcd", "prosody", "judge", "asr")},
                     "heldout_sentences": sorted(self.test["text"].unique())}
         return SystemResult(system, metrics, per_utt, predictions, settings)
 

@@ -127,6 +127,16 @@ class EmotionJudge:
         order = [list(self.pipeline.classes_).index(c) for c in self.classes]
         return proba[:, order]
 
+    def embed(self, paths: Sequence[str | Path], space: str = "features", progress: bool = False) -> np.ndarray:
+        """(n, d) emotion embeddings of audio files in the judge's space: ``features`` = its standardised input
+        features (what its classifier reads), ``logits`` = its per-class decision scores."""
+        if space not in ("features", "logits"):
+            raise ConfigError(f"judge embedding space must be 'features' or 'logits', got {space!r}")
+        if len(paths) == 0:
+            return np.zeros((0, 0))
+        scaled = self.pipeline.named_steps["scale"].transform(_features(_rows(paths), self.config.feature, progress))
+        return scaled if space == "features" else self.pipeline.named_steps["clf"].decision_function(scaled)
+
     def __call__(self, paths: list[str]) -> list[str]:
         return self.predict(paths)
 

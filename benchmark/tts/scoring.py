@@ -22,14 +22,17 @@ not JSON objects, empty texts, unknown emotions and duplicate ids are
 reported by row: :class:`~benchmark.errors.ManifestError` lists them all,
 or with ``skip_bad=True`` the rows go to ``skipped_rows.csv`` instead.
 
-Metrics per utterance: WER/CER (Whisper + jiwer, see :mod:`benchmark.tts.wer`),
-MCD against the reference (:mod:`benchmark.tts.mcd`), F0 RMSE/correlation
-and duration ratio (:mod:`benchmark.tts.prosody`), and, when a ``judge``
-(a callable: list of wav paths -> predicted emotion labels) is given, the
-judge's prediction. Written to the output folder (``per_utterance.csv``,
-``summary.json``, ``summary.md``) and to an MLflow run in experiment
-``tts-scoring`` (params = every setting, metrics = the summary, artifacts =
-the tables).
+Metrics per utterance come from registered TTS scorers (:mod:`benchmark.tts.scorers`,
+registered with their metric specs in :mod:`benchmark.metrics.registry`), run in
+the order ``ScoringConfig.scorers`` names them: WER/CER (``asr``: Whisper + jiwer,
+see :mod:`benchmark.tts.wer`), MCD against the reference (``mcd``), F0
+RMSE/correlation and duration ratio (``prosody``), and, when a ``judge`` (a
+callable: list of wav paths -> predicted emotion labels) is given, the judge's
+prediction (``judge``); on request speaker similarity (``speaker_similarity``),
+predicted MOS (``mos``) and emotion similarity (``emotion_similarity``).
+Written to the output folder (``per_utterance.csv``, ``summary.json``,
+``summary.md``) and to an MLflow run in experiment ``tts-scoring`` (params =
+every setting, metrics = the summary, artifacts = the tables).
 """
 from __future__ import annotations
 
@@ -40,26 +43,34 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from benchmark.errors import EmobenchError, ManifestError
+from benchmark.errors import ManifestError
 from benchmark.labels import EMOTIONS
 from benchmark.manifest import SkipReport, _audio_file_problems, read_csv_rows
 from benchmark.tts.asr import AsrSettings, Transcriber
-from benchmark.tts.mcd import McdSettings, mcd, mcd_settings
-from benchmark.tts.prosody import ProsodySettings, prosody
-from benchmark.tts.wer import NORMALISERS, resolve_normaliser, score_transcripts
+from benchmark.tts.mcd import McdSettings, mcd_settings
+from benchmark.tts.prosody import ProsodySettings
+from benchmark.tts.scorers import Judge, ScorerContext, TTSScorer, build_scorer
+from benchmark.tts.wer import NORMALISERS, resolve_normaliser
 
 EXPERIMENT = "tts-scoring"
-Judge = Callable[[list[str]], Sequence[str]]
 _ALIASES = {"path": "wav", "reference_wav": "reference", "ref_wav": "reference"}
 
 
+# The scorers run when a config names none: ``asr`` runs with ASR settings or a transcriber, ``judge`` with a judge.
+DEFAULT_SCORERS = ("mcd", "prosody", "asr", "judge")
+# What current emotional-TTS papers also report (speaker similarity, predicted MOS, emotion similarity to the
+# reference): the suite's TTS cells and ``score-tts --metric`` add them.
+PAPER_SCORERS = ("speaker_similarity", "emotion_similarity", "mos")
+
+
 class ScoringConfig(BaseModel):
-    """What to compute and how (every field is logged as an MLflow param)."""
+    """What to compute and how (every scorer's settings are logged as MLflow params under its name)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -67,6 +78,25 @@ class ScoringConfig(BaseModel):
     normaliser: str = "auto"
     mcd: McdSettings = Field(default_factory=lambda: mcd_settings("default"))
     prosody: ProsodySettings = Field(default_factory=ProsodySettings)
+    # registered TTS scorers (benchmark.metrics.registry.TTS_SCORERS), run in this order
+    scorers: tuple[str, ...] = DEFAULT_SCORERS
+    settings: dict[str, dict[str, Any]] = Field(default_factory=dict)   # scorer name -> its settings
+
+    @field_validator("scorers")
+    @classmethod
+    def _registered(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from benchmark.metrics.registry import TTS_SCORERS
+
+        unknown = [n for n in value if n not in TTS_SCORERS]
+        if unknown:
+            raise ValueError(f"unknown TTS scorer(s) {unknown}; registered: {', '.join(TTS_SCORERS.names())}")
+        if len(set(value)) != len(value):
+            raise ValueError("a scorer is listed twice")
+        return value
+
+    def with_scorers(self, *names: str) -> "ScoringConfig":
+        """This config with ``names`` appended to its scorers (those not already there)."""
+        return self.model_copy(update={"scorers": (*self.scorers, *[n for n in names if n not in self.scorers])})
 
 
 @dataclass
@@ -77,6 +107,7 @@ class ScoreResult:
     skipped: SkipReport
     files: dict[str, Path] = field(default_factory=dict)
     run_id: str | None = None
+    scorers: list[TTSScorer[Any]] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- manifest
@@ -202,77 +233,25 @@ def _row_number(df: pd.DataFrame, i: int) -> int:
 # --------------------------------------------------------------------------- scoring
 
 
-def _distinct_references(df: pd.DataFrame) -> list[str]:
-    from benchmark.tts.mcd import distinct_references
-
-    try:
-        return distinct_references([r for r in df["reference"] if r])
-    except EmobenchError:  # a file gone since validation: its rows fail, by name, below
-        return []
-
-
-def _analyse_reference(ref: str, config: ScoringConfig) -> None:
-    from benchmark.tts.mcd import reference_cepstra, uses_reference_cache
-    from benchmark.tts.prosody import reference_analysis
-
-    if uses_reference_cache(config.mcd):
-        reference_cepstra(ref, config.mcd)
-    reference_analysis(ref, config.prosody)
+def _scorers(config: ScoringConfig, context: ScorerContext) -> list[TTSScorer[Any]]:
+    """The scorers of ``config`` in order; ``asr`` only with ASR settings or a transcriber, ``judge`` and
+    ``emotion_similarity`` only with a judge (they say so when asked for explicitly without one)."""
+    built = {"mcd": config.mcd, "prosody": config.prosody, "asr": config.asr}
+    scorers = []
+    for name in config.scorers:
+        if name == "asr" and config.asr is None and context.transcriber is None:
+            continue
+        if name in ("judge", "emotion_similarity") and context.judge is None and name in DEFAULT_SCORERS:
+            continue
+        scorers.append(build_scorer(name, built.get(name, config.settings.get(name)), context))
+    return scorers
 
 
-def _reference_row(row: pd.Series, config: ScoringConfig) -> dict[str, float]:
-    if not row["reference"]:
-        return {}
-    m = mcd(row["wav"], row["reference"], config.mcd)
-    f0 = prosody(row["wav"], row["reference"], config.prosody)
-    return {"mcd_db": m.mcd_db, "mcd_pairs": m.n_pairs, **f0.to_dict()}
-
-
-def _reference_metrics(df: pd.DataFrame, config: ScoringConfig, progress: bool, jobs: int | None = 1
-                       ) -> tuple[pd.DataFrame, dict[int, str]]:
-    """MCD and prosody per row with a reference, over ``jobs`` processes (the same numbers for any
-    ``jobs``: :mod:`benchmark.tts.parallel`); analysis failures are returned by row."""
-    from benchmark.tts.mcd import prepare_dtw
-    from benchmark.tts.parallel import Failure, map_items
-
-    prepare_dtw(config.mcd.dtw)
-    prepare_dtw(config.prosody.dtw)
-    # each distinct reference analysed once, before the rows (which then read it from the cache)
-    map_items(lambda ref: _analyse_reference(ref, config), _distinct_references(df), jobs=jobs)
-    rows = [row for _, row in df.iterrows()]
-    values = map_items(lambda row: _reference_row(row, config), rows, jobs=jobs, progress=progress,
-                       desc="MCD + prosody")
-    failures = {i: f"MCD/prosody analysis failed: {v}" if v.known else f"MCD/prosody analysis failed ({v})"
-                for i, v in zip(df.index, values) if isinstance(v, Failure)}
-    table = [{} if isinstance(v, Failure) else v for v in values]
-    return pd.DataFrame(table, index=df.index), failures
-
-
-def _mean(values: pd.Series) -> float:
-    values = pd.to_numeric(values, errors="coerce").dropna()
-    return float(values.mean()) if len(values) else math.nan
-
-
-def _summary(table: pd.DataFrame, wer_summary: dict | None, skipped: int) -> dict:
+def _summary(table: pd.DataFrame, scorers: Sequence[TTSScorer[Any]], skipped: int) -> dict:
     s: dict[str, float] = {"n_utterances": len(table), "n_skipped": skipped,
                            "n_with_reference": int((table["reference"] != "").sum())}
-    if wer_summary is not None:
-        s.update({k: wer_summary[k] for k in ("wer", "wer_mean", "cer", "cer_mean", "n_ref_words")})
-        for lang, part in table.groupby("language"):
-            s[f"wer.{lang}"] = float(part["word_errors"].sum() / part["ref_words"].sum())
-            s[f"cer.{lang}"] = float(part["char_errors"].sum() / part["ref_chars"].sum())
-    if "mcd_db" in table.columns and table["mcd_db"].notna().any():
-        s["mcd_db"] = _mean(table["mcd_db"])
-        s["mcd_db_std"] = float(table["mcd_db"].std(ddof=1)) if table["mcd_db"].notna().sum() > 1 else math.nan
-        for col in ("f0_rmse_hz", "f0_rmse_cents", "f0_corr", "vuv_disagreement", "duration_ratio",
-                    "speech_duration_ratio"):
-            s[col] = _mean(table[col])
-    if "judge_pred" in table.columns:
-        correct = table["judge_pred"] == table["emotion"]
-        s["emotion_accuracy"] = float(correct.mean())
-        recalls = {e: float(correct[table["emotion"] == e].mean()) for e in sorted(table["emotion"].unique())}
-        s.update({f"emotion_recall.{e}": r for e, r in recalls.items()})
-        s["emotion_ua"] = float(np.mean(list(recalls.values())))
+    for scorer in scorers:
+        s.update(scorer.summary(table))
     return s
 
 
@@ -290,14 +269,17 @@ def score_tts(
     progress: bool = True,
     jobs: int | None = 1,
 ) -> ScoreResult:
-    """Score the utterances of a TTS manifest; write tables to ``out_dir`` and MLflow.
+    """Score the utterances of a TTS manifest with each scorer of ``config``; write tables to ``out_dir``
+    and MLflow.
 
     ``judge`` maps a list of wav paths to predicted emotion labels (a SER
     model trained independently of the systems compared); ``judge_info``
     (name, held-out accuracy on ground truth, ...) is recorded beside its
     accuracy. ``transcriber`` overrides the one built from ``config.asr``.
-    ``jobs`` processes (0: one per core) share the per-utterance analyses; the results are the same
-    for any ``jobs``.
+    A row a scorer cannot analyse is an error naming its manifest row, or
+    with ``skip_bad`` it is skipped (and the later scorers do not see it).
+    ``jobs`` processes (0: one per core) share the per-utterance analyses of the scorers that use a
+    pool (MCD, prosody); the results are the same for any ``jobs``.
     """
     config = config or ScoringConfig()
     if isinstance(manifest, pd.DataFrame):
@@ -306,7 +288,10 @@ def score_tts(
         source, df = str(Path(manifest).resolve()), read_tts_manifest(manifest)
     if "manifest_row" not in df.columns:  # survives the row drops below, for messages
         df["manifest_row"] = np.arange(1, len(df) + 1)
-    do_asr = config.asr is not None or transcriber is not None
+    context = ScorerContext(transcriber=transcriber, judge=judge, judge_info=judge_info,
+                            normaliser=config.normaliser, progress=progress, jobs=jobs)
+    scorers = _scorers(config, context)
+    do_asr = any(sc.name == "asr" for sc in scorers)
     df, report = validate_tts_manifest(df, source, normaliser=config.normaliser if do_asr else None,
                                        skip_bad=skip_bad)
     if df.empty:
@@ -314,43 +299,29 @@ def score_tts(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    ref_table, failures = _reference_metrics(df, config, progress, jobs)
-    if failures:
-        lines = {i: f"row {_row_number(df, i)} (utt_id={df.at[i, 'utt_id']!r}): {msg}" for i, msg in failures.items()}
-        if not skip_bad:
-            raise ManifestError(source, [lines[i] for i in sorted(lines)])
-        report.skipped += [(lines[i], failures[i]) for i in sorted(failures)]
-        keep = ~df.index.isin(list(failures))
-        df, ref_table = df[keep].reset_index(drop=True), ref_table[keep].reset_index(drop=True)
-    table = pd.concat([df, ref_table], axis=1)
-    table["duration_s"] = [_duration(p) for p in table["wav"]]
-
+    table = df.assign(duration_s=[_duration(p) for p in df["wav"]])
     settings: dict[str, object] = {"manifest": source, "manifest_sha256": _file_hash(manifest),
-                                   "mcd": config.mcd.model_dump(), "mcd_description": config.mcd.describe(),
-                                   "prosody": config.prosody.model_dump()}
-    wer_summary = None
-    if do_asr:
-        transcriber = transcriber or Transcriber(config.asr)
-        hyps = transcriber.transcribe_files(list(table["wav"]), list(table["language"]), progress=progress)
-        wer = score_transcripts(list(table["text"]), hyps, utt_ids=list(table["utt_id"]),
-                                languages=list(table["language"]), normaliser=config.normaliser,
-                                asr_settings=transcriber.record())
-        cols = ["hypothesis", "reference_norm", "hypothesis_norm", "normaliser", "wer", "cer", "substitutions",
-                "deletions", "insertions", "word_errors", "ref_words", "char_errors", "ref_chars"]
-        table = pd.concat([table, wer.per_utterance[cols].set_axis(table.index)], axis=1)
-        wer_summary = wer.summary()
-        settings["asr"] = wer.settings
-    if judge is not None:
-        preds = list(judge(list(table["wav"])))
-        if len(preds) != len(table):
-            raise EmobenchError(f"judge returned {len(preds)} labels for {len(table)} wavs")
-        table["judge_pred"] = [str(p) for p in preds]
-        settings["judge"] = dict(judge_info or {"name": getattr(judge, "__name__", type(judge).__name__)})
+                                   "scorers": [sc.name for sc in scorers]}
+    for scorer in scorers:
+        output = scorer.score(table)
+        if output.failures:
+            lines = {i: f"row {_row_number(table, i)} (utt_id={table.at[i, 'utt_id']!r}): {msg}"
+                     for i, msg in output.failures.items()}
+            if not skip_bad:
+                raise ManifestError(source, [lines[i] for i in sorted(lines)])
+            report.skipped += [(lines[i], output.failures[i]) for i in sorted(output.failures)]
+            keep = ~table.index.isin(list(output.failures))
+            table, output.columns = table[keep], output.columns[keep]
+        table = pd.concat([table, output.columns], axis=1)
+        if table.empty:
+            raise ManifestError(source, ["no usable rows left to score"])
+        settings[scorer.name] = scorer.record()
+        if scorer.name == "mcd":
+            settings["mcd_description"] = scorer.describe()
+    table = table.reset_index(drop=True)
 
-    summary = _summary(table, wer_summary, len(report))
-    if judge is not None and judge_info and "heldout_accuracy" in judge_info:
-        summary["judge_heldout_accuracy"] = float(judge_info["heldout_accuracy"])
-    result = ScoreResult(table, summary, settings, report)
+    summary = _summary(table, scorers, len(report))
+    result = ScoreResult(table, summary, settings, report, scorers=scorers)
     result.files = _write_outputs(result, out_dir)
     if log_mlflow:
         result.run_id = _log_mlflow(result, tracking_uri)
@@ -378,6 +349,11 @@ def _duration(path: str) -> float:
 # --------------------------------------------------------------------------- outputs
 
 
+def _mean(values: pd.Series) -> float:
+    values = pd.to_numeric(values, errors="coerce").dropna()
+    return float(values.mean()) if len(values) else math.nan
+
+
 def _fmt(x: object) -> str:
     if isinstance(x, float):
         return "n/a" if math.isnan(x) else f"{x:.4g}"
@@ -390,7 +366,8 @@ def _markdown(result: ScoreResult) -> str:
              f"{s['n_skipped']} skipped, {s['n_with_reference']} with a reference recording)", "",
              "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {_fmt(v)} |" for k, v in s.items() if not k.startswith("n_")]
-    groups = [c for c in ("wer", "cer", "mcd_db", "f0_rmse_cents", "f0_corr") if c in t.columns]
+    groups = [c for c in ("wer", "cer", "mcd_db", "f0_rmse_cents", "f0_corr", "spk_sim", "emo_sim", "mos_pred")
+              if c in t.columns]
     if groups:
         per = t.groupby("emotion")
         lines += ["", "## Per intended emotion", "", "| emotion | n | " + " | ".join(groups) + " |",
@@ -403,16 +380,7 @@ def _markdown(result: ScoreResult) -> str:
                 vals = {}
             vals.update({c: _mean(part[c]) for c in groups if c not in vals})
             lines.append(f"| {emo} | {len(part)} | " + " | ".join(_fmt(float(vals[c])) for c in groups) + " |")
-    lines += ["", "## Settings", "", f"- {st['mcd_description']}",
-              f"- prosody: {json.dumps(st['prosody'])} (F0 RMSE in Hz and cents; correlation of F0 in Hz)"]
-    if "asr" in st:
-        a = st["asr"]
-        lines.append(f"- ASR: {a['backend']} {a['model']} (sha256 {a['model_sha256']}), beam {a['beam_size']}, "
-                     f"temperature {a['temperature']}, {a['compute_type']}, language {a['language']}, "
-                     f"normaliser {a['normaliser']}; WER is corpus-level (errors summed over utterances), "
-                     f"wer_mean is the mean of per-utterance WERs")
-    if "judge" in st:
-        lines.append(f"- emotion judge: {json.dumps(st['judge'])}")
+    lines += ["", "## Settings", ""] + [f"- {scorer.describe()}" for scorer in result.scorers]
     return "\n".join(lines) + "\n"
 
 

@@ -15,6 +15,12 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   $PIP install -q "${EMOBENCH_TORCH_SPEC:-torch==2.13.0}"
 fi
 $PIP install -q -e ".[dev]"
+# Packages whose declared dependencies would break the environment, installed without them (their real
+# dependencies are in pyproject.toml): distillmos and xls-r-sqa require torchaudio, which does not load beside
+# the CPU torch (benchmark/tts/mos.py never imports it); resemblyzer requires the obsolete `typing` backport.
+# tests/test_tts_paper_metrics.py checks that torch keeps its version and torchaudio stays out.
+NO_DEPS_PACKAGES="resemblyzer==0.1.4 distillmos==0.9.1 xls-r-sqa==0.1.0"
+$PIP install -q --no-deps $NO_DEPS_PACKAGES
 # tests/test_report_browser.py renders the HTML report in Debian's headless
 # chromium; install it only where we can (root with apt-get) and it is absent.
 if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -416,10 +416,14 @@ def score_tts_cmd(
     judge_feature: str = typer.Option("functionals", help="Features of a judge trained from a manifest."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=0, help="Processes for the per-utterance analyses (MCD, "
                                                            "prosody); 0: one per core. Same results for any N."),
+    metric: list[str] = typer.Option([], "--metric", "-m", help="Also run this registered TTS scorer (repeatable): "
+                                     "speaker_similarity, mos, emotion_similarity (needs --judge), ..."),
+    setting: list[str] = typer.Option([], "--setting", help="A scorer setting, SCORER.KEY=VALUE (YAML value; "
+                                      "repeatable), e.g. speaker_similarity.trim_silence=false."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Score a TTS system's outputs: WER/CER, MCD, F0 RMSE/correlation, duration ratio; emotion accuracy
-    with --judge."""
+    with --judge; speaker similarity, predicted MOS, emotion similarity with --metric."""
     from benchmark.errors import EmobenchError
     from benchmark.tts.asr import AsrSettings
     from benchmark.tts.judge import load_or_train_judge
@@ -428,7 +432,8 @@ def score_tts_cmd(
 
     try:
         config = ScoringConfig(asr=AsrSettings(backend=asr_backend, model=asr_model, beam_size=beam_size)
-                               if asr else None, mcd=mcd_settings(mcd_preset))
+                               if asr else None, mcd=mcd_settings(mcd_preset),
+                               settings=_scorer_settings(setting)).with_scorers(*metric)
         emotion_judge = None
         if judge is not None:
             emotion_judge = load_or_train_judge(judge, judge_feature, progress=progress)
@@ -445,6 +450,22 @@ def score_tts_cmd(
         typer.echo(f"skipped {len(result.skipped)} bad row(s) (--skip-bad; listed in {result.files['skipped_rows']}):\n"
                    + "\n".join(f"  - {entry}: {reason}" for entry, reason in result.skipped.skipped), err=True)
     typer.echo(f"tables written to {out}" + (f"; MLflow run {result.run_id}" if result.run_id else ""))
+
+
+def _scorer_settings(items: list[str]) -> dict[str, dict[str, object]]:
+    """``SCORER.KEY=VALUE`` options as {scorer: {key: value}} (values read as YAML: true, 3, 0.5, text)."""
+    import yaml
+
+    from benchmark.errors import ConfigError
+
+    out: dict[str, dict[str, object]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        scorer, dot, name = key.partition(".")
+        if not sep or not dot or not scorer or not name:
+            raise ConfigError(f"--setting {item!r}: expected SCORER.KEY=VALUE, e.g. mos.batch_size=4")
+        out.setdefault(scorer, {})[name] = yaml.safe_load(value)
+    return out
 
 
 @app.command("report")

@@ -316,7 +316,8 @@ def test_model_index_maps_the_tts_metrics(board):
 def test_the_shipped_tts_definition(store):
     d = lb.load_definition("tts")
     assert (d.suite, d.protocol, d.corpus, d.rank_by) == ("default", "tts", "embedded", "wa")
-    assert d.columns == ["wa", "ua", "wer", "cer", "mcd_db", "f0_rmse_hz"]
+    assert d.columns == ["wa", "ua", "recall.neutral", "recall.happy", "recall.angry", "recall.sad", "wer", "cer",
+                         "mcd_db", "f0_rmse_hz", "spk_sim", "emo_sim", "mos_pred"]
     assert d.references == ["ground_truth", "resynthesis"] and "accuracy" in d.labels["wa"].lower()
     assert "synthetic" in d.description.lower() and "whisper" in d.description.lower()
     assert "judge" in d.description.lower()

@@ -243,7 +243,10 @@ def _scorers(config: ScoringConfig, context: ScorerContext) -> list[TTSScorer[An
             continue
         if name in ("judge", "emotion_similarity") and context.judge is None and name in DEFAULT_SCORERS:
             continue
-        scorers.append(build_scorer(name, built.get(name, config.settings.get(name)), context))
+        settings = built.get(name)
+        if settings is not None and config.settings.get(name):   # a built-in's field, with overrides
+            settings = type(settings)(**{**settings.model_dump(), **config.settings[name]})
+        scorers.append(build_scorer(name, settings if settings is not None else config.settings.get(name), context))
     return scorers
 
 

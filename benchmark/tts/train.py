@@ -15,7 +15,9 @@ Targets per utterance (the log-mel of :mod:`benchmark.features`, 10 ms hop):
   alignments: eSpeak's own timings of the text, stretched linearly onto the
   span of speech found in the recording (energy above ``trim_top_db`` below
   the peak). It knows nothing about the speaker's actual rhythm, so phoneme
-  boundaries are only roughly right; see the README.
+  boundaries are only roughly right. ``alignment="pocketsphinx"`` (English)
+  force-aligns the transcript with PocketSphinx (:mod:`benchmark.tts.alignment`);
+  docs/tts-metrics.md compares both with the true timings.
 - **pitch**: WORLD F0 (DIO + StoneMask, 10 ms, cached per file) -> log F0,
   averaged over each phoneme's voiced frames; phonemes without a voiced frame
   (silences, unvoiced consonants) take the value interpolated between their
@@ -66,7 +68,7 @@ class TTSTrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    alignment: Literal["stored", "espeak_scaled"] = "stored"
+    alignment: Literal["stored", "espeak_scaled", "pocketsphinx"] = "stored"
     trim_top_db: float = 35.0  # espeak_scaled: speech is where energy is within this of the peak
     # model size (AcousticConfig fields). The phoneme encoder is 2 FFT blocks with kernel 3 (FastSpeech 2:
     # 4 blocks, kernel 9): on the embedded corpus 3 blocks with kernel 5 gave the same Whisper WER at 60
@@ -240,6 +242,10 @@ def prepare(rows: pd.DataFrame, alignment: str = "stored", mel_config: LogMelCon
             mel = mels[r.utt_id]
             if alignment == "stored":
                 spans = stored_spans(r.path, symbols)
+            elif alignment == "pocketsphinx":   # English forced alignment (benchmark.tts.alignment)
+                from benchmark.tts.alignment import pocketsphinx_spans
+
+                spans = pocketsphinx_spans(r.path, r.text, symbols, r.language)
             else:
                 spans = espeak_scaled_spans(r.text, r.language, mel, hop_s, trim_top_db)
             durations = durations_from_spans(spans, len(mel), hop_s)

@@ -55,7 +55,7 @@ def transcript_words(text: str) -> list[str]:
 
 # Search beams of the decoder: PocketSphinx's defaults first; a recording whose constrained search loses the
 # transcript's path (fast, expressive speech) is aligned again with wide beams (slower, same model).
-BEAMS = ({}, {"beam": 1e-100, "wbeam": 1e-80, "pbeam": 1e-100})
+BEAMS: tuple[dict[str, float], ...] = ({}, {"beam": 1e-100, "wbeam": 1e-80, "pbeam": 1e-100})
 
 
 class PocketsphinxAligner:
@@ -154,10 +154,10 @@ def map_to_symbols(words: Sequence[AlignedWord], symbols: Sequence[str]) -> list
             spans[i] = span
     for i in range(len(symbols)):   # a word boundary spans the gap between its neighbours
         if spans[i] is None:
-            before = next((spans[j][1] for j in range(i - 1, -1, -1) if spans[j] is not None), words[0].start_s)
-            after = next((spans[j][0] for j in range(i + 1, len(symbols)) if spans[j] is not None and
-                          symbols[j] != WORD_BOUNDARY), before)
-            spans[i] = (before, max(before, after))
+            ends = [s[1] for s in spans[:i] if s is not None]
+            starts = [s[0] for j, s in enumerate(spans[i + 1:], i + 1) if s is not None and symbols[j] != WORD_BOUNDARY]
+            before = ends[-1] if ends else words[0].start_s
+            spans[i] = (before, max(before, starts[0] if starts else before))
     return [s for s in spans if s is not None]
 
 

@@ -128,7 +128,9 @@ class Trainer:
         seed_everything(self.seed)
         cfg = self.config
         model.to(self.device)
-        optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        # foreach: one kernel per step over all parameters instead of a Python loop over them
+        # (the default on a CPU is the loop; the small networks here have many small tensors).
+        optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
         best_state, best_ua, best_epoch, stale = copy.deepcopy(model.state_dict()), -np.inf, 0, 0
         # The weights after the last good step, copied in place into preallocated tensors (no allocation per step).
         last_good = {k: v.detach().clone() for k, v in model.state_dict().items()}

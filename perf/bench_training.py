@@ -3,6 +3,14 @@
     .venv/bin/python perf/bench_training.py                       # all methods, embedded corpus
     .venv/bin/python perf/bench_training.py --methods dae,logreg --epochs 5 --max-train 1000
     .venv/bin/python perf/bench_training.py --synthetic           # no corpus/features needed
+    .venv/bin/python perf/bench_training.py --baseline-ref 12dae08 --methods cnn,dae   # old vs new, one run
+
+With ``--baseline-ref COMMIT`` the same methods are also trained by the code of that
+commit (a temporary ``git worktree`` on ``PYTHONPATH``, with that commit's method
+defaults, measured by this script's child), interleaved method by method with this checkout's, on the same data
+files, so that old and new see the same machine load; the table gains the old
+throughput and UA and the speed-up, and everything goes to
+``perf/results/bench_training.json`` (``--out`` to change).
 
 Data: the embedded corpus (``load_corpus("embedded")``) with the suite's
 cached features (``benchmark.features.feature_set``), split by speaker (20%
@@ -35,6 +43,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -136,12 +145,26 @@ def prepare_data(methods: list[str], workdir: Path, synthetic: bool, max_train: 
 # ----------------------------------------------------------------------------- one method (child process)
 
 
+def warm_up() -> None:
+    """Pay torch's one-time imports before the clock starts (its first optimiser imports torch._dynamo,
+    ``use_deterministic_algorithms`` torch._inductor: seconds, once per process), so that ``fit s``
+    is training, for the old code and the new alike."""
+    import torch
+
+    torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
 def run_one(name: str, workdir: Path, epochs: int | None, trace: bool) -> dict:
+    import importlib
+
     import torch
 
     from benchmark.methods import METHODS
     from sklearn.metrics import accuracy_score, balanced_accuracy_score
 
+    if not hasattr(METHODS, "names") or name not in METHODS.names():
+        importlib.import_module("baselines")   # code before the lazy registry (a --baseline-ref) registers on import
     cls = METHODS.get(name)
     fields = cls.HParams.model_fields
     hp = {"progress": False} if "progress" in fields else {}
@@ -149,6 +172,7 @@ def run_one(name: str, workdir: Path, epochs: int | None, trace: bool) -> dict:
         hp["epochs"] = epochs
     probe = cls(**hp)
     train, test = _read(workdir / f"{probe.feature}_train.npz"), _read(workdir / f"{probe.feature}_test.npz")
+    warm_up()
     rss_before = _rss_mib()
     start = time.perf_counter()
     method = cls(**hp).fit(train)
@@ -184,6 +208,9 @@ def main() -> None:
     ap.add_argument("--synthetic", action="store_true", help="use generated data, not the embedded corpus")
     ap.add_argument("--n-synthetic", type=int, default=2000)
     ap.add_argument("--no-trace", action="store_true", help="skip the tracemalloc fit")
+    ap.add_argument("--baseline-ref", default=None, metavar="COMMIT",
+                    help="also train with the code of COMMIT (a temporary git worktree), interleaved")
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "bench_training.json")
     ap.add_argument("--child", nargs=2, metavar=("METHOD", "WORKDIR"), help=argparse.SUPPRESS)
     args = ap.parse_args()
 
@@ -198,28 +225,77 @@ def main() -> None:
     for m in methods:
         METHODS.get(m)  # unknown names fail here, listing the known ones
     print(f"machine: {os.cpu_count()} CPU cores visible; python {sys.version.split()[0]}")
-    with tempfile.TemporaryDirectory() as tmp:
+    root = Path(__file__).resolve().parents[1]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, baseline_checkout(root, args.baseline_ref, Path(tmp)) as old_root:
         sources = prepare_data(methods, Path(tmp), args.synthetic, args.max_train, args.n_synthetic)
-        header = (f"{'method':<20} {'feature':<12} {'data':<9} {'device':<10} {'n_train':>7} {'epochs':>6} "
-                  f"{'fit s':>8} {'utt/s':>9} {'py-peak MiB':>11} {'rss MiB':>8} {'+fit MiB':>8} {'UA':>6} {'WA':>6}")
+        header = (f"{'method':<20} {'feature':<8} {'data':<9} {'n_train':>7} {'epochs':>6} "
+                  f"{'fit s':>7} {'utt/s':>7} {'rss MiB':>7} {'UA':>6} {'WA':>6}")
+        if old_root:
+            header += f" | {'old ep':>6} {'old s':>7} {'old utt/s':>9} {'old UA':>6} {'speed-up':>8}"
         print(header)
         print("-" * len(header))
         for name in methods:
-            cmd = [sys.executable, __file__, "--child", name, tmp]
-            if args.epochs is not None:
-                cmd += ["--epochs", str(args.epochs)]
-            if args.no_trace:
-                cmd.append("--no-trace")
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
-            if proc.returncode or line is None:
-                print(f"{name:<20} FAILED: {(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
+            # Old first, then new, method by method: both see the same stretch of machine load.
+            old = run_child(old_root, name, tmp, args) if old_root else None
+            new = run_child(root, name, tmp, args)
+            if new is None:
                 continue
-            r = json.loads(line[len("RESULT "):])
-            print(f"{r['method']:<20} {r['feature']:<12} {sources[r['feature']]:<9} {r['device'][:10]:<10} "
-                  f"{r['n_train']:>7} {r['epochs']:>6} {r['fit_s']:>8.2f} {r['utt_per_s']:>9.0f} "
-                  f"{r['py_peak_mib']:>11.1f} {r['rss_mib']:>8.0f} {r['fit_rss_mib']:>8.0f} "
-                  f"{r['ua']:>6.3f} {r['wa']:>6.3f}", flush=True)
+            line = (f"{new['method']:<20} {new['feature']:<8} {sources[new['feature']]:<9} "
+                    f"{new['n_train']:>7} {new['epochs']:>6} {new['fit_s']:>7.2f} {new['utt_per_s']:>7.0f} "
+                    f"{new['rss_mib']:>7.0f} {new['ua']:>6.3f} {new['wa']:>6.3f}")
+            row = {"method": name, "new": new}
+            if old is not None:
+                row["old"] = old
+                row["speedup"] = new["utt_per_s"] / old["utt_per_s"]
+                line += (f" | {old['epochs']:>6} {old['fit_s']:>7.2f} {old['utt_per_s']:>9.0f} {old['ua']:>6.3f} "
+                         f"{row['speedup']:>7.1f}x")
+            rows.append(row)
+            print(line, flush=True)
+    load = os.getloadavg()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({
+        "command": " ".join(["perf/bench_training.py", *sys.argv[1:]]), "git_commit": git_commit(root),
+        "baseline_ref": args.baseline_ref, "cpus": os.cpu_count(), "load_avg_at_end": [round(x, 2) for x in load],
+        "data": sources, "methods": rows}, indent=1) + "\n")
+    print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; written: {args.out}")
+
+
+def git_commit(root: Path, ref: str = "HEAD") -> str:
+    out = subprocess.run(["git", "-C", str(root), "rev-parse", ref], capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
+
+
+@contextmanager
+def baseline_checkout(root: Path, ref: str | None, tmp: Path):
+    """A temporary detached git worktree of ``ref`` (None: no baseline), removed afterwards."""
+    if ref is None:
+        yield None
+        return
+    path = tmp / "baseline"
+    subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", str(path), ref], check=True,
+                   capture_output=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(path)], capture_output=True)
+
+
+def run_child(code_root: Path, name: str, workdir: str, args) -> dict | None:
+    """Train ``name`` in a fresh process running the code under ``code_root``; its RESULT record."""
+    # This script's child (the same measurement) on the code under code_root (PYTHONPATH).
+    cmd = [sys.executable, __file__, "--child", name, workdir]
+    if args.epochs is not None:
+        cmd += ["--epochs", str(args.epochs)]
+    if args.no_trace:
+        cmd.append("--no-trace")
+    env = {**os.environ, "PYTHONPATH": str(code_root)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=code_root)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    if proc.returncode or line is None:
+        print(f"{name:<20} FAILED ({code_root}): {(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
+        return None
+    return json.loads(line[len("RESULT "):])
 
 
 if __name__ == "__main__":

@@ -82,6 +82,16 @@ def test_training_applies_the_schedule_per_epoch():
     assert [h["beta"] for h in m.history_] == [kl_weight(e, 8, ratio=0.5, cycles=2) for e in range(1, 9)]
 
 
+def test_anneal_period_repeats_the_cycle_whatever_the_epoch_cap():
+    short = METHODS.get("vae_kl_annealing")(epochs=8, anneal_cycles=2, anneal_ratio=0.5)
+    capped = METHODS.get("vae_kl_annealing")(epochs=200, anneal_period=4, anneal_ratio=0.5)
+    # the 8-epoch, 2-cycle schedule has 4-epoch cycles; a period of 4 gives the same under any cap
+    assert [capped._kl_weight(e) for e in range(1, 9)] == [short._kl_weight(e) for e in range(1, 9)]
+    assert [capped._kl_weight(e) for e in range(101, 105)] == [0.0, 0.125, 0.25, 0.25]
+    linear = METHODS.get("vae")(epochs=200, kl_schedule="linear", beta=0.25, anneal_period=4, anneal_ratio=0.5)
+    assert [linear._kl_weight(e) for e in (1, 2, 3, 4, 50)] == [0.0, 0.125, 0.25, 0.25, 0.25]
+
+
 # ----------------------------------------------------------------------------- losses
 
 

@@ -62,7 +62,9 @@ from pydantic import Field
 from torch import nn
 
 from benchmark.labels import NEUTRAL
-from benchmark.methods.logmel_net import LogMelHParams, LogMelNetMethod, pad_batch
+from benchmark.methods.augmentation import (add_noise, apply_masks, draw_crop_starts, draw_masks, draw_noise,
+                                           draw_pitch_shifts, draw_speed_factors, pitch_shift, speed_perturb)
+from benchmark.methods.logmel_net import LogMelHParams, LogMelNetMethod, pad_frames
 
 
 def class_multiplicities(counts: np.ndarray, power: float = 0.5, max_multiplicity: int = 4) -> np.ndarray:
@@ -116,69 +118,59 @@ class EmotionExtractor(LogMelNetMethod):
     def epoch_indices(self, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return rng.permutation(np.repeat(np.arange(len(y)), self.multiplicity_[y]))
 
-    def train_example(self, i: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """(augmented log-mel, soft target)."""
-        target = np.zeros(len(self.classes_), dtype=np.float32)
-        target[self.train_y_[i]] = 1.0
-        x = self.train_x_[i]
-        pool = self.neutral_by_speaker_.get(self.train_speakers_[i], np.array([], dtype=int))
-        if self.train_y_[i] != self.neutral_index_ and len(pool) and rng.random() < self.hp.neutral_mix_prob:
-            neutral = self.train_x_[int(rng.choice(pool))]
-            n = min(len(x), len(neutral))
-            lam = float(rng.uniform(0.5, 1.0))
-            x = lam * x[:n] + (1 - lam) * neutral[:n]
-            target *= lam
-            target[self.neutral_index_] += 1 - lam
-        return self._augment(self._crop(x, rng), rng), target
-
-    def _augment(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        hp = self.hp
-        x = x.copy()
-        if hp.speed_perturb and hp.speed_range > 0:
-            factor = rng.uniform(1 - hp.speed_range, 1 + hp.speed_range)
-            n = max(8, int(round(len(x) / factor)))
-            positions = np.linspace(0, len(x) - 1, n)
-            left = np.floor(positions).astype(int)
-            right = np.minimum(left + 1, len(x) - 1)
-            w = (positions - left)[:, None]
-            x = (1 - w) * x[left] + w * x[right]  # linear interpolation of every band at once
-        if hp.pitch_perturb and hp.pitch_max_bands:
-            shift = int(rng.integers(-hp.pitch_max_bands, hp.pitch_max_bands + 1))
-            if shift:
-                x = np.roll(x, shift, axis=1)
-                if shift > 0:  # fill the bands that wrapped around with the nearest real band
-                    x[:, :shift] = x[:, shift : shift + 1]
-                else:
-                    x[:, shift:] = x[:, shift - 1 : shift]
-        if hp.noise:
-            # Normalised log-mel back to linear mel, noise at the drawn SNR, and back.
-            log_mel = x * self.std_ + self.mean_
-            power = np.exp(log_mel)
-            snr = rng.uniform(*hp.snr_db_range)
-            noise = power.mean() / (10 ** (snr / 10)) * rng.exponential(1.0, size=power.shape)
-            x = (np.log(power + noise) - self.mean_) / self.std_
-        if hp.spec_augment:
-            for _ in range(hp.time_masks):
-                w = int(rng.integers(0, hp.time_mask_frames + 1))
-                t0 = int(rng.integers(0, max(1, len(x) - w)))
-                x[t0 : t0 + w] = 0.0
-            for _ in range(hp.freq_masks):
-                w = int(rng.integers(0, hp.freq_mask_bands + 1))
-                f0 = int(rng.integers(0, max(1, x.shape[1] - w)))
-                x[:, f0 : f0 + w] = 0.0
-        return x.astype(np.float32)
-
-    def collate(self, rows: np.ndarray, examples: list[Any], rng: np.random.Generator) -> dict[str, Any]:
-        xs, targets = zip(*examples)
-        x, lengths = pad_batch(list(xs), self.min_frames)
-        target = torch.from_numpy(np.stack(targets))
-        if self.hp.mixup:
-            lam = float(rng.beta(self.hp.mixup_alpha, self.hp.mixup_alpha))
+    def train_batch(self, rows: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
+        """Crops, Neutral blends, augmentations and mixup of one mini-batch, as whole-batch tensor operations
+        (``benchmark.methods.augmentation``); ``target`` holds the soft targets."""
+        hp, store = self.hp, self.train_store_
+        y = self.train_y_[rows]
+        target = np.eye(len(self.classes_), dtype=np.float32)[y]
+        lengths = store.lengths[rows]
+        mixing = np.zeros(len(rows), dtype=bool)
+        if hp.neutral_mix_prob > 0 and self.neutral_index_ is not None:
+            has_pool = np.array([len(self.neutral_by_speaker_.get(s, ())) > 0 for s in self.train_speakers_[rows]])
+            mixing = (y != self.neutral_index_) & has_pool & (rng.random(len(rows)) < hp.neutral_mix_prob)
+            partners = np.array([int(rng.choice(self.neutral_by_speaker_[self.train_speakers_[r]]))
+                                 for r in rows[mixing]], dtype=np.int64)
+            lam = rng.uniform(0.5, 1.0, size=int(mixing.sum()))
+            lengths = lengths.copy()
+            lengths[mixing] = np.minimum(lengths[mixing], store.lengths[partners])   # blend over the shorter one
+        starts, crop_lengths = draw_crop_starts(lengths, hp.crop_frames, rng)
+        x = store.crops(rows, starts, crop_lengths, self.min_frames)
+        if mixing.any():
+            # x = lam * emotional + (1 - lam) * Neutral of the same speaker, the same window of both.
+            neutral = store.crops(partners, starts[mixing], crop_lengths[mixing], self.min_frames, width=x.shape[1])
+            lam_t = torch.from_numpy(lam.astype(np.float32))[:, None, None]
+            x[torch.from_numpy(mixing)] = lam_t * x[torch.from_numpy(mixing)] + (1 - lam_t) * neutral
+            target[mixing] *= lam[:, None].astype(np.float32)
+            target[mixing, self.neutral_index_] += (1 - lam).astype(np.float32)
+        x, lengths = self._augment(x, crop_lengths, rng)
+        x = pad_frames(x, self.min_frames)
+        lengths_t, target_t = torch.from_numpy(lengths), torch.from_numpy(target)
+        if hp.mixup:
+            lam = float(rng.beta(hp.mixup_alpha, hp.mixup_alpha))
             perm = torch.from_numpy(rng.permutation(len(rows)))
             x = lam * x + (1 - lam) * x[perm]
-            target = lam * target + (1 - lam) * target[perm]
-            lengths = torch.maximum(lengths, lengths[perm])
-        return {"x": x, "lengths": lengths, "target": target}
+            target_t = lam * target_t + (1 - lam) * target_t[perm]
+            lengths_t = torch.maximum(lengths_t, lengths_t[perm])
+        return {"x": x, "lengths": lengths_t, "target": target_t}
+
+    def _augment(self, x: torch.Tensor, lengths: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, np.ndarray]:
+        """Speed, pitch, noise, then SpecAugment masks, each switchable, on the whole batch."""
+        hp = self.hp
+        if hp.speed_perturb and hp.speed_range > 0:
+            x, lengths = speed_perturb(x, lengths, draw_speed_factors(len(x), hp.speed_range, rng))
+        if hp.pitch_perturb and hp.pitch_max_bands:
+            x = pitch_shift(x, draw_pitch_shifts(len(x), hp.pitch_max_bands, rng))
+        if hp.noise:
+            snr, noise = draw_noise(tuple(x.shape), hp.snr_db_range, rng)
+            x = add_noise(x, lengths, snr, noise, self.mean_, self.std_)
+        if hp.spec_augment:
+            if hp.time_masks:
+                x = apply_masks(x, *draw_masks(lengths, hp.time_masks, hp.time_mask_frames, rng), dim=1)
+            if hp.freq_masks:
+                bands = np.full(len(x), x.shape[2])
+                x = apply_masks(x, *draw_masks(bands, hp.freq_masks, hp.freq_mask_bands, rng), dim=2)
+        return x, lengths
 
     def loss(self, model: nn.Module, batch: dict[str, Any], epoch: int):
         logits = model["head"](model["encoder"](batch["x"], batch["lengths"]))

@@ -97,7 +97,7 @@ class TdnnEncoder(nn.Module):
 
 
 class SpeakerAdversarialHParams(LogMelHParams):
-    tdnn_channels: int = Field(64, ge=4)
+    tdnn_channels: int = Field(32, ge=4)
     rnn_hidden: int = 32
     lambda_max: float = Field(0.5, ge=0, description="largest weight of the reversed speaker loss")
     entropy_weight: float = Field(0.1, ge=0, description="beta: weight of the speaker-entropy loss")
@@ -122,8 +122,8 @@ class SpeakerAdversarial(LogMelNetMethod):
         index = {s: i for i, s in enumerate(self.speaker_ids_)}
         self.speaker_index_ = torch.tensor([index[s] for s in self.train_speakers_])
 
-    def collate(self, rows, examples, rng) -> dict[str, Any]:
-        batch = super().collate(rows, examples, rng)
+    def train_batch(self, rows, rng) -> dict[str, Any]:
+        batch = super().train_batch(rows, rng)
         batch["speaker"] = self.speaker_index_[torch.from_numpy(rows)]
         return batch
 

@@ -71,7 +71,7 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ClassVar, Iterator, Literal
+from typing import Any, Callable, ClassVar, Iterator, Literal
 
 import numpy as np
 import torch
@@ -83,7 +83,7 @@ from sklearn.svm import LinearSVC
 from torch import nn
 
 from benchmark.errors import EmobenchError
-from benchmark.methods.base import FeatureSet, HParams, Method
+from benchmark.methods.base import FeatureSet, HParams, Method, hold_out_speakers
 from benchmark.methods.linear import (Standardizer, feature_matrix, outlier_rows, softmax_decision,
                                       train_labels)
 from benchmark.methods.sk_io import (load_arrays, load_sklearn, read_json, save_arrays, save_sklearn,
@@ -148,8 +148,9 @@ def clustering_loss(z: torch.Tensor, labels: torch.Tensor, eps: float = 1e-8) ->
     present = torch.unique(y)
     if len(present) < 2:
         return z.sum() * 0.0
-    centroids = torch.stack([z[y == c].mean(dim=0) for c in present])
     index = torch.searchsorted(present, y)
+    members = nn.functional.one_hot(index, len(present)).to(z.dtype)          # (n, classes), one matmul
+    centroids = (members.T @ z) / members.sum(dim=0)[:, None]
     d_intra = torch.sqrt(((z - centroids[index]) ** 2).sum(dim=1) + eps).sum()
     a, b = torch.triu_indices(len(present), len(present), offset=1)
     d_inter = torch.sqrt(((centroids[a] - centroids[b]) ** 2).sum(dim=1) + eps).sum()
@@ -212,6 +213,8 @@ class AutoencoderHParams(HParams):
     progress: bool = True
     threads: int | None = Field(1, ge=1, description="torch CPU threads in fit/embed (None: leave torch's setting)")
     early_stopping: bool = False
+    val_speaker_fraction: float = Field(0.15, gt=0, lt=1, description=(
+        "early_stopping without a validation set: this share of the training speakers is held out"))
     es_max_train: int = Field(2000, ge=10, description="training latents the per-epoch validation SVC sees")
     svc_C: float = Field(1.0, gt=0)
     svc_class_weight: Literal["balanced"] | None = "balanced"
@@ -243,6 +246,9 @@ class KLHParams(_Strict):
     beta: float = Field(1.0, ge=0, description="KL weight (the plateau of an annealing schedule)")
     anneal_ratio: float = Field(0.5, gt=0, le=1, description="R: share of each cycle over which beta rises")
     anneal_cycles: int = Field(4, ge=1, description="M: number of annealing cycles")
+    anneal_period: int | None = Field(None, ge=1, description=(
+        "epochs per annealing cycle (linear: epochs of the one rise); None: T / M, the paper's, which ties "
+        "the schedule to the epoch count T -- with early stopping T is only a cap, so give a period"))
 
 
 class AnnealedKLHParams(KLHParams):
@@ -311,6 +317,10 @@ class AutoencoderMethod(Method):
         """Yield ``(x, mask_or_None, y)`` tensors for one epoch over ``data``."""
         raise NotImplementedError
 
+    def _epoch_source(self, data: Any, y: np.ndarray) -> Callable[[int, np.random.Generator], Iterator[tuple]]:
+        """The Trainer's ``batches(epoch, rng)`` over ``data``; a backbone may prepare ``data`` once here."""
+        return lambda epoch, rng: self._batches(data, y, rng)
+
     def _encode_prepared(self, data: Any) -> np.ndarray:
         raise NotImplementedError
 
@@ -360,8 +370,7 @@ class AutoencoderMethod(Method):
         rec = self._reconstruction(model.decode(z), x, mask)
         kl = kl_divergence(mu, logvar)
         # The Trainer counts epochs 1..T, like the paper's e.
-        beta = kl_weight(epoch, self.hp.epochs, schedule=self.hp.kl_schedule, beta=self.hp.beta,
-                         ratio=self.hp.anneal_ratio, cycles=self.hp.anneal_cycles)
+        beta = self._kl_weight(epoch)
         loss = rec + beta * kl
         logs = {"rec": float(rec.detach()), "kl": float(kl.detach()), "beta": beta}
         if self.variant == "ssvae":
@@ -369,6 +378,17 @@ class AutoencoderMethod(Method):
             loss = loss + self.hp.gamma * clus
             logs["clus"] = float(clus.detach())
         return loss, logs
+
+    def _kl_weight(self, epoch: int) -> float:
+        hp = self.hp
+        if hp.anneal_period is None:
+            return kl_weight(epoch, hp.epochs, schedule=hp.kl_schedule, beta=hp.beta, ratio=hp.anneal_ratio,
+                             cycles=hp.anneal_cycles)
+        # A cycle of anneal_period epochs, whatever the cap: epoch e is epoch ((e - 1) mod P) + 1 of a
+        # one-cycle schedule of P epochs; the linear schedule rises once over P epochs and then holds.
+        p = hp.anneal_period
+        e = ((epoch - 1) % p) + 1 if hp.kl_schedule == "cyclical" else min(epoch, p)
+        return kl_weight(e, p, schedule=hp.kl_schedule, beta=hp.beta, ratio=hp.anneal_ratio, cycles=1)
 
     def _fit_svc(self, Z: np.ndarray, y: np.ndarray) -> Pipeline:
         svc = LinearSVC(C=self.hp.svc_C, class_weight=self.hp.svc_class_weight, max_iter=self.hp.svc_max_iter,
@@ -386,6 +406,9 @@ class AutoencoderMethod(Method):
 
         seed_everything(self.hp.seed)
         rng = np.random.default_rng(self.hp.seed)
+        if self.hp.early_stopping and (val is None or not len(val)):
+            # As the log-mel networks do: a speaker-disjoint share of the training speakers for early stopping.
+            train, val = hold_out_speakers(train, self.hp.val_speaker_fraction, np.random.default_rng([self.hp.seed, 1]))
         self.classes_, y_all = train_labels(train, self.name)
         data = self._prepare(train, fit=True)           # also fits the normalisation, counts outliers
         keep = self._keep_rows(data, train, "train")
@@ -409,7 +432,7 @@ class AutoencoderMethod(Method):
                              weight_decay=self.hp.weight_decay, patience=self.hp.patience,
                              grad_clip=self.hp.grad_clip, device=self.hp.device, progress=self.hp.progress)
         trainer = Trainer(self.name, config, seed=self.hp.seed)
-        self.model_ = trainer.fit(model, lambda epoch, r: self._batches(ae_data, ae_y, r), self._step, validate)
+        self.model_ = trainer.fit(model, self._epoch_source(ae_data, ae_y), self._step, validate)
         self.model_.eval()
         self.history_ = list(trainer.history)
         self.convergence_ = trainer.convergence
@@ -542,11 +565,17 @@ class MLPAutoencoderMethod(AutoencoderMethod):
     def _concat(self, parts: list[np.ndarray]) -> np.ndarray:
         return np.concatenate(parts)
 
-    def _batches(self, data: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> Iterator[tuple]:
-        order = rng.permutation(len(data))
+    def _batches(self, data: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor,
+                 rng: np.random.Generator) -> Iterator[tuple]:
+        data, y = torch.as_tensor(data), torch.as_tensor(y)
+        order = torch.from_numpy(rng.permutation(len(data)))
         for i in range(0, len(order), self.hp.batch_size):
             rows = order[i:i + self.hp.batch_size]
-            yield torch.from_numpy(data[rows]), None, torch.from_numpy(y[rows])
+            yield data[rows], None, y[rows]
+
+    def _epoch_source(self, data: np.ndarray, y: np.ndarray):
+        data_t, y_t = torch.from_numpy(np.ascontiguousarray(data)), torch.from_numpy(y)   # once per fit
+        return lambda epoch, rng: self._batches(data_t, y_t, rng)
 
     def _encode_prepared(self, data: np.ndarray) -> np.ndarray:
         return self._encode_tensor(torch.from_numpy(np.ascontiguousarray(data)))

@@ -48,6 +48,7 @@ from pydantic import Field
 from torch import nn
 
 from benchmark.errors import ConfigError, EmobenchError
+from benchmark.methods.augmentation import FrameStore, draw_crop_starts
 from benchmark.methods.base import FeatureSet
 from benchmark.methods.vae import (AutoencoderHParams, AutoencoderMethod, KLHParams, NoiseHParams,
                                    SemiSupervisedHParams)
@@ -188,22 +189,23 @@ class ConvAutoencoderMethod(AutoencoderMethod):
         seg[: len(part)] = part
         return seg, len(part)
 
-    def _batches(self, data: list[np.ndarray], y: np.ndarray, rng: np.random.Generator) -> Iterator[tuple]:
+    def _batches(self, data: list[np.ndarray] | FrameStore, y: np.ndarray, rng: np.random.Generator) -> Iterator[tuple]:
+        """One random ``segment_frames`` crop per utterance (zero-padded, masked), cut from one flat
+        frame tensor with a gather per batch."""
+        store = data if isinstance(data, FrameStore) else FrameStore.from_arrays(data)
         s = self.hp.segment_frames
-        order = rng.permutation(len(data))
+        order = rng.permutation(len(store.lengths))
+        y_t = torch.from_numpy(y)
         for i in range(0, len(order), self.hp.batch_size):
             rows = order[i:i + self.hp.batch_size]
-            segs, masks = [], []
-            for r in rows:
-                x = data[r]
-                start = int(rng.integers(0, len(x) - s + 1)) if len(x) > s else 0
-                seg, n = self._segment(x, start)
-                mask = np.zeros((s, 1), dtype=np.float32)
-                mask[:n] = 1.0
-                segs.append(seg)
-                masks.append(mask)
-            yield (torch.from_numpy(np.stack(segs)[:, None]), torch.from_numpy(np.stack(masks)[:, None]),
-                   torch.from_numpy(y[rows]))
+            starts, lengths = draw_crop_starts(store.lengths[rows], s, rng)
+            segs = store.crops(rows, starts, lengths, s, width=s)
+            mask = (torch.arange(s)[None, :] < torch.from_numpy(lengths)[:, None]).float()
+            yield segs[:, None], mask[:, None, :, None], y_t[torch.from_numpy(rows)]
+
+    def _epoch_source(self, data: list[np.ndarray], y: np.ndarray):
+        store = FrameStore.from_arrays(data)   # the training frames once per fit, not per batch
+        return lambda epoch, rng: self._batches(store, y, rng)
 
     def _encode_prepared(self, data: list[np.ndarray]) -> np.ndarray:
         s = self.hp.segment_frames

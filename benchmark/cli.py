@@ -1,6 +1,7 @@
 """The ``emobench`` command line."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -203,8 +204,18 @@ def run_cmd(
             typer.echo("nothing new since the last publish: the leaderboards and the report are up to date "
                        "(`emobench leaderboard NAME` / `emobench report` rebuild them)")
         else:
+            start = time.perf_counter()
             written = _publish(config.name, uri, progress, jobs or config.n_jobs, boards_dir=boards_dir)
             _stamp_path(config.name).write_text(state + f"boards={','.join(written)}\n", encoding="utf-8")
+            summary.stage_seconds["publish"] = time.perf_counter() - start
+            if summary.parent_run_id:
+                from benchmark import tracking
+                from benchmark.runner import log_stage_seconds
+
+                log_stage_seconds(tracking.configure(uri), summary.parent_run_id,
+                                  {"publish": summary.stage_seconds["publish"]})
+    if summary.stage_seconds:
+        typer.echo("stage wall times: " + ", ".join(f"{k} {v:.1f} s" for k, v in summary.stage_seconds.items()))
 
 
 @app.command("plan")

@@ -207,6 +207,16 @@ class RunSummary:
     failed: list[str] = field(default_factory=list)
     elsewhere: int = 0    # cells that another run, started at the same time, finished meanwhile
     retried: list[str] = field(default_factory=list)  # attempts lost with a worker and run again
+    # Wall seconds of the run's stages (corpora, features, cells); logged on the parent run as stage.<name>_s.
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def log_stage_seconds(client, run_id: str, stages: dict[str, float]) -> None:
+    """``stage.<name>_s`` metrics on the suite's parent run (perf/bench_suite.py reads them)."""
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    client.log_batch(run_id, metrics=[Metric(f"stage.{k}_s", float(v), now, 0) for k, v in stages.items()])
 
 
 # ----------------------------------------------------------------------------- grid
@@ -654,23 +664,30 @@ def run_suite(suite: SuiteConfig, *, n_jobs: int | None = None, progress: bool =
     stale = tracking.fail_stale_runs(client, exp_id)
     if stale:
         log.warning("marked %d run(s) left RUNNING by a dead process as FAILED", len(stale))
+    start = time.perf_counter()
     manifests = load_manifests(suite, progress)
     cells = [*expand_grid(suite, manifests), *expand_tts_grid(suite, manifests)]
     done = tracking.finished_cells(client, exp_id)
     todo = [c for c in cells if c.key not in done]
     summary = RunSummary(exp_id, None, total=len(cells), skipped=len(cells) - len(todo))
+    summary.stage_seconds["corpora"] = time.perf_counter() - start
     if not todo:
         return summary
 
+    start = time.perf_counter()
     prepare_features(todo, manifests, n_jobs or suite.n_jobs, progress)
+    summary.stage_seconds["features"] = time.perf_counter() - start
     previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
     parent_tags = {tracking.KIND_TAG: "suite", tracking.SUITE_TAG: suite.name, "emobench.config": suite.digest()}
     try:
         with tracking.tracked_run(client, exp_id, name=f"{suite.name}", tags=parent_tags) as parent_id:
             summary.parent_run_id = parent_id
             _log_suite(client, parent_id, suite)
+            start = time.perf_counter()
             _execute(client, exp_id, parent_id, suite, todo, manifests, n_jobs or suite.n_jobs, progress, summary,
                      runner_)
+            summary.stage_seconds["cells"] = time.perf_counter() - start
+            log_stage_seconds(client, parent_id, summary.stage_seconds)
     finally:
         signal.signal(signal.SIGTERM, previous)
     return summary

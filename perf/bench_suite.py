@@ -1,6 +1,6 @@
 """Wall time and peak memory of a whole suite run, then of a re-run on the finished store.
 
-    .venv/bin/python perf/bench_suite.py                  # the default suite (targets: < 15 min, < 4 GB)
+    .venv/bin/python perf/bench_suite.py --cold-features  # the default suite (targets: < 10 min, < 4 GB)
     .venv/bin/python perf/bench_suite.py --suite smoke    # a one-minute check of the script itself
     .venv/bin/python perf/bench_suite.py --workdir /tmp/suite-bench --keep
     .venv/bin/python perf/bench_suite.py --suite smoke --executor local,ray   # Ray's overhead on one node
@@ -28,6 +28,14 @@ without publishing (the same work for both); the table gives Ray's wall time
 and memory against the pool's, and the numbers go to
 ``perf/results/bench_suite_<suite>_executors.json``. Ray's processes (raylet,
 GCS, workers) are children of the CLI, so they are in the memory figure.
+
+With the suite's own executor (no ``--executor``) the first run's record goes to
+``perf/results/bench_suite.json`` (``--out``): wall seconds and peak memory of both
+runs, the number of cells, the cells whose fit stopped at its epoch cap (the
+``convergence.stop_reason`` tag of every cell run; target 0) by method, the
+per-stage seconds (``stage.*_s`` on the suite's parent run: corpora, features,
+cells, publish; and, from the cell runs, the summed fit seconds of the SER cells
+by method and the summed run time of the TTS cells), the load average, the git commit.
 """
 from __future__ import annotations
 
@@ -101,6 +109,54 @@ def cell_runs(uri: str, suite: str) -> int:
                                   max_results=50000))
 
 
+def git_commit() -> str:
+    out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
+
+
+def store_summary(uri: str, suite: str) -> dict:
+    """What the store says about the run: cells, convergence stops, per-stage and per-method seconds."""
+    from benchmark import tracking
+    from benchmark.suite import load_suite
+
+    client = tracking.configure(uri)
+    exp = client.get_experiment_by_name(load_suite(suite).experiment_name)
+    runs = client.search_runs([exp.experiment_id], max_results=50000)
+    cells = [r for r in runs if r.data.tags.get(tracking.KIND_TAG) == "cell"]
+    parents = [r for r in runs if r.data.tags.get(tracking.KIND_TAG) == "suite"]
+    stages = {k[len("stage."):-2]: round(v, 2) for p in parents for k, v in p.data.metrics.items()
+              if k.startswith("stage.")}
+    by_method: dict[str, dict] = {}
+    capped, stops = [], {}
+    tts_run_s = 0.0
+    for r in cells:
+        tags, metrics = r.data.tags, r.data.metrics
+        if tags.get("protocol_name") == "tts":
+            tts_run_s += ((r.info.end_time or r.info.start_time) - r.info.start_time) / 1000
+            continue
+        m = by_method.setdefault(tags.get("method", "?"), {"cells": 0, "fit_s": 0.0, "epochs_run": []})
+        m["cells"] += 1
+        m["fit_s"] += metrics.get("fit_seconds", 0.0)
+        if "epochs_run" in metrics:
+            m["epochs_run"].append(int(metrics["epochs_run"]))
+        reason = tags.get("convergence.stop_reason")
+        if reason:
+            stops[reason] = stops.get(reason, 0) + 1
+        if reason == "epoch_cap":
+            capped.append(f"{tags.get('method')}/{tags.get('protocol')}/{tags.get('fold')}/seed{tags.get('seed')}")
+    for m in by_method.values():
+        epochs = m.pop("epochs_run")
+        m["fit_s"] = round(m["fit_s"], 2)
+        if epochs:
+            m["epochs_run"] = {"min": min(epochs), "median": sorted(epochs)[len(epochs) // 2], "max": max(epochs)}
+    stages["ser_fits_summed"] = round(sum(m["fit_s"] for m in by_method.values()), 2)
+    stages["tts_cells_summed"] = round(tts_run_s, 2)
+    neural = sum(stops.values())
+    return {"cells": len(cells), "cells_stopped_by_cap": len(capped), "capped_cells": capped,
+            "neural_cells": neural, "neural_cells_not_early_stopped": neural - stops.get("early_stop", 0),
+            "stop_reasons": stops, "stage_seconds": stages, "methods": by_method}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", default="default")
@@ -109,6 +165,7 @@ def main() -> None:
     parser.add_argument("--cold-features", action="store_true", help="start from an empty feature cache")
     parser.add_argument("--executor", default=None, help="local, ray, or local,ray to compare them "
                         "(default: the suite's executor, the command exactly as the README runs it)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "bench_suite.json")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="local pool processes when comparing executors (default: the CPU count)")
     args = parser.parse_args()
@@ -173,6 +230,18 @@ def main() -> None:
             "ray_over_local_wall": round(ratio, 3),
         }, indent=1) + "\n")
         print(f"written: {out}")
+    if executors == [None]:
+        first_ok = next((r for r in rows if r["run"] == "first run"), None)
+        record = {"suite": args.suite, "cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+                  "cold_features": args.cold_features, "git_commit": git_commit(),
+                  "load_avg_at_end": [round(x, 2) for x in os.getloadavg()], "runs": rows}
+        if first_ok is not None:
+            record.update(store_summary(f"sqlite:///{workdir / 'mlflow.db'}", args.suite))
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(record, indent=1) + "\n")
+        print(f"cells {record.get('cells')}, stopped by the epoch cap: {record.get('cells_stopped_by_cap')}; "
+              f"stages (s): {record.get('stage_seconds')}")
+        print(f"written: {args.out}")
     if not args.keep and args.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)
 

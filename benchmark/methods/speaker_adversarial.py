@@ -12,7 +12,9 @@ Loss (the usual form; weights are hyperparameters):
 - The speaker head sits behind a gradient reversal layer: the head learns to
   recognise speakers, the encoder receives the reversed, scaled gradient and
   learns to hide them. lambda_p follows the DANN schedule
-  ``lambda_max * (2 / (1 + exp(-10 p)) - 1)``, p = training progress in [0, 1].
+  ``lambda_max * (2 / (1 + exp(-10 p)) - 1)``, p = training progress in [0, 1]
+  (here over the first ``lambda_ramp_epochs`` epochs, since training ends by early stopping,
+  not at the epoch cap).
 - The entropy term updates the ENCODER ONLY (the speaker head is frozen for
   it, through a detached copy of its weights): it pushes the speaker posterior
   of each embedding toward uniform, which the reversal alone does not.
@@ -101,6 +103,9 @@ class SpeakerAdversarialHParams(LogMelHParams):
     rnn_hidden: int = 32
     lambda_max: float = Field(0.5, ge=0, description="largest weight of the reversed speaker loss")
     entropy_weight: float = Field(0.1, ge=0, description="beta: weight of the speaker-entropy loss")
+    lambda_ramp_epochs: int | None = Field(20, ge=1, description=(
+        "epochs over which lambda_p rises to lambda_max (DANN's p = (epoch - 1) / ramp, then 1); None: p over "
+        "the whole epoch cap, which ties the schedule to a cap that early stopping never reaches"))
 
 
 class SpeakerAdversarial(LogMelNetMethod):
@@ -130,7 +135,8 @@ class SpeakerAdversarial(LogMelNetMethod):
     def loss(self, model: nn.Module, batch: dict[str, Any], epoch: int):
         z = model["encoder"](batch["x"], batch["lengths"])
         emotion = nn.functional.cross_entropy(model["head"](z), batch["y"])
-        lam = dann_lambda((epoch - 1) / max(1, self.hp.epochs - 1), self.hp.lambda_max)
+        ramp = self.hp.lambda_ramp_epochs or max(1, self.hp.epochs - 1)
+        lam = dann_lambda(min(1.0, (epoch - 1) / ramp), self.hp.lambda_max)
         speaker_head = model["speaker_head"]
         adversarial = nn.functional.cross_entropy(speaker_head(grad_reverse(z, lam)), batch["speaker"])
         # Entropy through a frozen copy of the speaker head: only the encoder is updated by it.

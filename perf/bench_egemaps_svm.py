@@ -32,7 +32,6 @@ average. Afterwards the features and the predictions of both are compared file b
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import shutil
@@ -88,10 +87,12 @@ def make_split(folder: Path, n_files: int) -> dict:
         rows += count
     test_speakers = set(speakers[::5])
     chosen = manifest[manifest["speaker"].isin(speakers)]
-    parts = {"train": chosen[~chosen["speaker"].isin(test_speakers)], "test": chosen[chosen["speaker"].isin(test_speakers)]}
+    held_out = chosen["speaker"].isin(test_speakers)
+    parts = {"train": chosen[~held_out], "test": chosen[held_out]}
     assert not set(parts["train"]["speaker"]) & set(parts["test"]["speaker"])  # speaker-disjoint
     for name, part in parts.items():
-        part.rename(columns={"path": "file"})[["file", "speaker", "emotion"]].to_csv(folder / f"{name}.csv", index=False)
+        table = part.rename(columns={"path": "file"})[["file", "speaker", "emotion"]]
+        table.to_csv(folder / f"{name}.csv", index=False)
     return {"files": len(chosen), "train_files": len(parts["train"]), "test_files": len(parts["test"]),
             "speakers": len(speakers), "test_speakers": sorted(test_speakers),
             "audio_seconds": float(chosen["duration_s"].sum())}
@@ -168,8 +169,8 @@ def main() -> None:
             w, c = timed_child(cmd, work / "log.txt", env)
             wall[side].append(w)
             cpu[side].append(c)
-        print(f"    round {rep + 1}/{args.repetitions}: " + ", ".join(f"{s} {wall[s][-1]:.1f}s wall {cpu[s][-1]:.1f}s cpu"
-                                                                     for s in sides) + f"  (load {load_average()[0]:.1f})")
+        done = ", ".join(f"{s} {wall[s][-1]:.1f}s wall {cpu[s][-1]:.1f}s cpu" for s in sides)
+        print(f"    round {rep + 1}/{args.repetitions}: {done}  (load {load_average()[0]:.1f})")
 
     last = args.repetitions - 1
     ours_pred = pd.read_csv(root / f"emobench-{last}" / "predictions.csv")
@@ -177,7 +178,8 @@ def main() -> None:
     theirs_pred = theirs_pred.set_index(theirs_pred.columns[0])
     pred_col = next(c for c in ("predicted", "pred", "emotion_pred") if c in theirs_pred.columns) \
         if any(c in theirs_pred.columns for c in ("predicted", "pred", "emotion_pred")) else theirs_pred.columns[-1]
-    same_pred = float(np.mean([theirs_pred.loc[f, pred_col] == p for f, p in zip(ours_pred["file"], ours_pred["pred"])]))
+    same_pred = float(np.mean([theirs_pred.loc[f, pred_col] == p
+                               for f, p in zip(ours_pred["file"], ours_pred["pred"], strict=True)]))
     theirs_feats = pd.read_pickle(next((root / f"nkululeko-{last}" / "exp").rglob("test_os_all.pkl")))
     theirs_feats.index = [i[0] if isinstance(i, tuple) else i for i in theirs_feats.index]
     ours_feats = np.load(root / f"emobench-{last}" / "test_features.npy")

@@ -121,9 +121,11 @@ def bench_mcd(pairs, repetitions: int, jobs: int) -> dict:
 
     contenders = {
         "pymcd 0.2.1 Calculate_MCD('dtw')": lambda: [calc.calculate_mcd(r, s) for s, r in items],
-        f"emobench mcd_many preset pymcd, {jobs} processes": lambda: [m.mcd_db for m in mcd_many(items, "pymcd", jobs=jobs)],
+        f"emobench mcd_many preset pymcd, {jobs} processes":
+            lambda: [m.mcd_db for m in mcd_many(items, "pymcd", jobs=jobs)],
         "emobench mcd_many preset pymcd, 1 process": lambda: [m.mcd_db for m in mcd_many(items, "pymcd", jobs=1)],
-        f"emobench mcd_many preset default, {jobs} processes": lambda: [m.mcd_db for m in mcd_many(items, "default", jobs=jobs)],
+        f"emobench mcd_many preset default, {jobs} processes":
+            lambda: [m.mcd_db for m in mcd_many(items, "default", jobs=jobs)],
     }
     names = list(contenders)
     seconds = np.mean([sf.info(s).duration for s, _ in items])
@@ -134,7 +136,8 @@ def bench_mcd(pairs, repetitions: int, jobs: int) -> dict:
     theirs = np.asarray(values[names[0]])
     diff = float(np.max(np.abs(np.asarray(values[names[1]]) - theirs)))
     assert np.array_equal(values[names[1]], values[names[2]]), "jobs changed the values"
-    rows = {n: {**spread(t), "pairs_per_s": len(items) / spread(t)["median_s"], "mean_mcd_db": float(np.mean(values[n]))}
+    rows = {n: {**spread(t), "pairs_per_s": len(items) / spread(t)["median_s"],
+                "mean_mcd_db": float(np.mean(values[n]))}
             for n, t in times.items()}
     print(f"    {'method':<52} {'median s':>9} {'[min, max]':>16} {'pairs/s':>8} {'mean dB':>8}")
     for n, r in rows.items():
@@ -176,12 +179,15 @@ def bench_asr(pairs, n_files: int, threads: int, repetitions: int, batch_size: i
 
     contenders = {
         "openai-whisper fp32 (transcribe per file)": lambda: openai.transcribe_files(paths, langs, progress=False),
-        f"faster-whisper int8, emobench batched ({batch_size})": lambda: int8.transcribe_files(paths, langs, progress=False),
-        f"faster-whisper float32, emobench batched ({batch_size})": lambda: fp32.transcribe_files(paths, langs, progress=False),
+        f"faster-whisper int8, emobench batched ({batch_size})":
+            lambda: int8.transcribe_files(paths, langs, progress=False),
+        f"faster-whisper float32, emobench batched ({batch_size})":
+            lambda: fp32.transcribe_files(paths, langs, progress=False),
         "faster-whisper int8, transcribe per file": per_file(int8),
     }
     names = list(contenders)
-    print(f"\n(b) Transcription, Whisper tiny.en, {len(paths)} files ({audio_s:.1f} s of audio), beam 5, temperature 0, "
+    print(f"\n(b) Transcription, Whisper tiny.en, {len(paths)} files ({audio_s:.1f} s of audio), beam 5, "
+          f"temperature 0, "
           f"{threads} threads, {repetitions} rounds")
     one = {  # warm-up on one file: model load, first-call allocations
         names[0]: lambda: openai.transcribe_files(paths[:1], langs[:1], progress=False),

@@ -75,7 +75,8 @@ def environment() -> dict[str, object]:
     import torch
 
     return {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "when_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            "torch_threads": torch.get_num_threads(),
+            "when_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
 def write(name: str, payload: dict) -> Path:

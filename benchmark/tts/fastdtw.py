@@ -23,6 +23,8 @@ The tests compare paths with the package on random and real cepstra.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import llvmlite.binding
 import numba
 import numpy as np
@@ -33,7 +35,7 @@ from numba.extending import get_cython_function_address
 # pointer would be a dynamic global and force a recompile, seconds, in every process).
 llvmlite.binding.add_symbol("emobench_scipy_dnrm2",
                             get_cython_function_address("scipy.linalg.cython_blas", "dnrm2"))
-_DNRM2 = types.ExternalFunction("emobench_scipy_dnrm2",
+_DNRM2: Any = types.ExternalFunction("emobench_scipy_dnrm2",
                                 types.float64(types.voidptr, types.voidptr, types.voidptr))
 
 

@@ -82,11 +82,11 @@ def estimate_fit(timings: pd.DataFrame, method: str, n_train: int | None) -> tup
 
 def make_plan(suite: SuiteConfig, tracking_uri: str | None = None) -> Plan:
     """The plan of ``suite`` against the store at ``tracking_uri`` (default: the suite's); reads only."""
-    from benchmark.runner import TTSCell, expand_grid, expand_tts_grid, load_manifests, schedule
+    from benchmark.runner import Cell, TTSCell, expand_grid, expand_tts_grid, load_manifests, schedule
 
     uri = tracking_uri or suite.tracking.uri
     manifests = load_manifests(suite, progress=False)
-    cells = [*expand_grid(suite, manifests), *expand_tts_grid(suite, manifests)]
+    cells: list[Cell | TTSCell] = [*expand_grid(suite, manifests), *expand_tts_grid(suite, manifests)]
     local = tracking.local_store_path(uri)
     done: dict[str, str] = {}
     timings = pd.DataFrame(columns=["method", "n_train", "fit_seconds"])

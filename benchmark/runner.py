@@ -577,7 +577,7 @@ def _log_cell(client, run_id: str, cell: Cell | TTSCell, result: CellResult, pro
         if result.embeddings is not None:
             emb_dir = Path(tmp) / "embeddings"
             emb_dir.mkdir()
-            np.savez_compressed(emb_dir / "test.npz", **result.embeddings)
+            np.savez_compressed(emb_dir / "test.npz", **result.embeddings)  # type: ignore[arg-type]  # numpy's stub
             client.log_artifacts(run_id, str(emb_dir), "embeddings")
 
 
@@ -666,7 +666,7 @@ def run_suite(suite: SuiteConfig, *, n_jobs: int | None = None, progress: bool =
         log.warning("marked %d run(s) left RUNNING by a dead process as FAILED", len(stale))
     start = time.perf_counter()
     manifests = load_manifests(suite, progress)
-    cells = [*expand_grid(suite, manifests), *expand_tts_grid(suite, manifests)]
+    cells: list[Cell | TTSCell] = [*expand_grid(suite, manifests), *expand_tts_grid(suite, manifests)]
     done = tracking.finished_cells(client, exp_id)
     todo = [c for c in cells if c.key not in done]
     summary = RunSummary(exp_id, None, total=len(cells), skipped=len(cells) - len(todo))
@@ -711,8 +711,9 @@ def prepare_features(cells: list[Cell | TTSCell], manifests: dict[str, pd.DataFr
         extract_features(manifests[corpus], config, n_jobs=max(1, n_jobs), progress=progress)
     from benchmark.tts.evaluate import TTSEvalConfig
 
-    for corpus, config in {(c.corpus, json.dumps(c.config, sort_keys=True)) for c in cells if isinstance(c, TTSCell)}:
-        tts = TTSEvalConfig(**json.loads(config))
+    tts_configs = {(c.corpus, json.dumps(c.config, sort_keys=True)) for c in cells if isinstance(c, TTSCell)}
+    for corpus, tts_json in tts_configs:
+        tts = TTSEvalConfig(**json.loads(tts_json))
         rows = manifests[corpus][manifests[corpus]["language"] == tts.language]
         for feature in sorted({"logmel", tts.judge_feature}):  # the TTS targets and the judge's input
             extract_features(rows, feature, n_jobs=max(1, n_jobs), progress=progress)

@@ -134,6 +134,7 @@ def _store(cache: FeatureCache, chunk: list[str], values: list[np.ndarray], out:
     for digest, value in zip(chunk, values):
         cache.put(digest, value)
         if view is not None:
+            assert view_cache is not None   # given with the view
             value = view.view(value)
             view_cache.put(digest, value)
         out[digest] = value

@@ -39,6 +39,7 @@ class Egemaps(Extractor):
     """eGeMAPSv02 functionals, 88 float32 values per utterance (names: :meth:`feature_names`)."""
 
     Config = EgemapsConfig
+    config: EgemapsConfig
     frame_level = False
     parallel = "processes"
 

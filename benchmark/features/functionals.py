@@ -94,6 +94,7 @@ class Functionals(Extractor):
     """Utterance-level functionals (about 60 dims); names from :meth:`feature_names`."""
 
     Config = FunctionalsConfig
+    config: FunctionalsConfig
     frame_level = False
 
     def feature_names(self) -> list[str]:

@@ -25,7 +25,7 @@ BATCH_SECONDS = 20.0
 GPU_BATCH_SECONDS = 600.0
 
 
-def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+def _hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
     """Slaney mel scale: linear below 1 kHz, logarithmic above."""
     hz = np.asarray(hz, dtype=np.float64)
     f_sp, min_log_hz = 200.0 / 3, 1000.0
@@ -146,7 +146,9 @@ def _chunks_by_duration(waves: list[np.ndarray], sample_rate: int) -> list[list[
     on a GPU)."""
     limit = BATCH_SECONDS if pick_feature_device().type == "cpu" else GPU_BATCH_SECONDS
     order = sorted(range(len(waves)), key=lambda i: len(waves[i]))
-    chunks, current, total = [], [], 0
+    chunks: list[list[int]] = []
+    current: list[int] = []
+    total = 0.0
     for i in order:
         current.append(i)
         total += len(waves[i]) / sample_rate
@@ -163,6 +165,7 @@ class LogMel(Extractor):
     """Log mel energies, (frames, n_mels) float32; 25 ms Hann window, 10 ms hop, 64 mels by default."""
 
     Config = LogMelConfig
+    config: LogMelConfig
     frame_level = True
 
     def extract_batch(self, waves: list[np.ndarray]) -> list[np.ndarray]:
@@ -184,6 +187,7 @@ class Mfcc(Extractor):
     """MFCC: orthonormal DCT-II of the log-mel, first ``n_mfcc`` coefficients, (frames, n_mfcc)."""
 
     Config = MfccConfig
+    config: MfccConfig
     frame_level = True
 
     def extract_batch(self, waves: list[np.ndarray]) -> list[np.ndarray]:

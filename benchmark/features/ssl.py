@@ -99,6 +99,7 @@ class SSLEncoder(Extractor):
     """Every layer's hidden states of a local HuggingFace speech encoder, ``(frames, layers, dims)``."""
 
     Config = SSLConfig
+    config: SSLConfig
     frame_level = True  # the stored array; a pooled view is utterance-level (see its config)
 
     def extract_batch(self, waves: list[np.ndarray]) -> list[np.ndarray]:

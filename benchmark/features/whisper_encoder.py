@@ -152,6 +152,7 @@ class WhisperEncoder(Extractor):
     """Whisper encoder hidden states of every layer, ``(frames, layers, dims)``; views pick and pool."""
 
     Config = WhisperEncoderConfig
+    config: WhisperEncoderConfig
     frame_level = True  # the stored array; a pooled view is utterance-level (see its config)
 
     def extract_batch(self, waves: list[np.ndarray]) -> list[np.ndarray]:

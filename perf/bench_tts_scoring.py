@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import json
 import logging
 import os
 import sys
@@ -43,7 +44,7 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from interleave import environment, interleaved, load_average, ratio, spread, write  # noqa: E402
+from interleave import RESULTS, environment, interleaved, load_average, ratio, spread, write  # noqa: E402
 
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog.",
@@ -273,7 +274,9 @@ def main() -> None:
     parser.add_argument("--asr-repetitions", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=2, help="emobench's MCD processes")
     parser.add_argument("--threads", type=int, default=2, help="ASR threads (both backends)")
-    parser.add_argument("--batch-size", type=int, default=8, help="faster-whisper utterances per batch")
+    parser.add_argument("--batch-size", type=int, default=1, help="faster-whisper utterances per batch")
+    parser.add_argument("--sections", default="mcd,asr",
+                        help="mcd, asr or both; a section run alone replaces only its part of the JSON")
     parser.add_argument("--tts", action="store_true", help="also (c), the TTS synthesis real-time factor")
     parser.add_argument("--tts-epochs", type=int, default=5, help="training epochs of the timed TTS model")
     parser.add_argument("--only-tts", action="store_true", help="run section (c) alone")
@@ -285,16 +288,26 @@ def main() -> None:
           f"load average {load_average()}")
     record: dict = {"command": " ".join(["perf/bench_tts_scoring.py", *sys.argv[1:]]), "environment": environment(),
                     "load_average_start": load_average()}
+    sections = set(args.sections.split(","))
     if not args.only_tts:
         with tempfile.TemporaryDirectory() as tmp:
             pairs = make_pairs(Path(tmp), max(args.pairs, args.asr_files))
-            record["mcd"] = bench_mcd(pairs[:args.pairs], args.repetitions, args.jobs)
-            record["asr"] = bench_asr(pairs, args.asr_files, args.threads, args.asr_repetitions, args.batch_size)
+            if "mcd" in sections:
+                record["mcd"] = bench_mcd(pairs[:args.pairs], args.repetitions, args.jobs)
+                record["mcd"]["load_average_after"] = load_average()
+            if "asr" in sections:
+                record["asr"] = bench_asr(pairs, args.asr_files, args.threads, args.asr_repetitions,
+                                          args.batch_size)
+                record["asr"]["load_average_after"] = load_average()
     if args.tts or args.only_tts:
         bench_tts_rtf(args.threads, args.tts_epochs)
     record["load_average_end"] = load_average()
     print(f"load average at the end {record['load_average_end']}")
     if not args.only_tts:
+        previous = RESULTS / args.out
+        if sections != {"mcd", "asr"} and previous.is_file():  # keep the other section's last measurement
+            old = json.loads(previous.read_text())
+            record = {**{k: v for k, v in old.items() if k in ("mcd", "asr") and k not in sections}, **record}
         write(args.out, record)
 
 

@@ -55,8 +55,10 @@ class AsrSettings(BaseModel):
     device: str = "cpu"
     cpu_threads: int = 0  # faster-whisper; 0 = CTranslate2's default
     # faster-whisper: utterances of up to 30 s decoded together, this many per CTranslate2 call; transcripts are
-    # the same for any batch size (tested), so it is not part of the record
-    batch_size: int = Field(default=8, ge=1)
+    # the same for any batch size (tested), so it is not part of the record. 1 by default: on a CPU the encoder
+    # (every utterance padded to 30 s) is compute-bound and a batch of 4-10 was 1.5x slower than one at a time
+    # (its attention matrices leave the cache); on a GPU larger batches pay.
+    batch_size: int = Field(default=1, ge=1)
     download_root: str | None = None  # cache directory to look for named models in
 
 

@@ -81,6 +81,10 @@ def test_bad_specs_are_refused_naming_the_field():
         from benchmark.tts.scoring import ScoringConfig
 
         ScoringConfig(scorers=("mcd", "nope"))
+    from benchmark.tts.evaluate import TTSEvalConfig
+
+    with pytest.raises(ValueError, match=r"scorers\n.*unknown TTS scorer\(s\) \['nope'\]"):
+        TTSEvalConfig(scorers=["mos", "nope"])   # a suite's tts.config.scorers, refused when it is read
 
 
 # ----------------------------------------------------------------------------- toy TTS metric
@@ -196,7 +200,7 @@ def _independent_g_mean(y_true, y_pred) -> float:
     return float(np.exp(np.mean(np.log(np.maximum(recalls, 1e-12)))))
 
 
-def test_toy_ser_metric_is_scored_ranked_and_gated(g_mean, tmp_path):
+def test_toy_ser_metric_is_scored_ranked_reported_and_gated(g_mean, tmp_path):
     from benchmark.compare import GateConfig, compare
 
     rng = np.random.default_rng(0)
@@ -220,6 +224,15 @@ def test_toy_ser_metric_is_scored_ranked_and_gated(g_mean, tmp_path):
     index = lb.model_index(board, "emotion_extractor")["model-index"][0]["results"][0]["metrics"]
     assert index[0]["type"] == "g_mean" and index[0]["value"] == round(100 * entries.loc["emotion_extractor",
                                                                                            "g_mean"], 2)
+    from benchmark import results
+    from benchmark.report import sections as S
+
+    section = S.leaderboard_section(S.ReportInputs(S.ser_cells(results.load_cells(uri, ttslb.SUITE)), uri,
+                                                   ttslb.SUITE, n_bootstrap=150))
+    table = section.tables[0]
+    assert list(table.frame.columns[2:6]) == ["UA (%)", "WA (%)", "macro-F1 (%)", "G-mean (%)"]
+    shown = table.frame.set_index("method").loc["emotion_extractor", "G-mean (%)"]
+    assert shown.startswith(f"{100 * entries.loc['emotion_extractor', 'g_mean']:.1f}")
     verdict = compare(cells[("ser:emotion_extractor", 0)][0], cells[("ser:linear_svm", 0)][0],
                       GateConfig(metrics={"g_mean": 1.0}, claims=False), tracking_uri=uri, progress=False)
     assert verdict.rows.iloc[0]["metric"] == "g_mean" and verdict.rows.iloc[0]["status"] == "regressed"

@@ -85,7 +85,7 @@ class MetricSpec:
     numerator: str | None = None
     denominator: str | None = None
     scorer: str | None = None         # the TTS scorer that writes its columns
-    in_report: bool = True            # a column of the report's TTS table (when the cells carry it)
+    in_report: bool = True            # a column of the report's leaderboard / TTS table (TTS: when cells carry it)
 
     def __post_init__(self) -> None:
         if not self.name or not self.label:
@@ -254,9 +254,11 @@ for _spec in (
     MetricSpec("minority_recall", "confusion", "Minority recall", compute=f"{_SER}:minority_recall",
                needs_labels=True, hf_type="recall",
                hf_name="Minority-class recall (mean over non-Neutral classes, %)",
-               description="mean recall of the non-Neutral classes present in the test set"),
+               description="mean recall of the non-Neutral classes present in the test set",
+               in_report=False),   # the report's imbalance section shows it
     # the recall.<class> family (one spec, derived per class by METRICS.get)
-    MetricSpec(RECALL_PREFIX, "confusion", "Recall", hf_type="recall", description="recall of one class"),
+    MetricSpec(RECALL_PREFIX, "confusion", "Recall", hf_type="recall", description="recall of one class",
+               in_report=False),
     MetricSpec("speaker_probe_acc", "embeddings", "Speaker probe acc.", direction="lower", hf_type="accuracy",
                hf_name="Speaker-probe accuracy (speaker leakage, lower is better, %)",
                description="linear speaker probe on the frozen test embeddings"),

@@ -185,9 +185,16 @@ def leaderboard_section(inputs: ReportInputs) -> Section | None:
     return section
 
 
+def ser_columns() -> list[str]:
+    """The SER leaderboard tables' metrics: every registered confusion metric shown in reports (``in_report``:
+    UA, WA, macro-F1 and any added one; minority recall and per-class recall have sections of their own)."""
+    return [s.name for s in METRICS if s.reads == "confusion" and s.in_report]
+
+
 def _leaderboard_table(inputs: ReportInputs, cells: pd.DataFrame, protocol: str, corpus: str) -> ReportTable:
+    columns = ser_columns()
     definition = LB.LeaderboardDef(name=f"report-{protocol}-{corpus}", suite=inputs.suite, protocol=protocol,
-                                   corpus=corpus, columns=["ua", "wa", "macro_f1"],
+                                   corpus=corpus, columns=columns, labels={"macro_f1": "macro-F1"},
                                    n_bootstrap=inputs.n_bootstrap, seed=inputs.seed)
     board = LB.build_leaderboard(definition, inputs.tracking_uri, progress=False)
     rows = []
@@ -195,8 +202,9 @@ def _leaderboard_table(inputs: ReportInputs, cells: pd.DataFrame, protocol: str,
         mark = e["speaker_independent"]
         converged = LB.CONVERGENCE_MARK if e["still_improving"] else ""
         row = {"rank": str(e["rank"]), "method": e["method"] + converged}
-        for metric, label in (("ua", "UA (%)"), ("wa", "WA (%)"), ("macro_f1", "macro-F1 (%)")):
-            row[label] = fmt(e[metric], e[f"{metric}_low"], e[f"{metric}_high"], mark, e[f"{metric}_sd"])
+        for metric in columns:
+            row[definition.header(metric)] = fmt(e[metric], e[f"{metric}_low"], e[f"{metric}_high"], mark,
+                                                 e[f"{metric}_sd"])
         if e["rank"] == 1 and e["method"] == board.entries["method"].iloc[0]:
             versus = "leader"
         elif np.isfinite(e["p_vs_leader"]):
@@ -535,8 +543,11 @@ def _tts_system_order(cells: pd.DataFrame) -> list[str]:
 def _settings_notes(inputs: ReportInputs, cells: pd.DataFrame) -> list[str]:
     """What judged and transcribed the speech, and how MCD was computed, from the cells' tts/settings.json."""
     judges, accuracy, asr, mcd, vocoder = set(), {}, set(), set(), set()
+    scorers: dict[str, set[str]] = {}
     for row in cells.to_dict("records"):
         settings = results.load_tts_settings(row["run_id"], inputs.tracking_uri) or {}
+        for name, record in (settings.get("scorers") or {}).items():   # the other registered scorers' settings
+            scorers.setdefault(name, set()).add(_describe(record))
         judge = settings.get("judge") or {}
         if judge.get("name"):
             how = "; ".join(str(judge[k]) for k in ("classifier", "trained_on") if judge.get(k))
@@ -566,6 +577,7 @@ def _settings_notes(inputs: ReportInputs, cells: pd.DataFrame) -> list[str]:
     notes.append(f"MCD: {'; '.join(sorted(mcd)) or 'not recorded'}. F0 RMSE over DTW-aligned frames voiced in both.")
     if vocoder:
         notes.append(f"Vocoder: {'; '.join(sorted(vocoder))}.")
+    notes += [f"Scorer {name}: {'; '.join(sorted(records))}." for name, records in sorted(scorers.items())]
     return notes
 
 

@@ -85,6 +85,16 @@ class TTSEvalConfig(BaseModel):
     max_test_utterances: int | None = Field(None, ge=1)  # cap (seeded sample) on synthesized utterances
     showcase: bool = True  # synthesize one held-out sentence in every emotion (the report's mel figure)
 
+    @field_validator("scorers")
+    @classmethod
+    def _registered_scorers(cls, value: list[str]) -> list[str]:
+        from benchmark.metrics.registry import TTS_SCORERS
+
+        unknown = [n for n in value if n not in TTS_SCORERS]
+        if unknown:   # raised when the suite is read, not after the base model has trained
+            raise ValueError(f"unknown TTS scorer(s) {unknown}; registered: {', '.join(TTS_SCORERS.names())}")
+        return value
+
     @field_validator("finetune")
     @classmethod
     def _finetune_fields(cls, value: dict[str, Any]) -> dict[str, Any]:

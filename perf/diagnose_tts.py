@@ -207,7 +207,7 @@ def train_speed(old: str | None, n: int, seed: int, variants: dict[str, dict], o
     try:
         for name, (checkout, overrides) in sides.items():
             print(f"training {name} ...", flush=True)
-            records[name] = _train_in(checkout, work / name.split()[0], seed, overrides)
+            records[name] = _train_in(checkout, work / "models" / name.split()[0], seed, overrides)
             records[name]["overrides"] = overrides
             print(f"  {records[name]['train_seconds']:.1f} s, {records[name]['epochs_run']} epochs, "
                   f"load {records[name]['load_before']:.1f} -> {records[name]['load_after']:.1f}", flush=True)
@@ -220,7 +220,7 @@ def train_speed(old: str | None, n: int, seed: int, variants: dict[str, dict], o
     rows = test.sample(n, random_state=1).reset_index(drop=True)
     asr, vocoder = _transcriber(TTSEvalConfig()), make_vocoder("griffin_lim", LogMelConfig(), threads=1)
     weights = draw_counts(len(rows), 2000, 0)
-    wers = {name: _wer_of(work / name.split()[0], rows, asr, vocoder) for name in records}
+    wers = {name: _wer_of(work / "models" / name.split()[0], rows, asr, vocoder) for name in records}
     first = next(iter(wers))
     print(f"\n{n} held-out utterances; WER of text-only synthesis (Griffin-Lim, Whisper tiny.en)")
     print("| model | train s | epochs | load avg | WER | 95% CI | vs first (paired 95% CI) | speed-up |")

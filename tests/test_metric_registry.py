@@ -81,6 +81,8 @@ def test_bad_specs_are_refused_naming_the_field():
         from benchmark.tts.scoring import ScoringConfig
 
         ScoringConfig(scorers=("mcd", "nope"))
+    with pytest.raises(ValueError, match=r"settings for unknown TTS scorer\(s\) \['mso'\]"):
+        ScoringConfig(settings={"mso": {"batch_size": 2}})
     from benchmark.tts.evaluate import TTSEvalConfig
 
     with pytest.raises(ValueError, match=r"scorers\n.*unknown TTS scorer\(s\) \['nope'\]"):

@@ -94,6 +94,17 @@ class ScoringConfig(BaseModel):
             raise ValueError("a scorer is listed twice")
         return value
 
+    @field_validator("settings")
+    @classmethod
+    def _settings_of_registered(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        from benchmark.metrics.registry import TTS_SCORERS
+
+        unknown = [n for n in value if n not in TTS_SCORERS]
+        if unknown:
+            raise ValueError(f"settings for unknown TTS scorer(s) {unknown}; registered: "
+                             f"{', '.join(TTS_SCORERS.names())}")
+        return value
+
     def with_scorers(self, *names: str) -> "ScoringConfig":
         """This config with ``names`` appended to its scorers (those not already there)."""
         return self.model_copy(update={"scorers": (*self.scorers, *[n for n in names if n not in self.scorers])})

@@ -659,7 +659,17 @@ def run_suite(suite: SuiteConfig, *, n_jobs: int | None = None, progress: bool =
     name = executor or spec.name
     runner_ = make_executor(name, n_jobs=n_jobs or suite.n_jobs, address=address or spec.address,
                             retries=spec.retries, cpus_per_task=spec.cpus_per_task, gpus_per_task=spec.gpus_per_task)
-    client = tracking.configure(tracking_uri or suite.tracking.uri)
+    uri = tracking_uri or suite.tracking.uri
+    if tracking.store_is_new(uri):
+        runner_.start(suite)  # nothing in a store yet to be made can be finished: start while it is created
+    try:
+        return _run_missing(suite, runner_, uri, n_jobs or suite.n_jobs, progress)
+    finally:
+        runner_.close()
+
+
+def _run_missing(suite: SuiteConfig, executor, uri: str, n_jobs: int, progress: bool) -> RunSummary:
+    client = tracking.configure(uri)
     exp_id = tracking.experiment_id(client, suite.experiment_name)
     stale = tracking.fail_stale_runs(client, exp_id)
     if stale:
@@ -674,8 +684,10 @@ def run_suite(suite: SuiteConfig, *, n_jobs: int | None = None, progress: bool =
     if not todo:
         return summary
 
+    # Ray (when it is the executor) starts while the driver extracts features and opens the suite's run.
+    executor.start(suite)
     start = time.perf_counter()
-    prepare_features(todo, manifests, n_jobs or suite.n_jobs, progress)
+    prepare_features(todo, manifests, n_jobs, progress)
     summary.stage_seconds["features"] = time.perf_counter() - start
     previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
     parent_tags = {tracking.KIND_TAG: "suite", tracking.SUITE_TAG: suite.name, "emobench.config": suite.digest()}
@@ -684,8 +696,7 @@ def run_suite(suite: SuiteConfig, *, n_jobs: int | None = None, progress: bool =
             summary.parent_run_id = parent_id
             _log_suite(client, parent_id, suite)
             start = time.perf_counter()
-            _execute(client, exp_id, parent_id, suite, todo, manifests, n_jobs or suite.n_jobs, progress, summary,
-                     runner_)
+            _execute(client, exp_id, parent_id, suite, todo, manifests, n_jobs, progress, summary, executor)
             summary.stage_seconds["cells"] = time.perf_counter() - start
             log_stage_seconds(client, parent_id, summary.stage_seconds)
     finally:

@@ -74,6 +74,12 @@ def _file_lock(store: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def store_is_new(uri: str) -> bool:
+    """True when ``uri`` is a local store that does not exist yet (so it holds no finished cell)."""
+    path = local_store_path(uri)
+    return path is not None and not path.exists()
+
+
 def configure(uri: str) -> MlflowClient:
     """Point MLflow at ``uri`` (a ``sqlite:///`` file by default, or a server URL).
 

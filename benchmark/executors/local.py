@@ -20,6 +20,13 @@ class LocalExecutor:
     def __init__(self, n_jobs: int = 1):
         self.n_jobs = max(1, n_jobs)
 
+    def start(self, suite: Any = None) -> None:
+        """Nothing to start ahead: the pool is forked in :meth:`run`, after the driver has loaded what the
+        workers then inherit (modules, manifests, the features it extracted)."""
+
+    def close(self) -> None:
+        """Nothing to stop: :meth:`run` ends its pool."""
+
     def run(self, queue: JobQueue, recorder: Recorder, manifests: dict[str, pd.DataFrame], *,
             bootstrap: int, models_dir: str | None, tts_dir: str | None, **_: Any) -> None:
         from benchmark.runner import _run_group

@@ -14,6 +14,14 @@ the log lines it wrote for them (``logs/worker.log``), and returns only small
 summaries; the driver then ends the runs FINISHED. A task whose worker process or node
 dies is retried ``retries`` times (its runs are marked FAILED and the job is claimed
 again) and then FAILED; the rest of the suite goes on, and a re-run resumes.
+
+Start-up is most of Ray's cost on one node (measured, perf/results/bench_suite_smoke_executors.json):
+starting Ray and, above all, each fresh worker process importing torch, MLflow and emobench (a
+pool's workers are forked from a driver that has them already). So the driver starts Ray early
+(:meth:`RayExecutor.start`, in the background while it creates the store and prepares the cells),
+and every worker process imports those modules as soon as Ray starts it, before it is given a task
+(Ray's ``preload_python_modules``; on an existing cluster, ``RAY_preload_python_modules`` at
+``ray start``, docs/scale-out.md).
 """
 from __future__ import annotations
 
@@ -23,6 +31,7 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +40,25 @@ import pandas as pd
 from benchmark.executors.base import Job, JobQueue, Recorder
 
 _THREADS: list[Any] = []  # (threads, threadpool limiter) of this worker process, set once
+
+# What a job imports: each worker process imports these when Ray starts it, before its first task (a
+# pool's workers inherit them from the driver), and the modules of the suite's methods. Measured on the
+# smoke suite's first cells: without the last five a worker's first cell took seconds more (its
+# confusion figure, its SQLite store, its metrics, the optimizer's first step, which imports torch._dynamo).
+WORKER_MODULES = ("torch", "mlflow", "benchmark.tracking", "benchmark.runner", "benchmark.executors.ray",
+                  "matplotlib.figure", "mlflow.store.tracking.sqlalchemy_store", "benchmark.predictions",
+                  "benchmark.metrics", "benchmark.training", "torch._dynamo")
+TTS_WORKER_MODULES = ("benchmark.tts.evaluate",)
+
+
+def worker_modules(suite: Any) -> list[str]:
+    """The modules a worker of ``suite`` imports before its first task: the jobs' own, its methods' modules
+    (from the lazy method registry) and, for a suite with TTS cells, the TTS evaluation's."""
+    from benchmark.methods import METHOD_MODULES
+
+    methods = {suite.base_method(name) for name in suite.methods}
+    own = sorted({METHOD_MODULES[m].split(":")[0] for m in methods if m in METHOD_MODULES})
+    return [*WORKER_MODULES, *own, *(TTS_WORKER_MODULES if suite.tts is not None else ())]
 
 
 def _setup_worker(threads: int) -> None:
@@ -95,9 +123,60 @@ class RayExecutor:
         self.retries = retries
         self.cpus_per_task = cpus_per_task
         self.gpus_per_task = gpus_per_task
+        self._starting: threading.Thread | None = None
+        self._ready = threading.Event()     # the start thread has connected (or failed)
+        self._release = threading.Event()   # the start thread may end (after ray.shutdown)
+        self._start_error: BaseException | None = None
+        self._started_ray = False  # we started Ray (not a cluster that was there): we stop it at close()
 
-    def _connect(self) -> bool:
-        """Join the cluster (``address``, else ``$RAY_ADDRESS``, else a new local one); True if we started Ray."""
+    def start(self, suite: Any = None) -> None:
+        """Connect to Ray in the background (the driver goes on preparing the run); idempotent.
+
+        A Ray started here has its workers import what ``suite``'s jobs need (:func:`worker_modules`)."""
+        if self._starting is not None:
+            return
+        modules = worker_modules(suite) if suite is not None else list(WORKER_MODULES)
+
+        def connect() -> None:
+            try:
+                self._started_ray = self._connect(modules)
+            except BaseException as exc:  # noqa: BLE001  (raised in the driver's thread by run())
+                self._start_error = exc
+            finally:
+                self._ready.set()
+            # Ray's processes are killed when the thread that started them ends (Linux's parent-death
+            # signal is per thread): this one stays until close() has stopped them.
+            self._release.wait()
+
+        self._starting = threading.Thread(target=connect, name="emobench-ray-start", daemon=True)
+        self._starting.start()
+
+    def _wait_started(self) -> None:
+        self.start()
+        self._ready.wait()
+        if self._start_error is not None:
+            raise self._start_error
+
+    def close(self) -> None:
+        """Stop Ray if :meth:`start` started it (a cluster that was already running is left alone)."""
+        if self._starting is None:
+            return
+        self._ready.wait()
+        try:
+            if self._started_ray:
+                import ray
+
+                ray.shutdown()
+                self._started_ray = False
+        finally:
+            self._release.set()
+            self._starting.join()
+            self._starting = None
+
+    def _connect(self, modules: list[str]) -> bool:
+        """Join the cluster (``address``, else ``$RAY_ADDRESS``, else a new local one); True if we started Ray.
+
+        A local Ray that we start has its worker processes import ``modules`` as soon as they start."""
         import ray
 
         if ray.is_initialized():
@@ -105,7 +184,8 @@ class RayExecutor:
         if self.address or os.environ.get("RAY_ADDRESS"):
             ray.init(address=self.address, log_to_driver=True)
         else:
-            ray.init(include_dashboard=False, log_to_driver=True)
+            ray.init(include_dashboard=False, log_to_driver=True,
+                     _system_config={"preload_python_modules": list(modules)})
         return True
 
     def _capacity(self) -> int:
@@ -126,7 +206,7 @@ class RayExecutor:
 
         from benchmark.runner import CellError
 
-        started = self._connect()
+        self._wait_started()
         pending: dict[Any, Job] = {}
         try:
             refs = {name: ray.put(manifest) for name, manifest in manifests.items()}
@@ -174,6 +254,3 @@ class RayExecutor:
             for ref in pending:
                 ray.cancel(ref, force=True)
             raise
-        finally:
-            if started:
-                ray.shutdown()

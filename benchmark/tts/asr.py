@@ -54,6 +54,10 @@ class AsrSettings(BaseModel):
     compute_type: str = "int8"  # faster-whisper only; openai-whisper runs float32 on CPU
     device: str = "cpu"
     cpu_threads: int = 0  # faster-whisper; 0 = CTranslate2's default
+    # faster-whisper: utterances transcribed at once, each by its own CTranslate2 worker (cpu_threads each). Two
+    # one-thread workers use two cores without the threads of one call waiting for each other, which on a busy
+    # machine costs a multi-threaded call most of its time; transcripts are the same (tested).
+    workers: int = Field(default=1, ge=1)
     # faster-whisper: utterances of up to 30 s decoded together, this many per CTranslate2 call; transcripts are
     # the same for any batch size (tested), so it is not part of the record. 1 by default: on a CPU the encoder
     # (every utterance padded to 30 s) is compute-bound and a batch of 4-10 was 1.5x slower than one at a time
@@ -148,7 +152,8 @@ class Transcriber:
 
         path = _faster_whisper_dir(self.settings)
         model = WhisperModel(str(path), device=self.settings.device, compute_type=self.settings.compute_type,
-                             cpu_threads=self.settings.cpu_threads, local_files_only=True)
+                             cpu_threads=self.settings.cpu_threads, num_workers=self.settings.workers,
+                             local_files_only=True)
         return model, _sha256_prefix(path / "model.bin")
 
     @property
@@ -208,7 +213,8 @@ class Transcriber:
         bar = tqdm(total=len(items), desc=f"ASR ({self.settings.backend})", disable=not progress, unit="utt")
         out = []
         try:
-            step = self.settings.batch_size if self.settings.backend == "faster-whisper" else 1
+            fw = self.settings.backend == "faster-whisper"
+            step = self.settings.batch_size * self.settings.workers if fw else 1
             for start in range(0, len(items), step):
                 chunk = items[start:start + step]
                 # decoded here (soundfile + soxr), never by faster-whisper's decode_audio, which runs
@@ -235,9 +241,20 @@ class Transcriber:
         for i in short:
             by_language.setdefault(self._language(languages[i]), []).append(i)
         for lang, idx in by_language.items():
-            for i, text in zip(idx, self._faster_batch([waves[i] for i in idx], lang), strict=True):
+            for i, text in zip(idx, self._faster_parallel([waves[i] for i in idx], lang), strict=True):
                 out[i] = text
         return out  # type: ignore[return-value]
+
+    def _faster_parallel(self, waves: Sequence[np.ndarray], language: str | None) -> list[str]:
+        """:meth:`_faster_batch` over ``settings.workers`` threads (CTranslate2 releases the GIL), in order."""
+        workers, size = self.settings.workers, self.settings.batch_size
+        batches = [list(waves[i:i + size]) for i in range(0, len(waves), size)]
+        if workers <= 1 or len(batches) <= 1:
+            return [text for batch in batches for text in self._faster_batch(batch, language)]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers) as pool:
+            return [text for texts in pool.map(lambda b: self._faster_batch(b, language), batches) for text in texts]
 
     def _faster_batch(self, waves: Sequence[np.ndarray], language: str | None) -> list[str]:
         """What ``WhisperModel.transcribe`` returns for each utterance under 30 s, batched.

@@ -429,14 +429,14 @@ def mcd_many(pairs: list[tuple[str | Path, str | Path]], settings: McdSettings |
     from benchmark.tts.parallel import Failure, map_items
 
     s = mcd_settings(settings) if isinstance(settings, str) else settings
-    pairs = [(str(a), str(b)) for a, b in pairs]
+    named = [(str(a), str(b)) for a, b in pairs]
     prepare_dtw(s.dtw)
     if uses_reference_cache(s):
-        refs = distinct_references([ref for _, ref in pairs if Path(ref).is_file()])
+        refs = distinct_references([ref for _, ref in named if Path(ref).is_file()])
         map_items(_analyse_reference, [(ref, s) for ref in refs], jobs=jobs, progress=progress,
                   desc="MCD references")  # a bad one fails again, by name, with its pair below
-    results = map_items(_mcd_pair, [(a, b, s) for a, b in pairs], jobs=jobs, progress=progress, desc="MCD")
-    for (a, b), value in zip(pairs, results):
+    results = map_items(_mcd_pair, [(a, b, s) for a, b in named], jobs=jobs, progress=progress, desc="MCD")
+    for (a, b), value in zip(named, results):
         if isinstance(value, Failure):
             raise AudioError(f"{a} vs {b}", str(value).removeprefix(f"{a} vs {b}: "))
     return results  # type: ignore[return-value]

@@ -21,10 +21,10 @@ def make_executor(name: str, *, n_jobs: int = 1, address: str | None = None, ret
 
         return LocalExecutor(n_jobs)
     if name == "ray":
-        try:
-            import ray  # noqa: F401
-        except ImportError:
-            raise ConfigError("executor ray: the `ray` package is not installed (pip install 'ray>=2.9')") from None
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:  # not imported here: a re-run with nothing to do never needs it
+            raise ConfigError("executor ray: the `ray` package is not installed (pip install 'ray>=2.9')")
         from benchmark.executors.ray import RayExecutor
 
         return RayExecutor(address, retries, cpus_per_task, gpus_per_task)

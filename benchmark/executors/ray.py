@@ -173,6 +173,11 @@ class RayExecutor:
             self._starting.join()
             self._starting = None
 
+    @staticmethod
+    def _quiet_thread_note(record: logging.LogRecord) -> bool:
+        # Ray's driver SIGTERM handler is set only from the main thread; emobench sets its own (runner).
+        return "SIGTERM handler is not set" not in record.getMessage()
+
     def _connect(self, modules: list[str]) -> bool:
         """Join the cluster (``address``, else ``$RAY_ADDRESS``, else a new local one); True if we started Ray.
 
@@ -181,6 +186,7 @@ class RayExecutor:
 
         if ray.is_initialized():
             return False
+        logging.getLogger("ray._private.worker").addFilter(self._quiet_thread_note)
         if self.address or os.environ.get("RAY_ADDRESS"):
             ray.init(address=self.address, log_to_driver=True)
         else:

@@ -54,9 +54,9 @@ class AsrSettings(BaseModel):
     compute_type: str = "int8"  # faster-whisper only; openai-whisper runs float32 on CPU
     device: str = "cpu"
     cpu_threads: int = 0  # faster-whisper; 0 = CTranslate2's default
-    # faster-whisper: utterances transcribed at once, each by its own CTranslate2 worker (cpu_threads each). Two
-    # one-thread workers use two cores without the threads of one call waiting for each other, which on a busy
-    # machine costs a multi-threaded call most of its time; transcripts are the same (tested).
+    # faster-whisper: utterances transcribed at once, each by its own CTranslate2 worker (cpu_threads each);
+    # transcripts are the same (tested). Two one-thread workers were not faster than one two-thread worker on the
+    # loaded 2-core machine (perf/bench_tts_scoring.py: 2.5x vs 2.8x openai-whisper), so 1 by default.
     workers: int = Field(default=1, ge=1)
     # faster-whisper: utterances of up to 30 s decoded together, this many per CTranslate2 call; transcripts are
     # the same for any batch size (tested), so it is not part of the record. 1 by default: on a CPU the encoder

@@ -632,7 +632,7 @@ def build_leaderboard(definition: LeaderboardDef | str | Path, tracking_uri: str
 def _mdd_vs_leader(stacks: dict[str, Stacked], leader: str, method: str, sig: Significance) -> dict[str, float]:
     """The minimum detectable accuracy difference of ``method`` vs the leader (NaN for the leader itself or
     when their test sets differ), at the discordance the two show."""
-    if method == leader or stacks[method].test_set() != stacks[leader].test_set():
+    if method == leader or sig.power is None or stacks[method].test_set() != stacks[leader].test_set():
         return {"mdd_vs_leader": float("nan"), "discordance_vs_leader": float("nan")}
     power = paired_accuracy_mdd(stacks[leader], stacks[method], sig.alpha, sig.power)
     return {"mdd_vs_leader": power.mdd, "discordance_vs_leader": power.discordance}

@@ -130,10 +130,10 @@ def run(suite_name: str, seed: int, variants: dict[str, dict], out_json: Path) -
 
     bench = TTSBench(manifest, work / "main", seed=seed, config=base_config, progress=False)
     t = time.perf_counter()
-    bench.judge
+    _ = bench.judge   # trained (or loaded) here, so that its time is its own stage
     timings["judge"] = time.perf_counter() - t
     t = time.perf_counter()
-    bench.base
+    _ = bench.base
     timings["base_model"] = time.perf_counter() - t
     print(f"judge {timings['judge']:.1f} s, base model {timings['base_model']:.1f} s "
           f"({len(bench.train)} training, {len(bench.test)} held-out utterances)", flush=True)

@@ -713,7 +713,8 @@ def _finetune_decoder(model: AcousticModel, items: list[Encoded], config: TTSFin
                 h[r, :k], rel[r, :k] = frames[i][0][start:start + k], frames[i][1][start:start + k]
                 mel[r, :k], pad[r, :k] = torch.from_numpy(items[i].mel[start:start + k]), False
             cond = torch.stack([frames[i][2] for i in idx])
-            emo = None if items[0].emotion is None else torch.from_numpy(np.stack([items[i].emotion for i in idx]))
+            emotions = [items[i].emotion for i in idx]
+            emo = None if emotions[0] is None else torch.from_numpy(np.stack([e for e in emotions if e is not None]))
             for group in optimiser.param_groups:
                 group["lr"] = config.decoder_lr * lr_factor(step, total, schedule)
             out, out_pre = model.decode(h, pad, rel, model.decoder_condition(cond, emo))

@@ -81,7 +81,8 @@ def fit_and_score(cell, manifest) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", default="default")
-    parser.add_argument("--methods", default=None, help="comma-separated suite method names (default: every neural one)")
+    parser.add_argument("--methods", default=None,
+                        help="comma-separated suite method names (default: every neural one)")
     parser.add_argument("--per-method", type=int, default=1)
     parser.add_argument("--factor", type=int, default=3, help="multiplier of the epoch cap and the patience")
     parser.add_argument("--tolerance", type=float, default=0.01, help="largest |UA difference| (0.01 = 1 point)")
@@ -109,7 +110,8 @@ def main() -> None:
         print(f"{cell.name:<50} UA {base['ua']:.3f} ({base['stop_reason']}, {base['epochs_run']} ep)  "
               f"x{args.factor}: {longer['ua']:.3f} ({longer['stop_reason']}, {longer['epochs_run']} ep)  "
               f"diff {100 * row['ua_diff']:+.1f}  {'ok' if row['converged'] else 'NOT CONVERGED'}", flush=True)
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
     record = {"suite": args.suite, "factor": args.factor, "tolerance": args.tolerance, "git_commit": commit,
               "cpus": os.cpu_count(), "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
               "cells": rows, "all_converged": all(r["converged"] for r in rows)}

@@ -62,7 +62,8 @@ def frame_mask(lengths: torch.Tensor | np.ndarray, frames: int) -> torch.Tensor:
 # ----------------------------------------------------------------------------- SpecAugment masks
 
 
-def draw_masks(lengths: np.ndarray, count: int, max_width: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def draw_masks(lengths: np.ndarray, count: int, max_width: int,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(starts, widths), each (B, count): widths uniform in 0..max_width, starts uniform in
     0..max(1, length - width) - 1 -- the per-example rule, for ``count`` masks of every row."""
     widths = rng.integers(0, max_width + 1, size=(len(lengths), count))

@@ -154,7 +154,8 @@ class EmotionExtractor(LogMelNetMethod):
             lengths_t = torch.maximum(lengths_t, lengths_t[perm])
         return {"x": x, "lengths": lengths_t, "target": target_t}
 
-    def _augment(self, x: torch.Tensor, lengths: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, np.ndarray]:
+    def _augment(self, x: torch.Tensor, lengths: np.ndarray,
+                 rng: np.random.Generator) -> tuple[torch.Tensor, np.ndarray]:
         """Speed, pitch, noise, then SpecAugment masks, each switchable, on the whole batch."""
         hp = self.hp
         if hp.speed_perturb and hp.speed_range > 0:

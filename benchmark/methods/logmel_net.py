@@ -49,7 +49,8 @@ class LogMelHParams(HParams):
     # the 10-30 epochs the embedded corpus's fits take, so that no fit is a training budget.
     epochs: int = Field(100, ge=1)
     batch_size: int = Field(128, ge=1, description="128: 2-3x the throughput of 32 on a CPU, same UA")
-    lr: float = Field(2e-3, gt=0, description="the same at batch 128 as at 32: 4e-3 (sqrt scaling) lost 4-5 UA points on *_weighted")
+    lr: float = Field(2e-3, gt=0, description="the same at batch 128 as at 32: 4e-3 (sqrt scaling) lost 4-5 UA "
+                                            "points on *_weighted")
     weight_decay: float = Field(1e-4, ge=0)
     patience: int = Field(4, ge=1)
     grad_clip: float | None = 5.0

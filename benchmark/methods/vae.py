@@ -408,7 +408,8 @@ class AutoencoderMethod(Method):
         rng = np.random.default_rng(self.hp.seed)
         if self.hp.early_stopping and (val is None or not len(val)):
             # As the log-mel networks do: a speaker-disjoint share of the training speakers for early stopping.
-            train, val = hold_out_speakers(train, self.hp.val_speaker_fraction, np.random.default_rng([self.hp.seed, 1]))
+            rng = np.random.default_rng([self.hp.seed, 1])
+            train, val = hold_out_speakers(train, self.hp.val_speaker_fraction, rng)
         self.classes_, y_all = train_labels(train, self.name)
         data = self._prepare(train, fit=True)           # also fits the normalisation, counts outliers
         keep = self._keep_rows(data, train, "train")

@@ -29,7 +29,8 @@ Choices made here (all hyperparameters where it matters):
   a segment's real frames (see ``_reconstruction``), so that ``beta`` and
   ``gamma`` weigh KL and L_clus as they do on the MLP.
 * backbone (:class:`ConvAutoencoder`): three stride-2 3x3 convolutions
-  (``channels`` 8, 16, 16 -- 16, 32, 32 gave the same UA at 1.5x the time; ReLU), then by default (``pooling="time_stats"``)
+  (``channels`` 8, 16, 16 -- 16, 32, 32 gave the same UA at 1.5x the time; ReLU), then by default
+  (``pooling="time_stats"``)
   the mean and standard deviation over time of that map -> linear bottleneck;
   the decoder broadcasts the latent over time and mirrors the encoder with
   4x4 stride-2 transposed convolutions, cropped to the segment size. On one
@@ -118,7 +119,8 @@ class ConvAutoencoder(nn.Module):
 class ConvHParams(AutoencoderHParams):
     segment_frames: int = Field(64, ge=8, description="frames per autoencoder segment")
     channels: list[int] = Field(default_factory=lambda: [8, 16, 16], min_length=1,
-                                description="8, 16, 16: the UA of 16, 32, 32 on the embedded corpus at 1.5-3x the speed")
+                                description="8, 16, 16: the UA of 16, 32, 32 on the embedded corpus at 1.5-3x "
+                                            "the speed")
     pooling: Literal["time_stats", "flatten"] = "time_stats"
 
 

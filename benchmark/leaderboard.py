@@ -544,7 +544,7 @@ def build_leaderboard(definition: LeaderboardDef | str | Path, tracking_uri: str
     if getattr(definition, "kind", None) == "claims":
         from benchmark.claims.board import build_claims_board
 
-        return build_claims_board(definition, tracking_uri, progress=progress)  # type: ignore[return-value]
+        return build_claims_board(definition, tracking_uri, progress=progress)  # type: ignore[return-value,arg-type]
     uri = tracking_uri or suite_tracking_uri(definition.suite)
     cells = results.load_cells(uri, definition.suite, protocol=definition.protocol, corpus=definition.corpus)
     chosen = select_cells(cells, definition) if not cells.empty else cells

@@ -58,7 +58,7 @@ def deterministic_algorithms() -> None:
     if not (torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()):
         torch._C._set_deterministic_algorithms(True, warn_only=True)
     if "torch._inductor.config" in sys.modules:
-        sys.modules["torch._inductor.config"].deterministic = True
+        setattr(sys.modules["torch._inductor.config"], "deterministic", True)  # noqa: B010 (a module mypy types)
 
 
 def pick_device(preference: str = "auto") -> torch.device:
@@ -142,7 +142,8 @@ class Trainer:
         for epoch in bar:
             model.train()
             rng = np.random.default_rng([self.seed, epoch])
-            losses, logs = [], {}
+            losses: list[float] = []
+            logs: dict[str, list[float]] = {}
             for i, batch in enumerate(batches(epoch, rng)):
                 loss, step_logs = step(model, batch, epoch)
                 self._check(loss, model, epoch, i, last_good)

@@ -34,6 +34,7 @@ class LocalExecutor:
         if self.n_jobs == 1:
             while (job := queue.next_ready()) is not None:
                 if recorder.claim(job):
+                    outcome: list[Any] | BaseException
                     try:
                         outcome = _run_group(job.cells, manifests[job.cells[0].corpus], bootstrap, models_dir, tts_dir)
                     except Exception as exc:  # noqa: BLE001  (recorded on the runs, reported at the end)
@@ -54,9 +55,9 @@ class LocalExecutor:
                     pending[pool.submit(_run_group, job.cells, None, bootstrap, models_dir, tts_dir)] = job
                 if not pending:
                     break  # nothing running and nothing left to start (no chain is busy without a pending job)
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                finished, _running = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
                     job = pending.pop(future)
-                    exc = future.exception()
-                    recorder.finish(job, exc if exc is not None else future.result())
+                    error = future.exception()
+                    recorder.finish(job, error if error is not None else future.result())
                     queue.done(job)

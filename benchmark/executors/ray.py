@@ -236,7 +236,7 @@ class RayExecutor:
                     pending[ref] = job
                 if not pending:
                     break
-                ready, _ = ray.wait(list(pending), num_returns=1)
+                ready, _running = ray.wait(list(pending), num_returns=1)
                 for ref in ready:
                     job = pending.pop(ref)
                     try:

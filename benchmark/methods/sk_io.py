@@ -57,7 +57,7 @@ def load_sklearn(path: str | Path, trusted: tuple[str, ...] = TRUSTED_TYPES) -> 
 
 def save_arrays(path: str | Path, **arrays: np.ndarray) -> Path:
     path = Path(path)
-    np.savez(path, **{k: np.asarray(v) for k, v in arrays.items()})
+    np.savez(path, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]  # numpy's stub
     return path
 
 

@@ -10,7 +10,7 @@ with resamples drawn within each language.
 from __future__ import annotations
 
 from itertools import combinations
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from scipy.linalg import sqrtm
@@ -122,7 +122,7 @@ def language_distance_boot(Z: np.ndarray, languages: np.ndarray, metric: LatentD
     draws = {lang: rng.multinomial(len(idx), np.full(len(idx), 1 / len(idx)), size=n_boot).astype(float)
              for lang, idx in rows.items()}
     distance = mmd_rbf if metric == "mmd" else bhattacharyya_distance
-    values: list[np.ndarray] = []
+    values: list[Any] = []
     for x, y in combinations(present, 2):
         # row 0: every utterance once (the point value); rows 1..: the resamples; one kernel for all
         weights = np.vstack([np.ones(len(rows[x]) + len(rows[y])), np.hstack([draws[x], draws[y]])])

@@ -75,7 +75,7 @@ _SAVE_METADATA = {
 @contextmanager
 def style() -> Iterator[None]:
     """The report's matplotlib settings, applied only inside the block."""
-    with rc_context(STYLE):
+    with rc_context(STYLE):  # type: ignore[arg-type]  # matplotlib types the keys as a Literal
         yield
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -518,8 +519,7 @@ def speaker_probe_section(inputs: ReportInputs, embedded: list[tuple[pd.Series, 
             f"Speaker-probe accuracy per method, protocol {protocol} ({flag_}): point = mean over runs, whisker = "
             f"range over runs, dashed line = chance, {_pct(chance)}% (majority-speaker rate of this protocol's "
             f"test speakers{spread}). Lower = less speaker identity in the embedding.",
-            lambda methods, rows=rows, chance=chance: F.speaker_probe_figure(
-                rows[rows["method"].isin(methods)], inputs.styles, chance=chance),
+            functools.partial(_speaker_probe_for, rows, inputs.styles, chance),
             rows["method"].astype(str).unique(), inputs.main_scores(), criterion=MAIN_CRITERION)
     return section
 
@@ -770,3 +770,8 @@ def _legend() -> str:
 
 def _slug(text: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in str(text)).strip("_").lower()
+
+
+def _speaker_probe_for(rows: pd.DataFrame, styles: Any, chance: float, methods: Any) -> Any:
+    """The speaker-probe figure of ``methods`` (the main or the full set of a figure pair)."""
+    return F.speaker_probe_figure(rows[rows["method"].isin(methods)], styles, chance=chance)

@@ -342,7 +342,8 @@ def _read_ct2_variables(model_bin: Path) -> dict[str, np.ndarray]:
         if dtype in (None, "bfloat16") or (dtype is np.int8 and name.endswith("weight")):
             raise ConfigError(f"{model_bin}: variable {name} has dtype code {dtype_code}; only float "
                               f"(unquantised) models can be converted")
-        variables[name] = np.frombuffer(data, dtype=dtype, count=nbytes // np.dtype(dtype).itemsize,
+        dt = np.dtype(dtype)  # type: ignore[call-overload]  # a numpy scalar type from the table above
+        variables[name] = np.frombuffer(data, dtype=dt, count=nbytes // dt.itemsize,
                                         offset=pos).reshape(shape)
         pos += nbytes
     (n_alias,) = take("I")

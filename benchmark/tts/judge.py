@@ -174,7 +174,8 @@ def _features(rows: pd.DataFrame, feature: str, progress: bool) -> np.ndarray:
     feats = extract_features(rows, config, progress=progress)
     X = np.stack([feats[u] for u in rows["utt_id"]]).astype(np.float64)
     if not np.isfinite(X).all():
-        bad = [str(p) for p, ok in zip(rows["path"], np.isfinite(X).all(axis=1)) if not ok]
+        finite = [bool(np.isfinite(x).all()) for x in X]
+        bad = [str(p) for p, ok in zip(rows["path"], finite) if not ok]
         raise EmobenchError(f"judge: non-finite {feature} features for {bad[:5]}")
     return X
 

@@ -35,7 +35,7 @@ SMALL = {  # 8 fast cells: 2 folds x 2 seeds x 2 methods
 SLOW = {  # one cell that trains for several seconds: long enough to kill its worker mid-cell
     "name": "slow",
     "corpora": CORPUS,
-    "methods": {"dae": {"epochs": 150, "feature": "functionals", "early_stopping": False, "progress": False}},
+    "methods": {"dae": {"epochs": 1500, "feature": "functionals", "early_stopping": False, "progress": False}},
     "protocols": [{"name": "unseen_speakers"}],
     "bootstrap": 50,
 }

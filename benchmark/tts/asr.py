@@ -56,7 +56,9 @@ class AsrSettings(BaseModel):
     cpu_threads: int = 0  # faster-whisper; 0 = CTranslate2's default
     # faster-whisper: utterances transcribed at once, each by its own CTranslate2 worker (cpu_threads each);
     # transcripts are the same (tested). Two one-thread workers were not faster than one two-thread worker on the
-    # loaded 2-core machine (perf/bench_tts_scoring.py: 2.5x vs 2.8x openai-whisper), so 1 by default.
+    # loaded 2-core machine (perf/bench_tts_scoring.py: 2.5x vs 2.8x openai-whisper); on the quiet machine they
+    # are 1.7x faster (3.8x vs 2.2x). 1 by default because a suite's TTS worker has one core of its own; on free
+    # cores, score-tts --setting asr.workers=2.
     workers: int = Field(default=1, ge=1)
     # faster-whisper: utterances of up to 30 s decoded together, this many per CTranslate2 call; transcripts are
     # the same for any batch size (tested), so it is not part of the record. 1 by default: on a CPU the encoder

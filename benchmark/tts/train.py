@@ -538,6 +538,20 @@ FINETUNED = ("emotion", "duration", "pitch", "energy")  # the modules finetune_t
 DECODER_MODULES = ("decoder", "mel_out", "frame_pool", "postnet")  # and, with decoder_modules="decoder", these
 
 
+
+def _finetune_step(optimiser: torch.optim.Optimizer, loss: torch.Tensor, trained: list, grad_clip: float,
+                   error: str) -> None:
+    """One update of a fine-tuning loop; a non-finite loss raises ``error`` (its ``{}`` = the loss)."""
+    from benchmark.training import TrainingError
+
+    if not torch.isfinite(loss):
+        raise TrainingError(error.format(float(loss.detach())))
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(trained, grad_clip)
+    optimiser.step()
+
 def finetune_tts(base: TTSModel, rows: pd.DataFrame, conditioner: Method | None,
                  config: TTSFinetuneConfig | None = None, conditioner_name: str | None = None,
                  **overrides: Any) -> TTSModel:
@@ -555,7 +569,7 @@ def finetune_tts(base: TTSModel, rows: pd.DataFrame, conditioner: Method | None,
     :class:`TTSFinetuneConfig` fields.
     """
     from benchmark.tts.acoustic import masked_mean
-    from benchmark.training import TrainingError, seed_everything
+    from benchmark.training import seed_everything
 
     config = TTSFinetuneConfig(**{**(config or TTSFinetuneConfig()).model_dump(), **overrides})
     if base.conditioner is not None or base.acoustic.config.emotion_dim:
@@ -638,13 +652,8 @@ def finetune_tts(base: TTSModel, rows: pd.DataFrame, conditioner: Method | None,
                 p_loss = masked_mean((p_pred - pitch) ** 2, keep)
                 e_loss = masked_mean((e_pred - energy) ** 2, keep)
                 loss = d_loss + p_loss + e_loss
-                if not torch.isfinite(loss):
-                    raise TrainingError(f"tts_finetune: loss is {float(loss.detach())} at epoch {epoch}")
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(trained, config.grad_clip)
-                optimiser.step()
+                _finetune_step(optimiser, loss, trained, config.grad_clip,
+                               f"tts_finetune: loss is {{}} at epoch {epoch}")
                 step += 1
                 for k, v in (("loss", loss), ("duration_mse", d_loss), ("pitch_mse", p_loss), ("energy_mse", e_loss)):
                     logs.setdefault(k, []).append(float(v.detach()))
@@ -671,7 +680,6 @@ def _finetune_decoder(model: AcousticModel, items: list[Encoded], config: TTSFin
     Everything before the decoder is frozen, so its frame vectors (true durations, pitch and energy)
     are computed once per utterance; each step then runs the decoder only."""
     from benchmark.tts.acoustic import masked_mean
-    from benchmark.training import TrainingError
 
     names = ("emotion_dec",) + (DECODER_MODULES if config.decoder_modules == "decoder" else ())
     trained = [p for name, p in model.named_parameters() if name.split(".")[0] in names]
@@ -720,13 +728,8 @@ def _finetune_decoder(model: AcousticModel, items: list[Encoded], config: TTSFin
             out, out_pre = model.decode(h, pad, rel, model.decoder_condition(cond, emo))
             keep = (~pad).unsqueeze(-1)
             loss = masked_mean((out - mel).abs(), keep) + masked_mean((out_pre - mel).abs(), keep)
-            if not torch.isfinite(loss):
-                raise TrainingError(f"tts_finetune_decoder: loss is {float(loss.detach())} at epoch {epoch}")
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip:
-                torch.nn.utils.clip_grad_norm_(trained, config.grad_clip)
-            optimiser.step()
+            _finetune_step(optimiser, loss, trained, config.grad_clip,
+                           f"tts_finetune_decoder: loss is {{}} at epoch {epoch}")
             step += 1
             losses.append(float(loss.detach()))
         history.append({"stage": "finetune_decoder", "epoch": epoch, "mel_l1": float(np.mean(losses)) / 2})

@@ -81,14 +81,22 @@ def test_speaker_similarity_errors_name_the_column_and_the_file(audio, tmp_path)
 # ----------------------------------------------------------------------------- predicted MOS
 
 
-def test_predicted_mos_batches_exactly_and_ranks_noise_below_speech(audio):
+def test_predicted_mos_batches_exactly_and_ranks_noise_below_speech(audio, tmp_path):
+    """The scorer's batched, speech-only CNN gives DistillMOS's own forward pass (one padded window per
+    utterance) to float precision, for utterances of different lengths and one longer than a window."""
+    import torch
+
     from benchmark.tts.mos import MosScorer, load_audio
 
-    files = [*audio["piper"], audio["noisy"]]
+    long_wave = np.concatenate([load_audio(f) for f in audio["piper"]] * 3)
+    sf.write(tmp_path / "long.wav", long_wave, 16000)
+    files = [*audio["piper"], audio["noisy"], str(tmp_path / "long.wav")]
     scorer = MosScorer({"batch_size": 3}, ScorerContext(progress=False))
     out = scorer.score(pd.DataFrame({"wav": files}))
     mos = out.columns["mos_pred"].to_numpy()
-    alone = [scorer.predict([load_audio(f)])[0] for f in files]   # one utterance per forward pass
+    with torch.inference_mode():   # the model's forward, one utterance at a time
+        alone = [float(scorer.model(torch.from_numpy(load_audio(f)[None]))[0]) for f in files]
+    assert len(long_wave) > 122880   # more than one 7.68-s window: averaged over hops
     np.testing.assert_allclose(mos, alone, atol=1e-4)
     assert ((mos >= 1) & (mos <= 5)).all()
     assert mos[0] > mos[3] + 0.5   # white noise at -10 dB on the same utterance is heard as much worse

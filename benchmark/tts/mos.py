@@ -31,6 +31,9 @@ from benchmark.errors import EmobenchError
 from benchmark.tts.scorers import ScorerOutput, TTSScorer, weights_sha256
 
 SAMPLE_RATE = 16000
+# samples of zeros kept past the longest wave of a batch before its CNN input is cut: 40 frames of 10 ms
+# (20 output columns), well beyond the CNN's receptive field (6 frames, 3-4 output columns, each side)
+_CNN_MARGIN = 40 * 160
 
 
 class MosSettings(BaseModel):
@@ -80,6 +83,7 @@ class MosScorer(TTSScorer[MosSettings]):
     def __init__(self, settings: Any = None, context: Any = None):
         super().__init__(settings, context)
         self._model: Any = None
+        self._silence: Any = None
 
     @property
     def model(self) -> Any:
@@ -90,25 +94,64 @@ class MosScorer(TTSScorer[MosSettings]):
 
     def predict(self, waves: list[np.ndarray]) -> np.ndarray:
         """Predicted MOS of each 16-kHz waveform. Waves shorter than one window go through in batches
-        (each zero-padded to the window, exactly as the model pads one alone); longer ones one at a time."""
+        of similar length (each zero-padded to the window, as the model pads one alone, but the CNN runs
+        only over the speech; see ``_short_batch``); longer ones one at a time through the model itself."""
         import torch
 
         model = self.model
-        SEQ_LEN = sys.modules["distillmos.sqa"].SEQ_LEN   # one analysis window, 7.68 s at 16 kHz
+        seq_len = sys.modules["distillmos.sqa"].SEQ_LEN   # one analysis window, 7.68 s at 16 kHz
         out = np.full(len(waves), np.nan)
-        short = [i for i, w in enumerate(waves) if len(w) <= SEQ_LEN]
+        # sorted by length, so that a batch's CNN input is cut where its longest member ends
+        short = sorted((i for i, w in enumerate(waves) if len(w) <= seq_len), key=lambda i: len(waves[i]))
         from benchmark.features.spectral import torch_threads
 
         with torch.inference_mode(), torch_threads(self.settings.threads):
             for start in range(0, len(short), self.settings.batch_size):
                 idx = short[start:start + self.settings.batch_size]
-                batch = np.zeros((len(idx), SEQ_LEN), dtype=np.float32)
-                for row, i in enumerate(idx):
-                    batch[row, :len(waves[i])] = waves[i]
-                out[idx] = model(torch.from_numpy(batch)).reshape(-1).numpy()
-            for i in (i for i, w in enumerate(waves) if len(w) > SEQ_LEN):
+                out[idx] = self._short_batch([waves[i] for i in idx], seq_len)
+            for i in (i for i, w in enumerate(waves) if len(w) > seq_len):
                 out[i] = float(model(torch.from_numpy(waves[i][None, :])).reshape(-1)[0])
         return out
+
+    def _short_batch(self, waves: list[np.ndarray], seq_len: int) -> np.ndarray:
+        """The model's output for waves zero-padded to one window, with the CNN run only over the speech.
+
+        Most of DistillMOS's time is its CNN over 768 STFT frames, and an utterance of 2 s leaves
+        three quarters of them padding. An STFT frame of zeros is all zeros, and a CNN column whose
+        receptive field (6 frames each side) sees only zeros is the same as in an all-zero window. So the CNN
+        runs over the waves cut ``_CNN_MARGIN`` samples past the longest one (the cut's edge effects stay in
+        the margin's second half), and the columns past the speech are those of an all-zero window: the
+        transformer then sees the
+        same sequence as for the padded window (tests/test_tts_paper_metrics.py checks it against the
+        model's own forward to float precision)."""
+        import torch
+
+        model = self.model
+        hop = model.cnn.hop_length
+        cut = min(seq_len, -(-(max(len(w) for w in waves) + _CNN_MARGIN) // (2 * hop)) * 2 * hop)
+        batch = np.zeros((len(waves), cut), dtype=np.float32)
+        for row, wave in enumerate(waves):
+            batch[row, :len(wave)] = wave
+        x = torch.from_numpy(batch)
+        x = x / (torch.max(torch.abs(x), dim=1, keepdim=True).values + 1e-8)   # the model's normalisation
+        feat = model.cnn(x)   # (batch, features, cut / hop / 2)
+        if cut < seq_len:
+            # the cut's edge reaches a few columns back and the speech's a few forward: keep up to the
+            # middle of the margin, where both are far
+            keep = feat.shape[-1] - _CNN_MARGIN // (4 * hop)
+            silence = self._silence_features(seq_len)[..., keep:]
+            feat = torch.cat([feat[..., :keep], silence.expand(len(waves), -1, -1)], dim=-1)
+        norm_qual = model.transformer_pool_attn(feat.permute(0, 2, 1))
+        return (1 + 4 * norm_qual).reshape(-1).numpy()
+
+    def _silence_features(self, seq_len: int) -> Any:
+        """The CNN's output for one all-zero window (computed once): a constant column, but for the
+        window's last columns, which see the CNN's own zero padding."""
+        import torch
+
+        if self._silence is None:
+            self._silence = self.model.cnn(torch.zeros(1, seq_len))
+        return self._silence
 
     def score(self, rows: pd.DataFrame) -> ScorerOutput:
         waves, failures = [], {}

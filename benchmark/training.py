@@ -155,7 +155,7 @@ class Trainer:
         for epoch in bar:
             model.train()
             rng = np.random.default_rng([self.seed, epoch])
-            losses: list[float] = []
+            losses: list[torch.Tensor] = []
             logs: dict[str, list[float]] = {}
             for i, batch in enumerate(batches(epoch, rng)):
                 loss, step_logs = step(model, batch, epoch)

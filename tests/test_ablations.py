@@ -14,8 +14,8 @@ from test_results import FakeSuite, make_test_set, new_store, predictions
 
 from benchmark import leaderboard as lb
 from benchmark import results
-from benchmark.report.ablations import ablation_section
-from benchmark.report.learning_curves import learning_curve_section, learning_curves, stop_summary
+from benchmark.report.sections.ablations import ablation_section
+from benchmark.report.sections.learning_curves import learning_curve_section, learning_curves, stop_summary
 
 SUITE = "abltest"
 LOSS = {"emotion_extractor": [1.2, 0.9, 0.7], "emotion_extractor/no_pitch": [1.3, 1.0, 0.8, 0.7]}

@@ -140,7 +140,8 @@ def toy_store(toy, tmp_path):
 def test_toy_tts_metric_appears_in_a_leaderboard_the_report_and_compare(toy_store):
     from benchmark import results
     from benchmark.compare import GateConfig, compare
-    from benchmark.report import sections as S
+    from benchmark.report.inputs import ReportInputs
+    from benchmark.report.sections import tts
 
     uri, cells = toy_store
     definition = lb.parse_definition({**ttslb.DEFINITION, "columns": ["wa", "toy_hit"], "labels": {}}, "toyboard")
@@ -153,7 +154,7 @@ def test_toy_tts_metric_appears_in_a_leaderboard_the_report_and_compare(toy_stor
     assert "Toy hit (%)" in shown.columns
 
     suite_cells = results.load_cells(uri, ttslb.SUITE)
-    section = S.tts_section(S.ReportInputs(suite_cells, uri, ttslb.SUITE, n_bootstrap=150))
+    section = tts.build(ReportInputs(suite_cells, uri, ttslb.SUITE, n_bootstrap=150))
     table = section.tables[0]
     assert "Toy hit (%)" in table.frame.columns
     values = table.values.set_index("method")
@@ -227,10 +228,11 @@ def test_toy_ser_metric_is_scored_ranked_reported_and_gated(g_mean, tmp_path):
     assert index[0]["type"] == "g_mean" and index[0]["value"] == round(100 * entries.loc["emotion_extractor",
                                                                                            "g_mean"], 2)
     from benchmark import results
-    from benchmark.report import sections as S
+    from benchmark.report.inputs import ReportInputs
+    from benchmark.report.sections import leaderboard
 
-    section = S.leaderboard_section(S.ReportInputs(S.ser_cells(results.load_cells(uri, ttslb.SUITE)), uri,
-                                                   ttslb.SUITE, n_bootstrap=150))
+    section = leaderboard.build(ReportInputs(results.load_cells(uri, ttslb.SUITE), uri, ttslb.SUITE,
+                                             n_bootstrap=150))
     table = section.tables[0]
     assert list(table.frame.columns[2:6]) == ["UA (%)", "WA (%)", "macro-F1 (%)", "G-mean (%)"]
     shown = table.frame.set_index("method").loc["emotion_extractor", "G-mean (%)"]

@@ -441,29 +441,66 @@ def test_figures_rendered_by_two_processes_are_the_files_the_report_wrote(report
 
 def test_sections_without_data_are_left_out(store):
     from benchmark import results
-    from benchmark.report import sections as S
+    from benchmark.report.inputs import ReportInputs
+    from benchmark.report.provenance import synthetic_notes
+    from benchmark.report.sections import (imbalance, language_distances, leaderboard, projections, speaker_probe,
+                                           transfer, tts)
 
     cells = results.load_cells(store[0], SUITE)
     main_only = cells[cells["protocol"] == "speaker_kfold"].copy()
-    inputs = S.ReportInputs(main_only, store[0], SUITE, n_bootstrap=100)
-    assert S.imbalance_section(inputs) is None
-    assert S.transfer_section(inputs) is None
-    no_embeddings: list = []
-    assert S.projection_section(inputs, no_embeddings) is None
-    assert S.language_distance_section(inputs, no_embeddings) is None
-    assert S.speaker_probe_section(inputs, no_embeddings) is None
-    assert S.synthetic_notes(main_only.assign(corpus="emodb")) == []
-    imbalance_only = S.ReportInputs(cells[cells["protocol"] == "imbalance"], store[0], SUITE, n_bootstrap=100)
-    assert S.leaderboard_section(imbalance_only) is None and S.choose_main(imbalance_only.cells).empty
+    inputs = ReportInputs(main_only, store[0], SUITE, n_bootstrap=100)
+    assert imbalance.build(inputs) is None
+    assert transfer.build(inputs) is None
+    assert tts.build(inputs) is None
+    assert inputs.embedded   # the main protocol's cells kept embeddings: without them, no embedding section
+    inputs.embedded = []
+    assert projections.build(inputs) is None
+    assert language_distances.build(inputs) is None
+    assert speaker_probe.build(inputs) is None
+    assert synthetic_notes(main_only.assign(corpus="emodb")) == []
+    imbalance_only = ReportInputs(cells[cells["protocol"] == "imbalance"], store[0], SUITE, n_bootstrap=100)
+    assert leaderboard.build(imbalance_only) is None and imbalance_only.main.empty
+
+
+def test_a_section_is_one_module_plus_one_registration(store, tmp_path, monkeypatch):
+    from benchmark.report import build_report, sections
+
+    leaderboard = dict(sections.SECTIONS)["leaderboard"]
+    # the toy section (tests/toy_section.py) registered first, the leaderboard after it: the report follows
+    monkeypatch.setattr(sections, "SECTIONS", (("toy", "toy_section:build"), ("leaderboard", leaderboard)))
+    result = build_report(SUITE, store[0], tmp_path / "out", n_bootstrap=100, progress=False)
+    assert [s.key for s in result.content.sections] == ["toy", "leaderboard"]
+    uri, runs = store
+    expected = _predictions_of(uri, runs["speaker_kfold"]).groupby("method").size()
+    csv = pd.read_csv(result.latex / "tables" / "toy_predictions.csv").set_index("method")["predictions"]
+    assert csv.to_dict() == expected.to_dict()
+    html = result.html.read_text(encoding="utf-8")
+    assert html.index('<section id="toy">') < html.index('<section id="leaderboard">')
+    shown = _html_table(html, "table-toy_predictions").set_index("method")["predictions"]
+    assert shown.astype(int).to_dict() == expected.to_dict()
+    main = (result.latex / "main.tex").read_text()
+    assert main.index(r"\input{\emobenchdir/tables/toy_predictions.tex}") < main.index("leaderboard_speaker_kfold")
+
+
+def test_a_bad_section_registration_names_the_entry():
+    from benchmark.errors import ConfigError
+    from benchmark.report.sections import section_builders
+
+    with pytest.raises(ConfigError, match=r"report section 'toy': cannot load toy_section:nothing"):
+        section_builders([("toy", "toy_section:nothing")])
+    with pytest.raises(ValueError, match=r"report section 'toy': a lazy entry is 'module:attribute'"):
+        section_builders([("toy", "toy_section.build")])
+    with pytest.raises(ValueError, match=r"report section 'toy' is registered twice"):
+        section_builders([("toy", "toy_section:build"), ("toy", "toy_section:build")])
 
 
 def test_bootstrap_is_deterministic_for_a_seed_and_moves_with_it(store):
     from benchmark import results
-    from benchmark.report import sections as S
+    from benchmark.report.inputs import ReportInputs
 
     cells = results.load_cells(store[0], SUITE)
     group = cells[(cells["protocol"] == "speaker_kfold") & (cells["method"] == "linear_svm")]
-    a, b, c = (S.ReportInputs(group, store[0], SUITE, n_bootstrap=100, seed=seed).score(group) for seed in (3, 3, 4))
+    a, b, c = (ReportInputs(group, store[0], SUITE, n_bootstrap=100, seed=seed).score(group) for seed in (3, 3, 4))
     assert (a.low["ua"], a.high["ua"]) == (b.low["ua"], b.high["ua"])
     assert (c.low["ua"], c.high["ua"]) != (a.low["ua"], a.high["ua"])
     assert c.value["ua"] == a.value["ua"]

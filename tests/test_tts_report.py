@@ -116,11 +116,11 @@ def test_per_emotion_figure_and_mel_showcase(report, store):
 
 
 def test_ser_sections_leave_the_tts_cells_out(report, store, html):
-    from benchmark.report import sections as S
+    from benchmark.report.inputs import choose_main, main_protocol_cells
 
     cells = results.load_cells(store[0], SUITE)
-    assert set(S.choose_main(cells)["protocol"]) == {"speaker_kfold"}
-    assert set(S.main_protocol_cells(cells)["protocol"]) == {"speaker_kfold"}
+    assert set(choose_main(cells)["protocol"]) == {"speaker_kfold"}
+    assert set(main_protocol_cells(cells)["protocol"]) == {"speaker_kfold"}
     board = _section(report, "leaderboard")
     assert [t.key for t in board.tables] == ["leaderboard_speaker_kfold"]
     assert set(board.tables[0].frame["method"]) == {"emotion_extractor", "linear_svm"}

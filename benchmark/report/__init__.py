@@ -5,10 +5,13 @@
     result.html      # reports/out/default/report.html (one file, opens offline)
     result.latex     # reports/out/default/latex/ (main.tex, tables/*.tex, figures/*.pdf)
 
-Modules: ``sections`` decides what is shown and computes it from the
-predictions tables and embeddings (``claims``, ``ablations`` and
-``learning_curves`` are sections of their own modules), ``figures`` draws,
-``html`` and ``latex`` write the same :class:`~benchmark.report.content.ReportContent` out.
+Modules: ``sections`` holds one module per section (registered in report
+order in ``sections.SECTIONS``), each computing what it shows from the
+predictions tables and embeddings that ``inputs.ReportInputs`` hands it;
+``provenance`` writes the top-of-report notes and the provenance table,
+``formatting`` how numbers are printed, ``figures`` draws, ``placement`` puts
+crowded figures in the main text or the appendix, and ``html`` and ``latex``
+write the same :class:`~benchmark.report.content.ReportContent` out.
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ from benchmark.report.content import ReportContent
 log = logging.getLogger(__name__)
 
 DEFAULT_OUT = Path("reports") / "out"
-PROJECTIONS = ("auto", "pca", "tsne")
+PROJECTIONS = ("auto", "pca", "tsne")   # how the projection section maps test embeddings to 2-D
 
 
 @dataclass
@@ -65,53 +68,36 @@ def collect(suite: str, tracking_uri: str = DEFAULT_TRACKING_URI, *, n_bootstrap
             projection: str = "auto", progress: bool = True) -> ReportContent:
     """Compute everything the report shows for ``suite`` from its MLflow records."""
     from benchmark import results
-    from benchmark.report import sections as S
-    from benchmark.report.ablations import ablation_section
-    from benchmark.report.claims import claims_section
-    from benchmark.report.learning_curves import learning_curve_section
+    from benchmark.report.inputs import MIN_BOOTSTRAP, ReportInputs
+    from benchmark.report.provenance import provenance, synthetic_notes
+    from benchmark.report.sections import section_builders
     from benchmark.report.style import method_styles
 
     if projection not in PROJECTIONS:
         raise ConfigError(f"projection: expected one of {', '.join(PROJECTIONS)}, got {projection!r}")
-    if n_bootstrap < S.MIN_BOOTSTRAP:
-        raise ConfigError(f"bootstrap: at least {S.MIN_BOOTSTRAP} resamples for a 95% interval, got {n_bootstrap}")
+    if n_bootstrap < MIN_BOOTSTRAP:
+        raise ConfigError(f"bootstrap: at least {MIN_BOOTSTRAP} resamples for a 95% interval, got {n_bootstrap}")
 
     cells = results.load_cells(tracking_uri, suite)
     if cells.empty:
         raise EmobenchError(f"suite {suite!r}: no finished cell runs at {tracking_uri}; "
                             f"run `emobench run {suite}` first")
 
-    # SER sections read the SER cells only; TTS cells (judged by a classifier, not by their method) have
-    # their own section. One colour per method or system across every figure.
+    # One colour per method or system across every figure. SER sections read the SER cells only; TTS
+    # cells (judged by a classifier, not by their method) have their own section (benchmark.report.inputs).
     styles = method_styles(cells["method"].astype(str).unique())
-    colors = {m: s.colour for m, s in styles.items()}
-    inputs = S.ReportInputs(S.ser_cells(cells), tracking_uri, suite, n_bootstrap=n_bootstrap, seed=seed,
-                            colors=colors, styles=styles)
-    tts_inputs = S.ReportInputs(S.tts_cells(cells), tracking_uri, suite, n_bootstrap=n_bootstrap, seed=seed,
-                                colors=colors, styles=styles)
-    main = S.choose_main(inputs.cells)
-    embedded = S.embedding_cells(inputs)
-    steps = [("claims", lambda: claims_section(inputs.cells, tracking_uri)),
-             ("leaderboard", lambda: S.leaderboard_section(inputs)),
-             ("ablations", lambda: ablation_section(inputs.cells, tracking_uri, n_bootstrap, seed)),
-             ("learning curves", lambda: learning_curve_section(main, tracking_uri, colors)),
-             ("confusion matrices", lambda: S.confusion_section(inputs, main)),
-             ("per-class recall", lambda: S.recall_section(inputs, main)),
-             ("imbalance", lambda: S.imbalance_section(inputs)),
-             ("transfer", lambda: S.transfer_section(inputs)),
-             ("language distances", lambda: S.language_distance_section(inputs, embedded)),
-             ("projections", lambda: S.projection_section(inputs, embedded, projection)),
-             ("speaker probe", lambda: S.speaker_probe_section(inputs, embedded)),
-             ("TTS", lambda: S.tts_section(tts_inputs))]
+    inputs = ReportInputs(cells, tracking_uri, suite, n_bootstrap=n_bootstrap, seed=seed,
+                          colors={m: s.colour for m, s in styles.items()}, styles=styles, projection=projection)
     built = []
-    for name, step in tqdm(steps, desc=f"report {suite}", unit="section", disable=not progress):
-        section = step()
+    steps = section_builders()
+    for name, build in tqdm(steps, desc=f"report {suite}", unit="section", disable=not progress):
+        section = build(inputs)
         if section is not None:
             built.append(section)
         else:
             log.info("report %s: no data for the %s section", suite, name)
     return ReportContent(suite=suite, experiment=results.experiment_name(suite), tracking_uri=tracking_uri,
-                         notes=S.synthetic_notes(cells), sections=built, provenance=S.provenance(cells))
+                         notes=synthetic_notes(cells), sections=built, provenance=provenance(cells))
 
 
 def build_report(suite: str, tracking_uri: str = DEFAULT_TRACKING_URI, out: Path | str | None = None, *,

@@ -20,6 +20,8 @@ from benchmark.claims.evaluate import split_flag
 from benchmark.errors import EmobenchError
 from benchmark.metrics import stacked as st
 from benchmark.report.content import ReportTable, Section
+from benchmark.report.formatting import slug
+from benchmark.report.inputs import ReportInputs
 
 ABLATION_METRICS = (("ua", "UA"), ("minority_recall", "minority recall"))
 
@@ -84,6 +86,11 @@ def _by_fold_set(pa: pd.DataFrame, pb: pd.DataFrame) -> dict[str, tuple[pd.DataF
     return {"all": (pa, pb)}
 
 
+def build(inputs: ReportInputs) -> Section | None:
+    """The ablation section of the suite's SER cells."""
+    return ablation_section(inputs.ser, inputs.tracking_uri, inputs.n_bootstrap, inputs.seed)
+
+
 def ablation_section(cells: pd.DataFrame, tracking_uri: str, n_bootstrap: int = 1000, seed: int = 0
                      ) -> Section | None:
     """One table per base method that has variants in the suite; None when the suite has no variants."""
@@ -107,7 +114,7 @@ def ablation_section(cells: pd.DataFrame, tracking_uri: str, n_bootstrap: int = 
             section.text.append(f"{base}: its variants share no cell with {base} itself, so no ablation table.")
             continue
         values = pd.DataFrame(records)
-        section.tables.append(ReportTable(f"ablation_{_slug(str(base))}", f"Ablation of {base}: each variant "
+        section.tables.append(ReportTable(f"ablation_{slug(str(base))}", f"Ablation of {base}: each variant "
                                           "minus the base method (points) [95% CI], paired",
                                           _display(values), _notes(values), values))
     return section if section.tables else None
@@ -146,7 +153,3 @@ def _notes(values: pd.DataFrame) -> list[str]:
     if values["base_still_improving"].any():
         notes.append("The base method's own cells also stopped at the epoch cap while still improving.")
     return notes
-
-
-def _slug(text: str) -> str:
-    return "".join(ch if ch.isalnum() else "_" for ch in str(text)).strip("_").lower()

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from benchmark import leaderboard as LB
 from benchmark import results
 from benchmark.report.content import ReportFigure, ReportTable, Section
+from benchmark.report.inputs import ReportInputs
 
 CURVES = (("train_loss", "training loss"), ("val_ua", "validation UA"))
 
@@ -93,6 +94,11 @@ def learning_curve_figure(curves: pd.DataFrame, colors: Mapping[str, tuple], mar
                 ax.set_title(method + (f" {LB.CONVERGENCE_MARK}" if method in marked else "") if j == 0 else "",
                              loc="left")
     return fig
+
+
+def build(inputs: ReportInputs) -> Section | None:
+    """The learning curves of the main protocol's cells."""
+    return learning_curve_section(inputs.main, inputs.tracking_uri, inputs.colors)
 
 
 def learning_curve_section(cells: pd.DataFrame, tracking_uri: str, colors: Mapping[str, tuple]) -> Section | None:

@@ -10,6 +10,12 @@ from __future__ import annotations
 import pandas as pd
 
 from benchmark.report.content import ReportTable, Section
+from benchmark.report.inputs import ReportInputs
+
+
+def build(inputs: ReportInputs) -> Section | None:
+    """The claims section of the suite's SER cells."""
+    return claims_section(inputs.ser, inputs.tracking_uri)
 
 
 def claims_section(cells: pd.DataFrame, tracking_uri: str, claims: list | None = None) -> Section | None:

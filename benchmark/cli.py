@@ -1,7 +1,6 @@
 """The ``emobench`` command line."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -199,21 +198,22 @@ def run_cmd(
         typer.echo("failed cells (see the runs' emobench.error tag):\n  " + "\n  ".join(summary.failed), err=True)
         raise typer.Exit(code=1)
     if publish:
-        state = _published_state(config.name, uri) + f"boards_dir={boards_dir or 'definitions'}\n"
-        if summary.ran == 0 and _is_published(config.name, state, boards_dir):
+        from benchmark.publish import publish_if_changed
+
+        published = publish_if_changed(config.name, uri, changed=summary.ran > 0, progress=progress,
+                                       n_jobs=jobs or config.n_jobs, boards_dir=boards_dir)
+        if published is None:
             typer.echo("nothing new since the last publish: the leaderboards and the report are up to date "
                        "(`emobench leaderboard NAME` / `emobench report` rebuild them)")
         else:
-            start = time.perf_counter()
-            written = _publish(config.name, uri, progress, jobs or config.n_jobs, boards_dir=boards_dir)
-            _stamp_path(config.name).write_text(state + f"boards={','.join(written)}\n", encoding="utf-8")
-            summary.stage_seconds["publish"] = time.perf_counter() - start
+            for message, ok in published.messages:
+                typer.echo(message, err=not ok)
+            summary.stage_seconds["publish"] = published.seconds
             if summary.parent_run_id:
                 from benchmark import tracking
                 from benchmark.runner import log_stage_seconds
 
-                log_stage_seconds(tracking.configure(uri), summary.parent_run_id,
-                                  {"publish": summary.stage_seconds["publish"]})
+                log_stage_seconds(tracking.configure(uri), summary.parent_run_id, {"publish": published.seconds})
     if summary.stage_seconds:
         typer.echo("stage wall times: " + ", ".join(f"{k} {v:.1f} s" for k, v in summary.stage_seconds.items()))
 
@@ -300,112 +300,6 @@ def server_stop_cmd(root: Optional[Path] = typer.Option(None, "--dir", help="The
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None
     typer.echo(f"tracking server of {server.root} stopped")
-
-
-def _suite_boards(suite: str) -> list[str]:
-    from benchmark import leaderboard as lb
-
-    return [name for name in lb.list_definitions() if lb.load_definition(name).suite == suite]
-
-
-def _board_dir(name: str, boards_dir: Path | None) -> Path:
-    """Where leaderboard ``name`` is written: ``boards_dir/<name>/``, or next to its definition."""
-    from benchmark import leaderboard as lb
-
-    definition = lb.load_definition(name)
-    return (boards_dir if boards_dir is not None else lb.definition_path(name).parent) / definition.name
-
-
-def _write_boards(names: list[str], tracking_uri: str, progress: bool,
-                  threads: int | None = None, boards_dir: Path | None = None) -> list[tuple[str, str, bool]]:
-    """Write the leaderboards ``names`` (names or definition paths) that have cells:
-    ``(name, message, written)`` each.
-
-    ``threads``: cap BLAS/OpenMP threads (the boards' process shares the cores with the report's).
-    ``boards_dir``: the folder of the boards (None: next to each definition, the committed snapshots)."""
-    from threadpoolctl import threadpool_limits
-
-    from benchmark import leaderboard as lb
-
-    if threads:
-        threadpool_limits(threads)
-    outcome = []
-    for name in names:
-        definition = lb.load_definition(name)
-        try:
-            board = lb.build_leaderboard(definition, tracking_uri, progress=progress)
-        except lb.NoCellsError as exc:  # e.g. a suite run without its `tts` section: the others still publish
-            outcome.append((name, f"leaderboard {name}: not written: {exc}", False))
-            continue
-        files = lb.write(board, _board_dir(name, boards_dir))
-        outcome.append((name, f"leaderboard {name}: {files['md'] if 'md' in files else next(iter(files.values()))}",
-                        True))
-    return outcome
-
-
-def _publish(suite: str, tracking_uri: str, progress: bool, n_jobs: int = 1,
-             boards_dir: Path | None = None) -> list[str]:
-    """Write every leaderboard defined for ``suite`` that has cells (into ``boards_dir``, or next to each
-    definition when None), and the suite's report; returns the boards written.
-
-    With ``n_jobs`` > 1 the boards are built in a second process while this one builds the report
-    (a fresh interpreter: an SQLite connection must not cross a fork), and the report's figures are
-    serialised by ``n_jobs`` processes.
-    """
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-
-    from benchmark.report import build_report
-
-    names = _suite_boards(suite)
-    if n_jobs > 1:
-        from threadpoolctl import threadpool_limits
-
-        # one BLAS/OpenMP thread per process: two processes with two threads each on two cores run slower
-        with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool, threadpool_limits(1):
-            boards = pool.submit(_write_boards, names, tracking_uri, False, 1, boards_dir)
-            result = build_report(suite, tracking_uri, progress=progress, n_jobs=n_jobs)
-            outcome = boards.result()
-    else:
-        outcome = _write_boards(names, tracking_uri, progress, boards_dir=boards_dir)
-        result = build_report(suite, tracking_uri, progress=progress)
-    for _, message, written in outcome:
-        typer.echo(message, err=not written)
-    typer.echo(f"report: {result.html} (LaTeX in {result.latex})")
-    return [name for name, _, written in outcome if written]
-
-
-def _stamp_path(suite: str) -> Path:
-    from benchmark.report import DEFAULT_OUT
-
-    return DEFAULT_OUT / suite / ".published"
-
-
-def _published_state(suite: str, tracking_uri: str) -> str:
-    """What the published files were made from: the store and the run ids of its finished cells."""
-    import hashlib
-
-    from benchmark import results
-
-    try:
-        run_ids = sorted(results.load_cells(tracking_uri, suite)["run_id"])
-    except Exception:  # noqa: BLE001  (no experiment yet, or an unreadable store: publish decides)
-        run_ids = []
-    return f"{tracking_uri}\n{hashlib.sha256(chr(10).join(run_ids).encode()).hexdigest()}\n"
-
-
-def _is_published(suite: str, state: str, boards_dir: Path | None = None) -> bool:
-    """True when the last publish used exactly these runs and its files are all still there."""
-    stamp = _stamp_path(suite)
-    text = stamp.read_text(encoding="utf-8") if stamp.is_file() else ""
-    if not text.startswith(state):
-        return False
-    # the boards that publish wrote (a board without cells of its protocol was skipped, and stays so)
-    boards = [b for line in text.splitlines() if line.startswith("boards=")
-              for b in line.removeprefix("boards=").split(",") if b]
-    expected = [stamp.parent / "report.html"]
-    expected += [_board_dir(n, boards_dir) / "leaderboard.md" for n in boards if n in _suite_boards(suite)]
-    return all(p.is_file() for p in expected)
 
 
 @app.command("score-tts")

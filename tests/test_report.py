@@ -549,7 +549,7 @@ def test_a_suite_yaml_names_the_suite_and_its_tracking_uri(tmp_path):
 def test_publish_with_two_processes_writes_the_same_board_and_report_as_one(store, tmp_path, monkeypatch):
     import yaml
 
-    from benchmark import cli
+    from benchmark import publish
 
     definition = {"title": "fake board", "description": "the fake suite's k-fold cells", "suite": SUITE,
                   "protocol": "speaker_kfold", "rank_by": "ua", "columns": ["ua", "wa"]}
@@ -559,8 +559,8 @@ def test_publish_with_two_processes_writes_the_same_board_and_report_as_one(stor
         folder.mkdir()
         (folder / "fakeboard.yaml").write_text(yaml.safe_dump({"name": "fakeboard", **definition}))
         monkeypatch.chdir(folder)   # the report goes to reports/out/<suite> under the working directory
-        monkeypatch.setattr(cli, "_suite_boards", lambda suite, f=folder: [str(f / "fakeboard.yaml")])
-        assert cli._publish(SUITE, store[0], False, n_jobs=n_jobs) == [str(folder / "fakeboard.yaml")]
+        monkeypatch.setattr(publish, "suite_boards", lambda suite, f=folder: [str(f / "fakeboard.yaml")])
+        assert publish.publish(SUITE, store[0], False, n_jobs=n_jobs).boards == [str(folder / "fakeboard.yaml")]
         board = (folder / "fakeboard" / "leaderboard.csv").read_text()
         figures = folder / "reports" / "out" / SUITE / "latex" / "figures"
         pdfs = {p.name: p.read_bytes() for p in figures.glob("*.pdf")}

@@ -164,7 +164,7 @@ def test_cli_rerun_publishes_only_when_something_changed(home, tmp_path, monkeyp
     import yaml
     from typer.testing import CliRunner
 
-    from benchmark import cli
+    from benchmark import cli, publish
     from benchmark.report import DEFAULT_OUT
 
     monkeypatch.chdir(tmp_path)
@@ -179,9 +179,9 @@ def test_cli_rerun_publishes_only_when_something_changed(home, tmp_path, monkeyp
         published.append(suite)
         (DEFAULT_OUT / suite).mkdir(parents=True, exist_ok=True)
         (DEFAULT_OUT / suite / "report.html").write_text("<html></html>")
-        return []  # the boards written: this suite has none
+        return publish.Published(boards=[])  # this suite has no leaderboard
 
-    monkeypatch.setattr(cli, "_publish", fake_publish)
+    monkeypatch.setattr(publish, "publish", fake_publish)
     invoke = lambda: CliRunner().invoke(cli.app, ["run", str(path), "--no-progress"])  # noqa: E731
     first = invoke()
     assert first.exit_code == 0, first.output

@@ -6,7 +6,7 @@ from itertools import combinations
 import numpy as np
 
 from benchmark.metrics import mmd_rbf
-from benchmark.metrics.distances import standardise as _standardise
+from benchmark.metrics.distances import standardise
 
 
 def language_distances(Z: np.ndarray, languages: np.ndarray, min_per_language: int = 5) -> list[dict]:
@@ -15,7 +15,7 @@ def language_distances(Z: np.ndarray, languages: np.ndarray, min_per_language: i
     Languages with fewer than ``min_per_language`` utterances are left out (a
     distribution distance on a handful of points is noise).
     """
-    Z = _standardise(Z)
+    Z = standardise(Z)
     languages = np.asarray(languages).astype(str)
     present = sorted(lang for lang in set(languages) if (languages == lang).sum() >= min_per_language)
     return [{"a": a, "b": b, "distance": mmd_rbf(Z[languages == a], Z[languages == b])}
@@ -27,7 +27,7 @@ def project_2d(Z: np.ndarray, method: str = "auto", seed: int = 0, max_tsne: int
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
 
-    Z = _standardise(Z)
+    Z = standardise(Z)
     use_tsne = method == "tsne" or (method == "auto" and len(Z) <= max_tsne)
     if use_tsne and len(Z) > 5:
         perplexity = float(min(30.0, (len(Z) - 1) / 3))

@@ -111,12 +111,12 @@ def test_a_failing_cell_is_marked_failed_and_retried_on_rerun(store, monkeypatch
             raise RuntimeError("boom")
         return real(cells, *args, **kwargs)
 
-    monkeypatch.setattr(runner, "run_cells", flaky)
+    monkeypatch.setattr(runner.ser_cell, "run_cells", flaky)
     summary = runner.run_suite(suite, progress=False)
     assert len(summary.failed) == 2 and summary.ran == summary.total - 2
     failed = _runs(client, suite, "FAILED")
     assert len(failed) == 2 and all("boom" in r.data.tags["emobench.error"] for r in failed)
-    monkeypatch.setattr(runner, "run_cells", real)
+    monkeypatch.setattr(runner.ser_cell, "run_cells", real)
     retry = runner.run_suite(suite, progress=False)
     assert retry.ran == 2 and retry.skipped == summary.total - 2
     assert len(_runs(client, suite, "FINISHED")) == summary.total
@@ -133,7 +133,7 @@ def test_interrupt_leaves_no_running_run_and_resumes_without_duplicates(store, m
             raise KeyboardInterrupt
         return real(cells, *args, **kwargs)
 
-    monkeypatch.setattr(runner, "run_cells", interrupted)
+    monkeypatch.setattr(runner.ser_cell, "run_cells", interrupted)
     with pytest.raises(KeyboardInterrupt):
         runner.run_suite(suite, progress=False)
     statuses = [r.info.status for r in _runs(client, suite)]
@@ -141,7 +141,7 @@ def test_interrupt_leaves_no_running_run_and_resumes_without_duplicates(store, m
     exp = client.get_experiment_by_name(suite.experiment_name)
     parents = client.search_runs([exp.experiment_id], filter_string=f"tags.`{tracking.KIND_TAG}` = 'suite'")
     assert [p.info.status for p in parents] == ["FAILED"]
-    monkeypatch.setattr(runner, "run_cells", real)
+    monkeypatch.setattr(runner.ser_cell, "run_cells", real)
     resumed = runner.run_suite(suite, progress=False)
     assert resumed.skipped == 2 and resumed.ran == resumed.total - 2
     assert len(_runs(client, suite, "FINISHED")) == resumed.total  # no duplicates

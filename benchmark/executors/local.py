@@ -29,7 +29,7 @@ class LocalExecutor:
 
     def run(self, queue: JobQueue, recorder: Recorder, manifests: dict[str, pd.DataFrame], *,
             bootstrap: int, models_dir: str | None, tts_dir: str | None, **_: Any) -> None:
-        from benchmark.runner import _run_group
+        from benchmark.runner.execute import _run_group
 
         if self.n_jobs == 1:
             while (job := queue.next_ready()) is not None:
@@ -42,7 +42,7 @@ class LocalExecutor:
                     recorder.finish(job, outcome)
                 queue.done(job)
             return
-        from benchmark.runner import _worker_pool
+        from benchmark.runner.pool import _worker_pool
 
         threads = max(1, (os.cpu_count() or 1) // self.n_jobs)
         with _worker_pool(self.n_jobs, manifests, threads) as pool:  # interrupted: workers ended, not awaited

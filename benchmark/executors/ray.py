@@ -87,6 +87,7 @@ def run_job_on_worker(cells: list, run_ids: list[str], manifest: pd.DataFrame, t
     import ray
 
     from benchmark import runner, tracking
+    from benchmark.runner.execute import _run_group
 
     _setup_worker(threads)
     node = ray.get_runtime_context().get_node_id()
@@ -101,7 +102,7 @@ def run_job_on_worker(cells: list, run_ids: list[str], manifest: pd.DataFrame, t
         logging.getLogger(__name__).info("job %s on %s (pid %d)", cells[0].name, socket.gethostname(), os.getpid())
         _check_corpus_visible(manifest)
         with tempfile.TemporaryDirectory(prefix="emobench-models-") as models:
-            outcomes = runner._run_group(cells, manifest, bootstrap, models if register else None, tts_dir)
+            outcomes = _run_group(cells, manifest, bootstrap, models if register else None, tts_dir)
             client = tracking.configure(tracking_uri)
             return node, [runner.log_on_worker(client, run_id, cell, outcome, provenance, manifest,
                                                captured.getvalue(), {"emobench.ray_node": node})

@@ -1,0 +1,182 @@
+"""Running a suite: the missing cells' groups on an executor, resumed by cell hash, recorded, interruptible."""
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from benchmark import tracking
+from benchmark.runner import ser_cell, tts_cell
+from benchmark.runner.cells import CellResult, method_feature
+from benchmark.runner.grid import expand_grid, expand_tts_grid, load_manifests, schedule
+from benchmark.runner.record import CellRecorder, RunSummary, _log_suite, log_stage_seconds
+from benchmark.runner.ser_cell import Cell
+from benchmark.runner.tts_cell import TTSCell
+from benchmark.suite import SuiteConfig
+
+log = logging.getLogger(__name__)
+
+
+class Terminated(BaseException):
+    """SIGTERM, turned into an exception so that open runs are marked FAILED.
+
+    A BaseException (like KeyboardInterrupt), so that the per-cell ``except Exception``
+    handlers, which record one broken cell and go on, let it through: a terminated
+    run stops."""
+
+
+def _raise_on_sigterm(signum, frame):  # noqa: ARG001
+    raise Terminated(f"terminated by signal {signum}")
+
+
+def run_suite(suite: SuiteConfig, *, n_jobs: int | None = None, progress: bool = True,
+              tracking_uri: str | None = None, executor: str | None = None,
+              address: str | None = None) -> RunSummary:
+    """Run every missing cell of ``suite`` and record it; finished cells are reused.
+
+    ``executor`` (``local`` or ``ray``) and ``address`` (a Ray cluster's) override the suite's
+    ``executor`` section; ``n_jobs`` is the local pool's size.
+    """
+    from benchmark.executors import make_executor
+
+    spec = suite.executor
+    name = executor or spec.name
+    runner_ = make_executor(name, n_jobs=n_jobs or suite.n_jobs, address=address or spec.address,
+                            retries=spec.retries, cpus_per_task=spec.cpus_per_task, gpus_per_task=spec.gpus_per_task)
+    uri = tracking_uri or suite.tracking.uri
+    if tracking.store_is_new(uri):
+        runner_.start(suite)  # nothing in a store yet to be made can be finished: start while it is created
+    try:
+        return _run_missing(suite, runner_, uri, n_jobs or suite.n_jobs, progress)
+    finally:
+        runner_.close()
+
+
+def _run_missing(suite: SuiteConfig, executor, uri: str, n_jobs: int, progress: bool) -> RunSummary:
+    client = tracking.configure(uri)
+    exp_id = tracking.experiment_id(client, suite.experiment_name)
+    stale = tracking.fail_stale_runs(client, exp_id)
+    if stale:
+        log.warning("marked %d run(s) left RUNNING by a dead process as FAILED", len(stale))
+    start = time.perf_counter()
+    manifests = load_manifests(suite, progress)
+    cells: list[Cell | TTSCell] = [*expand_grid(suite, manifests), *expand_tts_grid(suite, manifests)]
+    done = tracking.finished_cells(client, exp_id)
+    todo = [c for c in cells if c.key not in done]
+    summary = RunSummary(exp_id, None, total=len(cells), skipped=len(cells) - len(todo))
+    summary.stage_seconds["corpora"] = time.perf_counter() - start
+    if not todo:
+        return summary
+
+    # Ray (when it is the executor) starts while the driver extracts features and opens the suite's run.
+    executor.start(suite)
+    start = time.perf_counter()
+    prepare_features(todo, manifests, n_jobs, progress)
+    summary.stage_seconds["features"] = time.perf_counter() - start
+    previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    parent_tags = {tracking.KIND_TAG: "suite", tracking.SUITE_TAG: suite.name, "emobench.config": suite.digest()}
+    try:
+        with tracking.tracked_run(client, exp_id, name=f"{suite.name}", tags=parent_tags) as parent_id:
+            summary.parent_run_id = parent_id
+            _log_suite(client, parent_id, suite)
+            start = time.perf_counter()
+            _execute(client, exp_id, parent_id, suite, todo, manifests, n_jobs, progress, summary, executor)
+            summary.stage_seconds["cells"] = time.perf_counter() - start
+            log_stage_seconds(client, parent_id, summary.stage_seconds)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return summary
+
+
+def prepare_features(cells: list[Cell | TTSCell], manifests: dict[str, pd.DataFrame], n_jobs: int,
+                     progress: bool) -> None:
+    """Extract (or find cached) every feature the cells need, once, with a progress bar.
+
+    Without this the pool's workers would each extract the same missing features at the same
+    time on a fresh machine; afterwards they only read the cache.
+    """
+    from benchmark.features import extract_features, make_config
+
+    needed: dict[tuple[str, str], Any] = {}
+    for c in cells:
+        if isinstance(c, Cell):
+            config = make_config(method_feature(c.registered, c.hparams))
+            needed[(c.corpus, config.digest())] = config
+    for (corpus, _), config in sorted(needed.items(), key=lambda item: (item[0][0], item[1].name, item[0][1])):
+        extract_features(manifests[corpus], config, n_jobs=max(1, n_jobs), progress=progress)
+    from benchmark.tts.evaluate import TTSEvalConfig
+
+    tts_configs = {(c.corpus, json.dumps(c.config, sort_keys=True)) for c in cells if isinstance(c, TTSCell)}
+    for corpus, tts_json in tts_configs:
+        tts = TTSEvalConfig(**json.loads(tts_json))
+        rows = manifests[corpus][manifests[corpus]["language"] == tts.language]
+        for feature in sorted({"logmel", tts.judge_feature}):  # the TTS targets and the judge's input
+            extract_features(rows, feature, n_jobs=max(1, n_jobs), progress=progress)
+
+
+def _run_group(group: list, manifest: pd.DataFrame | None, n_bootstrap: int,
+               models_dir: str | None, tts_dir: str | None = None) -> list[CellResult | Exception]:
+    if isinstance(group[0], TTSCell):
+        work = None if tts_dir is None else str(Path(tts_dir) / group[0].training_key)
+        return tts_cell.run_tts_cells(group, manifest, models_dir, work_dir=work)
+    return ser_cell.run_cells(group, manifest, n_bootstrap, models_dir)
+
+
+def _execute(client, exp_id: str, parent_id: str, suite: SuiteConfig, todo: list[Cell | TTSCell],
+             manifests: dict[str, pd.DataFrame], n_jobs: int, progress: bool, summary: RunSummary,
+             executor=None) -> None:
+    """Run ``todo`` with ``executor`` (default: the local pool of ``n_jobs``), recording every cell;
+    then wait for the cells that another run claimed, and run those it gave up."""
+    from benchmark.executors import JobQueue, make_executor
+
+    executor = executor or make_executor("local", n_jobs=n_jobs)
+    bar = tqdm(total=len(todo), desc=f"suite {suite.name}", unit="cell", disable=not progress)
+    recorder = CellRecorder(client, exp_id, parent_id, suite, manifests, summary, bar)
+    models = tempfile.TemporaryDirectory(prefix="emobench-models-") if suite.tracking.register_models else None
+    models_dir = models.name if models is not None else None
+    # TTS systems run one job each (each is logged as soon as it is scored), one after the other within
+    # a (corpus, seed): the first trains the judge and the base model into this folder, the next load them.
+    needs_tts = any(isinstance(c, TTSCell) for c in todo)
+    tts_work = tempfile.TemporaryDirectory(prefix="emobench-tts-") if needs_tts else None
+    tts_dir = tts_work.name if tts_work is not None else None
+    try:
+        while todo:
+            executor.run(JobQueue(schedule(todo)), recorder, manifests, bootstrap=suite.bootstrap,
+                         models_dir=models_dir, tts_dir=tts_dir, tracking_uri=client.tracking_uri,
+                         provenance=recorder.provenance, run_key=parent_id)
+            todo = _wait_for_other_runs(client, exp_id, recorder, bar)
+    except BaseException:
+        recorder.fail_open()
+        raise
+    finally:
+        bar.close()
+        for folder in (models, tts_work):
+            if folder is not None:
+                folder.cleanup()
+
+
+def _wait_for_other_runs(client, exp_id: str, recorder: CellRecorder, bar, poll_s: float = 2.0) -> list:
+    """Wait until every cell that another run claimed is FINISHED (counted in ``elsewhere``) or free
+    again (its run failed or its process died); returns the freed ones, for this run to do."""
+    waiting, recorder.elsewhere = dict(recorder.elsewhere), {}
+    if waiting:
+        log.info("waiting for %d cell(s) that another run is running", len(waiting))
+    freed = []
+    while waiting:
+        for key, state in tracking.cell_states(client, exp_id, list(waiting)).items():
+            if state == "finished":
+                recorder.summary.elsewhere += 1
+                bar.update()
+                waiting.pop(key)
+            elif state is None:
+                freed.append(waiting.pop(key))
+        if waiting:
+            time.sleep(poll_s)
+    return freed

@@ -15,6 +15,15 @@ validation UA, stops early when validation UA stops improving, and returns the
 model with the weights of its best validation epoch. After a fit,
 ``Trainer.convergence`` says how it ended (:class:`Convergence`: epochs run,
 best epoch, the stop reason), which the runner logs beside the per-epoch history.
+
+Optional hooks of :meth:`Trainer.fit` (the TTS acoustic model's training and
+fine-tuning use them; without them a fit is what it always was):
+``param_groups`` (the parameters or parameter groups, each group with its own
+``lr``/``weight_decay``, to optimise), ``optimiser_options`` (AdamW's
+implementation: ``foreach``, ``fused``), ``scheduler`` (a learning-rate schedule
+stepped after every optimiser step; each epoch's record then holds the ``lr`` of
+its last step) and ``reseed`` (False continues the caller's random streams, for a
+stage that follows another in one model's training).
 """
 from __future__ import annotations
 
@@ -137,11 +146,33 @@ class Trainer:
 
     def fit(self, model: torch.nn.Module, batches: Callable[[int, np.random.Generator], Iterable[Any]],
             step: Callable[[torch.nn.Module, Any, int], tuple[torch.Tensor, dict[str, float]]],
-            validate: Callable[[torch.nn.Module], float] | None = None) -> torch.nn.Module:
-        seed_everything(self.seed)
+            validate: Callable[[torch.nn.Module], float] | None = None, *,
+            param_groups: Iterable[torch.nn.Parameter] | Iterable[dict[str, Any]] | None = None,
+            optimiser_options: dict[str, Any] | None = None,
+            scheduler: Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler] | None = None,
+            reseed: bool = True) -> torch.nn.Module:
+        """Train ``model``; the keyword hooks are optional (module docstring).
+
+        ``param_groups``: what AdamW optimises, tensors or parameter groups with their own
+        ``lr``/``weight_decay`` (default: every parameter of ``model``, at the config's). Gradients
+        are checked and clipped over the parameters that require them either way.
+        ``optimiser_options``: AdamW's implementation switches, fixed by the caller (default: the loop's
+        choice, :func:`make_adamw`; ``{}`` is PyTorch's own default, ``{"fused": True}`` its fused kernel).
+        ``scheduler``: builds a learning-rate scheduler on the optimiser (e.g. ``LambdaLR``),
+        stepped after every optimiser step, so group ``g``'s learning rate at step ``k`` is its
+        own ``lr`` times the schedule's factor; the epoch records gain ``lr`` (group 0's, as used
+        by the epoch's last step). ``reseed`` False leaves the global random generators as the
+        caller has them (the per-epoch ``rng`` is still ``[seed, epoch]``).
+        """
+        if reseed:
+            seed_everything(self.seed)
         cfg = self.config
         model.to(self.device)
-        optimiser = make_adamw(model.parameters(), cfg.lr, cfg.weight_decay)
+        params = model.parameters() if param_groups is None else param_groups
+        optimiser = (make_adamw(params, cfg.lr, cfg.weight_decay) if optimiser_options is None else
+                     torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **optimiser_options))
+        schedule = scheduler(optimiser) if scheduler is not None else None
+        last_lr = float(optimiser.param_groups[0]["lr"])
         best_state, best_ua, best_epoch, stale = copy.deepcopy(model.state_dict()), -np.inf, 0, 0
         # The last good weights. A failure is detected before optimiser.step(), so the parameters are still
         # those after the last good step; only the buffers (batch-norm statistics) have moved, in the failing
@@ -170,6 +201,9 @@ class Trainer:
                 if cfg.grad_clip:
                     torch.nn.utils.clip_grads_with_norm_(parameters, cfg.grad_clip, norm, foreach=True)
                 optimiser.step()
+                if schedule is not None:
+                    last_lr = optimiser.param_groups[0]["lr"]
+                    schedule.step()
                 if live:
                     torch._foreach_copy_(saved, live)
                 losses.append(loss.detach())
@@ -178,6 +212,8 @@ class Trainer:
             # One stack per epoch instead of a float() per step.
             record = {"epoch": epoch, "loss": float(torch.stack(losses).float().mean()) if losses else float("nan"),
                       **{k: float(np.mean(v)) for k, v in logs.items()}}
+            if schedule is not None:
+                record["lr"] = last_lr
             if validate is not None:
                 model.eval()
                 with torch.no_grad():

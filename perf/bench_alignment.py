@@ -1,7 +1,7 @@
 """Phoneme alignment against the embedded corpus's true timings: PocketSphinx forced alignment vs espeak_scaled.
 
 For English utterances of the embedded corpus (whose renderer stores every phoneme's true start and end), the
-mean absolute boundary error in ms of each alignment the TTS targets can use (benchmark.tts.train: ``stored`` is
+mean absolute boundary error in ms of each alignment the TTS targets can use (benchmark.tts.targets: ``stored`` is
 the truth itself): ``espeak_scaled`` (eSpeak's own timings stretched over the speech span) and ``pocketsphinx``
 (benchmark.tts.alignment). Boundaries: every phoneme's start (word-boundary symbols left out) and the last end.
 
@@ -36,7 +36,7 @@ def main() -> None:
     from benchmark.features.spectral import LogMelConfig
     from benchmark.tts.alignment import PocketsphinxAligner, boundary_errors_ms, map_to_symbols
     from benchmark.tts.phonemes import phonemize
-    from benchmark.tts.train import espeak_scaled_spans, stored_spans
+    from benchmark.tts.targets import espeak_scaled_spans, stored_spans
 
     manifest, _ = load_embedded(progress=False)
     english = manifest[manifest["language"] == "en"]

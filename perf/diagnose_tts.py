@@ -65,7 +65,9 @@ def english_split() -> tuple[pd.DataFrame, pd.DataFrame]:
 def diagnose_asr(model_dir: str, n: int, split: str, epochs: int, seed: int) -> None:
     from benchmark.tts.evaluate import TTSEvalConfig, _transcriber
     from benchmark.tts.synthesize import TTSModel
-    from benchmark.tts.train import collate, encode, prepare, train_tts
+    from benchmark.tts.batching import collate, encode
+    from benchmark.tts.targets import prepare
+    from benchmark.tts.train import train_tts
     from benchmark.tts.vocoder import make_vocoder
     from benchmark.tts.wer import score_transcripts
 

@@ -22,7 +22,7 @@ from benchmark.corpora import load_corpus
 from benchmark.corpora.embedded import build as build_mod
 from benchmark.corpora.embedded import build_corpus, make_config, phoneme_timings, read_build
 from benchmark.corpora.embedded.build import EmbeddedConfig, is_complete, plan_utterances
-from benchmark.corpora.embedded.espeak import Espeak
+from benchmark.espeak import Espeak
 from benchmark.corpora.embedded.prosody import draw_prosody
 from benchmark.corpora.embedded.speakers import make_speakers
 from benchmark.corpora.embedded.texts import TEXTS
@@ -106,7 +106,7 @@ def test_a_child_that_crashes_is_rendered_again_in_a_clean_process(monkeypatch):
     import os
     import signal
 
-    from benchmark.corpora.embedded import espeak as espeak_module
+    from benchmark import espeak as espeak_module
 
     es = Espeak.get()
     args = ("The bus was full this afternoon.", "en-us+f2")
@@ -132,7 +132,7 @@ def test_a_child_that_crashes_is_rendered_again_in_a_clean_process(monkeypatch):
 
 
 def test_a_child_that_returns_no_phonemes_is_rendered_again_in_a_clean_process(monkeypatch):
-    from benchmark.corpora.embedded import espeak as espeak_module
+    from benchmark import espeak as espeak_module
 
     es = Espeak.get()
     args = ("The bus was full this afternoon.", "en-us+f2")

@@ -66,7 +66,7 @@ def test_real_alignments_are_close_to_the_true_timings(english):
     from benchmark.features import extract_features
     from benchmark.features.spectral import LogMelConfig
     from benchmark.tts.phonemes import phonemize
-    from benchmark.tts.train import espeak_scaled_spans, stored_spans
+    from benchmark.tts.targets import espeak_scaled_spans, stored_spans
 
     rows = english.head(6)
     mels = extract_features(rows, LogMelConfig(), progress=False)
@@ -93,7 +93,7 @@ def test_alignment_errors_name_the_file_and_the_word(english, tmp_path):
 
 
 def test_tts_targets_from_pocketsphinx_alignment(english):
-    from benchmark.tts.train import prepare
+    from benchmark.tts.targets import prepare
 
     utts = prepare(english.head(2), alignment="pocketsphinx", progress=False)
     for u in utts:

@@ -15,7 +15,8 @@ from benchmark.features.spectral import LogMel, LogMelConfig, mel_filterbank
 from benchmark.tts.acoustic import AcousticConfig, AcousticModel, length_regulate
 from benchmark.tts.phonemes import PhonemeInventory, UnknownPhonemeError, align_to_canonical, phonemize
 from benchmark.tts.synthesize import TTSModel
-from benchmark.tts.train import TTSTrainConfig, durations_from_spans, per_token_mean, prepare, train_tts
+from benchmark.tts.targets import durations_from_spans, per_token_mean, prepare
+from benchmark.tts.train import TTSTrainConfig, train_tts
 from benchmark.tts.vocoder import make_vocoder, mel_to_linear_power
 
 # A tiny English embedded corpus: 2 speakers x 6 sentences, every emotion (parallel data), ~10 s to render.

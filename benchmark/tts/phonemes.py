@@ -1,7 +1,7 @@
 """Phonemes for the TTS model: text -> eSpeak NG phoneme symbols -> ids.
 
 The front end is eSpeak NG itself (the binding in
-:mod:`benchmark.corpora.embedded.espeak`): a text is rendered once with the
+:mod:`benchmark.espeak`): a text is rendered once with the
 language's default voice and the phoneme *events* are kept, so the symbols are
 exactly those of the embedded corpus's stored timings (eSpeak mnemonics with
 stress marks, e.g. ``'eI``, and pause symbols ``_``, ``_:``, ``_!``). The
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Sequence
 
 from benchmark.errors import ConfigError, EmobenchError
+from benchmark.espeak import Espeak, espeak_voice
 
 PAD, BOS, EOS = "<pad>", "<sil:start>", "<sil:end>"
 SPECIALS = (PAD, BOS, EOS)
@@ -40,17 +41,8 @@ class UnknownPhonemeError(EmobenchError):
     """A phoneme symbol that the inventory (the trained model) has never seen."""
 
 
-def espeak_voice(language: str) -> str:
-    """The eSpeak NG voice of a language: the embedded corpus's choice, else the ISO code itself."""
-    from benchmark.corpora.embedded.texts import ESPEAK_VOICES
-
-    return ESPEAK_VOICES.get(language, language)
-
-
 @lru_cache(maxsize=4096)
 def _canonical(text: str, voice: str) -> tuple[str, ...]:
-    from benchmark.corpora.embedded.espeak import Espeak
-
     synth = Espeak.get().synthesize(text, voice, rate=CANONICAL_RATE, pitch=CANONICAL_PITCH,
                                     pitch_range=CANONICAL_RANGE, wordgap=CANONICAL_WORDGAP)
     return tuple(sym for sym, _ in synth.phoneme_starts)

@@ -1,66 +1,51 @@
-"""Training recipe of the TTS acoustic model: targets from a manifest, then AdamW with a schedule.
+"""Training of the TTS acoustic model: the base model, then its emotion fine-tuning, on the shared loop.
 
-Targets per utterance (the log-mel of :mod:`benchmark.features`, 10 ms hop):
+The targets come from :mod:`benchmark.tts.targets` (phonemes, durations, pitch, energy,
+log-mel per utterance) and the batches from :mod:`benchmark.tts.batching`; every stage runs
+on :class:`benchmark.training.Trainer` (the loop of the neural SER methods), with its hooks
+for a learning-rate schedule, the parameters to train and AdamW's implementation. The
+loop checks every loss and gradient (:class:`benchmark.training.TrainingError` names the
+stage, epoch and step) and clips gradients (``grad_clip``).
 
-- **phonemes**: eSpeak NG's canonical transcription of the text
-  (:func:`benchmark.tts.phonemes.phonemize`) between a leading and a trailing
-  silence token.
-- **durations** (frames per phoneme): from phoneme timings. ``alignment="stored"``
-  reads the timings stored beside each wav (the embedded corpus writes them;
-  any corpus may, in the same ``<wav>.json`` ``alignment`` format) and maps
-  them onto the canonical sequence. Frame ``t`` (centred at ``t * 10 ms``)
-  belongs to the phoneme whose interval holds its centre, so the durations,
-  silences included, sum exactly to the utterance's mel frame count.
-  ``alignment="espeak_scaled"`` is the fallback for corpora without
-  alignments: eSpeak's own timings of the text, stretched linearly onto the
-  span of speech found in the recording (energy above ``trim_top_db`` below
-  the peak). It knows nothing about the speaker's actual rhythm, so phoneme
-  boundaries are only roughly right. ``alignment="pocketsphinx"`` (English)
-  force-aligns the transcript with PocketSphinx (:mod:`benchmark.tts.alignment`);
-  docs/tts-metrics.md compares both with the true timings.
-- **pitch**: WORLD F0 (DIO + StoneMask, 10 ms, cached per file) -> log F0,
-  averaged over each phoneme's voiced frames; phonemes without a voiced frame
-  (silences, unvoiced consonants) take the value interpolated between their
-  neighbours. **energy**: log of the frame's mel power, averaged per phoneme.
-  Both are z-scored with training statistics.
-- **emotion conditioning**: the frozen method's embedding of the utterance
-  itself (z-scored per dimension), as FastSpeech 2 style models conditioned
-  on reference encoders are trained; at synthesis time the reference is
-  another utterance.
-
-Optimisation (measured on the embedded corpus's English part, one CPU thread, see
-``TTSTrainConfig``): AdamW with a linear warm-up and a cosine decay, and the decoder
-trained on a random window of ``crop_frames`` frames of each length-regulated utterance
-(VITS, EATS) while the encoder and the variance predictors see whole utterances: each step
-costs less, so more of them fit the same time.
+Base model (:func:`train_tts`; measured on the embedded corpus's English part, one CPU
+thread, see ``TTSTrainConfig``): AdamW with a linear warm-up and a cosine decay
+(:func:`lr_factor`), and the decoder trained on a random window of ``crop_frames``
+frames of each length-regulated utterance (VITS, EATS) while the encoder and the variance
+predictors see whole utterances: each step costs less, so more of them fit the same time.
+The emotion conditioning, when a conditioner is given, is the frozen method's embedding
+of the utterance itself (z-scored per dimension), as FastSpeech 2 style models
+conditioned on reference encoders are trained; at synthesis time the reference is
+another utterance.
 
 Emotion fine-tuning (:func:`finetune_tts`): a base model trained without a conditioner gets
 an emotion projection into its duration, pitch and energy predictors only, and just those
 are trained, from the frozen encoder's cached outputs (seconds on one thread); the decoder,
-and so the spectral quality, stays the base's. ``conditioner=None`` gives the matching
-no-emotion control.
+and so the spectral quality, stays the base's unless ``decoder_epochs`` adds the
+frame-level stage. ``conditioner=None`` gives the matching no-emotion control.
 """
 from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import torch
 from pydantic import BaseModel, ConfigDict, Field
-from tqdm.auto import tqdm
 
-from benchmark.errors import ConfigError, EmobenchError, ManifestError
-from benchmark.features.base import FeatureConfig
+from benchmark.errors import ConfigError, EmobenchError
 from benchmark.features.spectral import LogMelConfig
 from benchmark.methods.base import Method
-from benchmark.tts.acoustic import AcousticConfig, AcousticModel, acoustic_loss, length_regulate
-from benchmark.tts.acoustic import crop_frames as crop_frames_fn
-from benchmark.tts.phonemes import PhonemeInventory, align_to_canonical, espeak_voice, phonemize
+from benchmark.training import TrainConfig, Trainer, seed_everything
+from benchmark.tts.acoustic import AcousticConfig, AcousticModel, acoustic_loss, length_regulate, masked_mean
+from benchmark.tts.batching import (
+    Batch, CroppedBatch, DecoderBatch, Encoded, Frames, VarianceBatch, acoustic_batches, collate, decoder_windows,
+    encode, length_groups, variance_batches,
+)
+from benchmark.tts.phonemes import PhonemeInventory
 from benchmark.tts.synthesize import Stats, TTSModel, conditioner_embeddings
+from benchmark.tts.targets import compute_stats, prepare
 
 
 class TTSTrainConfig(BaseModel):
@@ -101,272 +86,13 @@ class TTSTrainConfig(BaseModel):
     # (the encoder and variance predictors still see whole utterances); None: whole utterances
     crop_frames: int | None = Field(96, ge=8)
     weight_decay: float = 0.0
-    patience: int = 10  # epochs without a better validation loss before stopping (with val_fraction > 0)
+    patience: int = Field(10, ge=1)  # epochs without a better validation loss before stopping (with val_fraction > 0)
     grad_clip: float | None = 1.0
     val_fraction: float = Field(0.0, ge=0, lt=0.5)  # utterances held out for early stopping
     threads: int | None = 1  # torch intra-op threads while training (None: leave as set)
     device: str = "cpu"
     seed: int = 0
     progress: bool = True
-
-
-# --------------------------------------------------------------------------- targets
-
-
-class WorldF0Config(FeatureConfig):
-    """Cache key of the per-frame WORLD F0 (cached with the features, by file content)."""
-
-    name: Literal["world_f0"] = "world_f0"
-    frame_period_ms: float = 10.0
-    # DIO's voicing decision depends on its range: at 60-600 Hz it misses whole utterances of the
-    # embedded corpus that 50-800 Hz tracks (the range the TTS prosody scoring uses too).
-    f0_floor: float = 50.0
-    f0_ceil: float = 800.0
-
-
-def world_f0(path: str, config: WorldF0Config | None = None) -> np.ndarray:
-    """Per-frame F0 in Hz (0 = unvoiced) by DIO + StoneMask, cached by file content."""
-    import pyworld
-
-    from benchmark.audio import load_audio
-    from benchmark.features.cache import cached_for_file
-
-    config = config or WorldF0Config()
-
-    def compute() -> np.ndarray:
-        x = load_audio(path, config.sample_rate).astype(np.float64)
-        raw, t = pyworld.dio(x, config.sample_rate, f0_floor=config.f0_floor, f0_ceil=config.f0_ceil,
-                             frame_period=config.frame_period_ms)
-        return pyworld.stonemask(x, raw, t, config.sample_rate).astype(np.float32)
-
-    return cached_for_file(path, config, compute)
-
-
-def frame_boundary(t_s: float, hop_s: float) -> int:
-    """Index of the first frame whose centre (``index * hop``) is at or after ``t_s``."""
-    return max(0, math.ceil(t_s / hop_s - 1e-6))
-
-
-def durations_from_spans(spans: list[tuple[float, float]], n_frames: int, hop_s: float) -> np.ndarray:
-    """Frames per token of ``[start silence] + spans + [end silence]``, summing to ``n_frames``.
-
-    Token ``i`` owns the frames from its start to the next token's start (the
-    last phoneme: to its end); gaps between stored intervals go to the token
-    before them.
-    """
-    starts = [frame_boundary(s, hop_s) for s, _ in spans]
-    end = frame_boundary(spans[-1][1], hop_s)
-    bounds = np.minimum(np.array([0] + starts + [end, n_frames]), n_frames)
-    bounds = np.maximum.accumulate(bounds)
-    return np.diff(bounds).astype(np.int64)
-
-
-def stored_spans(path: str, symbols: list[str]) -> list[tuple[float, float]]:
-    """Canonical-symbol spans from the timings stored beside the audio (ManifestError if none)."""
-    from benchmark.corpora.embedded import phoneme_timings
-
-    timings = phoneme_timings(path)
-    if timings.empty:
-        raise ManifestError(str(path), ["the stored phoneme alignment is empty"])
-    stored = [(str(p), float(s), float(e)) for p, s, e in timings[["phoneme", "start_s", "end_s"]].itertuples(
-        index=False)]
-    return align_to_canonical(symbols, stored, source=str(path))
-
-
-def espeak_scaled_spans(text: str, language: str, mel: np.ndarray, hop_s: float,
-                        trim_top_db: float) -> list[tuple[float, float]]:
-    """eSpeak's own timings of ``text`` stretched onto the speech span of the recording."""
-    from benchmark.corpora.embedded.espeak import Espeak
-    from benchmark.tts.phonemes import CANONICAL_PITCH, CANONICAL_RANGE, CANONICAL_RATE, CANONICAL_WORDGAP
-
-    synth = Espeak.get().synthesize(text, espeak_voice(language), rate=CANONICAL_RATE, pitch=CANONICAL_PITCH,
-                                    pitch_range=CANONICAL_RANGE, wordgap=CANONICAL_WORDGAP)
-    starts = np.array([t for _, t in synth.phoneme_starts])
-    total = len(synth.audio) / synth.sample_rate
-    ends = np.append(starts[1:], total)
-    energy = np.log(np.exp(mel).sum(axis=1) + 1e-10)
-    speech = np.flatnonzero(energy > energy.max() - trim_top_db / (10 / np.log(10)))
-    t0, t1 = speech[0] * hop_s, speech[-1] * hop_s + hop_s
-    first, last = starts[0], ends[-1]
-    scale = (t1 - t0) / max(last - first, 1e-6)
-    return [(float(t0 + (s - first) * scale), float(t0 + (e - first) * scale)) for s, e in zip(starts, ends)]
-
-
-def per_token_mean(values: np.ndarray, durations: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
-    """Mean of frame ``values`` per token (only ``valid`` frames); tokens without any are interpolated."""
-    valid = np.ones(len(values), bool) if valid is None else valid
-    bounds = np.concatenate([[0], np.cumsum(durations)])
-    out = np.full(len(durations), np.nan)
-    for i in range(len(durations)):
-        seg = slice(bounds[i], bounds[i + 1])
-        ok = valid[seg]
-        if ok.any():
-            out[i] = values[seg][ok].mean()
-    have = np.flatnonzero(~np.isnan(out))
-    if len(have) == 0:
-        return out
-    return np.interp(np.arange(len(out)), have, out[have])
-
-
-@dataclass
-class Utterance:
-    """Training targets of one utterance (raw, not yet normalised)."""
-
-    utt_id: str
-    speaker: str
-    language: str
-    symbols: list[str]  # canonical phonemes, without the two silences
-    durations: np.ndarray  # (N + 2,) frames, silences included
-    log_f0: np.ndarray  # (N + 2,)
-    energy: np.ndarray  # (N + 2,)
-    mel: np.ndarray  # (frames, n_mels) raw log-mel
-
-
-def prepare(rows: pd.DataFrame, alignment: str = "stored", mel_config: LogMelConfig | None = None,
-            trim_top_db: float = 35.0, progress: bool = True) -> list[Utterance]:
-    """Targets of every manifest row. Rows without text, timings or voiced frames raise, naming the row."""
-    from benchmark.features import extract_features
-
-    mel_config = mel_config or LogMelConfig()
-    if mel_config.hop_length * 1000 % mel_config.sample_rate:
-        raise ConfigError("the TTS model needs a log-mel hop of a whole number of milliseconds")
-    hop_s = mel_config.hop_length / mel_config.sample_rate
-    f0_config = WorldF0Config(sample_rate=mel_config.sample_rate, frame_period_ms=hop_s * 1000)
-    problems = [f"row {i + 1} ({r.utt_id}): no transcript (text is empty or missing)"
-                for i, r in enumerate(rows.itertuples()) if not isinstance(r.text, str) or not r.text.strip()]
-    if problems:
-        raise ManifestError("TTS training manifest", problems)
-    mels = extract_features(rows, mel_config, progress=progress)
-    out, problems = [], []
-    for i, r in enumerate(tqdm(list(rows.itertuples()), desc="TTS targets", unit="utt", disable=not progress)):
-        try:
-            symbols = phonemize(r.text, r.language)
-            mel = mels[r.utt_id]
-            if alignment == "stored":
-                spans = stored_spans(r.path, symbols)
-            elif alignment == "pocketsphinx":   # English forced alignment (benchmark.tts.alignment)
-                from benchmark.tts.alignment import pocketsphinx_spans
-
-                spans = pocketsphinx_spans(r.path, r.text, symbols, r.language)
-            else:
-                spans = espeak_scaled_spans(r.text, r.language, mel, hop_s, trim_top_db)
-            durations = durations_from_spans(spans, len(mel), hop_s)
-            f0 = world_f0(r.path, f0_config)
-            f0 = np.pad(f0, (0, max(0, len(mel) - len(f0))))[: len(mel)]
-            voiced = f0 > 0
-            if not voiced.any():
-                raise EmobenchError("no voiced frame (WORLD F0), so no pitch target")
-            log_f0 = per_token_mean(np.log(np.where(voiced, f0, 1.0)), durations, voiced)
-            energy = per_token_mean(np.log(np.exp(mel).sum(axis=1) + 1e-6), durations)
-            out.append(Utterance(r.utt_id, r.speaker, r.language, symbols, durations, log_f0, energy, mel))
-        except ManifestError as exc:
-            problems += [f"row {i + 1} ({r.utt_id}): {p}" for p in exc.problems]
-        except EmobenchError as exc:
-            problems.append(f"row {i + 1} ({r.utt_id}, {r.path}): {exc}")
-    if problems:
-        raise ManifestError("TTS training manifest", problems)
-    return out
-
-
-def compute_stats(utts: list[Utterance], embeddings: np.ndarray | None) -> Stats:
-    mel = np.concatenate([u.mel for u in utts])
-    pitch = np.concatenate([u.log_f0[1:-1] for u in utts])
-    energy = np.concatenate([u.energy for u in utts])
-    emb = embeddings if embeddings is not None else np.zeros((1, 0))
-    return Stats(mel.mean(0), np.maximum(mel.std(0), 1e-3), float(pitch.mean()), max(float(pitch.std()), 1e-3),
-                 float(energy.mean()), max(float(energy.std()), 1e-3), emb.mean(0),
-                 np.maximum(emb.std(0), 1e-6) if len(emb) > 1 else np.ones(emb.shape[1]))
-
-
-# --------------------------------------------------------------------------- batches
-
-
-@dataclass
-class Batch:
-    phonemes: torch.Tensor  # (B, N) ids, 0 = padding
-    speakers: torch.Tensor  # (B,)
-    emotion: torch.Tensor | None  # (B, emotion_dim)
-    durations: torch.Tensor  # (B, N)
-    pitch: torch.Tensor  # (B, N) normalised
-    energy: torch.Tensor  # (B, N) normalised
-    mel: torch.Tensor  # (B, T, n_mels) normalised, zero-padded
-
-
-@dataclass
-class Encoded:
-    ids: np.ndarray
-    speaker: int
-    emotion: np.ndarray | None
-    durations: np.ndarray
-    pitch: np.ndarray
-    energy: np.ndarray
-    mel: np.ndarray
-
-
-def encode(utts: list[Utterance], inventory: PhonemeInventory, speakers: list[str], stats: Stats,
-           embeddings: np.ndarray | None) -> list[Encoded]:
-    out = []
-    for k, u in enumerate(utts):
-        ids = np.asarray(inventory.encode(u.language, u.symbols), dtype=np.int64)
-        emo = None if embeddings is None else ((embeddings[k] - stats.emb_mean) / stats.emb_std).astype(np.float32)
-        out.append(Encoded(ids, speakers.index(u.speaker), emo, u.durations,
-                           ((u.log_f0 - stats.pitch_mean) / stats.pitch_std).astype(np.float32),
-                           ((u.energy - stats.energy_mean) / stats.energy_std).astype(np.float32),
-                           ((u.mel - stats.mel_mean) / stats.mel_std).astype(np.float32)))
-    return out
-
-
-def collate(items: list[Encoded]) -> Batch:
-    n = max(len(e.ids) for e in items)
-    t = max(len(e.mel) for e in items)
-    b = len(items)
-    ids = torch.zeros(b, n, dtype=torch.long)
-    dur = torch.zeros(b, n, dtype=torch.long)
-    pitch, energy = torch.zeros(b, n), torch.zeros(b, n)
-    mel = torch.zeros(b, t, items[0].mel.shape[1])
-    for i, e in enumerate(items):
-        k = len(e.ids)
-        ids[i, :k] = torch.from_numpy(e.ids)
-        dur[i, :k] = torch.from_numpy(e.durations)
-        pitch[i, :k] = torch.from_numpy(e.pitch)
-        energy[i, :k] = torch.from_numpy(e.energy)
-        mel[i, : len(e.mel)] = torch.from_numpy(e.mel)
-    emo = None if items[0].emotion is None else torch.from_numpy(np.stack([e.emotion for e in items]))
-    return Batch(ids, torch.tensor([e.speaker for e in items]), emo, dur, pitch, energy, mel)
-
-
-def _length_groups(lengths: list[int], batch_size: int, rng: np.random.Generator) -> list[list[int]]:
-    """Shuffled index groups of similar lengths (less padding): sort shuffled chunks by length, cut, shuffle."""
-    order = rng.permutation(len(lengths))
-    chunk = batch_size * 8
-    groups = []
-    for c in range(0, len(order), chunk):
-        part = sorted(order[c:c + chunk], key=lambda i: lengths[i])
-        groups += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
-    return [groups[j] for j in rng.permutation(len(groups))]
-
-
-def length_batches(items: list[Encoded], batch_size: int, rng: np.random.Generator) -> list[Batch]:
-    """Shuffled batches of similar lengths (less padding): sort shuffled chunks by length, cut, shuffle."""
-    return [collate([items[i] for i in g]) for g in _length_groups([len(e.mel) for e in items], batch_size, rng)]
-
-
-def batch_loss(model: AcousticModel, batch: Batch, crop_frames: int | None = None,
-               rng: np.random.Generator | None = None,
-               mel_loss: Literal["l1", "l2"] = "l1") -> tuple[torch.Tensor, dict[str, float]]:
-    """The acoustic loss of a teacher-forced batch; ``crop_frames``: on one random window per utterance."""
-    crop = None
-    mel = batch.mel
-    if crop_frames is not None and crop_frames < mel.shape[1]:
-        totals = batch.durations.sum(dim=1).numpy()
-        rng = rng or np.random.default_rng(0)
-        starts = torch.from_numpy(np.array([rng.integers(0, max(int(t) - crop_frames, 0) + 1) for t in totals]))
-        crop = (starts, crop_frames)
-        mel, _, _ = crop_frames_fn(mel, batch.durations.sum(dim=1)[:, None] <= torch.arange(mel.shape[1])[None, :],
-                                   torch.zeros(mel.shape[:2]), starts, crop_frames)
-    out = model(batch.phonemes, batch.speakers, batch.emotion, batch.durations, batch.pitch, batch.energy,
-                crop=crop)
-    return acoustic_loss(out, mel, batch.durations, batch.pitch, batch.energy, batch.phonemes == 0, mel_loss)
 
 
 def lr_factor(step: int, total: int, config: TTSTrainConfig) -> float:
@@ -381,7 +107,20 @@ def lr_factor(step: int, total: int, config: TTSTrainConfig) -> float:
     return lo + (1 - lo) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
-# --------------------------------------------------------------------------- training
+def _scheduler(total: int, config: TTSTrainConfig):
+    """The Trainer's scheduler hook: each group's peak ``lr`` times :func:`lr_factor` at every step."""
+    def build(optimiser: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
+        return torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: lr_factor(step, total, config))
+    return build
+
+
+def batch_loss(model: AcousticModel, batch: Batch | CroppedBatch,
+               mel_loss: Literal["l1", "l2"] = "l1") -> tuple[torch.Tensor, dict[str, float]]:
+    """The acoustic loss of a teacher-forced batch (a :class:`CroppedBatch`: on its decoder windows)."""
+    cropped = batch if isinstance(batch, CroppedBatch) else CroppedBatch(batch, None, batch.mel)
+    b = cropped.batch
+    out = model(b.phonemes, b.speakers, b.emotion, b.durations, b.pitch, b.energy, crop=cropped.crop)
+    return acoustic_loss(out, cropped.mel, b.durations, b.pitch, b.energy, b.phonemes == 0, mel_loss)
 
 
 def split_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -390,6 +129,9 @@ def split_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np
     order = rng.permutation(n)
     n_val = int(round(n * fraction)) if n >= 20 else 0
     return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+# --------------------------------------------------------------------------- the base model
 
 
 def train_tts(rows: pd.DataFrame, conditioner: Method | None = None, config: TTSTrainConfig | None = None,
@@ -401,8 +143,6 @@ def train_tts(rows: pd.DataFrame, conditioner: Method | None = None, config: TTS
     ``overrides`` are :class:`TTSTrainConfig` fields. Returns the trained
     :class:`TTSModel` (its ``history`` holds the per-epoch losses).
     """
-    from benchmark.training import seed_everything
-
     config = TTSTrainConfig(**{**(config or TTSTrainConfig()).model_dump(), **overrides})  # overrides validated
     if len(rows) == 0:
         raise ConfigError("train_tts: no training utterances")
@@ -449,62 +189,29 @@ def _fit(model: AcousticModel, train_items: list[Encoded], val_batches: list[Bat
          config: TTSTrainConfig) -> list[dict[str, Any]]:
     """AdamW with the configured schedule; with validation batches, early stopping on the teacher-forced
     mel L1 + duration error (the best epoch's weights are kept). Returns one record per epoch."""
-    from benchmark.training import TrainingError, seed_everything
-
-    seed_everything(config.seed)
-    # fused: one kernel over all parameters per step instead of a dozen small ops per tensor (CPU supports it)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True)
-    per_epoch = len(length_batches(train_items, config.batch_size, np.random.default_rng(0)))
-    total = per_epoch * config.epochs
-    history: list[dict[str, Any]] = []
-    best_state, best, stale, step = None, -np.inf, 0, 0
+    total = len(length_groups([len(e.mel) for e in train_items], config.batch_size,
+                              np.random.default_rng(0))) * config.epochs
     n_val = sum(len(b.speakers) for b in val_batches)
-    for epoch in tqdm(range(1, config.epochs + 1), desc="tts_acoustic", unit="epoch", disable=not config.progress,
-                      leave=False):
-        rng = np.random.default_rng([config.seed, epoch])
-        model.train()
-        losses, logs = [], {}
-        for batch in length_batches(train_items, config.batch_size, rng):
-            for group in optimiser.param_groups:
-                group["lr"] = config.lr * lr_factor(step, total, config)
-            loss, step_logs = batch_loss(model, batch, config.crop_frames, rng, config.mel_loss)
-            if not torch.isfinite(loss):
-                raise TrainingError(f"tts_acoustic: loss is {float(loss.detach())} at epoch {epoch}, step {step}")
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip:
-                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip, foreach=True)
-                if not torch.isfinite(norm):
-                    raise TrainingError(f"tts_acoustic: non-finite gradient at epoch {epoch}, step {step}")
-            optimiser.step()
-            step += 1
-            losses.append(float(loss.detach()))
-            for k, v in step_logs.items():
-                logs.setdefault(k, []).append(v)
-        record = {"epoch": epoch, "loss": float(np.mean(losses)), **{k: float(np.mean(v)) for k, v in logs.items()},
-                  "lr": optimiser.param_groups[0]["lr"]}
-        if val_batches:
-            # Early stopping watches what makes speech intelligible: the teacher-forced mel L1 and the
-            # duration error. Pitch and energy errors are left out: without (or with a weak) emotion
-            # input they are dominated by per-utterance prosody no model can predict from text.
-            model.eval()
-            total_val = 0.0
-            with torch.inference_mode():
-                for b in val_batches:
-                    _, vlogs = batch_loss(model, b)
-                    total_val += (vlogs["mel_l1"] + vlogs["duration_mse"]) * len(b.speakers)
-            record["val_ua"] = -total_val / n_val  # higher is better (the Trainer's name for it)
-            if record["val_ua"] > best:
-                best, stale = record["val_ua"], 0
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            else:
-                stale += 1
-        history.append(record)
-        if val_batches and stale >= config.patience:
-            break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return history
+
+    def validate(m: torch.nn.Module) -> float:
+        # Early stopping watches what makes speech intelligible: the teacher-forced mel L1 and the
+        # duration error. Pitch and energy errors are left out: without (or with a weak) emotion
+        # input they are dominated by per-utterance prosody no model can predict from text.
+        total_val = 0.0
+        for b in val_batches:
+            _, vlogs = batch_loss(model, b)
+            total_val += (vlogs["mel_l1"] + vlogs["duration_mse"]) * len(b.speakers)
+        return -total_val / n_val  # higher is better (the Trainer's "val_ua")
+
+    trainer = Trainer("tts_acoustic", TrainConfig(
+        epochs=config.epochs, lr=config.lr, weight_decay=config.weight_decay, patience=config.patience,
+        grad_clip=config.grad_clip, device="cpu", progress=config.progress), seed=config.seed)
+    trainer.fit(model, lambda epoch, rng: acoustic_batches(train_items, config.batch_size, config.crop_frames, rng),
+                lambda m, cropped, epoch: batch_loss(m, cropped, config.mel_loss),
+                validate if val_batches else None,
+                # fused: one kernel over all parameters per step instead of a dozen small ops per tensor
+                optimiser_options={"fused": True}, scheduler=_scheduler(total, config))
+    return trainer.history
 
 
 # --------------------------------------------------------------------------- fine-tuning for emotion
@@ -538,20 +245,6 @@ FINETUNED = ("emotion", "duration", "pitch", "energy")  # the modules finetune_t
 DECODER_MODULES = ("decoder", "mel_out", "frame_pool", "postnet")  # and, with decoder_modules="decoder", these
 
 
-
-def _finetune_step(optimiser: torch.optim.Optimizer, loss: torch.Tensor, trained: list, grad_clip: float,
-                   error: str) -> None:
-    """One update of a fine-tuning loop; a non-finite loss raises ``error`` (its ``{}`` = the loss)."""
-    from benchmark.training import TrainingError
-
-    if not torch.isfinite(loss):
-        raise TrainingError(error.format(float(loss.detach())))
-    optimiser.zero_grad(set_to_none=True)
-    loss.backward()
-    if grad_clip:
-        torch.nn.utils.clip_grad_norm_(trained, grad_clip)
-    optimiser.step()
-
 def finetune_tts(base: TTSModel, rows: pd.DataFrame, conditioner: Method | None,
                  config: TTSFinetuneConfig | None = None, conditioner_name: str | None = None,
                  **overrides: Any) -> TTSModel:
@@ -568,9 +261,6 @@ def finetune_tts(base: TTSModel, rows: pd.DataFrame, conditioner: Method | None,
     them), z-scored with statistics of ``rows``. ``overrides`` are
     :class:`TTSFinetuneConfig` fields.
     """
-    from benchmark.tts.acoustic import masked_mean
-    from benchmark.training import seed_everything
-
     config = TTSFinetuneConfig(**{**(config or TTSFinetuneConfig()).model_dump(), **overrides})
     if base.conditioner is not None or base.acoustic.config.emotion_dim:
         raise ConfigError(f"finetune_tts: the base model must be trained without a conditioner "
@@ -597,67 +287,9 @@ def finetune_tts(base: TTSModel, rows: pd.DataFrame, conditioner: Method | None,
         own = compute_stats(utts[:1], embeddings)  # only its embedding statistics are used
         stats = Stats(**{**base.stats.__dict__, "emb_mean": own.emb_mean, "emb_std": own.emb_std})
         items = encode(utts, base.inventory, base.speakers, stats, embeddings)
-
-        acoustic_config = base.acoustic.config.model_copy(update={
-            "emotion_dim": 0 if embeddings is None else embeddings.shape[1], "emotion_to": "variance",
-            "emotion_decoder": bool(config.decoder_epochs and embeddings is not None)})
-        AcousticConfig.model_validate(acoustic_config.model_dump())
-        model = AcousticModel(acoustic_config)
-        missing, unexpected = model.load_state_dict(base.acoustic.state_dict(), strict=False)
-        if unexpected or any(not k.startswith(("emotion.", "emotion_dec.")) for k in missing):
-            raise EmobenchError(f"finetune_tts: base weights do not fit (missing {missing}, unexpected {unexpected})")
-        for projection in (model.emotion, model.emotion_dec):   # zero: the new model starts as the base
-            if projection is not None:
-                torch.nn.init.zeros_(projection.weight)
-                torch.nn.init.zeros_(projection.bias)
-        trained = [p for name, p in model.named_parameters() if name.split(".")[0] in FINETUNED]
-        for name, p in model.named_parameters():
-            p.requires_grad_(name.split(".")[0] in FINETUNED)
-
-        # the frozen encoder's outputs (speaker included), once, without dropout
-        model.eval()
-        cached: list[torch.Tensor] = []
-        with torch.inference_mode():
-            for j in range(0, len(items), 32):
-                b = collate(items[j:j + 32])
-                x, _, _ = model.encode(b.phonemes, b.speakers)
-                cached += [x[i, : len(e.ids)].clone() for i, e in enumerate(items[j:j + 32])]
-
-        optimiser = torch.optim.AdamW(trained, lr=config.lr, weight_decay=config.weight_decay)
-        schedule = TTSTrainConfig(lr=config.lr, epochs=config.epochs)  # warm-up + cosine, as train_tts
-        per_epoch = len(_length_groups([len(e.ids) for e in items], config.batch_size, np.random.default_rng(0)))
-        total, step, history = per_epoch * config.epochs, 0, []
-        for epoch in tqdm(range(1, config.epochs + 1), desc="tts_finetune", unit="epoch",
-                          disable=not config.progress, leave=False):
-            rng = np.random.default_rng([config.seed, epoch])
-            model.train()
-            logs: dict[str, list[float]] = {}
-            for idx in _length_groups([len(e.ids) for e in items], config.batch_size, rng):
-                n = max(len(items[i].ids) for i in idx)
-                x = torch.zeros(len(idx), n, cached[0].shape[1])
-                dur, pitch, energy = torch.zeros(len(idx), n), torch.zeros(len(idx), n), torch.zeros(len(idx), n)
-                pad = torch.ones(len(idx), n, dtype=torch.bool)
-                for r, i in enumerate(idx):
-                    k = len(items[i].ids)
-                    x[r, :k], pad[r, :k] = cached[i], False
-                    dur[r, :k] = torch.from_numpy(items[i].durations).float()
-                    pitch[r, :k] = torch.from_numpy(items[i].pitch)
-                    energy[r, :k] = torch.from_numpy(items[i].energy)
-                emo = None if embeddings is None else torch.from_numpy(np.stack([items[i].emotion for i in idx]))
-                for group in optimiser.param_groups:
-                    group["lr"] = config.lr * lr_factor(step, total, schedule)
-                log_dur, p_pred, e_pred = model.predict_variances(x, pad, emo)
-                keep = ~pad
-                d_loss = masked_mean((log_dur - torch.log1p(dur)) ** 2, keep)
-                p_loss = masked_mean((p_pred - pitch) ** 2, keep)
-                e_loss = masked_mean((e_pred - energy) ** 2, keep)
-                loss = d_loss + p_loss + e_loss
-                _finetune_step(optimiser, loss, trained, config.grad_clip,
-                               f"tts_finetune: loss is {{}} at epoch {epoch}")
-                step += 1
-                for k, v in (("loss", loss), ("duration_mse", d_loss), ("pitch_mse", p_loss), ("energy_mse", e_loss)):
-                    logs.setdefault(k, []).append(float(v.detach()))
-            history.append({"stage": "finetune", "epoch": epoch, **{k: float(np.mean(v)) for k, v in logs.items()}})
+        model = _with_emotion_input(base, 0 if embeddings is None else embeddings.shape[1],
+                                    decoder=bool(config.decoder_epochs and embeddings is not None))
+        history = _finetune_variances(model, items, config)
         if config.decoder_epochs:
             history += _finetune_decoder(model, items, config, tc.get("crop_frames", 96))
         for p in model.parameters():
@@ -672,6 +304,69 @@ def finetune_tts(base: TTSModel, rows: pd.DataFrame, conditioner: Method | None,
                     base.mel_config, train_config, [*base.history, *history])
 
 
+def _with_emotion_input(base: TTSModel, emotion_dim: int, decoder: bool) -> AcousticModel:
+    """A copy of the base's acoustic model with zero-initialised emotion projections (so it starts as
+    the base): into the variance predictors, and with ``decoder`` into every decoder frame too."""
+    acoustic_config = base.acoustic.config.model_copy(update={
+        "emotion_dim": emotion_dim, "emotion_to": "variance", "emotion_decoder": decoder})
+    AcousticConfig.model_validate(acoustic_config.model_dump())
+    model = AcousticModel(acoustic_config)
+    missing, unexpected = model.load_state_dict(base.acoustic.state_dict(), strict=False)
+    if unexpected or any(not k.startswith(("emotion.", "emotion_dec.")) for k in missing):
+        raise EmobenchError(f"finetune_tts: base weights do not fit (missing {missing}, unexpected {unexpected})")
+    for projection in (model.emotion, model.emotion_dec):
+        if projection is not None:
+            torch.nn.init.zeros_(projection.weight)
+            torch.nn.init.zeros_(projection.bias)
+    return model
+
+
+def _trained_modules(model: AcousticModel, names: tuple[str, ...]) -> list[torch.nn.Parameter]:
+    """Freeze every parameter outside the top-level modules ``names``; returns those inside."""
+    for name, p in model.named_parameters():
+        p.requires_grad_(name.split(".")[0] in names)
+    return [p for name, p in model.named_parameters() if name.split(".")[0] in names]
+
+
+def _finetune_trainer(name: str, epochs: int, lr: float, config: TTSFinetuneConfig) -> Trainer:
+    return Trainer(name, TrainConfig(epochs=epochs, lr=lr, weight_decay=config.weight_decay,
+                                     grad_clip=config.grad_clip, device="cpu", progress=config.progress),
+                   seed=config.seed)
+
+
+def _finetune_variances(model: AcousticModel, items: list[Encoded],
+                        config: TTSFinetuneConfig) -> list[dict[str, Any]]:
+    """The phoneme-level stage of :func:`finetune_tts`: the emotion projection and the three variance
+    predictors trained on the MSE of log durations, pitch and energy, from the frozen encoder's outputs."""
+    trained = _trained_modules(model, FINETUNED)
+    # the frozen encoder's outputs (speaker included), once, without dropout
+    model.eval()
+    encoded: list[torch.Tensor] = []
+    with torch.inference_mode():
+        for j in range(0, len(items), 32):
+            b = collate(items[j:j + 32])
+            x, _, _ = model.encode(b.phonemes, b.speakers)
+            encoded += [x[i, : len(e.ids)].clone() for i, e in enumerate(items[j:j + 32])]
+
+    def step(m: torch.nn.Module, b: VarianceBatch, epoch: int) -> tuple[torch.Tensor, dict[str, float]]:
+        log_dur, p_pred, e_pred = model.predict_variances(b.x, b.pad, b.emotion)
+        keep = ~b.pad
+        d_loss = masked_mean((log_dur - torch.log1p(b.durations)) ** 2, keep)
+        p_loss = masked_mean((p_pred - b.pitch) ** 2, keep)
+        e_loss = masked_mean((e_pred - b.energy) ** 2, keep)
+        logs = {"duration_mse": float(d_loss.detach()), "pitch_mse": float(p_loss.detach()),
+                "energy_mse": float(e_loss.detach())}
+        return d_loss + p_loss + e_loss, logs
+
+    total = len(length_groups([len(e.ids) for e in items], config.batch_size, np.random.default_rng(0))) * config.epochs
+    trainer = _finetune_trainer("tts_finetune", config.epochs, config.lr, config)
+    # warm-up + cosine as train_tts; reseed False: the stage continues finetune_tts's random streams
+    trainer.fit(model, lambda epoch, rng: variance_batches(items, encoded, config.batch_size, rng), step,
+                param_groups=trained, optimiser_options={},
+                scheduler=_scheduler(total, TTSTrainConfig(lr=config.lr, epochs=config.epochs)), reseed=False)
+    return [{"stage": "finetune", **_without_lr(r)} for r in trainer.history]
+
+
 def _finetune_decoder(model: AcousticModel, items: list[Encoded], config: TTSFinetuneConfig,
                       crop: int | None) -> list[dict[str, Any]]:
     """The frame-level stage of :func:`finetune_tts`: the decoder's emotion projection (and, with
@@ -679,16 +374,12 @@ def _finetune_decoder(model: AcousticModel, items: list[Encoded], config: TTSFin
 
     Everything before the decoder is frozen, so its frame vectors (true durations, pitch and energy)
     are computed once per utterance; each step then runs the decoder only."""
-    from benchmark.tts.acoustic import masked_mean
-
     names = ("emotion_dec",) + (DECODER_MODULES if config.decoder_modules == "decoder" else ())
-    trained = [p for name, p in model.named_parameters() if name.split(".")[0] in names]
-    if not trained:   # the control with decoder_modules="projection": nothing to train
-        return []
-    for name, p in model.named_parameters():
-        p.requires_grad_(name.split(".")[0] in names)
+    if not any(name.split(".")[0] in names for name, _ in model.named_parameters()):
+        return []   # the control with decoder_modules="projection": nothing to train
+    trained = _trained_modules(model, names)
     model.eval()
-    frames: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []   # (h, rel, cond) per utterance
+    frames: list[Frames] = []   # (h, rel, cond) per utterance
     with torch.inference_mode():
         for j in range(0, len(items), 32):
             b = collate(items[j:j + 32])
@@ -698,39 +389,27 @@ def _finetune_decoder(model: AcousticModel, items: list[Encoded], config: TTSFin
             h, _, rel = length_regulate(x, b.durations)
             for i, e in enumerate(items[j:j + 32]):
                 frames.append((h[i, : len(e.mel)].clone(), rel[i, : len(e.mel)].clone(), cond[i].clone()))
-    optimiser = torch.optim.AdamW(trained, lr=config.decoder_lr, weight_decay=config.weight_decay)
-    schedule = TTSTrainConfig(lr=config.decoder_lr, epochs=config.decoder_epochs)
+
+    def batches(epoch: int, rng: np.random.Generator):
+        # a stream of its own, apart from the variance stage's epochs (as the weights published were trained)
+        return decoder_windows(items, frames, config.decoder_batch_size, crop,
+                               np.random.default_rng([config.seed, 1000 + epoch]))
+
+    def step(m: torch.nn.Module, b: DecoderBatch, epoch: int) -> tuple[torch.Tensor, dict[str, float]]:
+        out, out_pre = model.decode(b.h, b.pad, b.rel, model.decoder_condition(b.cond, b.emotion))
+        keep = (~b.pad).unsqueeze(-1)
+        return masked_mean((out - b.mel).abs(), keep) + masked_mean((out_pre - b.mel).abs(), keep), {}
+
     lengths = [len(e.mel) for e in items]
-    per_epoch = len(_length_groups(lengths, config.decoder_batch_size, np.random.default_rng(0)))
-    total, step, history = per_epoch * config.decoder_epochs, 0, []
-    d = frames[0][0].shape[1]
-    for epoch in tqdm(range(1, config.decoder_epochs + 1), desc="tts_finetune_decoder", unit="epoch",
-                      disable=not config.progress, leave=False):
-        rng = np.random.default_rng([config.seed, 1000 + epoch])
-        model.train()
-        losses = []
-        for idx in _length_groups(lengths, config.decoder_batch_size, rng):
-            window = min(crop or max(lengths[i] for i in idx), max(lengths[i] for i in idx))
-            h = torch.zeros(len(idx), window, d)
-            rel = torch.zeros(len(idx), window)
-            mel = torch.zeros(len(idx), window, items[0].mel.shape[1])
-            pad = torch.ones(len(idx), window, dtype=torch.bool)
-            for r, i in enumerate(idx):
-                start = int(rng.integers(0, max(lengths[i] - window, 0) + 1))
-                k = min(window, lengths[i] - start)
-                h[r, :k], rel[r, :k] = frames[i][0][start:start + k], frames[i][1][start:start + k]
-                mel[r, :k], pad[r, :k] = torch.from_numpy(items[i].mel[start:start + k]), False
-            cond = torch.stack([frames[i][2] for i in idx])
-            emotions = [items[i].emotion for i in idx]
-            emo = None if emotions[0] is None else torch.from_numpy(np.stack([e for e in emotions if e is not None]))
-            for group in optimiser.param_groups:
-                group["lr"] = config.decoder_lr * lr_factor(step, total, schedule)
-            out, out_pre = model.decode(h, pad, rel, model.decoder_condition(cond, emo))
-            keep = (~pad).unsqueeze(-1)
-            loss = masked_mean((out - mel).abs(), keep) + masked_mean((out_pre - mel).abs(), keep)
-            _finetune_step(optimiser, loss, trained, config.grad_clip,
-                           f"tts_finetune_decoder: loss is {{}} at epoch {epoch}")
-            step += 1
-            losses.append(float(loss.detach()))
-        history.append({"stage": "finetune_decoder", "epoch": epoch, "mel_l1": float(np.mean(losses)) / 2})
-    return history
+    total = len(length_groups(lengths, config.decoder_batch_size, np.random.default_rng(0))) * config.decoder_epochs
+    trainer = _finetune_trainer("tts_finetune_decoder", config.decoder_epochs, config.decoder_lr, config)
+    trainer.fit(model, batches, step, param_groups=trained, optimiser_options={},
+                scheduler=_scheduler(total, TTSTrainConfig(lr=config.decoder_lr, epochs=config.decoder_epochs)),
+                reseed=False)
+    # the loss is the sum of two mel L1s (before and after the postnet): the record keeps their mean
+    return [{"stage": "finetune_decoder", "epoch": r["epoch"], "mel_l1": r["loss"] / 2} for r in trainer.history]
+
+
+def _without_lr(record: dict[str, Any]) -> dict[str, Any]:
+    """A fine-tuning epoch's record as saved with the model (the schedule's lr is not among them)."""
+    return {k: v for k, v in record.items() if k != "lr"}

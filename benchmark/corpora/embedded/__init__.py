@@ -13,8 +13,9 @@ speech; its manifest carries ``synthetic=True`` and its ``corpus.json`` says so.
 ``load_corpus("embedded", None, **config)`` builds it on first use (cached
 under ``$EMOBENCH_HOME/corpora/embedded/<config hash>``) and loads it after.
 Modules: ``texts`` (the sentences), ``speakers``, ``prosody`` (emotion
-profiles, voice quality), ``channel`` (sessions), ``espeak`` (the binding),
-``build`` (plan, render, cache).
+profiles, voice quality), ``channel`` (sessions), ``build`` (plan, render, cache);
+the eSpeak NG binding is :mod:`benchmark.espeak` and the timings' format
+:mod:`benchmark.phoneme_timings` (both shared with the TTS code).
 """
 from __future__ import annotations
 
@@ -25,11 +26,11 @@ import pandas as pd
 
 from benchmark.corpora import CORPORA
 from benchmark.corpora.embedded.build import (
-    CORPUS, SYNTHETIC_NOTE, BuildResult, EmbeddedConfig, build_corpus, list_builds, make_config, phoneme_timings,
-    read_build,
+    CORPUS, SYNTHETIC_NOTE, BuildResult, EmbeddedConfig, build_corpus, list_builds, make_config, read_build,
 )
 from benchmark.errors import ConfigError
 from benchmark.manifest import SkipReport
+from benchmark.phoneme_timings import phoneme_timings  # written beside every wav by build
 
 __all__ = ["EmbeddedConfig", "BuildResult", "build_corpus", "load_embedded", "list_builds", "make_config",
            "phoneme_timings", "read_build", "SYNTHETIC_NOTE"]

@@ -35,11 +35,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tqdm import tqdm
 
 from benchmark.corpora.embedded.channel import Channel, active_power, apply_channel, make_channel
-from benchmark.corpora.embedded.espeak import Espeak
 from benchmark.corpora.embedded.prosody import PROFILES, apply_voice_quality, draw_prosody
 from benchmark.corpora.embedded.speakers import MAX_SPEAKERS_PER_LANGUAGE, Speaker, make_speakers, rng_for
-from benchmark.corpora.embedded.texts import ESPEAK_VOICES, TEXTS, texts_digest
+from benchmark.corpora.embedded.texts import TEXTS, texts_digest
 from benchmark.errors import ConfigError, ManifestError
+from benchmark.espeak import ESPEAK_VOICES, Espeak
 from benchmark.labels import CORE4
 from benchmark.manifest import validate_manifest, write_manifest
 from benchmark.paths import corpora_dir
@@ -434,11 +434,3 @@ def list_builds(root: str | os.PathLike | None = None) -> list[Path]:
         return []
     builds = [p for p in base.iterdir() if p.is_dir() and is_complete(p)]
     return sorted(builds, key=lambda p: (p / MANIFEST_NAME).stat().st_mtime)
-
-
-def phoneme_timings(wav_path: str | os.PathLike) -> pd.DataFrame:
-    """The eSpeak phoneme timings of one utterance (``phoneme, start_s, end_s`` in its wav's time)."""
-    meta_path = Path(wav_path).with_suffix(".json")
-    if not meta_path.is_file():
-        raise ManifestError(str(wav_path), [f"no phoneme timings beside the audio ({meta_path.name} missing)"])
-    return pd.DataFrame(json.loads(meta_path.read_text())["alignment"], columns=["phoneme", "start_s", "end_s"])

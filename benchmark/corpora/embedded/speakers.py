@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from benchmark.corpora.embedded.texts import ESPEAK_VOICES
+from benchmark.espeak import ESPEAK_VOICES
+
 
 # eSpeak NG variants that sound like a plausible adult voice (no robots,
 # whispers or effects). Each language draws its own speakers from these pools.

@@ -14,8 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 
-# language (ISO 639-1, as in manifests) -> eSpeak NG voice name.
-ESPEAK_VOICES: dict[str, str] = {"en": "en-us", "de": "de", "fr": "fr", "es": "es", "it": "it", "zh": "cmn"}
+from benchmark.espeak import ESPEAK_VOICES
+
 TONAL = frozenset({"zh"})
 
 TEXTS: dict[str, tuple[str, ...]] = {

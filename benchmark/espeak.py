@@ -1,8 +1,10 @@
 """A small ctypes binding to eSpeak NG (the library shipped in the ``espeakng_loader`` wheel).
 
-Only what the embedded corpus needs: synthesize one text with one voice and a
-few prosody parameters, collect the audio and the phoneme events (symbol and
-start time), and transcribe the text to eSpeak phonemes.
+Only what its two users need, the embedded corpus (which renders its speech with it)
+and the TTS phonemizer and alignment fallback (:mod:`benchmark.tts.phonemes`): synthesize
+one text with one voice and a few prosody parameters, collect the audio and the phoneme
+events (symbol and start time), and transcribe the text to eSpeak phonemes. It sits
+beside them, not inside the corpus, so that the TTS code does not import a corpus.
 
 Why every synthesis runs in a forked child: eSpeak NG keeps synthesis state
 between calls (wave generator phase, flutter index, echo buffer, ...), so the
@@ -39,6 +41,14 @@ EVENT_PHONEME = 7
 PARAM_RATE, PARAM_PITCH, PARAM_RANGE, PARAM_WORDGAP = 1, 3, 4, 7
 PHONEMES_IPA = 0x02  # espeak_TextToPhonemes phonememode bit: IPA instead of eSpeak mnemonics
 RAND_SEED = 12345
+
+# language (ISO 639-1, as in manifests) -> eSpeak NG voice name.
+ESPEAK_VOICES: dict[str, str] = {"en": "en-us", "de": "de", "fr": "fr", "es": "es", "it": "it", "zh": "cmn"}
+
+
+def espeak_voice(language: str) -> str:
+    """The eSpeak NG voice of a language: the table above, else the ISO code itself."""
+    return ESPEAK_VOICES.get(language, language)
 
 
 class EspeakError(EmobenchError):

@@ -127,6 +127,11 @@ class TrainConfig(BaseModel):
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     patience: int = Field(8, ge=1)          # epochs without a better validation UA before stopping
+    # Reduce-on-plateau (with validation only): every ``lr_decay_patience`` epochs without a better validation
+    # UA the learning rate is multiplied by ``lr_decay_factor`` (None: constant). A fit then ends at a small
+    # learning rate, so more patience or a higher cap changes little (perf/check_convergence.py).
+    lr_decay_factor: float | None = Field(None, gt=0, lt=1)
+    lr_decay_patience: int = Field(2, ge=1)
     grad_clip: float | None = 5.0
     device: str = "auto"
     progress: bool = True
@@ -223,6 +228,11 @@ class Trainer:
                     best_state = copy.deepcopy(model.state_dict())
                 else:
                     stale += 1
+                    if cfg.lr_decay_factor and stale % cfg.lr_decay_patience == 0 and stale < cfg.patience:
+                        for group in optimiser.param_groups:
+                            group["lr"] *= cfg.lr_decay_factor
+                if cfg.lr_decay_factor:
+                    record["lr"] = float(optimiser.param_groups[0]["lr"])
             self.history.append(record)
             bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k in ("loss", "val_ua")})
             if validate is not None and stale >= cfg.patience:

@@ -95,3 +95,22 @@ def test_convergence_marks_a_fit_stopped_by_the_cap_while_improving():
 def test_convergence_without_validation_is_a_fixed_schedule():
     c = _toy_fit(None, epochs=4, patience=2).convergence
     assert (c.epochs_run, c.best_epoch, c.stop_reason, c.still_improving) == (4, 4, "fixed_schedule", False)
+
+
+def test_log_mel_encoder_gives_an_utterance_the_same_embedding_alone_padded_or_in_a_full_batch():
+    from benchmark.methods.logmel_net import LogMelEncoder
+
+    torch.manual_seed(0)
+    encoder = LogMelEncoder(8, [4, 4], 0, 6, 0.0).eval()
+    short, long_ = torch.randn(1, 20, 8), torch.randn(1, 32, 8)
+    with torch.no_grad():
+        alone = encoder(short, torch.tensor([20]))
+        padded = torch.cat([short, torch.zeros(1, 12, 8)], dim=1)
+        in_batch = encoder(torch.cat([padded, long_]), torch.tensor([20, 32]))
+        full = encoder(torch.cat([long_, long_]), torch.tensor([32, 32]))   # no padding: the unmasked path
+        long_alone = encoder(long_, torch.tensor([32]))
+    torch.testing.assert_close(in_batch[0], alone[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(in_batch[1], long_alone[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(full, long_alone.expand(2, -1), atol=1e-5, rtol=1e-5)
+    # Padding that is not masked would change the short one's embedding.
+    assert not torch.allclose(encoder(padded, torch.tensor([32])), alone, atol=1e-3)

@@ -53,6 +53,9 @@ class LogMelHParams(HParams):
                                             "points on *_weighted")
     weight_decay: float = Field(1e-4, ge=0)
     patience: int = Field(4, ge=1)
+    lr_decay_factor: float | None = Field(0.5, gt=0, lt=1, description=(
+        "learning rate x this after every lr_decay_patience epochs without a better validation UA (None: off)"))
+    lr_decay_patience: int = Field(2, ge=1)
     grad_clip: float | None = 5.0
     device: str = "auto"
     progress: bool = True
@@ -129,11 +132,15 @@ class LogMelEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:  # x (B, T, M)
         h = x.transpose(1, 2).contiguous()                 # (B, M, T): contiguous is faster for mkldnn
+        # A batch without padding (every training crop full length, the usual case) needs no masking:
+        # each block's output is then all real frames (the masks would be all ones, an exact no-op).
+        padded = bool((lengths < x.shape[1]).any())
         for block in self.blocks:
             h = block(h)
             lengths = lengths // 2
-            # Zero what padding became, as the convolution's own zero padding is for a lone utterance.
-            h = h * frame_mask(lengths, h.shape[2])[:, None, :]
+            if padded:
+                # Zero what padding became, as the convolution's own zero padding is for a lone utterance.
+                h = h * frame_mask(lengths, h.shape[2])[:, None, :]
         h = h.transpose(1, 2)                              # (B, T', C)
         mask = frame_mask(lengths, h.shape[1])
         if self.rnn is not None:
@@ -214,6 +221,7 @@ class LogMelNetMethod(Method):
         self.model_ = self.build(self.mean_.shape[0], len(self.classes_), len(self.speaker_ids_))
         config = TrainConfig(epochs=self.hp.epochs, batch_size=self.hp.batch_size, lr=self.hp.lr,
                              weight_decay=self.hp.weight_decay, patience=self.hp.patience,
+                             lr_decay_factor=self.hp.lr_decay_factor, lr_decay_patience=self.hp.lr_decay_patience,
                              grad_clip=self.hp.grad_clip, device=self.hp.device, progress=self.hp.progress)
         trainer = Trainer(self.name, config, seed=self.hp.seed)
         self.device_ = trainer.device

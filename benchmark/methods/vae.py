@@ -430,7 +430,7 @@ class AutoencoderMethod(Method):
         if self.hp.early_stopping and val is not None and len(val) and val.y is not None:
             validate = self._validator(data, y_all, labelled, val, rng)
         config = TrainConfig(epochs=self.hp.epochs, batch_size=self.hp.batch_size, lr=self.hp.lr,
-                             weight_decay=self.hp.weight_decay, patience=self.hp.patience,
+                             weight_decay=self.hp.weight_decay, patience=self.early_stopping_patience(),
                              grad_clip=self.hp.grad_clip, device=self.hp.device, progress=self.hp.progress)
         trainer = Trainer(self.name, config, seed=self.hp.seed)
         self.model_ = trainer.fit(model, self._epoch_source(ae_data, ae_y), self._step, validate)
@@ -440,6 +440,17 @@ class AutoencoderMethod(Method):
         Z = self._encode_prepared(self._select(data, labelled))
         self.svc_ = self._fit_svc(Z, y_all[labelled])
         return self
+
+    def early_stopping_patience(self) -> int:
+        """``patience``, but at least one whole KL annealing cycle (``anneal_period``) under cyclical annealing.
+
+        Within a cycle the KL weight rises and validation UA dips with it, recovering at the same phase of
+        the next cycle; a patience shorter than the cycle stops in that dip (measured: ``ssvae`` at patience
+        10 stopped at epoch 15 with its best at 5, and 3x the patience found epoch 31, 1.4 UA points higher)."""
+        period = getattr(self.hp, "anneal_period", None)
+        if getattr(self.hp, "kl_schedule", "none") == "cyclical" and period:
+            return max(self.hp.patience, int(period))
+        return self.hp.patience
 
     def _keep_rows(self, data: Any, batch: FeatureSet, part: str) -> np.ndarray:
         """Rows kept for training (outliers removed); records and logs how many were dropped."""

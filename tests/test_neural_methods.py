@@ -114,3 +114,23 @@ def test_log_mel_encoder_gives_an_utterance_the_same_embedding_alone_padded_or_i
     torch.testing.assert_close(full, long_alone.expand(2, -1), atol=1e-5, rtol=1e-5)
     # Padding that is not masked would change the short one's embedding.
     assert not torch.allclose(encoder(padded, torch.tensor([32])), alone, atol=1e-3)
+
+
+def test_learning_rate_halves_after_every_lr_decay_patience_epochs_without_a_better_validation_ua():
+    model = torch.nn.Linear(2, 1)
+    scores = iter([0.3, 0.2, 0.2, 0.4, 0.1, 0.1, 0.1, 0.1])
+    config = TrainConfig(epochs=8, patience=4, lr=1e-2, lr_decay_factor=0.5, lr_decay_patience=2, progress=False)
+    trainer = Trainer("toy", config, seed=0)
+    trainer.fit(model, lambda e, r: [torch.ones(3, 2)], lambda m, b, e: (m(b).pow(2).mean(), {}),
+                lambda m: next(scores))
+    # epochs 2-3 without a better UA (halved after 3), a best at 4, 5-6 without (halved after 6), 7-8: stop
+    assert [r["lr"] for r in trainer.history] == [1e-2, 1e-2, 5e-3, 5e-3, 5e-3, 2.5e-3, 2.5e-3, 2.5e-3]
+    assert trainer.convergence.stop_reason == "early_stop" and trainer.convergence.best_epoch == 4
+
+
+def test_cyclical_kl_annealing_waits_at_least_one_cycle_before_stopping():
+    from benchmark.methods import METHODS
+
+    assert METHODS.get("ssvae")(early_stopping=True, anneal_period=12, patience=10).early_stopping_patience() == 12
+    assert METHODS.get("ssvae")(early_stopping=True, anneal_period=12, patience=20).early_stopping_patience() == 20
+    assert METHODS.get("vae")(early_stopping=True, patience=10).early_stopping_patience() == 10

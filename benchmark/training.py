@@ -214,11 +214,13 @@ class Trainer:
                 losses.append(loss.detach())
                 for k, v in step_logs.items():
                     logs.setdefault(k, []).append(v)
-            # One stack per epoch instead of a float() per step.
-            record = {"epoch": epoch, "loss": float(torch.stack(losses).float().mean()) if losses else float("nan"),
-                      **{k: float(np.mean(v)) for k, v in logs.items()}}
+            # One stack per epoch instead of a float() per step; the float64 mean np.mean of the floats gave.
+            loss_mean = float(np.mean(torch.stack(losses).double().numpy())) if losses else float("nan")
+            record = {"epoch": epoch, "loss": loss_mean, **{k: float(np.mean(v)) for k, v in logs.items()}}
             if schedule is not None:
                 record["lr"] = last_lr
+            elif cfg.lr_decay_factor:
+                record["lr"] = float(optimiser.param_groups[0]["lr"])   # this epoch's, before any decay below
             if validate is not None:
                 model.eval()
                 with torch.no_grad():
@@ -229,10 +231,9 @@ class Trainer:
                 else:
                     stale += 1
                     if cfg.lr_decay_factor and stale % cfg.lr_decay_patience == 0 and stale < cfg.patience:
+                        # every group (its own lr, e.g. from param_groups), from the next epoch on
                         for group in optimiser.param_groups:
                             group["lr"] *= cfg.lr_decay_factor
-                if cfg.lr_decay_factor:
-                    record["lr"] = float(optimiser.param_groups[0]["lr"])
             self.history.append(record)
             bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k in ("loss", "val_ua")})
             if validate is not None and stale >= cfg.patience:

@@ -123,8 +123,9 @@ def test_learning_rate_halves_after_every_lr_decay_patience_epochs_without_a_bet
     trainer = Trainer("toy", config, seed=0)
     trainer.fit(model, lambda e, r: [torch.ones(3, 2)], lambda m, b, e: (m(b).pow(2).mean(), {}),
                 lambda m: next(scores))
-    # epochs 2-3 without a better UA (halved after 3), a best at 4, 5-6 without (halved after 6), 7-8: stop
-    assert [r["lr"] for r in trainer.history] == [1e-2, 1e-2, 5e-3, 5e-3, 5e-3, 2.5e-3, 2.5e-3, 2.5e-3]
+    # epochs 2-3 without a better UA (halved after 3), a best at 4, 5-6 without (halved after 6), 7-8: stop;
+    # each record holds the rate its epoch trained at
+    assert [r["lr"] for r in trainer.history] == [1e-2, 1e-2, 1e-2, 5e-3, 5e-3, 5e-3, 2.5e-3, 2.5e-3]
     assert trainer.convergence.stop_reason == "early_stop" and trainer.convergence.best_epoch == 4
 
 

@@ -26,6 +26,7 @@ from mlflow.entities import Metric
 
 from benchmark import leaderboard as lb
 from benchmark import results, tracking
+from benchmark.metrics import stacked
 from benchmark.errors import ConfigError, EmobenchError
 
 SUITE = "ttsfake"
@@ -230,10 +231,10 @@ def test_values_equal_independent_computations(board, store):
 
 
 def test_tts_cis_come_from_the_boards_own_resamples(board, store):
-    """Corpus-level WER's CI: the seed mean of summed errors / summed words under lb.resample_weights."""
+    """Corpus-level WER's CI: the seed mean of summed errors / summed words under stacked.resample_weights."""
     items = pd.DataFrame({"fold": "heldout", "utt_id": sorted(
         u for seed in SEEDS for u in store[1][("none", seed)][2]["utt_id"])})
-    weights = lb.resample_weights(items, DEFINITION["n_bootstrap"], 0)
+    weights = stacked.resample_weights(items, DEFINITION["n_bootstrap"], 0)
     position = {u: i for i, u in enumerate(items["utt_id"])}
     boot = []
     for seed in SEEDS:

@@ -70,7 +70,7 @@ def effect_text(claim: ClaimSpec, c: Comparison | None) -> str:
 
 
 def p_text(p: float, n_boot: int) -> str:
-    from benchmark.leaderboard import format_p
+    from benchmark.leaderboard.render import format_p
 
     return format_p(p, 2 / (n_boot + 1)).removeprefix("= ")
 
@@ -169,7 +169,7 @@ class ClaimsBoard:
         return "\n".join(lines) + "\n"
 
     def to_html(self) -> str:
-        from benchmark.leaderboard import _HTML_STYLE
+        from benchmark.leaderboard.render import HTML_STYLE
 
         esc = html_lib.escape
         d = self.definition
@@ -177,7 +177,7 @@ class ClaimsBoard:
         detail = comparisons_table(self.results).to_html(index=False, escape=True, border=0, classes="leaderboard")
         return "\n".join([
             "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{esc(d.heading)}</title>",
-            f"<style>{_HTML_STYLE}</style></head><body>", f"<h1>{esc(d.heading)}</h1>",
+            f"<style>{HTML_STYLE}</style></head><body>", f"<h1>{esc(d.heading)}</h1>",
             f"<p>{esc(d.description.strip())}</p>" if d.description else "",
             f"<p>Suite <code>{esc(d.suite)}</code>; {self.n_cells} finished cell runs; generated "
             f"{esc(self.generated)} from <code>{esc(self.tracking_uri)}</code>.</p>", table,
@@ -186,7 +186,7 @@ class ClaimsBoard:
             + "</ul>", "</body></html>", ""])
 
     def to_latex(self) -> str:
-        from benchmark.leaderboard import tex_escape
+        from benchmark.leaderboard.render import tex_escape
 
         table = claims_table(self.results).drop(columns=["Statement", "Missing"])
         label = re.sub(r"[^A-Za-z0-9]+", "-", self.definition.name).strip("-")
@@ -241,7 +241,8 @@ def build_claims_board(definition: ClaimsBoardDef, tracking_uri: str | None = No
                        progress: bool = True) -> ClaimsBoard:
     """Evaluate the board's claims on the suite's finished cells."""
     from benchmark import results
-    from benchmark.leaderboard import NoCellsError, suite_tracking_uri
+    from benchmark.leaderboard.build import NoCellsError
+    from benchmark.leaderboard.definition import suite_tracking_uri
     from benchmark.tracking import code_version
 
     uri = tracking_uri or suite_tracking_uri(definition.suite)

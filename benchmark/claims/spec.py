@@ -29,7 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from benchmark.errors import ConfigError, validate_config
-from benchmark.leaderboard import Select   # the same cell selection as a leaderboard definition
+from benchmark.leaderboard.definition import Select   # the same cell selection as a leaderboard definition
 
 CLAIMS_DIR = Path(__file__).resolve().parent
 PROBE_METRIC = "speaker_probe_acc"
@@ -39,7 +39,7 @@ Direction = Literal["greater", "less", "not_less", "not_greater", "within"]
 
 def metric_kind(metric: str) -> str:
     """``prediction`` (recomputed from predictions tables), ``probe`` or ``distance`` (from embeddings)."""
-    from benchmark.leaderboard import is_prediction_metric
+    from benchmark.leaderboard.columns import is_prediction_metric
 
     if metric == PROBE_METRIC:
         return "probe"

@@ -49,7 +49,7 @@ def resolve_suite(suite: str, tracking_uri: str | None = None) -> tuple[str, str
     """
     import yaml
 
-    from benchmark.leaderboard import suite_tracking_uri
+    from benchmark.leaderboard.definition import suite_tracking_uri
 
     path = Path(suite)
     if path.suffix not in (".yaml", ".yml"):

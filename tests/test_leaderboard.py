@@ -150,6 +150,22 @@ def test_model_index_block_parses_with_the_right_keys(board):
         lb.model_index(board, "nope")
 
 
+def test_model_index_block_loads_as_a_hugging_face_model_card(board):
+    """Pasted into a model card's front matter, the block is what huggingface_hub reads back: every metric with
+    its type, value and arguments (a source without a URL would make ModelCard refuse the card)."""
+    from huggingface_hub import ModelCard
+
+    card = ModelCard(f"---\n{lb.model_index_yaml(board, 'linear_svm')}---\n# linear_svm\n")
+    assert card.data.model_name == "linear_svm"
+    loaded = {(r.metric_type, r.metric_name): r for r in card.data.eval_results}
+    entry = board.entry("linear_svm")
+    assert len(loaded) == len(board.definition.columns)
+    ua = loaded[("recall", "UA (unweighted average recall, %)")]
+    assert ua.metric_value == round(100 * entry["ua"], 2) and ua.metric_args == {"average": "macro"}
+    assert ua.task_type == "speech-emotion-recognition" and ua.dataset_type == "emobench/embedded"
+    assert loaded[("accuracy", "WA (accuracy, %)")].metric_value == round(100 * entry["wa"], 2)
+
+
 def _without_sad(pred: pd.DataFrame) -> pd.DataFrame:
     """German has no sad utterance; make sure no model predicts it there either (absent from the fold)."""
     if (pred["y_true"] == "sad").any():

@@ -20,7 +20,7 @@ def build(inputs: ReportInputs) -> Section | None:
     One chart per protocol: protocols test on different speakers (a cross-lingual cell on one language's
     speakers), so their chance levels differ and pooling them would compare nothing.
     """
-    from benchmark.leaderboard import run_speaker_probe
+    from benchmark.leaderboard.build import run_speaker_probe
 
     records = []
     for row, _emb in inputs.embedded:

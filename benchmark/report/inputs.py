@@ -25,6 +25,7 @@ import pandas as pd
 
 from benchmark import leaderboard as LB
 from benchmark import results
+from benchmark.leaderboard import TTS_PROTOCOL   # the protocol tag of TTS grid cells
 from benchmark.errors import EmobenchError
 from benchmark.metrics import stacked as st
 from benchmark.report import style as ST
@@ -35,7 +36,6 @@ SYNTHETIC_CORPORA = frozenset({"embedded"})
 # (train meta key, test meta key, what is transferred, how the report names it)
 TRANSFER_KEYS = (("train_language", "test_language", "language", "Cross-lingual"),
                  ("train_corpus", "test_corpus", "corpus", "Cross-corpus"))
-TTS_PROTOCOL = "tts"    # the protocol tag of TTS grid cells
 MIN_BOOTSTRAP = 100     # as for leaderboards: fewer resamples give no usable 95% interval
 MAIN_CRITERION = "UA on the main protocol"   # ranks the members of a family for main-text figures
 

@@ -23,7 +23,7 @@ from benchmark.report import figures as F
 from benchmark.report import style as ST
 from benchmark.report.content import SYNTHETIC_NOTE, ReportFigure, ReportTable, Section
 from benchmark.report.formatting import fmt, pct, slug
-from benchmark.report.inputs import SYNTHETIC_CORPORA, TTS_PROTOCOL, ReportInputs, meta
+from benchmark.report.inputs import SYNTHETIC_CORPORA, ReportInputs, meta
 
 
 
@@ -104,7 +104,7 @@ def tts_columns(inputs: ReportInputs, cells: pd.DataFrame) -> list[str]:
 def _tts_table(inputs: ReportInputs, cells: pd.DataFrame, corpus: str, references: list[str],
                several: bool) -> ReportTable:
     columns = tts_columns(inputs, cells)
-    definition = LB.LeaderboardDef(name=f"report-tts-{corpus}", suite=inputs.suite, protocol=TTS_PROTOCOL,
+    definition = LB.LeaderboardDef(name=f"report-tts-{corpus}", suite=inputs.suite, protocol=LB.TTS_PROTOCOL,
                                    corpus=corpus, rank_by="wa", columns=columns,
                                    labels={"wa": "Emotion accuracy", "ua": "Emotion UA"}, references=references,
                                    n_bootstrap=inputs.n_bootstrap, seed=inputs.seed)

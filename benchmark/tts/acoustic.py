@@ -117,7 +117,7 @@ class FFTBlock(nn.Module):
     def forward(self, x: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
         """``x`` (B, T, d); ``pad`` (B, T) True at padding positions."""
         keep = (~pad).unsqueeze(-1).to(x.dtype)
-        if self.attn is not None:
+        if self.attn is not None and self.norm1 is not None:   # both exist exactly when attention is on
             a, _ = self.attn(x, x, x, key_padding_mask=pad, need_weights=False)
             x = self.norm1(x + self.drop(a)) * keep
         h = self.conv2(F.relu(self.conv1(_channels_first(x * keep)))).transpose(1, 2)
@@ -232,7 +232,7 @@ class AcousticModel(nn.Module):
             else SeparableConvBlock(d, c.decoder_kernel, c.ffn_mult, c.decoder_dropout)
             for _ in range(c.decoder_layers))
         self.mel_out = nn.Linear(d, c.reduction * c.n_mels)
-        post = []
+        post: list[nn.Module] = []
         for i in range(c.postnet_layers):
             cin = c.n_mels if i == 0 else c.postnet_channels
             cout = c.n_mels if i == c.postnet_layers - 1 else c.postnet_channels
@@ -258,7 +258,7 @@ class AcousticModel(nn.Module):
     def _pool(self, h: torch.Tensor, pad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Group ``reduction`` consecutive frames into one decoder step (B, T/r, d) and its padding mask."""
         r = self.config.reduction
-        if r == 1:
+        if r == 1 or self.frame_pool is None:   # the pooling layer exists exactly when r > 1
             return h, pad
         b, t, d = h.shape
         extra = (-t) % r

@@ -156,7 +156,8 @@ def pick_references(test: pd.DataFrame, train: pd.DataFrame, seed: int) -> tuple
     """
     rng = np.random.default_rng(seed)
     groups = {k: list(g["path"]) for k, g in train.groupby(["speaker", "emotion"])}
-    paths, problems = [], []
+    paths: list[str | None] = []
+    problems: list[str] = []
     for r in test.itertuples():
         candidates = [p for p in groups.get((r.speaker, r.emotion), []) if p != r.path]
         if not candidates:
@@ -391,7 +392,9 @@ class TTSBench:
         if skipped:
             raise EmobenchError(f"TTS evaluation of {system}: held-out rows without a reference:\n"
                                 + "\n".join(skipped))
-        embeddings = tts.embed_references(refs, progress=self.progress) if conditioner is not None else None
+        # every row has a reference when a conditioner is set (a missing one raised above)
+        embeddings = (tts.embed_references([r for r in refs if r is not None], progress=self.progress)
+                      if conditioner is not None else None)
         folder = self.out / system / "wav"
         wavs, synth_s, audio_s = [], 0.0, 0.0
         for k, r in enumerate(tqdm(list(self.test.itertuples()), desc=f"TTS {system}", unit="utt",

@@ -55,8 +55,9 @@ class Stats:
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "Stats":
-        scalars = {"pitch_mean", "pitch_std", "energy_mean", "energy_std"}
-        return cls(**{k: float(v) if k in scalars else np.asarray(v) for k, v in arrays.items()})
+        a = {k: np.asarray(v) for k, v in arrays.items()}
+        return cls(a["mel_mean"], a["mel_std"], float(a["pitch_mean"]), float(a["pitch_std"]),
+                   float(a["energy_mean"]), float(a["energy_std"]), a["emb_mean"], a["emb_std"])
 
 
 @dataclass
@@ -114,7 +115,8 @@ class TTSModel:
         if (reference is None) != (self.conditioner is None):
             raise ConfigError(f"this model's conditioner is {self.conditioner_name or 'none'}: "
                               + ("give a reference recording" if self.conditioner else "it takes no reference"))
-        emb = None if reference is None else self.embed_references([reference])[0]
+        embeddings = None if reference is None else self.embed_references([reference])
+        emb = None if embeddings is None else embeddings[0]
         vocoder = vocoder or make_vocoder("griffin_lim", self.mel_config)
         return vocoder(self.mel(text, language, speaker, emb, pace))
 
@@ -134,7 +136,7 @@ class TTSModel:
         }
         (path / "tts.json").write_text(json.dumps(meta, indent=1, default=_json_default))
         self.inventory.save(path / "phonemes.json")
-        np.savez(path / "stats.npz", **self.stats.to_arrays())
+        np.savez(path / "stats.npz", allow_pickle=False, **self.stats.to_arrays())  # numbers only
         torch.save(self.acoustic.state_dict(), path / "acoustic.pt")
         if self.conditioner is not None:
             self.conditioner.save(path / "conditioner")

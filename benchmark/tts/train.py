@@ -26,6 +26,7 @@ frame-level stage. ``conditioner=None`` gives the matching no-emotion control.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from typing import Any, Literal
 
@@ -44,7 +45,7 @@ from benchmark.tts.batching import (
     encode, length_groups, variance_batches,
 )
 from benchmark.tts.phonemes import PhonemeInventory
-from benchmark.tts.synthesize import Stats, TTSModel, conditioner_embeddings
+from benchmark.tts.synthesize import TTSModel, conditioner_embeddings
 from benchmark.tts.targets import compute_stats, prepare
 
 
@@ -207,7 +208,7 @@ def _fit(model: AcousticModel, train_items: list[Encoded], val_batches: list[Bat
         epochs=config.epochs, lr=config.lr, weight_decay=config.weight_decay, patience=config.patience,
         grad_clip=config.grad_clip, device="cpu", progress=config.progress), seed=config.seed)
     trainer.fit(model, lambda epoch, rng: acoustic_batches(train_items, config.batch_size, config.crop_frames, rng),
-                lambda m, cropped, epoch: _logging_loss(*batch_loss(m, cropped, config.mel_loss)),
+                lambda m, cropped, epoch: _logging_loss(*batch_loss(model, cropped, config.mel_loss)),
                 validate if val_batches else None,
                 # fused: one kernel over all parameters per step instead of a dozen small ops per tensor
                 optimiser_options={"fused": True}, scheduler=_scheduler(total, config))
@@ -285,7 +286,7 @@ def finetune_tts(base: TTSModel, rows: pd.DataFrame, conditioner: Method | None,
         if conditioner is not None:
             embeddings = conditioner_embeddings(conditioner, list(rows["path"]), progress=config.progress)
         own = compute_stats(utts[:1], embeddings)  # only its embedding statistics are used
-        stats = Stats(**{**base.stats.__dict__, "emb_mean": own.emb_mean, "emb_std": own.emb_std})
+        stats = dataclasses.replace(base.stats, emb_mean=own.emb_mean, emb_std=own.emb_std)
         items = encode(utts, base.inventory, base.speakers, stats, embeddings)
         model = _with_emotion_input(base, 0 if embeddings is None else embeddings.shape[1],
                                     decoder=bool(config.decoder_epochs and embeddings is not None))

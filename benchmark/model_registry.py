@@ -59,12 +59,6 @@ _WRAPPER_CODE = (
     "from benchmark.model_registry import EmobenchPyfuncModel\n"
     "set_model(EmobenchPyfuncModel())\n"
 )
-_TTS_WRAPPER_CODE = (
-    "# emobench TTS pyfunc wrapper (models from code): the model itself is the TTSModel's save() directory.\n"
-    "from mlflow.models import set_model\n"
-    "from benchmark.model_registry import EmobenchTTSPyfuncModel\n"
-    "set_model(EmobenchTTSPyfuncModel())\n"
-)
 _REQUIREMENTS = ("mlflow", "numpy", "pandas", "scikit-learn", "skops", "torch", "pydantic")
 
 
@@ -176,44 +170,11 @@ with warnings.catch_warnings():
             return predictions_frame(self.method, to_feature_set(model_input, self.config))
 
 
-    class EmobenchTTSPyfuncModel(PythonModel):
-        """pyfunc face of a trained emobench TTS model: text + speaker (+ reference recording) -> audio.
-
-        Input: a DataFrame with ``text``, ``speaker`` (one of the model's training speakers),
-        optional ``language`` (default: the model's language) and ``reference`` (a wav path in
-        the emotion wanted; required when the model is conditioned on a method). Output: a
-        DataFrame with ``audio`` (float32 samples as a list) and ``sample_rate``.
-        """
-
-        def load_context(self, context) -> None:
-            from benchmark.tts.synthesize import TTSModel
-            from benchmark.tts.vocoder import make_vocoder
-
-            self.config = dict(context.model_config or {})
-            self.tts = TTSModel.load(context.artifacts["tts"])
-            self.vocoder = make_vocoder(self.config.get("vocoder", "griffin_lim"), self.tts.mel_config,
-                                        **self.config.get("vocoder_options", {}))
-
-        def predict(self, context, model_input, params=None):  # noqa: ARG002
-            frame = pd.DataFrame(model_input)
-            missing = [c for c in ("text", "speaker") if c not in frame.columns]
-            if missing:
-                raise EmobenchError(f"TTS model input lacks column(s) {missing} (needs text, speaker; "
-                                    "optional language, reference)")
-            language = self.config.get("language", "en")
-            audio = []
-            for row in frame.to_dict("records"):
-                reference = row.get("reference") or None
-                audio.append(self.tts.synthesize(str(row["text"]), str(row.get("language") or language),
-                                                 str(row["speaker"]), reference=reference,
-                                                 vocoder=self.vocoder).tolist())
-            return pd.DataFrame({"audio": audio, "sample_rate": [self.vocoder.sample_rate] * len(audio)})
-
-
 # ----------------------------------------------------------------------------- logging and loading
 
 
-def _pip_requirements() -> list[str]:
+def pip_requirements() -> list[str]:
+    """The pinned versions of what loading an emobench model needs (those installed here)."""
     reqs = []
     for name in _REQUIREMENTS:
         try:
@@ -297,7 +258,7 @@ def log_and_register(method: Method, *, data_hash: str, input_example: FeatureSe
         mlflow.pyfunc.save_model(
             str(model_dir), python_model=str(code), artifacts={"method": str(method_dir)},
             model_config={**spec, "method": method.name}, signature=signature, input_example=input_frame,
-            pip_requirements=_pip_requirements(), metadata={"emobench": provenance},
+            pip_requirements=pip_requirements(), metadata={"emobench": provenance},
         )
         # Logged as plain artifacts of the run (not mlflow.pyfunc.log_model) so that a run
         # created by the suite runner's client stays open and in its hands.
@@ -356,36 +317,12 @@ def _check_emobench_model(name: str, uri: str) -> None:
         raise EmobenchError(f"registered model {name!r} ({uri}) is {kind}; nothing was loaded")
 
 
-def log_and_register_tts(model_dir: str | Path, *, data_hash: str, corpus: str, run_id: str,
-                         name: str | None = None, language: str = "en", vocoder: str = "griffin_lim",
-                         vocoder_options: dict[str, Any] | None = None, artifact_path: str = "model",
-                         register: bool = True, tags: dict[str, str] | None = None) -> RegisteredModel:
-    """Log a saved TTS model (``TTSModel.save`` folder) to ``run_id`` as a pyfunc model and register it
-    as ``emobench-tts-<conditioner or none>-<corpus>``; loading never unpickles (see the module docstring)."""
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
+def __getattr__(name: str) -> Any:
+    # TTS models registered before the TTS wrapper moved to benchmark.tts.model_registry load their
+    # wrapper from here ("from benchmark.model_registry import EmobenchTTSPyfuncModel" in their
+    # logged code); imported only then, so this module needs no TTS code of its own.
+    if name == "EmobenchTTSPyfuncModel":
+        from benchmark.tts.model_registry import EmobenchTTSPyfuncModel
 
-    from benchmark.tts.synthesize import TTSModel
-    from benchmark.tracking import code_version
-
-    tts = TTSModel.load(model_dir)
-    system = tts.conditioner_name or "none"
-    name = name or registered_name(f"tts-{system}", corpus)
-    provenance = {"tts_conditioner": system, "data_hash": data_hash, "code_version": code_version()}
-    signature = ModelSignature(inputs=Schema([ColSpec("string", "text"), ColSpec("string", "speaker"),
-                                              ColSpec("string", "language", required=False),
-                                              ColSpec("string", "reference", required=False)]))
-    with tempfile.TemporaryDirectory() as tmp:
-        code = Path(tmp) / "emobench_tts_model.py"
-        code.write_text(_TTS_WRAPPER_CODE)
-        pyfunc_dir = Path(tmp) / "pyfunc"
-        mlflow.pyfunc.save_model(
-            str(pyfunc_dir), python_model=str(code), artifacts={"tts": str(model_dir)},
-            model_config={"language": language, "vocoder": vocoder, "vocoder_options": vocoder_options or {}},
-            signature=signature, pip_requirements=_pip_requirements(), metadata={"emobench": provenance})
-        MlflowClient().log_artifacts(run_id, str(pyfunc_dir), artifact_path)
-    model_uri = f"runs:/{run_id}/{artifact_path}"
-    if not register:
-        return RegisteredModel(run_id, model_uri, None, None)
-    version = mlflow.register_model(model_uri, name, tags={**provenance, **(tags or {})})
-    return RegisteredModel(run_id, model_uri, name, str(version.version))
+        return EmobenchTTSPyfuncModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -82,11 +82,11 @@ def estimate_fit(timings: pd.DataFrame, method: str, n_train: int | None) -> tup
 
 def make_plan(suite: SuiteConfig, tracking_uri: str | None = None) -> Plan:
     """The plan of ``suite`` against the store at ``tracking_uri`` (default: the suite's); reads only."""
-    from benchmark.runner import Cell, TTSCell, expand_grid, expand_tts_grid, load_manifests, schedule
+    from benchmark.runner import expand_cells, load_manifests, schedule
 
     uri = tracking_uri or suite.tracking.uri
     manifests = load_manifests(suite, progress=False)
-    cells: list[Cell | TTSCell] = [*expand_grid(suite, manifests), *expand_tts_grid(suite, manifests)]
+    cells = expand_cells(suite, manifests)
     local = tracking.local_store_path(uri)
     done: dict[str, str] = {}
     timings = pd.DataFrame(columns=["method", "n_train", "fit_seconds"])
@@ -104,7 +104,7 @@ def make_plan(suite: SuiteConfig, tracking_uri: str | None = None) -> Plan:
     estimates: dict[int, float | None] = {}
     unknown = 0
     for cell in cells:
-        protocol = cell.protocol_label if isinstance(cell, TTSCell) else cell.protocol.label
+        protocol = cell.protocol_label
         row = rows.setdefault((protocol, cell.method), {"protocol": protocol, "method": cell.method, "cells": 0,
                                                         "finished": 0, "groups": set(), "n_train": set(),
                                                         "est_fit_s": None, "basis": ""})
@@ -112,14 +112,14 @@ def make_plan(suite: SuiteConfig, tracking_uri: str | None = None) -> Plan:
         if cell.key in done:
             row["finished"] += 1
             continue
-        n_train = None if isinstance(cell, TTSCell) else len(cell.split.train_ids)
+        n_train = cell.n_train
         g = group_of[cell.key]
         row["groups"].add(g)
         row["n_train"].add(n_train)
         estimate, basis = estimate_fit(timings, cell.method, n_train)
         row["est_fit_s"] = (row["est_fit_s"] or 0.0) + (estimate or 0.0) if estimate is not None else row["est_fit_s"]
         row["basis"] = basis if not row["basis"] else row["basis"]
-        if isinstance(cell, TTSCell):  # a TTS group's systems run one after another: one chain
+        if cell.chained:  # a chained (TTS) group's cells run one after another: one chain
             chains[cell.training_key] = chains.get(cell.training_key, 0.0) + (estimate or 0.0)
         elif g not in estimates:  # a training group fits once
             estimates[g] = estimate

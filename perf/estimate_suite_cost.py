@@ -131,19 +131,19 @@ def main() -> None:
     args = parser.parse_args()
 
     from benchmark.plan import Plan
-    from benchmark.runner import TTSCell, expand_grid, expand_tts_grid, schedule
+    from benchmark.runner import expand_cells, schedule
     from benchmark.suite import load_suite
 
     suite = load_suite(args.suite)
     manifests = metadata_manifests(suite)
-    cells = [*expand_grid(suite, manifests), *expand_tts_grid(suite, manifests)]
+    cells = expand_cells(suite, manifests)
     rates = measured_rates(args.store)
     chains: dict[str, float] = {}
     tts_chains: list[float] = []
     missing: set[str] = set()
     for group in schedule(cells):
         first = group[0]
-        if isinstance(first, TTSCell):
+        if first.chained:  # a TTS group: its systems run one after another
             chains[first.training_key] = tts_chain_cost(group, manifests[first.corpus], rates)
             tts_chains.append(chains[first.training_key])
             continue
@@ -156,12 +156,12 @@ def main() -> None:
         chains[first.training_key] = cost
 
     plan = Plan(suite.name, args.store, pd.DataFrame(), len(cells), 0, len(chains), list(chains.values()),
-                sum(1 for c in cells if not isinstance(c, TTSCell) and c.method in missing))
+                sum(1 for c in cells if not c.chained and c.method in missing))
     workers = [int(w) for w in args.workers.split(",")]
     result = {
         "estimate": True, "suite": suite.name, "store": args.store, "cells": len(cells),
-        "ser_cells": sum(not isinstance(c, TTSCell) for c in cells),
-        "tts_cells": sum(isinstance(c, TTSCell) for c in cells), "jobs_or_chains": len(chains),
+        "ser_cells": sum(c.protocol_label != "tts" for c in cells),
+        "tts_cells": sum(c.protocol_label == "tts" for c in cells), "jobs_or_chains": len(chains),
         "total_s": round(plan.total_s), "critical_path_s": round(plan.critical_path_s),
         "tts_chain_s": sorted(round(v) for v in tts_chains),
         "wall_s_on_workers": {n: round(plan.wall_s(n)) for n in workers},

@@ -1,12 +1,12 @@
 """What every executor shares: the jobs of a suite run, in the order they start, and the recorder's contract.
 
 A *job* is what one worker does at a time: a training group (cells that share one
-fit, :func:`benchmark.runner.schedule`), or one TTS system of a TTS group. The systems
-of one TTS group form a *chain*: they run one after the other (the first trains the
-judge and the base model that the next ones load), while other jobs run beside them.
+fit, :func:`benchmark.runner.schedule`), or one cell of a *chained* group (a TTS group's
+systems, ``GridCell.chained``): those run one after the other (the first trains the judge
+and the base model that the next ones load), while other jobs run beside them.
 
 An executor takes jobs from a :class:`JobQueue` in order, asks the :class:`Recorder`
-(:class:`benchmark.runner.CellRecorder`) to claim their cells (which creates their
+(:class:`benchmark.runner.record.CellRecorder`) to claim their cells (which creates their
 MLflow runs), runs them somewhere, and hands each job's outcomes back to the recorder.
 """
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any, Protocol
 class Job:
     """The cells one worker runs at once, and the MLflow runs they are recorded in."""
 
-    cells: list[Any]                         # Cell or TTSCell, all of one training key
-    chain: str | None = None                 # TTS group key: jobs of one chain run one after the other
+    cells: list[Any]                         # GridCells (benchmark.runner.cells), all of one training key
+    chain: str | None = None                 # a chained group's key: its jobs run one after the other
     last_in_chain: bool = False              # the chain's work folder can go after this one
     run_ids: list[str] = field(default_factory=list)
     attempt: int = 0                         # 0: first try; n: the n-th retry after a worker died
@@ -31,14 +31,12 @@ class Job:
 
 
 class JobQueue:
-    """The schedule's groups as jobs, in schedule order (costliest first), keeping TTS chains serial."""
+    """The schedule's groups as jobs, in schedule order (costliest first), keeping chains (TTS groups) serial."""
 
     def __init__(self, groups: list[list[Any]]):
-        from benchmark.runner import TTSCell
-
         self._jobs: list[Job] = []
         for group in groups:
-            if isinstance(group[0], TTSCell):
+            if group[0].chained:
                 key = group[0].training_key
                 self._jobs += [Job([cell], chain=key, last_in_chain=i == len(group) - 1)
                                for i, cell in enumerate(group)]
@@ -70,7 +68,7 @@ class JobQueue:
 
 
 class Recorder(Protocol):
-    """What an executor calls back (implemented by :class:`benchmark.runner.CellRecorder`)."""
+    """What an executor calls back (implemented by :class:`benchmark.runner.record.CellRecorder`)."""
 
     def claim(self, job: Job) -> bool:
         """Claim the job's cells (creating their runs; cells another run holds are dropped from the job);

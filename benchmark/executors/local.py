@@ -28,15 +28,15 @@ class LocalExecutor:
         """Nothing to stop: :meth:`run` ends its pool."""
 
     def run(self, queue: JobQueue, recorder: Recorder, manifests: dict[str, pd.DataFrame], *,
-            bootstrap: int, models_dir: str | None, tts_dir: str | None, **_: Any) -> None:
-        from benchmark.runner.execute import _run_group
+            bootstrap: int, models_dir: str | None, work_dir: str | None, **_: Any) -> None:
+        from benchmark.runner.execute import run_job
 
         if self.n_jobs == 1:
             while (job := queue.next_ready()) is not None:
                 if recorder.claim(job):
                     outcome: list[Any] | BaseException
                     try:
-                        outcome = _run_group(job.cells, manifests[job.cells[0].corpus], bootstrap, models_dir, tts_dir)
+                        outcome = run_job(job.cells, manifests[job.cells[0].corpus], bootstrap, models_dir, work_dir)
                     except Exception as exc:  # noqa: BLE001  (recorded on the runs, reported at the end)
                         outcome = exc
                     recorder.finish(job, outcome)
@@ -52,7 +52,7 @@ class LocalExecutor:
                     if not recorder.claim(job):
                         queue.done(job)
                         continue
-                    pending[pool.submit(_run_group, job.cells, None, bootstrap, models_dir, tts_dir)] = job
+                    pending[pool.submit(run_job, job.cells, None, bootstrap, models_dir, work_dir)] = job
                 if not pending:
                     break  # nothing running and nothing left to start (no chain is busy without a pending job)
                 finished, _running = wait(pending, return_when=FIRST_COMPLETED)

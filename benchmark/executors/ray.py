@@ -81,13 +81,13 @@ def _check_corpus_visible(manifest: pd.DataFrame) -> None:
 
 
 def run_job_on_worker(cells: list, run_ids: list[str], manifest: pd.DataFrame, tracking_uri: str,
-                      provenance: dict[str, str], bootstrap: int, register: bool, tts_dir: str,
+                      provenance: dict[str, str], bootstrap: int, register: bool, work_dir: str,
                       last_in_chain: bool, threads: int) -> tuple[str, list]:
     """Run one job on a Ray worker and log its cells to ``tracking_uri``; returns (node id, outcomes)."""
     import ray
 
     from benchmark import runner, tracking
-    from benchmark.runner.execute import _run_group
+    from benchmark.runner.execute import run_job
 
     _setup_worker(threads)
     node = ray.get_runtime_context().get_node_id()
@@ -102,7 +102,7 @@ def run_job_on_worker(cells: list, run_ids: list[str], manifest: pd.DataFrame, t
         logging.getLogger(__name__).info("job %s on %s (pid %d)", cells[0].name, socket.gethostname(), os.getpid())
         _check_corpus_visible(manifest)
         with tempfile.TemporaryDirectory(prefix="emobench-models-") as models:
-            outcomes = _run_group(cells, manifest, bootstrap, models if register else None, tts_dir)
+            outcomes = run_job(cells, manifest, bootstrap, models if register else None, work_dir)
             client = tracking.configure(tracking_uri)
             return node, [runner.log_on_worker(client, run_id, cell, outcome, provenance, manifest,
                                                captured.getvalue(), {"emobench.ray_node": node})
@@ -111,8 +111,8 @@ def run_job_on_worker(cells: list, run_ids: list[str], manifest: pd.DataFrame, t
         return node, [runner.CellError.of(exc)] * len(cells)
     finally:
         root.removeHandler(handler)
-        if last_in_chain and isinstance(cells[0], runner.TTSCell):
-            shutil.rmtree(Path(tts_dir) / cells[0].training_key, ignore_errors=True)
+        if last_in_chain and cells[0].chained:  # the chain's shared work folder is no longer needed
+            shutil.rmtree(Path(work_dir) / cells[0].training_key, ignore_errors=True)
 
 
 class RayExecutor:
@@ -205,7 +205,7 @@ class RayExecutor:
         return self.gpus_per_task if device.startswith("cuda") else 0
 
     def run(self, queue: JobQueue, recorder: Recorder, manifests: dict[str, pd.DataFrame], *,
-            bootstrap: int, models_dir: str | None, tts_dir: str | None, tracking_uri: str,
+            bootstrap: int, models_dir: str | None, work_dir: str | None, tracking_uri: str,
             provenance: dict[str, str], run_key: str, **_: Any) -> None:
         import ray
         from ray.exceptions import RayError, RayTaskError
@@ -219,7 +219,7 @@ class RayExecutor:
             refs = {name: ray.put(manifest) for name, manifest in manifests.items()}
             remote = ray.remote(run_job_on_worker)
             chain_nodes: dict[str, str] = {}  # a TTS chain's next systems go where its judge and base model are
-            worker_tts = str(Path(tempfile.gettempdir()) / f"emobench-tts-{run_key}")
+            worker_work = str(Path(tempfile.gettempdir()) / f"emobench-work-{run_key}")
             while len(queue) or pending:
                 capacity = self._capacity()
                 while len(pending) < capacity and (job := queue.next_ready()) is not None:
@@ -233,7 +233,7 @@ class RayExecutor:
                                                                                         soft=True)
                     ref = remote.options(**options).remote(
                         job.cells, job.run_ids, refs[job.cells[0].corpus], tracking_uri, provenance, bootstrap,
-                        models_dir is not None, worker_tts, job.last_in_chain, self.cpus_per_task)
+                        models_dir is not None, worker_work, job.last_in_chain, self.cpus_per_task)
                     pending[ref] = job
                 if not pending:
                     break

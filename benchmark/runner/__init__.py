@@ -6,12 +6,11 @@ hyperparameters, seed), so re-running a suite skips every cell that already
 has a FINISHED run with the same hash and runs only what is missing.
 
 A TTS cell (``TTSCell``: corpus, system, seed; the suite's ``tts`` section) is
-logged the same way under protocol ``tts``: its predictions table holds the
-judge's labels of the system's audio against the intended emotions, and
-``tts/per_utterance.parquet`` the Whisper WER/CER, MCD and prosody scores per
-utterance. Each system is one job; the systems of one (corpus, seed) run one
-after the other, the first training the judge and the base acoustic model into
-a shared work folder that the next load (``benchmark.tts.evaluate.TTSBench``).
+logged the same way under protocol ``tts``. Each system is one job; the systems
+of one (corpus, seed) run one after the other (a *chained* group), the first
+training the judge and the base acoustic model into a shared work folder that
+the next load. The runner asks a cell only for the members of
+:class:`benchmark.runner.cells.GridCell`, so a new kind of cell is one class.
 
 Cells run where the suite's executor puts them (``benchmark.executors``): in the
 main process (``n_jobs=1``), in a local process pool, or as Ray tasks on a cluster,
@@ -27,15 +26,15 @@ from __future__ import annotations
 # The package's modules, by stage: cells (what a cell kind implements, its result), ser_cell and
 # tts_cell (the two kinds), grid (suite -> cells -> training groups), pool (the local pool's
 # workers), record (MLflow) and execute (run_suite). These names are the runner's public face.
-from benchmark.runner.cells import CellResult, method_feature
-from benchmark.runner.execute import Terminated, prepare_features, run_suite
-from benchmark.runner.grid import corpus_name, expand_grid, expand_tts_grid, load_manifests, schedule
+from benchmark.runner.cells import CellResult, FeatureNeed, GridCell, method_feature
+from benchmark.runner.execute import Terminated, prepare_features, run_job, run_suite
+from benchmark.runner.grid import corpus_name, expand_cells, expand_grid, expand_tts_grid, load_manifests, schedule
 from benchmark.runner.record import (CellError, CellRecorder, LoggedCell, RunSummary, convergence_metrics,
                                      convergence_tags, log_on_worker, log_stage_seconds)
 from benchmark.runner.ser_cell import Cell, run_cell, run_cells
 from benchmark.runner.tts_cell import TTSCell, run_tts_cells
 
-__all__ = ["Cell", "CellError", "CellRecorder", "CellResult", "LoggedCell", "RunSummary", "TTSCell", "Terminated",
-           "convergence_metrics", "convergence_tags", "corpus_name", "expand_grid", "expand_tts_grid",
-           "load_manifests", "log_on_worker", "log_stage_seconds", "method_feature", "prepare_features",
-           "run_cell", "run_cells", "run_suite", "run_tts_cells", "schedule"]
+__all__ = ["Cell", "CellError", "CellRecorder", "CellResult", "FeatureNeed", "GridCell", "LoggedCell", "RunSummary",
+           "TTSCell", "Terminated", "convergence_metrics", "convergence_tags", "corpus_name", "expand_cells",
+           "expand_grid", "expand_tts_grid", "load_manifests", "log_on_worker", "log_stage_seconds", "method_feature",
+           "prepare_features", "run_cell", "run_cells", "run_job", "run_suite", "run_tts_cells", "schedule"]

@@ -1,24 +1,19 @@
 """Running a suite: the missing cells' groups on an executor, resumed by cell hash, recorded, interruptible."""
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import tempfile
 import time
-from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import pandas as pd
 from tqdm.auto import tqdm
 
 from benchmark import tracking
-from benchmark.runner import ser_cell, tts_cell
-from benchmark.runner.cells import CellResult, method_feature
-from benchmark.runner.grid import expand_grid, expand_tts_grid, load_manifests, schedule
+from benchmark.runner.cells import CellResult, GridCell
+from benchmark.runner.grid import expand_cells, load_manifests, schedule
 from benchmark.runner.record import CellRecorder, RunSummary, _log_suite, log_stage_seconds
-from benchmark.runner.ser_cell import Cell
-from benchmark.runner.tts_cell import TTSCell
 from benchmark.suite import SuiteConfig
 
 log = logging.getLogger(__name__)
@@ -67,7 +62,7 @@ def _run_missing(suite: SuiteConfig, executor, uri: str, n_jobs: int, progress: 
         log.warning("marked %d run(s) left RUNNING by a dead process as FAILED", len(stale))
     start = time.perf_counter()
     manifests = load_manifests(suite, progress)
-    cells: list[Cell | TTSCell] = [*expand_grid(suite, manifests), *expand_tts_grid(suite, manifests)]
+    cells = expand_cells(suite, manifests)
     done = tracking.finished_cells(client, exp_id)
     todo = [c for c in cells if c.key not in done]
     summary = RunSummary(exp_id, None, total=len(cells), skipped=len(cells) - len(todo))
@@ -95,41 +90,35 @@ def _run_missing(suite: SuiteConfig, executor, uri: str, n_jobs: int, progress: 
     return summary
 
 
-def prepare_features(cells: list[Cell | TTSCell], manifests: dict[str, pd.DataFrame], n_jobs: int,
+def prepare_features(cells: Sequence[GridCell], manifests: dict[str, pd.DataFrame], n_jobs: int,
                      progress: bool) -> None:
-    """Extract (or find cached) every feature the cells need, once, with a progress bar.
+    """Extract (or find cached) every feature the cells need (``feature_needs``), once, with a progress bar.
 
     Without this the pool's workers would each extract the same missing features at the same
     time on a fresh machine; afterwards they only read the cache.
     """
     from benchmark.features import extract_features, make_config
 
-    needed: dict[tuple[str, str], Any] = {}
+    needed: dict[tuple[str, str, str], tuple[str | None, Any]] = {}
     for c in cells:
-        if isinstance(c, Cell):
-            config = make_config(method_feature(c.registered, c.hparams))
-            needed[(c.corpus, config.digest())] = config
-    for (corpus, _), config in sorted(needed.items(), key=lambda item: (item[0][0], item[1].name, item[0][1])):
-        extract_features(manifests[corpus], config, n_jobs=max(1, n_jobs), progress=progress)
-    from benchmark.tts.evaluate import TTSEvalConfig
-
-    tts_configs = {(c.corpus, json.dumps(c.config, sort_keys=True)) for c in cells if isinstance(c, TTSCell)}
-    for corpus, tts_json in tts_configs:
-        tts = TTSEvalConfig(**json.loads(tts_json))
-        rows = manifests[corpus][manifests[corpus]["language"] == tts.language]
-        for feature in sorted({"logmel", tts.judge_feature}):  # the TTS targets and the judge's input
-            extract_features(rows, feature, n_jobs=max(1, n_jobs), progress=progress)
+        for need in c.feature_needs():
+            config = make_config(need.feature)
+            needed[(c.corpus, need.language or "", config.digest())] = (need.language, config)
+    for (corpus, _, _), (language, config) in sorted(
+            needed.items(), key=lambda item: (item[0][0], item[0][1], item[1][1].name, item[0][2])):
+        manifest = manifests[corpus]
+        rows = manifest if language is None else manifest[manifest["language"] == language]
+        extract_features(rows, config, n_jobs=max(1, n_jobs), progress=progress)
 
 
-def _run_group(group: list, manifest: pd.DataFrame | None, n_bootstrap: int,
-               models_dir: str | None, tts_dir: str | None = None) -> list[CellResult | Exception]:
-    if isinstance(group[0], TTSCell):
-        work = None if tts_dir is None else str(Path(tts_dir) / group[0].training_key)
-        return tts_cell.run_tts_cells(group, manifest, models_dir, work_dir=work)
-    return ser_cell.run_cells(group, manifest, n_bootstrap, models_dir)
+def run_job(cells: Sequence[GridCell], manifest: pd.DataFrame | None, n_bootstrap: int,
+            models_dir: str | None, work_dir: str | None = None) -> list[CellResult | Exception]:
+    """Run one job's cells (one kind, one training key) in this process: what every executor's worker calls."""
+    return type(cells[0]).run_group(cells, manifest, n_bootstrap=n_bootstrap, models_dir=models_dir,
+                                    work_dir=work_dir)
 
 
-def _execute(client, exp_id: str, parent_id: str, suite: SuiteConfig, todo: list[Cell | TTSCell],
+def _execute(client, exp_id: str, parent_id: str, suite: SuiteConfig, todo: list[GridCell],
              manifests: dict[str, pd.DataFrame], n_jobs: int, progress: bool, summary: RunSummary,
              executor=None) -> None:
     """Run ``todo`` with ``executor`` (default: the local pool of ``n_jobs``), recording every cell;
@@ -141,15 +130,15 @@ def _execute(client, exp_id: str, parent_id: str, suite: SuiteConfig, todo: list
     recorder = CellRecorder(client, exp_id, parent_id, suite, manifests, summary, bar)
     models = tempfile.TemporaryDirectory(prefix="emobench-models-") if suite.tracking.register_models else None
     models_dir = models.name if models is not None else None
-    # TTS systems run one job each (each is logged as soon as it is scored), one after the other within
-    # a (corpus, seed): the first trains the judge and the base model into this folder, the next load them.
-    needs_tts = any(isinstance(c, TTSCell) for c in todo)
-    tts_work = tempfile.TemporaryDirectory(prefix="emobench-tts-") if needs_tts else None
-    tts_dir = tts_work.name if tts_work is not None else None
+    # A chained group's cells (TTS systems) run one job each (each is logged as soon as it is scored), one
+    # after the other: the first builds what they share (the judge, the base model) into <work>/<training key>.
+    needs_work = any(c.chained for c in todo)
+    work = tempfile.TemporaryDirectory(prefix="emobench-work-") if needs_work else None
+    work_dir = work.name if work is not None else None
     try:
         while todo:
             executor.run(JobQueue(schedule(todo)), recorder, manifests, bootstrap=suite.bootstrap,
-                         models_dir=models_dir, tts_dir=tts_dir, tracking_uri=client.tracking_uri,
+                         models_dir=models_dir, work_dir=work_dir, tracking_uri=client.tracking_uri,
                          provenance=recorder.provenance, run_key=parent_id)
             todo = _wait_for_other_runs(client, exp_id, recorder, bar)
     except BaseException:
@@ -157,7 +146,7 @@ def _execute(client, exp_id: str, parent_id: str, suite: SuiteConfig, todo: list
         raise
     finally:
         bar.close()
-        for folder in (models, tts_work):
+        for folder in (models, work):
             if folder is not None:
                 folder.cleanup()
 

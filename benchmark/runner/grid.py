@@ -1,18 +1,25 @@
-"""From a suite to work: its corpora's manifests, its cells, and the training groups they are run in."""
+"""From a suite to work: its corpora's manifests, its cells, and the training groups they are run in.
+
+A cell kind's cells come from one expand function here (:func:`expand_grid` for the SER grid,
+:func:`expand_tts_grid` for the TTS systems), listed in :func:`expand_cells`.
+"""
 from __future__ import annotations
 
 import logging
+from typing import Sequence, TypeVar
 
 import pandas as pd
 
 from benchmark.corpora import load_corpus
 from benchmark.manifest import manifest_hash
-from benchmark.runner.cells import method_feature
+from benchmark.runner.cells import GridCell
 from benchmark.runner.ser_cell import Cell
 from benchmark.runner.tts_cell import TTSCell
 from benchmark.suite import SuiteConfig
 
 log = logging.getLogger(__name__)
+
+C = TypeVar("C", bound=GridCell)
 
 
 def load_manifests(suite: SuiteConfig, progress: bool = True) -> dict[str, pd.DataFrame]:
@@ -83,22 +90,18 @@ def expand_tts_grid(suite: SuiteConfig, manifests: dict[str, pd.DataFrame]) -> l
     return cells
 
 
-def schedule(cells: list[Cell | TTSCell]) -> list[list[Cell | TTSCell]]:
-    """Cells grouped by training key (one fit each), the costliest groups first.
+def expand_cells(suite: SuiteConfig, manifests: dict[str, pd.DataFrame]) -> list[GridCell]:
+    """Every cell of the suite, of every kind (the SER grid, then the TTS systems), in a stable order."""
+    return [*expand_grid(suite, manifests), *expand_tts_grid(suite, manifests)]
+
+
+def schedule(cells: Sequence[C]) -> list[list[C]]:
+    """Cells grouped by training key (one fit each), the costliest groups first (``schedule_rank``).
 
     Longest-first keeps both workers busy to the end instead of leaving one slow log-mel fit
     for last; within a cost class the grid order is kept, so runs appear in a readable order.
     """
-    from benchmark.features import make_config
-
-    groups: dict[str, list[Cell | TTSCell]] = {}
+    groups: dict[str, list[C]] = {}
     for cell in cells:
         groups.setdefault(cell.training_key, []).append(cell)
-
-    def cost(group: list[Cell | TTSCell]) -> int:
-        if isinstance(group[0], TTSCell):
-            return -1  # a TTS group trains a base model and scores every system: minutes on one worker
-        # Networks on frames (log-mel, an encoder layer's frames) are the slow ones.
-        return 0 if make_config(method_feature(group[0].registered, group[0].hparams)).frame_level else 1
-
-    return sorted(groups.values(), key=cost)
+    return sorted(groups.values(), key=lambda group: group[0].schedule_rank)

@@ -1,7 +1,6 @@
 """Recording cells in MLflow: claiming their runs, their params, metrics and artifacts, their end state."""
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 import time
@@ -14,9 +13,7 @@ import pandas as pd
 import yaml
 
 from benchmark import tracking
-from benchmark.runner.cells import CellResult
-from benchmark.runner.ser_cell import Cell
-from benchmark.runner.tts_cell import TTSCell
+from benchmark.runner.cells import CellResult, GridCell
 from benchmark.suite import SuiteConfig
 
 log = logging.getLogger(__name__)
@@ -60,18 +57,13 @@ def _provenance(suite: SuiteConfig) -> dict[str, str]:
     return prov
 
 
-def _log_cell(client, run_id: str, cell: Cell | TTSCell, result: CellResult, provenance: dict[str, str]) -> None:
+def _log_cell(client, run_id: str, cell: GridCell, result: CellResult, provenance: dict[str, str]) -> None:
     from mlflow.entities import Metric, Param, RunTag
 
     now = int(time.time() * 1000)
     params = {f"hp.{k}": v for k, v in result.hparams.items()}
     params.update(provenance)
-    params.update({"data_hash": cell.data_hash})
-    if isinstance(cell, Cell):
-        params["split_digest"] = cell.split.digest()
-    else:
-        params.update({f"tts.{k}": json.dumps(v, sort_keys=True, default=str) if isinstance(v, (dict, list)) else v
-                       for k, v in cell.config.items()})
+    params.update(cell.params())
     metrics = [Metric(k, float(v), now, 0) for k, v in result.metrics.items() if np.isfinite(v)]
     metrics += convergence_metrics(result.history, result.convergence, now)
     client.log_batch(run_id, metrics=metrics, params=[Param(k, str(v)[:6000]) for k, v in params.items()],
@@ -128,25 +120,6 @@ def convergence_tags(convergence: dict[str, Any] | None) -> dict[str, str]:
             "convergence.still_improving": str(convergence["still_improving"]).lower()}
 
 
-def _register_model(run_id: str, cell: Cell | TTSCell, model_dir: str, manifest: pd.DataFrame) -> None:
-    """Log the cell's fitted method to its run as a pyfunc model and register it as
-    ``emobench-<method>-<corpus>`` (one version per cell, tagged with the cell)."""
-    from benchmark.features import feature_set
-    from benchmark.methods import METHODS
-    from benchmark.model_registry import log_and_register, log_and_register_tts, registered_name
-
-    if isinstance(cell, TTSCell):
-        log_and_register_tts(model_dir, data_hash=cell.data_hash, corpus=cell.corpus, run_id=run_id,
-                             tags={"cell": cell.key, "cell_name": cell.name})
-        return
-    method = METHODS.get(cell.registered).load(model_dir)
-    example = feature_set(cell.split.frames(manifest)["test"].head(5), method.feature, progress=False)
-    # A variant registers under its own name ("/" is not allowed in a registered model's name).
-    log_and_register(method, data_hash=cell.data_hash, input_example=example, run_id=run_id,
-                     name=registered_name(cell.method.replace("/", "."), cell.corpus),
-                     tags={"cell": cell.key, "cell_name": cell.name})
-
-
 class CellRecorder:
     """Claims, records and ends the MLflow runs of one suite execution (the executors' :class:`Recorder`).
 
@@ -162,10 +135,10 @@ class CellRecorder:
         self.client, self.exp_id, self.parent_id, self.suite = client, exp_id, parent_id, suite
         self.manifests, self.summary, self.bar = manifests, summary, bar
         self.provenance = _provenance(suite)
-        self.open_runs: dict[str, Cell | TTSCell] = {}
-        self.elsewhere: dict[str, Cell | TTSCell] = {}   # cell key -> cell another run holds
+        self.open_runs: dict[str, GridCell] = {}
+        self.elsewhere: dict[str, GridCell] = {}   # cell key -> cell another run holds
 
-    def _create_run(self, cell: Cell | TTSCell) -> str:
+    def _create_run(self, cell: GridCell) -> str:
         tags = {**cell.tags(self.suite.name), **tracking.provenance_tags(), "mlflow.parentRunId": self.parent_id}
         run_id = self.client.create_run(self.exp_id, run_name=cell.name, tags=tags).info.run_id
         self.open_runs[run_id] = cell
@@ -196,7 +169,7 @@ class CellRecorder:
             try:
                 _log_cell(self.client, run_id, cell, outcome, self.provenance)
                 if outcome.model_dir is not None:
-                    _register_model(run_id, cell, outcome.model_dir, self.manifests[cell.corpus])
+                    cell.register_model(run_id, outcome.model_dir, self.manifests[cell.corpus])
             except Exception as exc:  # noqa: BLE001  (a cell that cannot be recorded is a failed cell)
                 outcome = exc
         if isinstance(outcome, BaseException):
@@ -211,11 +184,7 @@ class CellRecorder:
         else:
             self.client.set_terminated(run_id, status="FINISHED")
             self.summary.ran += 1
-            metrics = outcome.metrics
-            shown = (f"emotion acc={metrics.get('emotion_accuracy', float('nan')):.3f} "
-                     f"WER={metrics.get('wer', float('nan')):.3f}" if isinstance(cell, TTSCell)
-                     else f"UA={metrics.get('ua', float('nan')):.3f}")
-            self.bar.set_postfix_str(f"{cell.name} {shown}")
+            self.bar.set_postfix_str(f"{cell.name} {cell.summary_line(outcome.metrics)}")
         self.bar.update()
 
     def fail_open(self) -> None:
@@ -244,7 +213,7 @@ def _error_text(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, CellError) else f"{type(exc).__name__}: {exc}"
 
 
-def log_on_worker(client, run_id: str, cell: Cell | TTSCell, outcome: CellResult | Exception,
+def log_on_worker(client, run_id: str, cell: GridCell, outcome: CellResult | Exception,
                   provenance: dict[str, str], manifest: pd.DataFrame, worker_log: str,
                   tags: dict[str, str] | None = None) -> LoggedCell | CellError:
     """Log a cell's result from the (remote) worker that made it, as the driver would (``_log_cell``,
@@ -261,7 +230,7 @@ def log_on_worker(client, run_id: str, cell: Cell | TTSCell, outcome: CellResult
             return CellError.of(outcome)
         _log_cell(client, run_id, cell, outcome, provenance)
         if outcome.model_dir is not None:
-            _register_model(run_id, cell, outcome.model_dir, manifest)
+            cell.register_model(run_id, outcome.model_dir, manifest)
         return LoggedCell({k: float(v) for k, v in outcome.metrics.items()}, socket.gethostname())
     except Exception as exc:  # noqa: BLE001
         return CellError.of(exc)

@@ -1,16 +1,21 @@
-"""The SER grid cell: (corpus, protocol, split, method, seed); trained once per training group, scored per cell."""
+"""The SER grid cell: (corpus, protocol, split, method, seed); trained once per training group, scored per cell.
+
+A :class:`benchmark.runner.cells.GridCell`: its group fits the method once on the shared train/val
+split (:func:`run_cells`) and scores each cell's test set (predictions, metrics, the confusion
+figure, the embeddings and speaker probe where the protocol keeps them).
+"""
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from benchmark import tracking
-from benchmark.runner.cells import CellResult, _digest, method_feature
+from benchmark.runner.cells import CellResult, FeatureNeed, _digest, method_feature
 from benchmark.runner.pool import worker_manifest
 from benchmark.splits import Split
 from benchmark.suite import ProtocolSpec, variant_name
@@ -28,6 +33,8 @@ class Cell:
     hparams: dict[str, Any]
     seed: int
     base_method: str | None = None   # the registered method of a variant (None: ``method`` itself)
+
+    chained = False  # one job per training group: one fit, every cell of the group scored on it
 
     @property
     def registered(self) -> str:
@@ -61,6 +68,49 @@ class Cell:
     @property
     def name(self) -> str:
         return f"{self.method}/{self.protocol.label}/{self.split.fold}/seed{self.seed}"
+
+    @property
+    def protocol_label(self) -> str:
+        return self.protocol.label
+
+    @property
+    def n_train(self) -> int:
+        return len(self.split.train_ids)
+
+    @property
+    def schedule_rank(self) -> int:
+        """Networks on frames (log-mel, an encoder layer's frames) are the slow ones: they start first."""
+        from benchmark.features import make_config
+
+        return 0 if make_config(method_feature(self.registered, self.hparams)).frame_level else 1
+
+    def params(self) -> dict[str, Any]:
+        return {"data_hash": self.data_hash, "split_digest": self.split.digest()}
+
+    def feature_needs(self) -> list[FeatureNeed]:
+        return [FeatureNeed(method_feature(self.registered, self.hparams))]
+
+    def summary_line(self, metrics: dict[str, float]) -> str:
+        return f"UA={metrics.get('ua', float('nan')):.3f}"
+
+    @classmethod
+    def run_group(cls, cells: Sequence[Any], manifest: pd.DataFrame | None, *, n_bootstrap: int,
+                  models_dir: str | None, work_dir: str | None) -> list[CellResult | Exception]:
+        return run_cells(list(cells), manifest, n_bootstrap, models_dir)
+
+    def register_model(self, run_id: str, model_dir: str, manifest: pd.DataFrame) -> None:
+        """Log the fitted method to its run as a pyfunc model and register it as
+        ``emobench-<method>-<corpus>`` (one version per cell, tagged with the cell)."""
+        from benchmark.features import feature_set
+        from benchmark.methods import METHODS
+        from benchmark.model_registry import log_and_register, registered_name
+
+        method = METHODS.get(self.registered).load(model_dir)
+        example = feature_set(self.split.frames(manifest)["test"].head(5), method.feature, progress=False)
+        # A variant registers under its own name ("/" is not allowed in a registered model's name).
+        log_and_register(method, data_hash=self.data_hash, input_example=example, run_id=run_id,
+                         name=registered_name(self.method.replace("/", "."), self.corpus),
+                         tags={"cell": self.key, "cell_name": self.name})
 
     def tags(self, suite: str) -> dict[str, str]:
         from benchmark.features.base import feature_label

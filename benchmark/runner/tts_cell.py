@@ -1,4 +1,11 @@
-"""The TTS cell: one system (a conditioning method, ``none`` or a reference) of one (corpus, seed) group."""
+"""The TTS cell: one system (a conditioning method, ``none`` or a reference) of one (corpus, seed) group.
+
+A :class:`benchmark.runner.cells.GridCell` of protocol ``tts``: its predictions table holds the
+judge's labels of the system's audio against the intended emotions, and ``tts/per_utterance.parquet``
+the Whisper WER/CER, MCD and prosody scores per utterance. A group is *chained*: its systems run one
+job each, one after the other, the first training the judge and the base acoustic model into the
+group's work folder, which the next load (``benchmark.tts.evaluate.TTSBench``).
+"""
 from __future__ import annotations
 
 import json
@@ -6,13 +13,13 @@ import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from benchmark import tracking
-from benchmark.runner.cells import CellResult, _digest
+from benchmark.runner.cells import CellResult, FeatureNeed, _digest
 from benchmark.runner.pool import worker_manifest
 
 log = logging.getLogger(__name__)
@@ -31,6 +38,9 @@ class TTSCell:
 
     protocol_label = "tts"
     fold = "heldout"
+    chained = True       # the systems of a group run one after another in the group's work folder
+    schedule_rank = -1   # a TTS group trains a base model and scores every system: minutes on one worker
+    n_train = None
 
     @property
     def key(self) -> str:
@@ -50,6 +60,36 @@ class TTSCell:
     @property
     def name(self) -> str:
         return f"{self.system}/tts/seed{self.seed}"
+
+    def params(self) -> dict[str, Any]:
+        return {"data_hash": self.data_hash,
+                **{f"tts.{k}": json.dumps(v, sort_keys=True, default=str) if isinstance(v, (dict, list)) else v
+                   for k, v in self.config.items()}}
+
+    def feature_needs(self) -> list[FeatureNeed]:
+        from benchmark.tts.evaluate import TTSEvalConfig
+
+        tts = TTSEvalConfig(**self.config)
+        # the TTS targets and the judge's input, on the rows of the synthesized language
+        return [FeatureNeed(feature, tts.language) for feature in sorted({"logmel", tts.judge_feature})]
+
+    def summary_line(self, metrics: dict[str, float]) -> str:
+        return (f"emotion acc={metrics.get('emotion_accuracy', float('nan')):.3f} "
+                f"WER={metrics.get('wer', float('nan')):.3f}")
+
+    @classmethod
+    def run_group(cls, cells: Sequence[Any], manifest: pd.DataFrame | None, *, n_bootstrap: int,
+                  models_dir: str | None, work_dir: str | None) -> list[CellResult | Exception]:
+        work = None if work_dir is None else str(Path(work_dir) / cells[0].training_key)
+        return run_tts_cells(list(cells), manifest, models_dir, work_dir=work)
+
+    def register_model(self, run_id: str, model_dir: str, manifest: pd.DataFrame) -> None:
+        """Log the system's TTS model to its run as a pyfunc model and register it
+        (``emobench-tts-<conditioner>-<corpus>``)."""
+        from benchmark.tts.model_registry import log_and_register_tts
+
+        log_and_register_tts(model_dir, data_hash=self.data_hash, corpus=self.corpus, run_id=run_id,
+                             tags={"cell": self.key, "cell_name": self.name})
 
     def tags(self, suite: str) -> dict[str, str]:
         from benchmark.tts.evaluate import REFERENCE_SYSTEMS, TTSEvalConfig

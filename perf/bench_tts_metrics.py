@@ -31,7 +31,7 @@ def main() -> None:
 
     from benchmark.corpora.embedded import load_embedded
     from benchmark.tts.asr import AsrSettings, Transcriber
-    from benchmark.tts.evaluate import split_sentences
+    from benchmark.tts.split import split_sentences
     from benchmark.tts.judge import EmotionJudge
     from benchmark.tts.prosody import ProsodySettings
     from benchmark.tts.scorers import ScorerContext, build_scorer

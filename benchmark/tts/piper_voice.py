@@ -13,7 +13,7 @@ is drawn by the ONNX graph, so every recording of a sentence shares one
 rendering) and a manifest that ``emobench score-tts`` reads: ``utt_id, wav,
 text, emotion, reference, language, speaker``. :func:`heldout_rows` picks the
 embedded corpus's held-out English test sentences exactly as the TTS grid does
-(:func:`benchmark.tts.evaluate.split_sentences`).
+(:func:`benchmark.tts.split.split_sentences`).
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def load_voice(model: str | Path | None = None, config: str | Path | None = None
 def heldout_rows(manifest: pd.DataFrame, language: str = "en", heldout_sentences: int = 5, seed: int = 0
                  ) -> pd.DataFrame:
     """The held-out test recordings of ``language`` as the TTS grid draws them (same split, same seed)."""
-    from benchmark.tts.evaluate import split_sentences
+    from benchmark.tts.split import split_sentences
 
     rows = manifest[(manifest["language"] == language) & manifest["text"].notna()]
     rows = rows[rows["text"].astype(str).str.strip() != ""].reset_index(drop=True)

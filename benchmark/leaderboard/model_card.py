@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import yaml
 from huggingface_hub import EvalResult
 from huggingface_hub.repocard_data import eval_results_to_model_index
@@ -28,7 +29,7 @@ def _is_tts_board(d: LeaderboardDef) -> bool:
     return d.protocol == TTS_PROTOCOL or any(is_tts_metric(c) for c in d.columns)
 
 
-def _split(board: Leaderboard, entry: Any) -> str:
+def _split(board: Leaderboard, entry: pd.Series) -> str:
     """What the numbers are computed on, in words: protocol, folds, seeds, speaker independence."""
     d = board.definition
     seeds = int(entry["seeds"])

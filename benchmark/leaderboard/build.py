@@ -42,6 +42,7 @@ from benchmark.leaderboard.columns import PROBE_METRICS, is_prediction_metric, i
 from benchmark.leaderboard.definition import LeaderboardDef, Significance, load_definition, suite_tracking_uri
 from benchmark.leaderboard.tts_columns import score_tts, tts_utterances
 from benchmark.metrics.stacked import (
+    Scored,
     Stacked,
     class_labels,
     mcnemar_seeds,
@@ -184,8 +185,6 @@ def probe_scores(cells: pd.DataFrame, tracking_uri: str | None = None) -> dict[s
 def build_leaderboard(definition: LeaderboardDef | str | Path, tracking_uri: str | None = None, *,
                       progress: bool = True) -> Leaderboard:
     """Compute a leaderboard from the suite's MLflow records (see the module docstring for the statistics)."""
-    from tqdm.auto import tqdm
-
     from benchmark.tracking import code_version
 
     if not isinstance(definition, BaseModel):
@@ -195,17 +194,7 @@ def build_leaderboard(definition: LeaderboardDef | str | Path, tracking_uri: str
 
         return build_claims_board(definition, tracking_uri, progress=progress)  # type: ignore[return-value,arg-type]
     uri = tracking_uri or suite_tracking_uri(definition.suite)
-    cells = results.load_cells(uri, definition.suite, protocol=definition.protocol, corpus=definition.corpus)
-    chosen = select_cells(cells, definition) if not cells.empty else cells
-    if chosen.empty:
-        raise NoCellsError(f"leaderboard {definition.name}: no finished cell runs of suite {definition.suite!r}, "
-                            f"protocol {definition.protocol!r}"
-                            + (f", corpus {definition.corpus!r}" if definition.corpus else "")
-                            + f" at {uri}; run `emobench run {definition.suite}` first")
-    chosen, board_notes = complete_seeds(chosen)
-    if chosen.empty:
-        raise EmobenchError(f"leaderboard {definition.name}: no method has a seed with every fold; "
-                            + "; ".join(board_notes))
+    chosen, board_notes = _board_cells(definition, uri)
     methods = sorted(chosen["method"].astype(str).unique())
     references = [m for m in definition.references if m in methods]
     ranked = [m for m in methods if m not in references]
@@ -213,28 +202,7 @@ def build_leaderboard(definition: LeaderboardDef | str | Path, tracking_uri: str
         raise EmobenchError(f"leaderboard {definition.name}: only reference systems ({', '.join(references)}) "
                             "have finished cells; nothing to rank")
     board_notes += [f"reference {r}: no finished cells" for r in definition.references if r not in methods]
-    stacks: dict[str, Stacked] = {}
-    all_pred = []
-    for method in tqdm(methods, desc=f"leaderboard {definition.name}", unit="method", disable=not progress):
-        pred = stacked_predictions(chosen[chosen["method"] == method], uri)
-        all_pred.append(pred)
-        stacks[method] = Stacked.from_frame(pred)
-    labels = class_labels(pd.concat(all_pred, ignore_index=True))
-    n_boot, boot_seed = definition.n_bootstrap, definition.seed
-    scored = {}
-    tts_columns = [c for c in definition.columns if is_tts_metric(c)]
-    for method, stacked in stacks.items():
-        weights = resample_weights(stacked.items, n_boot, boot_seed, definition.aggregate)
-        scored[method] = score_stacked(stacked, labels, definition.aggregate, weights)
-        if tts_columns:   # resampled with the very weights of the prediction metrics
-            tts = score_tts(stacked, tts_utterances(chosen[chosen["method"] == method], uri), tts_columns,
-                            definition.aggregate, weights)
-            for part in ("value", "sd", "low", "high", "boot", "per_seed"):
-                getattr(scored[method], part).update(getattr(tts, part))
-    bad = [c for c in definition.columns if is_prediction_metric(c) and c not in scored[methods[0]].value]
-    if bad:
-        raise EmobenchError(f"leaderboard {definition.name}: columns {bad} name classes absent from the test "
-                            f"sets (classes: {', '.join(labels)})")
+    stacks, scored = _score_methods(definition, chosen, methods, uri, progress)
 
     rank_by = definition.rank_by
     order = sorted(ranked, key=lambda m: (-np.nan_to_num(scored[m].value[rank_by], nan=-np.inf), m))
@@ -254,12 +222,7 @@ def build_leaderboard(definition: LeaderboardDef | str | Path, tracking_uri: str
                 board_notes.append(f"{method}: no test embeddings logged, so no speaker probe")
         p = float("nan")
         if method != leader and method not in references:
-            if stacks[method].test_set() != stacks[leader].test_set():
-                board_notes.append(f"{method}: its test utterances differ from the leader's, so no paired test")
-            elif definition.significance.test == "paired_bootstrap":
-                p = paired_bootstrap_p(scored[leader].boot[rank_by], s.boot[rank_by])
-            else:
-                p = mcnemar_seeds(stacks[leader], stacks[method])
+            p = _p_vs_leader(definition, stacks, scored, leader, method, board_notes)
         if definition.significance.power is not None:
             row.update(_mdd_vs_leader(stacks, leader, method, definition.significance))
         row.update(still_improving=results.still_improving(group),
@@ -269,13 +232,78 @@ def build_leaderboard(definition: LeaderboardDef | str | Path, tracking_uri: str
                    reference=method in references, run_ids=sorted(group["run_id"]))
         rows.append(row)
     entries = pd.DataFrame(rows)
+    entries.insert(0, "rank", _ranks(entries, rank_by))
+    return Leaderboard(definition, entries, uri, len(chosen), board_notes,
+                       datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), code_version())
+
+
+def _board_cells(definition: LeaderboardDef, uri: str) -> tuple[pd.DataFrame, list[str]]:
+    """The finished cells the board scores (its selection, each method's seeds that have every fold) and the
+    notes on what was left out; no cell at all is a :class:`NoCellsError`."""
+    cells = results.load_cells(uri, definition.suite, protocol=definition.protocol, corpus=definition.corpus)
+    chosen = select_cells(cells, definition) if not cells.empty else cells
+    if chosen.empty:
+        raise NoCellsError(f"leaderboard {definition.name}: no finished cell runs of suite {definition.suite!r}, "
+                           f"protocol {definition.protocol!r}"
+                           + (f", corpus {definition.corpus!r}" if definition.corpus else "")
+                           + f" at {uri}; run `emobench run {definition.suite}` first")
+    chosen, board_notes = complete_seeds(chosen)
+    if chosen.empty:
+        raise EmobenchError(f"leaderboard {definition.name}: no method has a seed with every fold; "
+                            + "; ".join(board_notes))
+    return chosen, board_notes
+
+
+def _score_methods(definition: LeaderboardDef, chosen: pd.DataFrame, methods: list[str], uri: str,
+                   progress: bool) -> tuple[dict[str, Stacked], dict[str, Scored]]:
+    """Each method's stacked predictions and its scores (value, sd, CI, resamples) on every column; the TTS
+    columns are resampled with the very weights of the prediction metrics."""
+    from tqdm.auto import tqdm
+
+    stacks: dict[str, Stacked] = {}
+    all_pred = []
+    for method in tqdm(methods, desc=f"leaderboard {definition.name}", unit="method", disable=not progress):
+        pred = stacked_predictions(chosen[chosen["method"] == method], uri)
+        all_pred.append(pred)
+        stacks[method] = Stacked.from_frame(pred)
+    labels = class_labels(pd.concat(all_pred, ignore_index=True))
+    scored = {}
+    tts_columns = [c for c in definition.columns if is_tts_metric(c)]
+    for method, stacked in stacks.items():
+        weights = resample_weights(stacked.items, definition.n_bootstrap, definition.seed, definition.aggregate)
+        scored[method] = score_stacked(stacked, labels, definition.aggregate, weights)
+        if tts_columns:
+            tts = score_tts(stacked, tts_utterances(chosen[chosen["method"] == method], uri), tts_columns,
+                            definition.aggregate, weights)
+            for part in ("value", "sd", "low", "high", "boot", "per_seed"):
+                getattr(scored[method], part).update(getattr(tts, part))
+    bad = [c for c in definition.columns if is_prediction_metric(c) and c not in scored[methods[0]].value]
+    if bad:
+        raise EmobenchError(f"leaderboard {definition.name}: columns {bad} name classes absent from the test "
+                            f"sets (classes: {', '.join(labels)})")
+    return stacks, scored
+
+
+def _p_vs_leader(definition: LeaderboardDef, stacks: dict[str, Stacked], scored: dict[str, Scored], leader: str,
+                 method: str, board_notes: list[str]) -> float:
+    """The p-value of ``method`` against the leader on the ranking metric (the definition's test); NaN, and a
+    note, when their test utterances differ so that no paired test applies."""
+    if stacks[method].test_set() != stacks[leader].test_set():
+        board_notes.append(f"{method}: its test utterances differ from the leader's, so no paired test")
+        return float("nan")
+    if definition.significance.test == "paired_bootstrap":
+        rank_by = definition.rank_by
+        return paired_bootstrap_p(scored[leader].boot[rank_by], scored[method].boot[rank_by])
+    return mcnemar_seeds(stacks[leader], stacks[method])
+
+
+def _ranks(entries: pd.DataFrame, rank_by: str) -> pd.Series:
+    """1 for the best ``rank_by``, ties sharing the better rank, the ranked rows' count for a missing value.
+    Reference rows have no rank (shown as "ref."): a nullable integer column keeps the others integers."""
     is_ranked = ~entries["reference"]
     values = entries.loc[is_ranked, rank_by].round(12)
     rank = values.rank(method="min", ascending=False).fillna(int(is_ranked.sum())).astype(int)
-    # Reference rows have no rank (shown as "ref."): a nullable integer column keeps the others integers.
-    entries.insert(0, "rank", rank.reindex(entries.index).astype("Int64") if references else rank)
-    return Leaderboard(definition, entries, uri, len(chosen), board_notes,
-                       datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), code_version())
+    return rank.reindex(entries.index).astype("Int64") if not is_ranked.all() else rank
 
 
 def _mdd_vs_leader(stacks: dict[str, Stacked], leader: str, method: str, sig: Significance) -> dict[str, float]:

@@ -204,6 +204,7 @@ def _fit(model: AcousticModel, train_items: list[Encoded], val_batches: list[Bat
             total_val += (vlogs["mel_l1"] + vlogs["duration_mse"]) * len(b.speakers)
         return -total_val / n_val  # higher is better (the Trainer's "val_ua")
 
+    # device "cpu": the batches are built on the CPU, where the model trains (config.device is recorded only)
     trainer = Trainer("tts_acoustic", TrainConfig(
         epochs=config.epochs, lr=config.lr, weight_decay=config.weight_decay, patience=config.patience,
         grad_clip=config.grad_clip, device="cpu", progress=config.progress), seed=config.seed)

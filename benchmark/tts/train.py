@@ -209,7 +209,7 @@ def _fit(model: AcousticModel, train_items: list[Encoded], val_batches: list[Bat
         epochs=config.epochs, lr=config.lr, weight_decay=config.weight_decay, patience=config.patience,
         grad_clip=config.grad_clip, device="cpu", progress=config.progress), seed=config.seed)
     trainer.fit(model, lambda epoch, rng: acoustic_batches(train_items, config.batch_size, config.crop_frames, rng),
-                lambda m, cropped, epoch: _logging_loss(*batch_loss(model, cropped, config.mel_loss)),
+                lambda m, cropped, epoch: batch_loss(model, cropped, config.mel_loss),
                 validate if val_batches else None,
                 # fused: one kernel over all parameters per step instead of a dozen small ops per tensor
                 optimiser_options={"fused": True}, scheduler=_scheduler(total, config))
@@ -358,7 +358,7 @@ def _finetune_variances(model: AcousticModel, items: list[Encoded],
         e_loss = masked_mean((e_pred - b.energy) ** 2, keep)
         logs = {"duration_mse": float(d_loss.detach()), "pitch_mse": float(p_loss.detach()),
                 "energy_mse": float(e_loss.detach())}
-        return _logging_loss(d_loss + p_loss + e_loss, logs)
+        return d_loss + p_loss + e_loss, logs
 
     total = len(length_groups([len(e.ids) for e in items], config.batch_size, np.random.default_rng(0))) * config.epochs
     trainer = _finetune_trainer("tts_finetune", config.epochs, config.lr, config)
@@ -400,7 +400,7 @@ def _finetune_decoder(model: AcousticModel, items: list[Encoded], config: TTSFin
     def step(m: torch.nn.Module, b: DecoderBatch, epoch: int) -> tuple[torch.Tensor, dict[str, float]]:
         out, out_pre = model.decode(b.h, b.pad, b.rel, model.decoder_condition(b.cond, b.emotion))
         keep = (~b.pad).unsqueeze(-1)
-        return _logging_loss(masked_mean((out - b.mel).abs(), keep) + masked_mean((out_pre - b.mel).abs(), keep))
+        return masked_mean((out - b.mel).abs(), keep) + masked_mean((out_pre - b.mel).abs(), keep), {}
 
     lengths = [len(e.mel) for e in items]
     total = len(length_groups(lengths, config.decoder_batch_size, np.random.default_rng(0))) * config.decoder_epochs
@@ -410,13 +410,6 @@ def _finetune_decoder(model: AcousticModel, items: list[Encoded], config: TTSFin
                 reseed=False)
     # the loss is the sum of two mel L1s (before and after the postnet): the record keeps their mean
     return [{"stage": "finetune_decoder", "epoch": r["epoch"], "mel_l1": r["loss"] / 2} for r in trainer.history]
-
-
-def _logging_loss(loss: torch.Tensor, logs: dict[str, float] | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-    """A step's loss with itself among its logs: a logged value replaces the Trainer's record of the same
-    name, so an epoch's ``loss`` is the float64 mean of the steps' losses, as the TTS histories saved with
-    every model have always held it (the Trainer's own mean is a float32 one)."""
-    return loss, {"loss": float(loss.detach()), **(logs or {})}
 
 
 def _without_lr(record: dict[str, Any]) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 class _FunctionalsMethod(Method):
     """z-scored functionals -> one estimator; subclasses say how the estimator is built and fitted."""
 
-    feature: ClassVar[str] = "functionals"
+    feature: str | dict[str, Any] = "functionals"   # frozen_logreg: a hyperparameter
 
     def __init__(self, **hparams: Any):
         super().__init__(**hparams)

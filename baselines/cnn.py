@@ -30,7 +30,9 @@ class CRNN(LogMelNetMethod):
     hp: CrnnHParams
 
 
-class _ClassWeighted:
+class _ClassWeighted(LogMelNetMethod):
+    """Mixin (before CNN or CRNN in the bases): the cross-entropy weighted by inverse class frequency."""
+
     def prepare_training(self) -> None:
         # Inverse class frequency, normalised to mean 1: every class weighs the same in the loss.
         w = self.class_counts_.sum() / np.maximum(self.class_counts_, 1) / len(self.class_counts_)

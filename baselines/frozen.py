@@ -17,7 +17,7 @@ the (synthetic) prosody.
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import Field, field_validator
 
@@ -42,7 +42,7 @@ class FrozenLogReg(LogRegBaseline):
     """Multinomial logistic regression on one frozen encoder layer's mean and standard deviation."""
 
     name = "frozen_logreg"
-    feature: ClassVar[str | dict[str, Any]] = DEFAULT_FEATURE
+    feature: str | dict[str, Any] = DEFAULT_FEATURE
     HParams = FrozenLogRegHParams
     hp: FrozenLogRegHParams
 

@@ -32,7 +32,7 @@ import os
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Callable, Iterable, Literal, TypeVar
 
 import numpy as np
 import torch
@@ -40,6 +40,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from tqdm.auto import tqdm
 
 from benchmark.errors import EmobenchError
+
+# The model type a fit's hooks see and it returns: fit trains and returns the module it is given.
+ModelT = TypeVar("ModelT", bound=torch.nn.Module)
 
 
 class TrainingError(EmobenchError):
@@ -149,14 +152,14 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.convergence: Convergence | None = None
 
-    def fit(self, model: torch.nn.Module, batches: Callable[[int, np.random.Generator], Iterable[Any]],
-            step: Callable[[torch.nn.Module, Any, int], tuple[torch.Tensor, dict[str, float]]],
-            validate: Callable[[torch.nn.Module], float] | None = None, *,
+    def fit(self, model: ModelT, batches: Callable[[int, np.random.Generator], Iterable[Any]],
+            step: Callable[[ModelT, Any, int], tuple[torch.Tensor, dict[str, float]]],
+            validate: Callable[[ModelT], float] | None = None, *,
             param_groups: Iterable[torch.nn.Parameter] | Iterable[dict[str, Any]] | None = None,
             optimiser_options: dict[str, Any] | None = None,
             scheduler: Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler] | None = None,
-            reseed: bool = True) -> torch.nn.Module:
-        """Train ``model``; the keyword hooks are optional (module docstring).
+            reseed: bool = True) -> ModelT:
+        """Train ``model`` and return it (best epoch's weights); the keyword hooks are optional (module docstring).
 
         ``param_groups``: what AdamW optimises, tensors or parameter groups with their own
         ``lr``/``weight_decay`` (default: every parameter of ``model``, at the config's). Gradients

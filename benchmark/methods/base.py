@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from benchmark.errors import ConfigError
+from benchmark.errors import ConfigError, EmobenchError
 from benchmark.featureset import FeatureSet
 from benchmark.registry import Registry
 
@@ -52,7 +52,9 @@ class Method(ABC):
     """Base class: subclasses set ``name``, ``feature`` and ``HParams``."""
 
     name: ClassVar[str]
-    feature: ClassVar[str]            # feature registry name, e.g. "logmel" or "functionals"
+    # The feature it consumes: a registry name ("logmel", "functionals") or a feature config. A per-class
+    # default that an instance may override (methods whose feature is a hyperparameter set it in __init__).
+    feature: str | dict[str, Any]
     HParams: ClassVar[type[HParams]] = HParams
 
     def __init__(self, **hparams: Any):
@@ -65,6 +67,12 @@ class Method(ABC):
     @property
     def hparams(self) -> dict[str, Any]:
         return self.hp.model_dump()
+
+    def _fitted_classes(self) -> list[str]:
+        """``classes_`` of a fitted (or loaded) method."""
+        if self.classes_ is None:
+            raise EmobenchError(f"method {self.name}: call fit() or load() first")
+        return self.classes_
 
     @abstractmethod
     def fit(self, train: FeatureSet, val: FeatureSet | None = None) -> "Method":

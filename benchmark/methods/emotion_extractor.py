@@ -105,10 +105,11 @@ class EmotionExtractor(LogMelNetMethod):
     hp: EmotionExtractorHParams
 
     def prepare_training(self) -> None:
+        classes = self._fitted_classes()
         self.multiplicity_ = (class_multiplicities(self.class_counts_, self.hp.multiplicity_power,
                                                    self.hp.max_multiplicity)
-                              if self.hp.class_aware else np.ones(len(self.classes_), dtype=int))
-        self.neutral_index_ = self.classes_.index(NEUTRAL) if NEUTRAL in self.classes_ else None
+                              if self.hp.class_aware else np.ones(len(classes), dtype=np.int64))
+        self.neutral_index_ = classes.index(NEUTRAL) if NEUTRAL in classes else None
         self.neutral_by_speaker_: dict[str, np.ndarray] = {}
         if self.neutral_index_ is not None:
             for s in np.unique(self.train_speakers_):
@@ -123,7 +124,7 @@ class EmotionExtractor(LogMelNetMethod):
         (``benchmark.methods.augmentation``); ``target`` holds the soft targets."""
         hp, store = self.hp, self.train_store_
         y = self.train_y_[rows]
-        target = np.eye(len(self.classes_), dtype=np.float32)[y]
+        target = np.eye(len(self._fitted_classes()), dtype=np.float32)[y]
         lengths = store.lengths[rows]
         mixing = np.zeros(len(rows), dtype=bool)
         if hp.neutral_mix_prob > 0 and self.neutral_index_ is not None:
@@ -147,10 +148,10 @@ class EmotionExtractor(LogMelNetMethod):
         x = pad_frames(x, self.min_frames)
         lengths_t, target_t = torch.from_numpy(lengths), torch.from_numpy(target)
         if hp.mixup:
-            lam = float(rng.beta(hp.mixup_alpha, hp.mixup_alpha))
+            mix = float(rng.beta(hp.mixup_alpha, hp.mixup_alpha))
             perm = torch.from_numpy(rng.permutation(len(rows)))
-            x = lam * x + (1 - lam) * x[perm]
-            target_t = lam * target_t + (1 - lam) * target_t[perm]
+            x = mix * x + (1 - mix) * x[perm]
+            target_t = mix * target_t + (1 - mix) * target_t[perm]
             lengths_t = torch.maximum(lengths_t, lengths_t[perm])
         return {"x": x, "lengths": lengths_t, "target": target_t}
 
@@ -173,7 +174,7 @@ class EmotionExtractor(LogMelNetMethod):
                 x = apply_masks(x, *draw_masks(bands, hp.freq_masks, hp.freq_mask_bands, rng), dim=2)
         return x, lengths
 
-    def loss(self, model: nn.Module, batch: dict[str, Any], epoch: int):
+    def loss(self, model: nn.ModuleDict, batch: dict[str, Any], epoch: int) -> tuple[torch.Tensor, dict[str, float]]:
         logits = model["head"](model["encoder"](batch["x"], batch["lengths"]))
         loss = -(batch["target"] * torch.log_softmax(logits, dim=1)).sum(dim=1).mean()
         return loss, {}

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Callable, Literal
 
 import numpy as np
 import torch
@@ -72,6 +72,7 @@ class LayerWeightedProbe(nn.Module):
     def __init__(self, n_layers: int, dims: int, n_classes: int, head: str, hidden: int, dropout: float):
         super().__init__()
         self.layer_logits = nn.Parameter(torch.zeros(n_layers))
+        self.head: nn.Module
         if head == "linear":
             self.head = nn.Linear(dims, n_classes)
         else:
@@ -89,7 +90,7 @@ class SuperbProbe(Method):
     """Learned softmax layer weights + mean pooling + linear/MLP head on a frozen encoder."""
 
     name = "superb_probe"
-    feature: ClassVar[str | dict[str, Any]] = DEFAULT_FEATURE
+    feature: str | dict[str, Any] = DEFAULT_FEATURE
     HParams = ProbeHParams
     hp: ProbeHParams
 
@@ -104,16 +105,17 @@ class SuperbProbe(Method):
         seed_everything(self.hp.seed)
         if val is None or not len(val):
             train, val = hold_out_speakers(train, self.hp.val_speaker_fraction, np.random.default_rng(self.hp.seed))
-        self.classes_, y = train_labels(train, self.name)
+        classes, y = train_labels(train, self.name)
+        self.classes_ = classes
         X = self._layers(train)
         self.scaler_ = Standardizer.fit(X.reshape(len(X), -1))
         Z = torch.from_numpy(self._z(X))
         targets = torch.from_numpy(y)
         weight = None
         if self.hp.class_weight == "balanced":
-            counts = np.bincount(y, minlength=len(self.classes_)).astype(np.float64)
+            counts = np.bincount(y, minlength=len(classes)).astype(np.float64)
             weight = torch.tensor(len(y) / (len(counts) * np.maximum(counts, 1)), dtype=torch.float32)
-        self.model_ = LayerWeightedProbe(X.shape[1], X.shape[2], len(self.classes_), self.hp.head, self.hp.hidden,
+        self.model_ = LayerWeightedProbe(X.shape[1], X.shape[2], len(classes), self.hp.head, self.hp.hidden,
                                          self.hp.dropout)
         config = TrainConfig(epochs=self.hp.epochs, batch_size=self.hp.batch_size, lr=self.hp.lr,
                              weight_decay=self.hp.weight_decay, patience=self.hp.patience, device=self.hp.device,
@@ -128,22 +130,28 @@ class SuperbProbe(Method):
                 rows = torch.from_numpy(order[s : s + self.hp.batch_size])
                 yield Z[rows].to(device), targets[rows].to(device)
 
-        def step(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], epoch: int):
+        def step(model: LayerWeightedProbe, batch: tuple[torch.Tensor, torch.Tensor],
+                 epoch: int) -> tuple[torch.Tensor, dict[str, float]]:
             x, t = batch
             return nn.functional.cross_entropy(model(x), t, weight=weight), {}
 
-        val_labels = None if val is None else np.asarray(val.y).astype(str)
-
-        def validate(model: nn.Module) -> float:
-            keep = np.isin(val_labels, self.classes_)
-            pred = np.asarray(self.classes_)[self._proba(val, model).argmax(axis=1)]
-            return balanced_accuracy_score(val_labels[keep], pred[keep])
-
+        validate = self._validator(val, classes) if val is not None and len(val) else None
         with torch_threads(self.hp.threads):
-            self.model_ = trainer.fit(self.model_, batches, step, validate if val is not None and len(val) else None)
+            self.model_ = trainer.fit(self.model_, batches, step, validate)
         self.model_.cpu()
         self.history_ = trainer.history
         return self
+
+    def _validator(self, val: FeatureSet, classes: list[str]) -> Callable[[LayerWeightedProbe], float]:
+        """Validation UA for early stopping (classes unseen in training left out)."""
+        val_labels = np.asarray(val.y).astype(str)
+
+        def validate(model: LayerWeightedProbe) -> float:
+            keep = np.isin(val_labels, classes)
+            pred = np.asarray(classes)[self._proba(val, model).argmax(axis=1)]
+            return balanced_accuracy_score(val_labels[keep], pred[keep])
+
+        return validate
 
     def layer_weights(self) -> np.ndarray:
         """The learned softmax weights over the encoder's layers (sum to 1)."""
@@ -163,7 +171,8 @@ class SuperbProbe(Method):
         meta = {"method": self.name, "hparams": self.hparams, "classes": self.classes_,
                 "shape": list(self.shape_), "layer_weights": self.layer_weights().tolist()}
         (path / "method.json").write_text(json.dumps(meta, indent=2))
-        np.savez(path / "normalisation.npz", **self.scaler_.arrays())
+        stats = self.scaler_.arrays()
+        np.savez(path / "normalisation.npz", mean=stats["mean"], scale=stats["scale"])   # what load() reads
         torch.save(self.model_.state_dict(), path / "weights.pt")
         return path
 
@@ -178,7 +187,7 @@ class SuperbProbe(Method):
         stats = np.load(path / "normalisation.npz", allow_pickle=False)
         method.scaler_ = Standardizer(stats["mean"], stats["scale"])
         n_layers, dims = meta["shape"]
-        method.model_ = LayerWeightedProbe(n_layers, dims, len(method.classes_), method.hp.head, method.hp.hidden,
+        method.model_ = LayerWeightedProbe(n_layers, dims, len(meta["classes"]), method.hp.head, method.hp.hidden,
                                            method.hp.dropout)
         # weights_only: a weights file can hold tensors, never code.
         method.model_.load_state_dict(torch.load(path / "weights.pt", map_location="cpu", weights_only=True))
@@ -214,7 +223,7 @@ class SuperbProbe(Method):
     def _z(self, X: np.ndarray) -> np.ndarray:
         return self.scaler_.transform(X.reshape(len(X), -1)).reshape(X.shape).astype(np.float32)
 
-    def _forward(self, batch: FeatureSet, model: nn.Module, what: str) -> np.ndarray:
+    def _forward(self, batch: FeatureSet, model: LayerWeightedProbe, what: str) -> np.ndarray:
         self._check_fitted()
         device = next(model.parameters()).device
         was_training = model.training
@@ -225,6 +234,6 @@ class SuperbProbe(Method):
         model.train(was_training)
         return out.cpu().numpy().astype(np.float64)
 
-    def _proba(self, batch: FeatureSet, model: nn.Module) -> np.ndarray:
+    def _proba(self, batch: FeatureSet, model: LayerWeightedProbe) -> np.ndarray:
         proba = self._forward(batch, model, "proba")
         return proba / proba.sum(axis=1, keepdims=True)

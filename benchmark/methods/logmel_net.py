@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, cast
 
 import numpy as np
 import torch
@@ -169,7 +169,7 @@ def pad_frames(x: torch.Tensor, min_frames: int) -> torch.Tensor:
 class LogMelNetMethod(Method):
     """Base of every neural log-mel method: subclasses give ``build`` and ``loss``."""
 
-    feature: ClassVar[str] = "logmel"
+    feature: str | dict[str, Any] = "logmel"
     HParams = LogMelHParams
     hp: LogMelHParams
 
@@ -179,12 +179,12 @@ class LogMelNetMethod(Method):
 
     # ---------------------------------------------------------------- hooks
 
-    def build(self, n_mels: int, n_classes: int, n_speakers: int) -> nn.Module:
+    def build(self, n_mels: int, n_classes: int, n_speakers: int) -> nn.ModuleDict:
         """A module with ``encoder`` (-> embedding) and ``head`` (embedding -> logits)."""
         encoder = LogMelEncoder(n_mels, self.hp.channels, self.hp.rnn_hidden, self.hp.embedding_dim, self.hp.dropout)
         return nn.ModuleDict({"encoder": encoder, "head": nn.Linear(self.hp.embedding_dim, n_classes)})
 
-    def loss(self, model: nn.Module, batch: dict[str, Any], epoch: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, model: nn.ModuleDict, batch: dict[str, Any], epoch: int) -> tuple[torch.Tensor, dict[str, float]]:
         logits = model["head"](model["encoder"](batch["x"], batch["lengths"]))
         return nn.functional.cross_entropy(logits, batch["y"], weight=self.class_weights_), {}
 
@@ -210,7 +210,8 @@ class LogMelNetMethod(Method):
         rng = np.random.default_rng(self.hp.seed)
         if val is None or not len(val):
             train, val = hold_out_speakers(train, self.hp.val_speaker_fraction, rng)
-        self.classes_, y = train_labels(train, self.name)
+        classes, y = train_labels(train, self.name)
+        self.classes_ = classes
         frames = np.concatenate(train.X)
         self.mean_, self.std_ = frames.mean(axis=0), frames.std(axis=0) + 1e-5
         self.train_x_ = [self._normalise(x) for x in train.X]
@@ -218,10 +219,10 @@ class LogMelNetMethod(Method):
         self.train_y_ = y
         self.train_speakers_ = np.asarray(train.speakers).astype(str)
         self.speaker_ids_ = sorted(set(self.train_speakers_.tolist()))
-        counts = np.bincount(y, minlength=len(self.classes_)).astype(np.float64)
+        counts = np.bincount(y, minlength=len(classes)).astype(np.float64)
         self.class_counts_ = counts
-        self.class_weights_ = None
-        self.model_ = self.build(self.mean_.shape[0], len(self.classes_), len(self.speaker_ids_))
+        self.class_weights_: torch.Tensor | None = None   # prepare_training may weigh the classes
+        self.model_ = self.build(self.mean_.shape[0], len(classes), len(self.speaker_ids_))
         config = TrainConfig(epochs=self.hp.epochs, batch_size=self.hp.batch_size, lr=self.hp.lr,
                              weight_decay=self.hp.weight_decay, patience=self.hp.patience,
                              lr_decay_factor=self.hp.lr_decay_factor, lr_decay_patience=self.hp.lr_decay_patience,
@@ -229,22 +230,26 @@ class LogMelNetMethod(Method):
         trainer = Trainer(self.name, config, seed=self.hp.seed)
         self.device_ = trainer.device
         self.prepare_training()
-        val_labels = np.asarray(val.y).astype(str) if val is not None else None
-        val_inputs = [self._normalise(x) for x in val.X] if val is not None else []  # once, not every epoch
-
-        def validate(model: nn.Module) -> float:
-            keep = np.isin(val_labels, self.classes_)
-            proba = self._forward_inputs(val_inputs, model, "proba")
-            pred = np.asarray(self.classes_)[proba.argmax(axis=1)]
-            return balanced_accuracy_score(val_labels[keep], pred[keep])
-
+        validate = self._validator(val, classes) if val is not None and len(val) else None
         with torch_threads(self.hp.threads):
-            self.model_ = trainer.fit(self.model_, self._batches, self._step,
-                                      validate if val is not None and len(val) else None)
+            self.model_ = trainer.fit(self.model_, self._batches, self._step, validate)
         self.history_ = trainer.history
         self.convergence_ = trainer.convergence
         del self.train_x_, self.train_store_
         return self
+
+    def _validator(self, val: FeatureSet, classes: list[str]) -> Callable[[nn.ModuleDict], float]:
+        """Validation UA for early stopping (classes unseen in training left out)."""
+        val_labels = np.asarray(val.y).astype(str)
+        val_inputs = [self._normalise(x) for x in val.X]  # once, not every epoch
+
+        def validate(model: nn.ModuleDict) -> float:
+            keep = np.isin(val_labels, classes)
+            proba = self._forward_inputs(val_inputs, model, "proba")
+            pred = np.asarray(classes)[proba.argmax(axis=1)]
+            return balanced_accuracy_score(val_labels[keep], pred[keep])
+
+        return validate
 
     def prepare_training(self) -> None:
         """Called once before training, after the model is built (class weights, speaker maps...)."""
@@ -275,7 +280,7 @@ class LogMelNetMethod(Method):
         method.classes_, method.speaker_ids_ = meta["classes"], meta["speakers"]
         norm = np.load(path / "normalisation.npz", allow_pickle=False)
         method.mean_, method.std_ = norm["mean"], norm["std"]
-        method.model_ = method.build(len(method.mean_), len(method.classes_), len(method.speaker_ids_))
+        method.model_ = method.build(len(method.mean_), len(meta["classes"]), len(method.speaker_ids_))
         # weights_only: a weights file can hold tensors, never code.
         method.model_.load_state_dict(torch.load(path / "weights.pt", map_location="cpu", weights_only=True))
         method.model_.eval()
@@ -304,14 +309,14 @@ class LogMelNetMethod(Method):
                 continue  # batch norm needs two examples
             yield self.train_batch(rows, rng)
 
-    def _step(self, model: nn.Module, batch: dict[str, Any], epoch: int):
+    def _step(self, model: nn.ModuleDict, batch: dict[str, Any], epoch: int) -> tuple[torch.Tensor, dict[str, float]]:
         batch = {k: v.to(self.device_) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
         return self.loss(model, batch, epoch)
 
-    def _forward(self, batch: FeatureSet, model: nn.Module, what: str) -> np.ndarray:
+    def _forward(self, batch: FeatureSet, model: nn.ModuleDict, what: str) -> np.ndarray:
         return self._forward_inputs([self._normalise(x) for x in batch.X], model, what)
 
-    def _forward_inputs(self, inputs: list[np.ndarray], model: nn.Module, what: str) -> np.ndarray:
+    def _forward_inputs(self, inputs: list[np.ndarray], model: nn.ModuleDict, what: str) -> np.ndarray:
         from benchmark.features.spectral import torch_threads
 
         model.eval()
@@ -332,9 +337,11 @@ class LogMelNetMethod(Method):
     @property
     def min_frames(self) -> int:
         """Shortest input the encoder's pooling accepts (one frame left after all its pooling)."""
-        return self.model_["encoder"].time_stride
+        # An int attribute of every encoder; cast because nn.Module.__getattr__ is typed for parameters,
+        # buffers and submodules only.
+        return cast(int, self.model_["encoder"].time_stride)
 
-    def _proba(self, batch: FeatureSet, model: nn.Module) -> np.ndarray:
+    def _proba(self, batch: FeatureSet, model: nn.ModuleDict) -> np.ndarray:
         proba = self._forward(batch, model, "proba")
         return proba / proba.sum(axis=1, keepdims=True)
 

@@ -26,7 +26,7 @@ Loss (the usual form; weights are hyperparameters):
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import torch
 from pydantic import Field
@@ -115,7 +115,7 @@ class SpeakerAdversarial(LogMelNetMethod):
     HParams = SpeakerAdversarialHParams
     hp: SpeakerAdversarialHParams
 
-    def build(self, n_mels: int, n_classes: int, n_speakers: int) -> nn.Module:
+    def build(self, n_mels: int, n_classes: int, n_speakers: int) -> nn.ModuleDict:
         hp = self.hp
         return nn.ModuleDict({
             "encoder": TdnnEncoder(n_mels, hp.tdnn_channels, hp.rnn_hidden, hp.embedding_dim, hp.dropout),
@@ -132,12 +132,12 @@ class SpeakerAdversarial(LogMelNetMethod):
         batch["speaker"] = self.speaker_index_[torch.from_numpy(rows)]
         return batch
 
-    def loss(self, model: nn.Module, batch: dict[str, Any], epoch: int):
+    def loss(self, model: nn.ModuleDict, batch: dict[str, Any], epoch: int) -> tuple[torch.Tensor, dict[str, float]]:
         z = model["encoder"](batch["x"], batch["lengths"])
         emotion = nn.functional.cross_entropy(model["head"](z), batch["y"])
         ramp = self.hp.lambda_ramp_epochs or max(1, self.hp.epochs - 1)
         lam = dann_lambda(min(1.0, (epoch - 1) / ramp), self.hp.lambda_max)
-        speaker_head = model["speaker_head"]
+        speaker_head = cast(nn.Linear, model["speaker_head"])   # as build() makes it
         adversarial = nn.functional.cross_entropy(speaker_head(grad_reverse(z, lam)), batch["speaker"])
         # Entropy through a frozen copy of the speaker head: only the encoder is updated by it.
         frozen_logits = nn.functional.linear(z, speaker_head.weight.detach(), speaker_head.bias.detach())

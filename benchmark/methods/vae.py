@@ -170,7 +170,24 @@ def reconstruction_loss(recon: torch.Tensor, target: torch.Tensor, mask: torch.T
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU}
 
 
-class MLPAutoencoder(nn.Module):
+class Autoencoder(nn.Module):
+    """What the family's losses and latent SVC need of a backbone: ``encode`` and ``decode``."""
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(mu, logvar)``; ``logvar`` is None for a deterministic (DAE) bottleneck."""
+        raise NotImplementedError
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def encode_variational(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.encode(x)
+        if logvar is None:
+            raise EmobenchError(f"{type(self).__name__} was built without a variational bottleneck")
+        return mu, logvar
+
+
+class MLPAutoencoder(Autoencoder):
     """input -> hidden -> bottleneck -> hidden -> output; a VAE's encoder emits (mu, logvar)."""
 
     def __init__(self, n_in: int, hidden: int, latent: int, variational: bool, activation: str = "relu"):
@@ -304,7 +321,7 @@ class AutoencoderMethod(Method):
 
     def __init__(self, **hparams: Any):
         super().__init__(**hparams)
-        self.model_: nn.Module | None = None
+        self.model_: Autoencoder | None = None
         self.svc_: Pipeline | None = None
         self.n_outliers_: dict[str, int] = {}
         self.history_: list[dict[str, Any]] = []
@@ -333,7 +350,7 @@ class AutoencoderMethod(Method):
     def _encode_prepared(self, data: Any) -> np.ndarray:
         raise NotImplementedError
 
-    def _build_model(self, data: Any) -> nn.Module:
+    def _build_model(self, data: Any) -> Autoencoder:
         raise NotImplementedError
 
     def _norm_arrays(self) -> dict[str, np.ndarray]:
@@ -345,7 +362,7 @@ class AutoencoderMethod(Method):
     def _model_args(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    def _model_from_args(self, args: dict[str, Any]) -> nn.Module:
+    def _model_from_args(self, args: dict[str, Any]) -> Autoencoder:
         raise NotImplementedError
 
     # -- training
@@ -364,7 +381,7 @@ class AutoencoderMethod(Method):
     def _reconstruction(self, recon: torch.Tensor, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         return reconstruction_loss(recon, x, mask)
 
-    def _step(self, model: nn.Module, batch: tuple, epoch: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def _step(self, model: Autoencoder, batch: tuple, epoch: int) -> tuple[torch.Tensor, dict[str, float]]:
         x, mask, y = batch
         device = next(model.parameters()).device
         x = x.to(device)
@@ -374,7 +391,7 @@ class AutoencoderMethod(Method):
             mu, _ = model.encode(noisy)
             rec = self._reconstruction(model.decode(mu), x, mask)
             return rec, {"rec": float(rec.detach())}
-        mu, logvar = model.encode(x)
+        mu, logvar = model.encode_variational(x)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         rec = self._reconstruction(model.decode(z), x, mask)
         kl = kl_divergence(mu, logvar)
@@ -419,7 +436,8 @@ class AutoencoderMethod(Method):
             # As the log-mel networks do: a speaker-disjoint share of the training speakers for early stopping.
             rng = np.random.default_rng([self.hp.seed, 1])
             train, val = hold_out_speakers(train, self.hp.val_speaker_fraction, rng)
-        self.classes_, y_all = train_labels(train, self.name)
+        classes, y_all = train_labels(train, self.name)
+        self.classes_ = classes
         data = self._prepare(train, fit=True)           # also fits the normalisation, counts outliers
         keep = self._keep_rows(data, train, "train")
         data, y_all = self._select(data, keep), y_all[keep]
@@ -437,7 +455,7 @@ class AutoencoderMethod(Method):
         model = self._build_model(data)
         validate = None
         if self.hp.early_stopping and val is not None and len(val) and val.y is not None:
-            validate = self._validator(data, y_all, labelled, val, rng)
+            validate = self._validator(data, y_all, labelled, val, classes, rng)
         config = TrainConfig(epochs=self.hp.epochs, batch_size=self.hp.batch_size, lr=self.hp.lr,
                              weight_decay=self.hp.weight_decay, patience=self.early_stopping_patience(),
                              lr_decay_factor=self.hp.lr_decay_factor, lr_decay_patience=self.hp.lr_decay_patience,
@@ -479,20 +497,20 @@ class AutoencoderMethod(Method):
     def _outlier_mask(self, data: Any) -> np.ndarray:
         return np.zeros(self._n_rows(data), dtype=bool)
 
-    def _validator(self, data: Any, y: np.ndarray, labelled: np.ndarray, val: FeatureSet,
-                   rng: np.random.Generator):
+    def _validator(self, data: Any, y: np.ndarray, labelled: np.ndarray, val: FeatureSet, classes: list[str],
+                   rng: np.random.Generator) -> Callable[[Autoencoder], float]:
         """Validation UA of an SVC on (a subsample of) training latents, for early stopping."""
         rows = labelled if len(labelled) <= self.hp.es_max_train else np.sort(
             rng.choice(labelled, self.hp.es_max_train, replace=False))
         train_part = self._select(data, rows)
         y_train = y[rows]
         val_data = self._prepare(val, fit=False)
-        index = {c: i for i, c in enumerate(self.classes_)}
+        index = {c: i for i, c in enumerate(classes)}
         y_val = np.array([index.get(str(c), -1) for c in np.asarray(val.y)])
         known = y_val >= 0    # a class absent from training cannot be predicted; leave it out of val UA
         val_data, y_val = self._select(val_data, np.flatnonzero(known)), y_val[known]
 
-        def validate(model: nn.Module) -> float:
+        def validate(model: Autoencoder) -> float:
             self.model_ = model
             svc = self._fit_svc(self._encode_prepared(train_part), y_train)
             pred = svc.predict(self._encode_prepared(val_data))
@@ -505,6 +523,16 @@ class AutoencoderMethod(Method):
         if self.model_ is None or self.svc_ is None:
             raise EmobenchError(f"method {self.name}: call fit() or load() first")
 
+    def _fitted_model(self) -> Autoencoder:
+        if self.model_ is None:
+            raise EmobenchError(f"method {self.name}: call fit() or load() first")
+        return self.model_
+
+    def _fitted_svc(self) -> Pipeline:
+        if self.svc_ is None:
+            raise EmobenchError(f"method {self.name}: call fit() or load() first")
+        return self.svc_
+
     def embed(self, batch: FeatureSet) -> np.ndarray:
         """The latent vector (the mean for VAEs), shape ``(n, latent_dim)``."""
         self._check_fitted()
@@ -513,11 +541,11 @@ class AutoencoderMethod(Method):
 
     def predict_proba(self, batch: FeatureSet) -> np.ndarray:
         """Softmax of the latent SVC's decision values (see the module docstring)."""
-        return softmax_decision(self.svc_.decision_function(self.embed(batch)))
+        return softmax_decision(self._fitted_svc().decision_function(self.embed(batch)))
 
     @torch.no_grad()
     def _encode_tensor(self, x: torch.Tensor, chunk: int = 1024) -> np.ndarray:
-        model = self.model_
+        model = self._fitted_model()
         model.eval()
         device = next(model.parameters()).device
         out = [model.encode(x[i:i + chunk].to(device))[0].cpu() for i in range(0, len(x), chunk)]
@@ -532,9 +560,9 @@ class AutoencoderMethod(Method):
         write_json(path / "classes.json", self.classes_)
         write_json(path / "meta.json", {"model_args": self._model_args(), "n_outliers": self.n_outliers_})
         save_arrays(path / "normalisation.npz", **self._norm_arrays())
-        state = {k: v.detach().cpu() for k, v in self.model_.state_dict().items()}
+        state = {k: v.detach().cpu() for k, v in self._fitted_model().state_dict().items()}
         torch.save(state, path / "weights.pt")
-        save_sklearn(self.svc_, path / "svc.skops")
+        save_sklearn(self._fitted_svc(), path / "svc.skops")
         return path
 
     @classmethod
@@ -560,7 +588,7 @@ class AutoencoderMethod(Method):
 class MLPAutoencoderMethod(AutoencoderMethod):
     """The paper's setting: z-scored functionals into the shared MLP backbone."""
 
-    feature: ClassVar[str] = "egemaps"
+    feature: str | dict[str, Any] = "egemaps"
 
     def __init__(self, **hparams: Any):
         super().__init__(**hparams)
@@ -571,7 +599,12 @@ class MLPAutoencoderMethod(AutoencoderMethod):
         X = feature_matrix(batch, self.name, None if fit or self.scaler_ is None else len(self.scaler_.mean))
         if fit:
             self.scaler_ = Standardizer.fit(X)
-        return self.scaler_.transform(X).astype(np.float32)
+        return self._fitted_scaler().transform(X).astype(np.float32)
+
+    def _fitted_scaler(self) -> Standardizer:
+        if self.scaler_ is None:
+            raise EmobenchError(f"method {self.name}: call fit() or load() first")
+        return self.scaler_
 
     def _outlier_mask(self, data: np.ndarray) -> np.ndarray:
         if self.hp.outlier_z is None:
@@ -603,17 +636,17 @@ class MLPAutoencoderMethod(AutoencoderMethod):
         return self._encode_tensor(torch.from_numpy(np.ascontiguousarray(data)))
 
     def _model_args(self) -> dict[str, Any]:
-        return {"n_in": int(len(self.scaler_.mean)), "hidden": self.hp.hidden, "latent": self.hp.latent_dim,
+        return {"n_in": int(len(self._fitted_scaler().mean)), "hidden": self.hp.hidden, "latent": self.hp.latent_dim,
                 "variational": self.variant != "dae", "activation": self.hp.activation}
 
-    def _build_model(self, data: np.ndarray) -> nn.Module:
+    def _build_model(self, data: np.ndarray) -> Autoencoder:
         return self._model_from_args(self._model_args())
 
-    def _model_from_args(self, args: dict[str, Any]) -> nn.Module:
+    def _model_from_args(self, args: dict[str, Any]) -> Autoencoder:
         return MLPAutoencoder(**args)
 
     def _norm_arrays(self) -> dict[str, np.ndarray]:
-        return self.scaler_.arrays()
+        return self._fitted_scaler().arrays()
 
     def _set_norm_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         self.scaler_ = Standardizer(arrays["mean"], arrays["scale"])

@@ -41,7 +41,7 @@ Choices made here (all hyperparameters where it matters):
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Iterator, Literal
+from typing import Any, Iterator, Literal
 
 import numpy as np
 import torch
@@ -51,11 +51,11 @@ from torch import nn
 from benchmark.errors import ConfigError, EmobenchError
 from benchmark.methods.augmentation import FrameStore, draw_crop_starts
 from benchmark.methods.base import FeatureSet
-from benchmark.methods.vae import (AutoencoderHParams, AutoencoderMethod, KLHParams, NoiseHParams,
+from benchmark.methods.vae import (Autoencoder, AutoencoderHParams, AutoencoderMethod, KLHParams, NoiseHParams,
                                    SemiSupervisedHParams)
 
 
-class ConvAutoencoder(nn.Module):
+class ConvAutoencoder(Autoencoder):
     """(B, 1, frames, n_mels) -> conv encoder -> bottleneck (mu[, logvar]) -> transposed-conv decoder.
 
     ``pooling="time_stats"``: the encoder's feature map is summarised by its
@@ -139,7 +139,7 @@ class SSVAEConvHParams(ConvHParams, SemiSupervisedHParams):
 class ConvAutoencoderMethod(AutoencoderMethod):
     """The VAE family's losses and latent SVC on log-mel segments (an extension; see the module docstring)."""
 
-    feature: ClassVar[str] = "logmel"
+    feature = "logmel"
 
     def __init__(self, **hparams: Any):
         super().__init__(**hparams)
@@ -173,7 +173,14 @@ class ConvAutoencoderMethod(AutoencoderMethod):
             scale = frames.std(axis=0)
             scale[scale < 1e-12] = 1.0
             self.scale_ = scale
-        return [((np.asarray(x, dtype=np.float64) - self.mean_) / self.scale_).astype(np.float32) for x in X]
+        mean, scale = self._fitted_norm()
+        return [((np.asarray(x, dtype=np.float64) - mean) / scale).astype(np.float32) for x in X]
+
+    def _fitted_norm(self) -> tuple[np.ndarray, np.ndarray]:
+        """The per-mel-bin ``(mean_, scale_)`` of a fitted (or loaded) method."""
+        if self.mean_ is None or self.scale_ is None:
+            raise EmobenchError(f"method {self.name}: call fit() or load() first")
+        return self.mean_, self.scale_
 
     def _n_rows(self, data: list[np.ndarray]) -> int:
         return len(data)
@@ -212,18 +219,18 @@ class ConvAutoencoderMethod(AutoencoderMethod):
 
     def _encode_prepared(self, data: list[np.ndarray]) -> np.ndarray:
         s = self.hp.segment_frames
-        segs, weights, owner = [], [], []
+        segs, weights, owners = [], [], []
         for u, x in enumerate(data):
             for start in range(0, max(len(x), 1), s):
                 seg, n = self._segment(x, start)
                 segs.append(seg)
                 weights.append(n)
-                owner.append(u)
+                owners.append(u)
         if not segs:
             return np.zeros((0, self.hp.latent_dim))
         mu = self._encode_tensor(torch.from_numpy(np.stack(segs)[:, None]), chunk=256)
         w = np.asarray(weights, dtype=np.float64)
-        owner = np.asarray(owner)
+        owner = np.asarray(owners)
         out = np.zeros((len(data), mu.shape[1]))
         np.add.at(out, owner, mu * w[:, None])
         return out / np.bincount(owner, weights=w, minlength=len(data))[:, None]
@@ -232,22 +239,26 @@ class ConvAutoencoderMethod(AutoencoderMethod):
         # Squared error summed over mel bins, averaged over real frames: per frame it is on the
         # scale of the MLP's per-utterance error (tens), so that beta * KL and gamma * L_clus keep
         # the weight they have there instead of vanishing next to a sum over 64 x 128 elements.
+        if mask is None:
+            raise ValueError("the conv backbone's reconstruction needs the frame mask its batches carry")
         err = ((recon - x) ** 2) * mask
         frames = mask.flatten(1).sum(dim=1).clamp(min=1.0)
         return (err.flatten(1).sum(dim=1) / frames).mean()
 
     def _model_args(self) -> dict[str, Any]:
-        return {"n_mels": int(len(self.mean_)), "segment": self.hp.segment_frames, "channels": list(self.hp.channels),
+        mean, _ = self._fitted_norm()
+        return {"n_mels": int(len(mean)), "segment": self.hp.segment_frames, "channels": list(self.hp.channels),
                 "latent": self.hp.latent_dim, "variational": self.variant != "dae", "pooling": self.hp.pooling}
 
-    def _build_model(self, data: list[np.ndarray]) -> nn.Module:
+    def _build_model(self, data: list[np.ndarray]) -> Autoencoder:
         return self._model_from_args(self._model_args())
 
-    def _model_from_args(self, args: dict[str, Any]) -> nn.Module:
+    def _model_from_args(self, args: dict[str, Any]) -> Autoencoder:
         return ConvAutoencoder(**args)
 
     def _norm_arrays(self) -> dict[str, np.ndarray]:
-        return {"mean": self.mean_, "scale": self.scale_}
+        mean, scale = self._fitted_norm()
+        return {"mean": mean, "scale": scale}
 
     def _set_norm_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         self.mean_, self.scale_ = arrays["mean"], arrays["scale"]

@@ -31,7 +31,7 @@ def main() -> None:
     import torch
 
     from benchmark.corpora.embedded import load_embedded
-    from benchmark.tts.evaluate import split_sentences
+    from benchmark.tts.split import split_sentences
     from benchmark.tts.mos import MosScorer, load_audio
 
     torch.set_num_threads(1)

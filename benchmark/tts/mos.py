@@ -118,12 +118,11 @@ class MosScorer(TTSScorer[MosSettings]):
 
         Most of DistillMOS's time is its CNN over 768 STFT frames, and an utterance of 2 s leaves
         three quarters of them padding. An STFT frame of zeros is all zeros, and a CNN column whose
-        receptive field (6 frames each side) sees only zeros is the same as in an all-zero window. So the CNN
-        runs over the waves cut ``_CNN_MARGIN`` samples past the longest one (the cut's edge effects stay in
-        the margin's second half), and the columns past the speech are those of an all-zero window: the
-        transformer then sees the
-        same sequence as for the padded window (tests/test_tts_paper_metrics.py checks it against the
-        model's own forward to float precision)."""
+        receptive field (6 frames each side) sees only zeros is the same as in an all-zero window. So the
+        CNN runs over the waves cut ``_CNN_MARGIN`` samples past the longest one (the cut's edge effects
+        stay in the margin's second half), and the columns past the speech are those of an all-zero
+        window: the transformer then sees the same sequence as for the padded window
+        (tests/test_tts_paper_metrics.py checks it against the model's own forward to float precision)."""
         import torch
 
         model = self.model

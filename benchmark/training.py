@@ -49,6 +49,19 @@ class TrainingError(EmobenchError):
     """Training diverged (NaN/inf loss or gradient)."""
 
 
+def validation_ua(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
+    """UA (mean recall over the classes present in ``y_true``) of integer class codes 0..n_classes-1.
+
+    The early-stopping score of every validator: scikit-learn's ``balanced_accuracy_score`` on the same
+    labels (``tests/test_training.py`` checks it), from two ``bincount`` calls, since a fit computes it
+    every epoch and scikit-learn's first call in a process costs about 0.2 s of input validation."""
+    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
+    support = np.bincount(y_true, minlength=n_classes)
+    hits = np.bincount(y_true[y_true == y_pred], minlength=n_classes)
+    present = support > 0
+    return float(np.mean(hits[present] / support[present])) if present.any() else float("nan")
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch; deterministic kernels on CPU."""
     random.seed(seed)

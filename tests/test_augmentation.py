@@ -172,3 +172,31 @@ def test_extractor_neutral_blend_is_the_blend_of_the_two_windows():
         blend = lam * utts[0][:n] + (1 - lam) * utts[partner][:n]
         matches += [np.allclose(blend[s : s + len(x)], x, atol=1e-6) for s in range(max(1, n - len(x) + 1))]
     assert any(matches)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_pool_frames_averages_each_utterances_groups_and_a_set_equals_its_utterances(k):
+    from benchmark.methods.augmentation import pool_frames
+
+    rng = np.random.default_rng(k)
+    utts = [rng.normal(size=(n, 4)).astype(np.float32) for n in (1, 2, 5, 6, 7)]
+    frames, counts = pool_frames(utts, k)
+    expected = []
+    for x in utts:   # the definition: consecutive groups of k frames, a trailing partial group averaged alone
+        expected += [x[s : s + k].mean(axis=0) for s in range(0, len(x), k)]
+    np.testing.assert_allclose(frames, np.stack(expected), rtol=1e-6, atol=1e-6)
+    assert counts.tolist() == [-(-len(x) // k) for x in utts]
+    alone = np.concatenate([pool_frames([x], k)[0] for x in utts])
+    assert np.array_equal(alone, frames)    # inference (one utterance) sees training's floats
+
+
+def test_band_stats_match_numpy_in_float64():
+    from benchmark.methods.augmentation import band_stats
+
+    rng = np.random.default_rng(0)
+    utts = [(rng.normal(size=(n, 3)) * [1, 2, 0.5] + [-10, 3, 0]).astype(np.float32) for n in (3, 9000, 40)]
+    flat = np.concatenate(utts).astype(np.float64)
+    for given in (utts, np.concatenate(utts)):
+        mean, std = band_stats(given, chunk=4096)
+        np.testing.assert_allclose(mean, flat.mean(axis=0), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(std, flat.std(axis=0), rtol=1e-10)

@@ -97,6 +97,31 @@ def test_convergence_without_validation_is_a_fixed_schedule():
     assert (c.epochs_run, c.best_epoch, c.stop_reason, c.still_improving) == (4, 4, "fixed_schedule", False)
 
 
+@pytest.mark.parametrize("frames", [12, 13, 2])
+def test_conv_block_is_conv_bn_relu_maxpool_in_values_and_gradients(frames):
+    """The encoders' block pools before its ReLU with a reshape-and-max; PyTorch's own order and
+    max_pool1d must give the same outputs and the same gradients (odd lengths floored)."""
+    from torch import nn
+
+    from benchmark.methods.logmel_net import conv_block
+
+    torch.manual_seed(0)
+    block = conv_block(6, 5, 5)
+    reference = nn.Sequential(block[0], block[1], nn.ReLU(), nn.MaxPool1d(2))
+    x = torch.randn(4, 6, frames)
+    x[:, :, :2] = 0.0                    # ties: equal pairs after the ReLU
+    grads = []
+    for net in (block, reference):
+        xi = x.clone().requires_grad_()
+        out = net(xi)
+        out.backward(torch.linspace(-1, 1, out.numel()).reshape(out.shape))
+        grads.append((out.detach(), xi.grad, block[0].weight.grad.clone()))
+        block.zero_grad()
+    for new, ref in zip(grads[0], grads[1]):
+        assert torch.equal(new, ref)
+    assert grads[0][0].shape[-1] == frames // 2
+
+
 def test_log_mel_encoder_gives_an_utterance_the_same_embedding_alone_padded_or_in_a_full_batch():
     from benchmark.methods.logmel_net import LogMelEncoder
 

@@ -309,3 +309,15 @@ def test_thread_setting_is_restored():
     m = METHODS.get("dae")(**FAST, threads=1).fit(make_set(30))
     m.embed(make_set(6))
     assert torch.get_num_threads() == before
+
+
+def test_conv_autoencoder_time_stats_are_the_feature_maps_mean_and_std_over_time():
+    from benchmark.methods.vae_conv import ConvAutoencoder
+
+    torch.manual_seed(0)
+    model = ConvAutoencoder(16, 16, [4, 4], 3, variational=False).eval()
+    x = torch.randn(5, 1, 16, 16)
+    with torch.no_grad():
+        f = model.features(x)
+        pooled = torch.cat([f.mean(dim=2), f.std(dim=2, correction=0)], dim=1)
+        torch.testing.assert_close(model.encode(x)[0], model.head(pooled.flatten(1)), rtol=1e-5, atol=1e-6)

@@ -31,7 +31,6 @@ from typing import Any, Callable, Literal
 import numpy as np
 import torch
 from pydantic import Field, field_validator
-from sklearn.metrics import balanced_accuracy_score
 from torch import nn
 
 from benchmark.errors import EmobenchError
@@ -144,12 +143,15 @@ class SuperbProbe(Method):
 
     def _validator(self, val: FeatureSet, classes: list[str]) -> Callable[[LayerWeightedProbe], float]:
         """Validation UA for early stopping (classes unseen in training left out)."""
-        val_labels = np.asarray(val.y).astype(str)
+        from benchmark.training import validation_ua
+
+        index = {c: i for i, c in enumerate(classes)}
+        codes = np.array([index.get(str(c), -1) for c in np.asarray(val.y)], dtype=np.int64)
+        keep = codes >= 0     # a class absent from training cannot be predicted; left out of val UA
 
         def validate(model: LayerWeightedProbe) -> float:
-            keep = np.isin(val_labels, classes)
-            pred = np.asarray(classes)[self._proba(val, model).argmax(axis=1)]
-            return balanced_accuracy_score(val_labels[keep], pred[keep])
+            pred = self._proba(val, model).argmax(axis=1)
+            return validation_ua(codes[keep], pred[keep], len(classes))
 
         return validate
 

@@ -32,8 +32,8 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from benchmark.methods.logmel_net import (AttentiveStatsPooling, LogMelHParams, LogMelNetMethod, frame_mask,
-                                          packed_rnn)
+from benchmark.methods.logmel_net import (AttentiveStatsPooling, LogMelHParams, LogMelNetMethod, conv_block,
+                                          frame_mask, packed_rnn)
 
 
 class GradientReversal(torch.autograd.Function):
@@ -76,9 +76,7 @@ class TdnnEncoder(nn.Module):
         super().__init__()
         self.tdnn, c_in = nn.ModuleList(), n_mels
         for i, dilation in enumerate((1, 2, 3)):
-            layers = [nn.Conv1d(c_in, channels, 5, dilation=dilation, padding=2 * dilation),
-                      nn.BatchNorm1d(channels), nn.ReLU()]
-            self.tdnn.append(nn.Sequential(*layers, *([nn.MaxPool1d(2)] if i < pooled_layers else [])))
+            self.tdnn.append(conv_block(c_in, channels, 5, dilation=dilation, pool=i < pooled_layers))
             c_in = channels
         self.pooled_layers = pooled_layers
         self.rnn = nn.GRU(channels, rnn_hidden, batch_first=True, bidirectional=True)

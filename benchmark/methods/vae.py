@@ -76,7 +76,6 @@ from typing import Any, Callable, ClassVar, Iterator, Literal
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sklearn.metrics import balanced_accuracy_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
@@ -510,11 +509,13 @@ class AutoencoderMethod(Method):
         known = y_val >= 0    # a class absent from training cannot be predicted; leave it out of val UA
         val_data, y_val = self._select(val_data, np.flatnonzero(known)), y_val[known]
 
+        from benchmark.training import validation_ua
+
         def validate(model: Autoencoder) -> float:
             self.model_ = model
             svc = self._fit_svc(self._encode_prepared(train_part), y_train)
             pred = svc.predict(self._encode_prepared(val_data))
-            return float(balanced_accuracy_score(y_val, pred))
+            return validation_ua(y_val, pred, len(classes))
 
         return validate
 

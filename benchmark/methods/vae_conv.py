@@ -49,7 +49,7 @@ from pydantic import Field
 from torch import nn
 
 from benchmark.errors import ConfigError, EmobenchError
-from benchmark.methods.augmentation import FrameStore, draw_crop_starts
+from benchmark.methods.augmentation import FrameStore, band_stats, draw_crop_starts
 from benchmark.methods.base import FeatureSet
 from benchmark.methods.vae import (Autoencoder, AutoencoderHParams, AutoencoderMethod, KLHParams, NoiseHParams,
                                    SemiSupervisedHParams)
@@ -98,11 +98,18 @@ class ConvAutoencoder(Autoencoder):
                 dec.append(nn.ReLU())
             c_in = c_out
         self.decoder = nn.Sequential(*dec)
+        # Channels-last weights and maps: PyTorch's CPU kernels for the transposed convolutions are
+        # then oneDNN's, 1.4x the steps per second of the default layout (same values up to rounding).
+        self.to(memory_format=torch.channels_last)   # type: ignore[call-overload]  # a real keyword, untyped
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        f = self.features(x)                                   # (B, C, frames', mels')
+        f = self.features(x.contiguous(memory_format=torch.channels_last))   # (B, C, frames', mels')
         if self.pooling == "time_stats":
-            f = torch.cat([f.mean(dim=2), f.std(dim=2, correction=0)], dim=1)
+            # The standard deviation spelt out: torch.std over this axis is 10x slower on a CPU
+            # (5.8 against 0.57 ms forward-backward on a (64, 16, 8, 8) map), with the same values.
+            mean = f.mean(dim=2, keepdim=True)
+            std = ((f - mean) ** 2).mean(dim=2).sqrt()
+            f = torch.cat([mean.squeeze(2), std], dim=1)
         h = self.head(f.flatten(1))
         if self.variational:
             return h[:, : self.latent], h[:, self.latent:]
@@ -112,6 +119,7 @@ class ConvAutoencoder(Autoencoder):
         c, h, w = self.grid
         g = self.expand(z)
         g = g.view(-1, c, 1, w).expand(-1, c, h, w) if self.pooling == "time_stats" else g.view(-1, c, h, w)
+        g = g.contiguous(memory_format=torch.channels_last)
         s, m = self.out_shape
         return self.decoder(g)[:, :, :s, :m]
 
@@ -168,13 +176,12 @@ class ConvAutoencoderMethod(AutoencoderMethod):
             raise EmobenchError(f"method {self.name}: {len(bad)} utterance(s) are not finite {want} arrays, "
                                 f"e.g. {bad[:5]}")
         if fit:
-            frames = np.concatenate([np.asarray(x, dtype=np.float64) for x in X])
-            self.mean_ = frames.mean(axis=0)
-            scale = frames.std(axis=0)
+            # float64 sums utterance by utterance: a float64 copy of every frame cost 17% of a fit.
+            self.mean_, scale = band_stats(list(X))
             scale[scale < 1e-12] = 1.0
             self.scale_ = scale
-        mean, scale = self._fitted_norm()
-        return [((np.asarray(x, dtype=np.float64) - mean) / scale).astype(np.float32) for x in X]
+        mean, scale = (a.astype(np.float32) for a in self._fitted_norm())
+        return [(np.asarray(x, dtype=np.float32) - mean) / scale for x in X]
 
     def _fitted_norm(self) -> tuple[np.ndarray, np.ndarray]:
         """The per-mel-bin ``(mean_, scale_)`` of a fitted (or loaded) method."""

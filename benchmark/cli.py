@@ -15,6 +15,9 @@ app.add_typer(corpus_app, name="corpus")
 server_app = typer.Typer(help="A tracking server: PostgreSQL + mlflow server (docs/scale-out.md).",
                          no_args_is_help=True)
 app.add_typer(server_app, name="server")
+workers_app = typer.Typer(help="Warm Ray workers kept on a cluster between runs (`run --warm`, docs/scale-out.md).",
+                          no_args_is_help=True)
+app.add_typer(workers_app, name="workers")
 
 
 def _version(value: bool) -> None:
@@ -163,6 +166,9 @@ def run_cmd(
                                            "ray (a Ray cluster); default: the suite's `executor`, else local."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: the suite's, "
                                           "else $RAY_ADDRESS, else a new single-node Ray)."),
+    warm: Optional[bool] = typer.Option(None, "--warm/--no-warm", help="ray, on an existing cluster: run the jobs "
+                                        "on warm workers that stay for the next run (release them with `emobench "
+                                        "workers release`); default: the suite's `executor.warm`, else off."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (`emobench plan`) and train nothing."),
 ) -> None:
     """Run a suite: train and score every missing grid cell, record it in MLflow, then publish."""
@@ -181,7 +187,7 @@ def run_cmd(
         config = load_suite(suite)
         uri = tracking_uri or config.tracking.uri
         summary = run_suite(config, n_jobs=jobs, progress=progress, tracking_uri=uri, executor=executor,
-                            address=address)
+                            address=address, warm=warm)
     except EmobenchError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None
@@ -234,6 +240,54 @@ def plan_cmd(
     except EmobenchError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None
+
+
+def _connect_ray(address: Optional[str]) -> None:
+    """Join the Ray cluster at ``address`` (else $RAY_ADDRESS, else the one running on this machine)."""
+    import importlib.util
+    import logging
+
+    if importlib.util.find_spec("ray") is None:
+        typer.echo("error: the `ray` package is not installed (pip install 'ray>=2.9')", err=True)
+        raise typer.Exit(code=2)
+    import ray
+
+    try:
+        ray.init(address=address or "auto", log_to_driver=False, logging_level=logging.WARNING)
+    except ConnectionError as exc:
+        typer.echo(f"error: no Ray cluster at {address or 'auto'}: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+
+
+ADDRESS_HELP = "Ray cluster address (default: $RAY_ADDRESS, else the cluster running on this machine)."
+
+
+@workers_app.command("list")
+def workers_list_cmd(address: Optional[str] = typer.Option(None, "--address", help=ADDRESS_HELP)) -> None:
+    """The warm workers on the cluster: name (code fingerprint, CPUs, GPUs), node, jobs run, idle seconds."""
+    import ray
+
+    from benchmark.executors.warm import NAMESPACE, named_workers
+
+    _connect_ray(address)
+    names = named_workers()
+    for name in names:
+        try:
+            info = ray.get(ray.get_actor(name, namespace=NAMESPACE).info.remote(), timeout=5)
+        except Exception as exc:  # noqa: BLE001  (starting, busy with a long job, or dying: say so)
+            typer.echo(f"{name}  ({type(exc).__name__}: busy or not answering)")
+            continue
+        typer.echo(f"{name}  host {info['host']} pid {info['pid']}  {info['jobs']} jobs, idle {info['idle_s']:.0f} s")
+    typer.echo(f"{len(names)} warm worker(s)")
+
+
+@workers_app.command("release")
+def workers_release_cmd(address: Optional[str] = typer.Option(None, "--address", help=ADDRESS_HELP)) -> None:
+    """End every warm worker on the cluster (a job running on one fails, as if its worker died)."""
+    from benchmark.executors.warm import kill_workers, named_workers
+
+    _connect_ray(address)
+    typer.echo(f"released {kill_workers(named_workers())} warm worker(s)")
 
 
 @server_app.command("start")

@@ -91,6 +91,9 @@ class ExecutorSpec(_Strict):
     retries: int = Field(1, ge=0)            # ray: times a job is run again after its worker or node died
     cpus_per_task: int = Field(1, ge=1)      # ray: CPUs (and torch/BLAS threads) per job
     gpus_per_task: float = Field(1.0, ge=0)  # ray: GPUs per job of a method whose `device` is cuda
+    warm: bool = False                       # ray, on a cluster that outlives the run (address): run the jobs on
+                                             # warm workers that stay for the next run (docs/scale-out.md)
+    warm_idle_s: float = Field(900.0, gt=0)  # ray, warm: a warm worker without a job this long ends itself
 
 
 class SuiteConfig(_Strict):

@@ -12,7 +12,8 @@ EXECUTORS = ("local", "ray")
 
 
 def make_executor(name: str, *, n_jobs: int = 1, address: str | None = None, retries: int = 1,
-                  cpus_per_task: int = 1, gpus_per_task: float = 1.0):
+                  cpus_per_task: int = 1, gpus_per_task: float = 1.0, warm: bool = False,
+                  warm_idle_s: float | None = None):
     """The executor ``name`` (``local`` or ``ray``) with its settings."""
     from benchmark.errors import ConfigError
 
@@ -27,7 +28,7 @@ def make_executor(name: str, *, n_jobs: int = 1, address: str | None = None, ret
             raise ConfigError("executor ray: the `ray` package is not installed (pip install 'ray>=2.9')")
         from benchmark.executors.ray import RayExecutor
 
-        return RayExecutor(address, retries, cpus_per_task, gpus_per_task)
+        return RayExecutor(address, retries, cpus_per_task, gpus_per_task, warm, warm_idle_s)
     raise ConfigError(f"unknown executor {name!r} (known: {', '.join(EXECUTORS)})")
 
 

@@ -12,7 +12,7 @@ MLflow runs), runs them somewhere, and hands each job's outcomes back to the rec
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 
 @dataclass
@@ -47,10 +47,15 @@ class JobQueue:
     def __len__(self) -> int:
         return len(self._jobs)
 
-    def next_ready(self) -> Job | None:
-        """The first job that may start now (None: empty, or only jobs of busy chains are left)."""
+    def jobs(self) -> list[Job]:
+        """The jobs not started yet, in order."""
+        return list(self._jobs)
+
+    def next_ready(self, accept: Callable[[Job], bool] | None = None) -> Job | None:
+        """The first job that may start now and that ``accept`` (a free worker's fit) takes (None: empty, or
+        only jobs of busy chains, or none that ``accept`` takes, are left)."""
         for i, job in enumerate(self._jobs):
-            if job.chain is None or job.chain not in self._busy:
+            if (job.chain is None or job.chain not in self._busy) and (accept is None or accept(job)):
                 if job.chain is not None:
                     self._busy.add(job.chain)
                 return self._jobs.pop(i)

@@ -91,6 +91,7 @@ def run_job_on_worker(cells: list, run_ids: list[str], manifest: pd.DataFrame, t
 
     _setup_worker(threads)
     node = ray.get_runtime_context().get_node_id()
+    worker = f"{socket.gethostname()}:{os.getpid()}"  # the process (a warm worker runs many runs' jobs)
     captured = io.StringIO()
     handler = logging.StreamHandler(captured)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -105,7 +106,8 @@ def run_job_on_worker(cells: list, run_ids: list[str], manifest: pd.DataFrame, t
             outcomes = run_job(cells, manifest, bootstrap, models if register else None, work_dir)
             client = tracking.configure(tracking_uri)
             return node, [runner.log_on_worker(client, run_id, cell, outcome, provenance, manifest,
-                                               captured.getvalue(), {"emobench.ray_node": node})
+                                               captured.getvalue(), {"emobench.ray_node": node,
+                                                                         "emobench.ray_worker": worker})
                           for cell, run_id, outcome in zip(cells, run_ids, outcomes)]
     except Exception as exc:  # noqa: BLE001  (every cell of the job failed with it)
         return node, [runner.CellError.of(exc)] * len(cells)
@@ -119,16 +121,22 @@ class RayExecutor:
     name = "ray"
 
     def __init__(self, address: str | None = None, retries: int = 1, cpus_per_task: int = 1,
-                 gpus_per_task: float = 1.0):
+                 gpus_per_task: float = 1.0, warm: bool = False, warm_idle_s: float | None = None):
         self.address = address
         self.retries = retries
         self.cpus_per_task = cpus_per_task
         self.gpus_per_task = gpus_per_task
+        self.warm = warm
+        self.warm_idle_s = 900.0 if warm_idle_s is None else warm_idle_s  # warm.DEFAULT_IDLE_S
+        self.fingerprint: str | None = None  # of the code, for warm workers (computed while Ray starts)
+        self.pool: Any = None  # the last run's WarmPool (warm workers only)
+        self._modules: list[str] = list(WORKER_MODULES)
         self._starting: threading.Thread | None = None
         self._ready = threading.Event()     # the start thread has connected (or failed)
         self._release = threading.Event()   # the start thread may end (after ray.shutdown)
         self._start_error: BaseException | None = None
-        self._started_ray = False  # we started Ray (not a cluster that was there): we stop it at close()
+        self._started_ray = False  # we connected this process to Ray: we disconnect it at close()
+        self._own_cluster = False  # the Ray we connected to is a new one of ours, which ends with the run
 
     def start(self, suite: Any = None) -> None:
         """Connect to Ray in the background (the driver goes on preparing the run); idempotent.
@@ -137,10 +145,15 @@ class RayExecutor:
         if self._starting is not None:
             return
         modules = worker_modules(suite) if suite is not None else list(WORKER_MODULES)
+        self._modules = modules
 
         def connect() -> None:
             try:
                 self._started_ray = self._connect(modules)
+                if self.warm and not self._own_cluster:
+                    from benchmark.executors.warm import code_fingerprint
+
+                    self.fingerprint = code_fingerprint()
             except BaseException as exc:  # noqa: BLE001  (raised in the driver's thread by run())
                 self._start_error = exc
             finally:
@@ -159,7 +172,8 @@ class RayExecutor:
             raise self._start_error
 
     def close(self) -> None:
-        """Stop Ray if :meth:`start` started it (a cluster that was already running is left alone)."""
+        """Disconnect from Ray if :meth:`start` connected, which stops a Ray that it started (a cluster that was
+        already running is left alone)."""
         if self._starting is None:
             return
         self._ready.wait()
@@ -180,7 +194,7 @@ class RayExecutor:
         return "SIGTERM handler is not set" not in record.getMessage()
 
     def _connect(self, modules: list[str]) -> bool:
-        """Join the cluster (``address``, else ``$RAY_ADDRESS``, else a new local one); True if we started Ray.
+        """Join the cluster (``address``, else ``$RAY_ADDRESS``, else a new local one); True if we connected.
 
         A local Ray that we start has its worker processes import ``modules`` as soon as they start."""
         import ray
@@ -193,6 +207,7 @@ class RayExecutor:
         else:
             ray.init(include_dashboard=False, log_to_driver=True,
                      _system_config={"preload_python_modules": list(modules)})
+            self._own_cluster = True
         return True
 
     def _capacity(self) -> int:
@@ -204,47 +219,100 @@ class RayExecutor:
         device = str(getattr(job.cells[0], "hparams", {}).get("device", ""))
         return self.gpus_per_task if device.startswith("cuda") else 0
 
+    def _warm_slots(self, queue: JobQueue) -> dict[bool, int]:
+        """How many warm workers of each shape (False: CPUs only, True: with GPUs) the run's jobs use."""
+        import ray
+
+        capacity = self._capacity()
+        gpu_jobs = sum(1 for job in queue.jobs() if self._gpus(job))
+        gpu_slots = 0
+        if gpu_jobs and self.gpus_per_task:
+            gpu_slots = min(gpu_jobs, capacity, int(ray.cluster_resources().get("GPU", 0) // self.gpus_per_task))
+            gpu_slots = max(gpu_slots, 1)  # no GPU in the cluster: its jobs wait for one, as tasks do
+        cpu_jobs = len(queue) - gpu_jobs
+        cpu_slots = min(cpu_jobs, max(capacity - gpu_slots, 1)) if cpu_jobs else 0
+        return {False: cpu_slots, True: gpu_slots}
+
     def run(self, queue: JobQueue, recorder: Recorder, manifests: dict[str, pd.DataFrame], *,
             bootstrap: int, models_dir: str | None, work_dir: str | None, tracking_uri: str,
             provenance: dict[str, str], run_key: str, **_: Any) -> None:
         import ray
-        from ray.exceptions import RayError, RayTaskError
+        from ray.exceptions import RayActorError, RayError, RayTaskError
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         from benchmark.runner import CellError
 
         self._wait_started()
-        pending: dict[Any, Job] = {}
+        pool = None
+        if self.warm and self.fingerprint is not None:  # a cluster that outlives the run: warm workers
+            from benchmark.executors.warm import WarmPool
+
+            pool = self.pool = WarmPool(self.fingerprint, self._modules, self.cpus_per_task, self.gpus_per_task,
+                                        self.warm_idle_s)
+            pool.acquire(self._warm_slots(queue))
+        elif self.warm:
+            logging.getLogger(__name__).info("warm workers need a Ray cluster that outlives the run (--address): "
+                                             "this run's own Ray runs tasks on fresh workers")
+        pending: dict[Any, tuple[Job, Any]] = {}  # job's ref -> (job, its warm worker or None)
         try:
             refs = {name: ray.put(manifest) for name, manifest in manifests.items()}
             remote = ray.remote(run_job_on_worker)
             chain_nodes: dict[str, str] = {}  # a TTS chain's next systems go where its judge and base model are
             worker_work = str(Path(tempfile.gettempdir()) / f"emobench-work-{run_key}")
-            while len(queue) or pending:
+
+            def args(job: Job) -> tuple:
+                return (job.cells, job.run_ids, refs[job.cells[0].corpus], tracking_uri, provenance, bootstrap,
+                        models_dir is not None, worker_work, job.last_in_chain, self.cpus_per_task)
+
+            def chain_node(job: Job) -> str | None:
+                """The node a later system of a TTS chain must run on (where its judge and base model are)."""
+                node = chain_nodes.get(job.chain) if job.chain is not None else None
+                return node if pool is not None and node is not None and pool.has_node(node) else None
+
+            def fits_a_free_worker(job: Job) -> bool:
+                return pool.available(bool(self._gpus(job)), chain_node(job))
+
+            def submit_ready() -> None:
                 capacity = self._capacity()
-                while len(pending) < capacity and (job := queue.next_ready()) is not None:
+                while True:
+                    if pool is None:
+                        if len(pending) >= capacity or (job := queue.next_ready()) is None:
+                            return
+                    elif (job := queue.next_ready(fits_a_free_worker)) is None:
+                        return
                     if not recorder.claim(job):
                         queue.done(job)
+                        continue
+                    if pool is not None:
+                        actor = pool.take(bool(self._gpus(job)), chain_node(job))
+                        pending[actor.run_job.remote(job.name, *args(job))] = (job, actor)
                         continue
                     options: dict[str, Any] = {"num_cpus": self.cpus_per_task, "num_gpus": self._gpus(job),
                                                "max_retries": 0, "name": f"emobench:{job.name}"}
                     if job.chain in chain_nodes:
                         options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(chain_nodes[job.chain],
                                                                                         soft=True)
-                    ref = remote.options(**options).remote(
-                        job.cells, job.run_ids, refs[job.cells[0].corpus], tracking_uri, provenance, bootstrap,
-                        models_dir is not None, worker_work, job.last_in_chain, self.cpus_per_task)
-                    pending[ref] = job
-                if not pending:
+                    pending[remote.options(**options).remote(*args(job))] = (job, None)
+
+            while len(queue) or pending:
+                submit_ready()
+                starting = list(pool.starting) if pool is not None else []
+                if not pending and not starting:
                     break
-                ready, _running = ray.wait(list(pending), num_returns=1)
+                ready, _running = ray.wait(list(pending) + starting, num_returns=1)
                 for ref in ready:
-                    job = pending.pop(ref)
+                    if pool is not None and ref in pool.starting:
+                        pool.started(ref)
+                        continue
+                    job, actor = pending.pop(ref)
                     try:
                         node, outcomes = ray.get(ref)
                     except RayTaskError as exc:  # the task itself raised (not a cell: those come back as values)
                         recorder.finish(job, CellError.of(exc))
                     except RayError as exc:  # the worker process or its node died under the job
+                        if actor is not None and isinstance(exc, RayActorError):
+                            pool.replace(bool(self._gpus(job)), exc)
+                            actor = None
                         retry = job.attempt < self.retries
                         recorder.finish(job, CellError(f"{type(exc).__name__}: the Ray worker died "
                                                        f"({str(exc).splitlines()[0][:300]})"
@@ -256,8 +324,11 @@ class RayExecutor:
                         if job.chain is not None:
                             chain_nodes[job.chain] = node
                         recorder.finish(job, outcomes)
+                    finally:
+                        if actor is not None:
+                            pool.give_back(actor, bool(self._gpus(job)))
                     queue.done(job)
         except BaseException:
-            for ref in pending:
-                ray.cancel(ref, force=True)
+            for ref, (_job, actor) in pending.items():
+                ray.cancel(ref, force=actor is None)  # an actor's job is interrupted, the actor stays
             raise

@@ -33,18 +33,19 @@ def _raise_on_sigterm(signum, frame):  # noqa: ARG001
 
 def run_suite(suite: SuiteConfig, *, n_jobs: int | None = None, progress: bool = True,
               tracking_uri: str | None = None, executor: str | None = None,
-              address: str | None = None) -> RunSummary:
+              address: str | None = None, warm: bool | None = None) -> RunSummary:
     """Run every missing cell of ``suite`` and record it; finished cells are reused.
 
-    ``executor`` (``local`` or ``ray``) and ``address`` (a Ray cluster's) override the suite's
-    ``executor`` section; ``n_jobs`` is the local pool's size.
+    ``executor`` (``local`` or ``ray``), ``address`` (a Ray cluster's) and ``warm`` (Ray's warm workers)
+    override the suite's ``executor`` section; ``n_jobs`` is the local pool's size.
     """
     from benchmark.executors import make_executor
 
     spec = suite.executor
     name = executor or spec.name
     runner_ = make_executor(name, n_jobs=n_jobs or suite.n_jobs, address=address or spec.address,
-                            retries=spec.retries, cpus_per_task=spec.cpus_per_task, gpus_per_task=spec.gpus_per_task)
+                            retries=spec.retries, cpus_per_task=spec.cpus_per_task, gpus_per_task=spec.gpus_per_task,
+                            warm=spec.warm if warm is None else warm, warm_idle_s=spec.warm_idle_s)
     uri = tracking_uri or suite.tracking.uri
     if tracking.store_is_new(uri):
         runner_.start(suite)  # nothing in a store yet to be made can be finished: start while it is created

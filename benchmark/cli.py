@@ -252,6 +252,8 @@ def _connect_ray(address: Optional[str]) -> None:
         raise typer.Exit(code=2)
     import ray
 
+    if ray.is_initialized():  # called from a process already on a cluster (a test, a notebook)
+        return
     try:
         ray.init(address=address or "auto", log_to_driver=False, logging_level=logging.WARNING)
     except ConnectionError as exc:

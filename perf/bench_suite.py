@@ -6,6 +6,7 @@
     .venv/bin/python perf/bench_suite.py --suite smoke --executor local,ray   # Ray's overhead on one node
     .venv/bin/python perf/bench_suite.py --suite smoke --executor local,ray --repeat 3   # interleaved
     .venv/bin/python perf/bench_suite.py --suite default --executor ray,local            # the target's real test
+    .venv/bin/python perf/bench_suite.py --suite smoke --executor local,ray,ray-cluster,ray-warm --repeat 3
 
 It runs ``emobench run SUITE`` exactly as the README's main command does
 (train + score every cell, then publish the leaderboards and the report)
@@ -30,6 +31,12 @@ without publishing (the same work for both); the table gives Ray's wall time
 and memory against the pool's, and the numbers go to
 ``perf/results/bench_suite_<suite>_executors.json``. Ray's processes (raylet,
 GCS, workers) are children of the CLI, so they are in the memory figure.
+``ray-cluster`` and ``ray-warm`` run against a single-node cluster of ``--jobs`` CPUs that the
+script starts with ``ray start --head`` before the timed runs (one per kind, stopped at the end),
+as a lab's cluster is up before ``emobench run --address``; its processes (GCS, raylet, workers)
+count in those runs' memory peak and CPU seconds. ``ray-warm`` adds ``--warm``: the first run
+on its fresh cluster starts the warm workers (reported as ``warm-up``, not compared), the timed
+runs then find them.
 
 With the suite's own executor (no ``--executor``) the first run's record goes to
 ``perf/results/bench_suite.json`` (``--out``): wall seconds and peak memory of both
@@ -81,13 +88,21 @@ def tree_rss(proc: psutil.Process, cpu: dict[int, float] | None = None) -> int:
     return total
 
 
-def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> dict[str, float]:
+def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path,
+              cluster: list[psutil.Process] = ()) -> dict[str, float]:
     """Wall seconds, CPU seconds of the process tree (sampled, so a process's last 0.2 s may be missed),
     peak tree RSS (GiB), exit code and the load average around and during ``cmd``, whose output goes to
-    ``log``. On a machine that others load, the CPU seconds compare executors better than the wall time."""
+    ``log``. On a machine that others load, the CPU seconds compare executors better than the wall time.
+
+    ``cluster``: the processes of a Ray cluster that was up before ``cmd`` (its GCS and raylet): their trees
+    (the workers too) count in the memory peak and, for the CPU seconds they spent while ``cmd`` ran, in the
+    CPU time."""
     peak = 0
     loads: list[float] = []
     cpu: dict[int, float] = {}  # pid -> CPU seconds, as last sampled
+    before: dict[int, float] = {}  # the cluster's CPU seconds before the run
+    for root in cluster:
+        tree_rss(root, before)
     with open(log, "w") as out:
         load_start = os.getloadavg()[0]
         start = time.perf_counter()
@@ -99,9 +114,15 @@ def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> dict
             nonlocal peak
             while not done.is_set():
                 try:
-                    peak = max(peak, tree_rss(watched, cpu))
+                    total = tree_rss(watched, cpu)
                 except psutil.NoSuchProcess:
                     return
+                for root in cluster:
+                    try:
+                        total += tree_rss(root, cpu)
+                    except psutil.NoSuchProcess:
+                        pass
+                peak = max(peak, total)
                 loads.append(os.getloadavg()[0])
                 done.wait(0.2)
 
@@ -111,10 +132,71 @@ def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> dict
         wall = time.perf_counter() - start
         done.set()
         sampler.join()
-    return {"wall_s": round(wall, 2), "cpu_s": round(sum(cpu.values()), 1), "peak_gib": round(peak / 2**30, 3),
+    for root in cluster:  # the cluster's processes outlive the run: their last CPU seconds
+        tree_rss(root, cpu)
+    cpu_s = sum(seconds - before.get(pid, 0.0) for pid, seconds in cpu.items())
+    return {"wall_s": round(wall, 2), "cpu_s": round(cpu_s, 1), "peak_gib": round(peak / 2**30, 3),
             "exit": code,
             "load_1m_start": round(load_start, 2), "load_1m_end": round(os.getloadavg()[0], 2),
             "load_1m_mean": round(statistics.fmean(loads), 2) if loads else round(load_start, 2)}
+
+
+class RayHead:
+    """A single-node Ray cluster started by ``ray start --head`` before the timed runs (as a lab's cluster is
+    up before ``emobench run --address``), stopped at the end by its own processes' ids (never `ray stop`,
+    which would stop every Ray on the machine). Its node imports the suite's worker modules as Ray starts
+    each worker process (``RAY_preload_python_modules``, docs/scale-out.md)."""
+
+    def __init__(self, cpus: int, suite: str, env: dict[str, str]):
+        import socket
+
+        from benchmark.executors.ray import worker_modules
+        from benchmark.suite import load_suite
+
+        with socket.socket() as free:
+            free.bind(("127.0.0.1", 0))
+            self.port = free.getsockname()[1]
+        self.address = f"127.0.0.1:{self.port}"
+        self.temp = Path(tempfile.mkdtemp(prefix="ebray"))  # short: Ray's socket paths must stay < 108 chars
+        head_env = {**env, "RAY_preload_python_modules": ",".join(worker_modules(load_suite(suite)))}
+        ray = str(Path(sys.executable).with_name("ray"))
+        started = time.perf_counter()
+        subprocess.run([ray, "start", "--head", "--num-cpus", str(cpus), "--port", str(self.port),
+                        "--node-ip-address", "127.0.0.1", "--include-dashboard=false", "--disable-usage-stats",
+                        "--temp-dir", str(self.temp)], env=head_env, check=True, capture_output=True)
+        self.start_s = round(time.perf_counter() - started, 2)
+        self.processes = [p for p in psutil.process_iter() if self._ours(p)]  # GCS, raylet, their helpers
+        # A driver given an explicit address must say that the cluster wants its token (~/.ray/auth_token).
+        self.env = {**env, "RAY_AUTH_MODE": "token"}
+
+    def _ours(self, proc: psutil.Process) -> bool:
+        try:
+            return proc.pid != os.getpid() and any(str(self.temp) in arg for arg in proc.cmdline())
+        except psutil.Error:
+            return False
+
+    def roots(self) -> list[psutil.Process]:
+        return [p for p in self.processes if p.is_running()]
+
+    def stop(self) -> None:
+        procs = []
+        for root in self.roots():
+            try:
+                procs += [root, *root.children(recursive=True)]
+            except psutil.Error:
+                continue
+        for proc in procs:
+            try:
+                proc.terminate()
+            except psutil.Error:
+                pass
+        _gone, alive = psutil.wait_procs(procs, timeout=10)
+        for proc in alive:
+            try:
+                proc.kill()
+            except psutil.Error:
+                pass
+        shutil.rmtree(self.temp, ignore_errors=True)
 
 
 def cell_runs(uri: str, suite: str) -> int:
@@ -179,19 +261,31 @@ def store_summary(uri: str, suite: str) -> dict:
             "stop_reasons": stops, "stage_seconds": stages, "methods": by_method}
 
 
+EXECUTORS = {  # --executor name -> (emobench's executor, the cluster it runs on, warm workers)
+    "local": ("local", None, False),
+    "ray": ("ray", None, False),               # a single-node Ray that the CLI starts and stops (a laptop)
+    "ray-cluster": ("ray", "cluster", False),  # a cluster up before the run (RayHead), fresh workers each run
+    "ray-warm": ("ray", "warm", True),         # the same with --warm: workers kept from an earlier run
+}
+
+
 def bench_executor(args: argparse.Namespace, executor: str | None, folder: Path, env: dict[str, str],
-                   repeat: int) -> list[dict]:
+                   repeat: int, head: RayHead | None = None) -> list[dict]:
     """The first run and the re-run of the suite with ``executor`` in a fresh ``folder`` and store."""
     folder.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     cmd = [*EMOBENCH, "run", args.suite, "--tracking-uri", uri, "--no-progress"]
     if executor:
-        cmd += ["--executor", executor, "--no-publish"] + (["--jobs", str(args.jobs)] if executor == "local" else [])
+        name, _cluster, warm = EXECUTORS[executor]
+        cmd += ["--executor", name, "--no-publish"] + (["--jobs", str(args.jobs)] if name == "local" else [])
+        cmd += ["--address", head.address] if head is not None else []
+        cmd += ["--warm"] if warm else []
+        env = head.env if head is not None else env
     rows = []
     for label in ("first run", "re-run"):
         before = cell_runs(uri, args.suite)
         log = folder / f"{label.replace(' ', '-')}.log"
-        timed = timed_run(cmd, folder, env, log)
+        timed = timed_run(cmd, folder, env, log, head.roots() if head is not None else [])
         after = cell_runs(uri, args.suite)
         rows.append({"executor": executor or "suite's", "repeat": repeat, "run": label, **timed,
                      "cell_runs_added": after - before})
@@ -210,7 +304,10 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None, help="default: a fresh temporary folder")
     parser.add_argument("--keep", action="store_true", help="keep the working folder (MLflow store, report)")
     parser.add_argument("--cold-features", action="store_true", help="start from an empty feature cache")
-    parser.add_argument("--executor", default=None, help="local, ray, or local,ray to compare them "
+    parser.add_argument("--executor", default=None, help="a comma-separated list of local, ray (a single-node "
+                        "Ray that the CLI starts), ray-cluster (a single-node cluster started by `ray start` "
+                        "before the timed runs, fresh workers each run) and ray-warm (that cluster with "
+                        "--warm workers, warmed by one untimed run), e.g. local,ray,ray-warm to compare them "
                         "(default: the suite's executor, the command exactly as the README runs it)")
     parser.add_argument("--out", type=Path, default=RESULTS / "bench_suite.json")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
@@ -235,20 +332,41 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} CPU cores, {psutil.virtual_memory().total / 2**30:.0f} GiB; "
           f"suite {args.suite!r}; working folder {workdir}", flush=True)
     executors = args.executor.split(",") if args.executor else [None]
+    unknown = [e for e in executors if e is not None and e not in EXECUTORS]
+    if unknown:
+        parser.error(f"unknown executor(s) {unknown} (known: {', '.join(EXECUTORS)})")
+    heads: dict[str, RayHead] = {}
+    warm_up: dict = {}
     rows = []
-    for repeat in range(max(1, args.repeat)):
-        for executor in executors if repeat % 2 == 0 else executors[::-1]:
-            if executor is None:  # the suite's own executor, the command as the README runs it
-                folder = workdir if args.repeat <= 1 else workdir / f"suite-{repeat}"
-            else:
-                folder = workdir / executor if args.repeat <= 1 else workdir / f"{executor}-{repeat}"
-            rows += bench_executor(args, executor, folder, env, repeat)
+    try:
+        for executor in executors:  # the clusters are up before any timed run, as a lab's cluster is
+            kind = EXECUTORS[executor][1] if executor else None
+            if kind is not None:
+                heads[kind] = RayHead(args.jobs, args.suite, env)
+                print(f"{executor}: `ray start --head --num-cpus {args.jobs}` took {heads[kind].start_s} s "
+                      f"(not timed); {heads[kind].address}", flush=True)
+            if kind == "warm":  # the warm workers start in a first run on a fresh cluster: timed, not compared
+                warm_up = bench_executor(args, executor, workdir / "warm-up", env, -1, heads[kind])[0]
+                warm_up["run"] = "warm-up (first run on the fresh cluster)"
+                rows.append(warm_up)
+        for repeat in range(max(1, args.repeat)):
+            for executor in executors if repeat % 2 == 0 else executors[::-1]:
+                if executor is None:  # the suite's own executor, the command as the README runs it
+                    folder = workdir if args.repeat <= 1 else workdir / f"suite-{repeat}"
+                else:
+                    folder = workdir / executor if args.repeat <= 1 else workdir / f"{executor}-{repeat}"
+                head = heads.get(EXECUTORS[executor][1]) if executor else None
+                rows += bench_executor(args, executor, folder, env, repeat, head)
+    finally:
+        for head in heads.values():
+            head.stop()
 
     print()
     print("| executor | run | wall time | CPU time (process tree) | peak memory (process tree) | cell runs added "
           "| load (1 min) | target |")
     print("|---|---|---:|---:|---:|---:|---|---|")
-    targets = {"first run": "< 10 min, < 4 GB, 0 cells stopped by a cap", "re-run": "< 1 min, nothing retrained"}
+    targets = {"first run": "< 10 min, < 4 GB, 0 cells stopped by a cap", "re-run": "< 1 min, nothing retrained",
+               "warm-up (first run on the fresh cluster)": "(starts the warm workers; not compared)"}
     for row in rows:
         print(f"| {row['executor']} | {row['run']} | {row['wall_s'] / 60:.1f} min ({row['wall_s']:.0f} s) | "
               f"{row['cpu_s']:.0f} s | {row['peak_gib']:.2f} GiB | {row['cell_runs_added']} | "
@@ -258,26 +376,34 @@ def main() -> None:
     for row in rows:
         if row["run"] == "first run" and row["exit"] == 0:
             first.setdefault(row["executor"], []).append(row)
-    if {"local", "ray"} <= first.keys():
+    ray_kinds = [e for e in EXECUTORS if e != "local" and e in first]
+    if "local" in first and ray_kinds:
         median = {name: statistics.median(r["wall_s"] for r in runs) for name, runs in first.items()}
         peak = {name: max(r["peak_gib"] for r in runs) for name, runs in first.items()}
         cpu = {name: statistics.median(r["cpu_s"] for r in runs) for name, runs in first.items()}
-        ratio = median["ray"] / median["local"]
-        pairs = [round(on_ray["wall_s"] / pool["wall_s"], 3) for on_ray, pool in zip(first["ray"], first["local"])]
-        print(f"\nRay / local pool, first run (median of {len(first['ray'])}): wall time x{ratio:.2f} "
-              f"({100 * (ratio - 1):+.0f}%; per repeat {pairs}), peak memory {peak['ray']:.2f} vs "
-              f"{peak['local']:.2f} GiB, CPU time {cpu['ray']:.0f} vs {cpu['local']:.0f} s "
-              "(target: within 10% on one node)")
+        ratios, per_repeat = {}, {}
+        for kind in ray_kinds:
+            ratios[kind] = round(median[kind] / median["local"], 3)
+            per_repeat[kind] = [round(on_ray["wall_s"] / pool["wall_s"], 3)
+                                for on_ray, pool in zip(first[kind], first["local"])]
+            print(f"\n{kind} / local pool, first run (median of {len(first[kind])}): wall time x{ratios[kind]:.2f} "
+                  f"({100 * (ratios[kind] - 1):+.0f}%; per repeat {per_repeat[kind]}), peak memory "
+                  f"{peak[kind]:.2f} vs {peak['local']:.2f} GiB, CPU time {cpu[kind]:.0f} vs {cpu['local']:.0f} s "
+                  "(target: within 10% on one node)")
         RESULTS.mkdir(parents=True, exist_ok=True)
         out = RESULTS / f"bench_suite_{args.suite}_executors.json"
-        out.write_text(json.dumps({
+        record = {
             "suite": args.suite, "cpus": os.cpu_count(), "jobs": args.jobs, "repeat": args.repeat,
-            "command": " ".join(["perf/bench_suite.py", *sys.argv[1:]]),
+            "command": " ".join(["perf/bench_suite.py", *sys.argv[1:]]), "git_commit": git_commit(),
             "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
             "load_avg_1m_at_end": round(os.getloadavg()[0], 2), "runs": rows,
             "median_first_run_s": median, "median_first_run_cpu_s": cpu, "peak_first_run_gib": peak,
-            "ray_over_local_wall": round(ratio, 3), "ray_over_local_wall_per_repeat": pairs,
-        }, indent=1) + "\n")
+            "over_local_wall": ratios, "over_local_wall_per_repeat": per_repeat,
+            "ray_cluster_start_s": {kind: head.start_s for kind, head in heads.items()},
+        }
+        if "ray" in ratios:  # the keys of earlier records
+            record["ray_over_local_wall"], record["ray_over_local_wall_per_repeat"] = ratios["ray"], per_repeat["ray"]
+        out.write_text(json.dumps(record, indent=1) + "\n")
         print(f"written: {out}")
     if executors == [None]:
         first_ok = next((r for r in rows if r["run"] == "first run"), None)

@@ -232,6 +232,107 @@ def test_a_killed_ray_worker_fails_its_cell_or_is_retried_once_and_the_run_resum
     assert failed.data.tags["emobench.error"].endswith("; retrying")
 
 
+# ----------------------------------------------------------------------------- Ray, warm workers
+
+
+def test_the_code_fingerprint_changes_with_any_source_file(tmp_path):
+    from benchmark.executors.warm import code_fingerprint
+
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "a.py").write_text("x = 1\n")
+    (package / "sub" / "b.py").write_text("y = 2\n")
+    before = code_fingerprint([package])
+    assert code_fingerprint([package]) == before
+    (package / "sub" / "b.py").write_text("y = 3\n")
+    assert code_fingerprint([package]) != before
+    (package / "sub" / "b.py").write_text("y = 2\n")
+    assert code_fingerprint([package]) == before
+    (package / "sub" / "b.py").rename(package / "sub" / "c.py")
+    assert code_fingerprint([package]) != before
+    assert code_fingerprint() == code_fingerprint() != before  # emobench's own packages
+
+
+@pytest.fixture
+def warm_cluster(ray_single):
+    """The module's Ray, cleared of warm workers afterwards (they hold its CPUs)."""
+    from benchmark.executors.warm import kill_workers, named_workers
+
+    yield ray_single
+    kill_workers(named_workers())
+    deadline = time.monotonic() + 30
+    while named_workers() and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def _workers(uri: str, suite) -> set[str]:
+    """host:pid of the Ray worker processes that ran the suite's cells."""
+    return {r.data.tags["emobench.ray_worker"] for r in _cell_runs(uri, suite)}
+
+
+def test_warm_workers_serve_the_next_run_and_never_run_stale_code(home, tmp_path, warm_cluster):
+    import socket
+
+    from typer.testing import CliRunner
+
+    from benchmark import cli
+    from benchmark.executors.warm import NAMESPACE, WarmWorker, named_workers, slot_prefix
+
+    ray = warm_cluster
+    # a warm worker that an earlier run of other code (another fingerprint) left on the cluster
+    stale_name = slot_prefix("0" * 16, 1, 0) + "old"
+    stale = ray.remote(WarmWorker).options(name=stale_name, namespace=NAMESPACE, lifetime="detached",
+                                           num_cpus=1).remote("0" * 16, [], 900.0)
+    stale_worker = f"{socket.gethostname()}:{ray.get(stale.info.remote())['pid']}"
+    spec = {**SMALL, "name": "warm"}
+    local_uri = f"sqlite:///{tmp_path / 'local.db'}"
+    local = _suite(spec, local_uri)
+    runner.run_suite(local, n_jobs=2, progress=False)
+    expected = _finished_tables(local_uri, local)
+
+    uris = [f"sqlite:///{tmp_path / f'warm{i}.db'}" for i in (1, 2)]
+    suites = [_suite(spec, uri, executor={"name": "ray", "warm": True}) for uri in uris]
+    first = runner.run_suite(suites[0], progress=False)
+    assert first.ran == 8 and not first.failed
+    _assert_same_tables(expected, _finished_tables(uris[0], suites[0]))
+    names = named_workers()
+    assert len(names) == 2 and stale_name not in names  # the stale worker was ended, two of this code started
+    assert stale_worker not in _workers(uris[0], suites[0])
+    # the next run (a new store: every cell again) runs on the same two processes, with the same results
+    second = runner.run_suite(suites[1], progress=False)
+    assert second.ran == 8 and not second.failed
+    assert named_workers() == names
+    assert _workers(uris[1], suites[1]) <= _workers(uris[0], suites[0])
+    _assert_same_tables(expected, _finished_tables(uris[1], suites[1]))
+    # the command that lists and releases them
+    listed = CliRunner().invoke(cli.app, ["workers", "list"])
+    assert listed.exit_code == 0 and "2 warm worker(s)" in listed.output and names[0] in listed.output
+    released = CliRunner().invoke(cli.app, ["workers", "release"])
+    assert released.exit_code == 0 and "released 2 warm worker(s)" in released.output
+    deadline = time.monotonic() + 30
+    while named_workers() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert named_workers() == []
+
+
+def test_a_killed_warm_worker_is_replaced_and_its_cell_retried(home, tmp_path, warm_cluster):
+    from benchmark.executors.warm import named_workers
+
+    uri = f"sqlite:///{tmp_path / 'warm_kill.db'}"
+    suite = _suite(SLOW, uri, executor={"name": "ray", "retries": 1, "warm": True})
+    summary, killed = _run_with_kill(suite)
+    assert killed, "no warm worker running the cell was found"
+    assert summary.retried == ["dae/unseen_speakers/heldout/seed0"] and summary.ran == 1 and not summary.failed
+    runs = _cell_runs(uri, suite)
+    assert sorted(r.info.status for r in runs) == ["FAILED", "FINISHED"]
+    failed = next(r for r in runs if r.info.status == "FAILED")
+    assert "Ray worker died" in failed.data.tags["emobench.error"]
+    assert failed.data.tags["emobench.error"].endswith("; retrying")
+    finished = next(r for r in runs if r.info.status == "FINISHED")
+    assert not finished.data.tags["emobench.ray_worker"].endswith(f":{killed[0]}")  # ran on its replacement
+    assert len(named_workers()) == 1  # which stays warm for the next run
+
+
 # ----------------------------------------------------------------------------- two runs at once
 
 

@@ -21,7 +21,9 @@ pool's workers are forked from a driver that has them already). So the driver st
 (:meth:`RayExecutor.start`, in the background while it creates the store and prepares the cells),
 and every worker process imports those modules as soon as Ray starts it, before it is given a task
 (Ray's ``preload_python_modules``; on an existing cluster, ``RAY_preload_python_modules`` at
-``ray start``, docs/scale-out.md).
+``ray start``, docs/scale-out.md). On a cluster that outlives the run, ``warm`` removes that cost
+from every run but the first: the jobs go to long-lived actors that keep the modules imported
+(:mod:`benchmark.executors.warm`).
 """
 from __future__ import annotations
 
@@ -311,7 +313,7 @@ class RayExecutor:
                         recorder.finish(job, CellError.of(exc))
                     except RayError as exc:  # the worker process or its node died under the job
                         if actor is not None and isinstance(exc, RayActorError):
-                            pool.replace(bool(self._gpus(job)), exc)
+                            pool.replace(actor, bool(self._gpus(job)), exc)
                             actor = None
                         retry = job.attempt < self.retries
                         recorder.finish(job, CellError(f"{type(exc).__name__}: the Ray worker died "

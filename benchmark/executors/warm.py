@@ -198,7 +198,7 @@ class WarmPool:
         try:
             info = ray.get(ref)
         except RayActorError as exc:
-            self.replace(gpu, exc)
+            self.replace(actor, gpu, exc)
             return
         if info["own_fingerprint"] != self.fingerprint:
             ray.kill(actor, no_restart=True)
@@ -209,8 +209,9 @@ class WarmPool:
         self.node[actor] = info["node"]
         self.free[gpu].append(actor)
 
-    def replace(self, gpu: bool, cause: BaseException) -> None:
+    def replace(self, actor: Any, gpu: bool, cause: BaseException) -> None:
         """A worker died (killed, its node lost, or its start failed): start another in its place."""
+        self.node.pop(actor, None)  # a TTS chain whose node it was may go elsewhere (its node may be gone)
         self.replaced += 1
         if self.replaced > 2 * (len(self.node) + len(self.starting)) + 4:
             raise RuntimeError(f"warm Ray workers keep dying as they start: {cause}") from cause

@@ -272,6 +272,7 @@ class RayExecutor:
                 return node if pool is not None and node is not None and pool.has_node(node) else None
 
             def fits_a_free_worker(job: Job) -> bool:
+                assert pool is not None
                 return pool.available(bool(self._gpus(job)), chain_node(job))
 
             def submit_ready() -> None:
@@ -312,7 +313,7 @@ class RayExecutor:
                     except RayTaskError as exc:  # the task itself raised (not a cell: those come back as values)
                         recorder.finish(job, CellError.of(exc))
                     except RayError as exc:  # the worker process or its node died under the job
-                        if actor is not None and isinstance(exc, RayActorError):
+                        if pool is not None and actor is not None and isinstance(exc, RayActorError):
                             pool.replace(actor, bool(self._gpus(job)), exc)
                             actor = None
                         retry = job.attempt < self.retries
@@ -327,7 +328,7 @@ class RayExecutor:
                             chain_nodes[job.chain] = node
                         recorder.finish(job, outcomes)
                     finally:
-                        if actor is not None:
+                        if pool is not None and actor is not None:
                             pool.give_back(actor, bool(self._gpus(job)))
                     queue.done(job)
         except BaseException:

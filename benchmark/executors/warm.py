@@ -45,7 +45,7 @@ def code_fingerprint(roots: list[Path] | None = None) -> str:
         import baselines
         import benchmark
 
-        roots = [Path(package.__file__).resolve().parent for package in (benchmark, baselines)]
+        roots = [Path(str(package.__file__)).resolve().parent for package in (benchmark, baselines)]
     digest = hashlib.sha256(sys.version.encode())
     for root in roots:
         for path in sorted(root.rglob("*.py")):
@@ -79,14 +79,14 @@ class WarmWorker:
         for module in modules:
             importlib.import_module(module)
 
-    def info(self, modules: list[str] = ()) -> dict[str, Any]:
+    def info(self, modules: tuple[str, ...] | list[str] = ()) -> dict[str, Any]:
         """Where this actor runs and what it imported; imports ``modules`` first (a suite's methods)."""
         import ray
 
         self.preload(list(modules))
         return {"node": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(), "pid": os.getpid(),
                 "fingerprint": self.fingerprint, "own_fingerprint": self.own_fingerprint,
-                "emobench": str(Path(importlib.import_module("benchmark").__file__).resolve().parent),
+                "emobench": str(Path(str(importlib.import_module("benchmark").__file__)).resolve().parent),
                 "jobs": self.jobs, "idle_s": round(time.monotonic() - self._last_used, 1)}
 
     def run_job(self, job_name: str, *args: Any) -> tuple[str, list]:
@@ -95,12 +95,13 @@ class WarmWorker:
 
         from benchmark.executors.ray import run_job_on_worker
 
+        title = _raylet.setproctitle  # type: ignore[attr-defined]
         self._busy = True
-        _raylet.setproctitle(f"ray::emobench:{job_name}")
+        title(f"ray::emobench:{job_name}")  # as a task's process is titled (ray::emobench:<job>)
         try:
             return run_job_on_worker(*args)
         finally:
-            _raylet.setproctitle("ray::emobench:warm-worker (idle)")
+            title("ray::emobench:warm-worker (idle)")
             self.jobs += 1
             self._last_used = time.monotonic()
             self._busy = False

@@ -84,6 +84,10 @@ def deterministic_algorithms() -> None:
         torch._C._set_deterministic_algorithms(True, warn_only=True)
     if "torch._inductor.config" in sys.modules:
         setattr(sys.modules["torch._inductor.config"], "deterministic", True)  # noqa: B010 (a module mypy types)
+    # Deterministic mode also fills every new uninitialised tensor with NaN, a debugging aid that
+    # changes no result (a kernel that read such memory would be a bug either way) and cost 6.5% of a
+    # cnn fit (21,000 fills of 150 steps). The kernels stay the deterministic ones.
+    torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
 
 
 def pick_device(preference: str = "auto") -> torch.device:

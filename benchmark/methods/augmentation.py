@@ -50,9 +50,11 @@ class FrameStore:
         if width is None:
             width = max(int(lengths.max(initial=0)), min_frames)
         t = np.arange(width)
+        index = self.offsets[rows, None] + starts[:, None] + t[None, :]
+        if (lengths >= width).all():     # every crop full length (the usual batch): nothing to zero
+            return self.frames[torch.from_numpy(index)]
         valid = t[None, :] < lengths[:, None]
-        index = np.where(valid, self.offsets[rows, None] + starts[:, None] + t[None, :], 0)
-        x = self.frames[torch.from_numpy(index)]
+        x = self.frames[torch.from_numpy(np.where(valid, index, 0))]
         return x * torch.from_numpy(valid)[:, :, None]
 
 

@@ -111,7 +111,9 @@ class _PairMax(torch.autograd.Function):
         second = pairs[..., 1] > pairs[..., 0]              # a tie goes to the first, as in max_pool1d
         route = torch.stack([~second, second], dim=-1).to(grad.dtype)
         out = (route * grad.unsqueeze(-1)).flatten(-2)
-        return nn.functional.pad(out, (0, h.shape[-1] - out.shape[-1]))   # a floored odd frame: no gradient
+        if out.shape[-1] < h.shape[-1]:    # a floored odd frame: no gradient
+            out = nn.functional.pad(out, (0, h.shape[-1] - out.shape[-1]))
+        return out
 
 
 def _pairs(h: torch.Tensor) -> torch.Tensor:

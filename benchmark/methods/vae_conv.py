@@ -198,14 +198,6 @@ class ConvAutoencoderMethod(AutoencoderMethod):
     def _concat(self, parts: list[list[np.ndarray]]) -> list[np.ndarray]:
         return [x for part in parts for x in part]
 
-    def _segment(self, x: np.ndarray, start: int) -> tuple[np.ndarray, int]:
-        """``segment_frames`` frames from ``start`` (zero-padded) and the number of real frames."""
-        s = self.hp.segment_frames
-        seg = np.zeros((s, x.shape[1]), dtype=np.float32)
-        part = x[start:start + s]
-        seg[: len(part)] = part
-        return seg, len(part)
-
     def _batches(self, data: list[np.ndarray] | FrameStore, y: np.ndarray, rng: np.random.Generator) -> Iterator[tuple]:
         """One random ``segment_frames`` crop per utterance (zero-padded, masked), cut from one flat
         frame tensor with a gather per batch."""
@@ -225,19 +217,19 @@ class ConvAutoencoderMethod(AutoencoderMethod):
         return lambda epoch, rng: self._batches(store, y, rng)
 
     def _encode_prepared(self, data: list[np.ndarray]) -> np.ndarray:
-        s = self.hp.segment_frames
-        segs, weights, owners = [], [], []
-        for u, x in enumerate(data):
-            for start in range(0, max(len(x), 1), s):
-                seg, n = self._segment(x, start)
-                segs.append(seg)
-                weights.append(n)
-                owners.append(u)
-        if not segs:
+        """Each utterance's latent: the mean of its consecutive segments' latents, weighted by their real
+        frames (the segments cut from one flat frame tensor in one gather, not one array each)."""
+        if not data:
             return np.zeros((0, self.hp.latent_dim))
-        mu = self._encode_tensor(torch.from_numpy(np.stack(segs)[:, None]), chunk=256)
-        w = np.asarray(weights, dtype=np.float64)
-        owner = np.asarray(owners)
+        s = self.hp.segment_frames
+        store = FrameStore.from_arrays(data)
+        segments = np.maximum(-(-store.lengths // s), 1)
+        owner = np.repeat(np.arange(len(data)), segments)
+        starts = (np.arange(len(owner)) - np.repeat(np.cumsum(segments) - segments, segments)) * s
+        real = np.clip(store.lengths[owner] - starts, 0, s)
+        segs = store.crops(owner, starts, real, s, width=s)
+        mu = self._encode_tensor(segs[:, None], chunk=256)
+        w = real.astype(np.float64)
         out = np.zeros((len(data), mu.shape[1]))
         np.add.at(out, owner, mu * w[:, None])
         return out / np.bincount(owner, weights=w, minlength=len(data))[:, None]

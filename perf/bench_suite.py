@@ -213,6 +213,27 @@ def cell_runs(uri: str, suite: str) -> int:
                                   max_results=50000))
 
 
+def run_phases(uri: str, suite: str) -> dict[str, float]:
+    """Where a first run's time went, from its store: the suite run's stages (``stage.*_s``: corpora,
+    features, cells), its own duration, and how long after it started the first cell did (the executor's
+    start-up: Ray's, its workers')."""
+    from benchmark import tracking
+    from benchmark.suite import load_suite
+
+    client = tracking.configure(uri)
+    exp = client.get_experiment_by_name(load_suite(suite).experiment_name)
+    runs = client.search_runs([exp.experiment_id], max_results=50000)
+    parents = [r for r in runs if r.data.tags.get(tracking.KIND_TAG) == "suite"]
+    cells = [r for r in runs if r.data.tags.get(tracking.KIND_TAG) == "cell"]
+    if len(parents) != 1 or not cells:
+        return {}
+    parent = parents[0]
+    phases = {k[len("stage."):]: round(v, 2) for k, v in parent.data.metrics.items() if k.startswith("stage.")}
+    phases["suite_run_s"] = round((parent.info.end_time - parent.info.start_time) / 1000, 2)
+    phases["first_cell_after_s"] = round((min(r.info.start_time for r in cells) - parent.info.start_time) / 1000, 2)
+    return phases
+
+
 def git_commit() -> str:
     out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
     return out.stdout.strip() or "unknown"
@@ -289,6 +310,8 @@ def bench_executor(args: argparse.Namespace, executor: str | None, folder: Path,
         after = cell_runs(uri, args.suite)
         rows.append({"executor": executor or "suite's", "repeat": repeat, "run": label, **timed,
                      "cell_runs_added": after - before})
+        if label == "first run" and timed["exit"] == 0:
+            rows[-1]["phases"] = run_phases(uri, args.suite)
         print(f"{executor or ''} {label}: {timed['wall_s']:.1f} s ({timed['cpu_s']:.0f} CPU s), "
               f"peak {timed['peak_gib']:.2f} GiB, {after - before} new cell runs, exit {timed['exit']}, "
               f"load {timed['load_1m_mean']:.1f}", flush=True)

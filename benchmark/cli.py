@@ -185,6 +185,8 @@ def run_cmd(
         return
     try:
         config = load_suite(suite)
+        if warm and (executor or config.executor.name) != "ray":
+            raise EmobenchError("--warm keeps Ray workers on a cluster: it needs --executor ray (and --address)")
         uri = tracking_uri or config.tracking.uri
         summary = run_suite(config, n_jobs=jobs, progress=progress, tracking_uri=uri, executor=executor,
                             address=address, warm=warm)

@@ -253,6 +253,17 @@ def test_the_code_fingerprint_changes_with_any_source_file(tmp_path):
     assert code_fingerprint() == code_fingerprint() != before  # emobench's own packages
 
 
+def test_warm_asks_for_the_ray_executor(tmp_path):
+    from typer.testing import CliRunner
+
+    from benchmark import cli
+
+    done = CliRunner().invoke(cli.app, ["run", "smoke", "--warm", "--executor", "local", "--tracking-uri",
+                                        f"sqlite:///{tmp_path / 'mlflow.db'}"])
+    assert done.exit_code == 2 and "--warm keeps Ray workers on a cluster" in done.output
+    assert not (tmp_path / "mlflow.db").exists()  # refused before anything ran
+
+
 @pytest.fixture
 def warm_cluster(ray_single):
     """The module's Ray, cleared of warm workers afterwards (they hold its CPUs)."""
@@ -315,11 +326,11 @@ def test_warm_workers_serve_the_next_run_and_never_run_stale_code(home, tmp_path
     assert named_workers() == []
 
 
-def test_a_killed_warm_worker_is_replaced_and_its_cell_retried(home, tmp_path, warm_cluster):
+def test_a_killed_warm_worker_is_replaced_its_cell_retried_and_an_idle_one_ends(home, tmp_path, warm_cluster):
     from benchmark.executors.warm import named_workers
 
     uri = f"sqlite:///{tmp_path / 'warm_kill.db'}"
-    suite = _suite(SLOW, uri, executor={"name": "ray", "retries": 1, "warm": True})
+    suite = _suite(SLOW, uri, executor={"name": "ray", "retries": 1, "warm": True, "warm_idle_s": 5})
     summary, killed = _run_with_kill(suite)
     assert killed, "no warm worker running the cell was found"
     assert summary.retried == ["dae/unseen_speakers/heldout/seed0"] and summary.ran == 1 and not summary.failed
@@ -330,7 +341,11 @@ def test_a_killed_warm_worker_is_replaced_and_its_cell_retried(home, tmp_path, w
     assert failed.data.tags["emobench.error"].endswith("; retrying")
     finished = next(r for r in runs if r.info.status == "FINISHED")
     assert not finished.data.tags["emobench.ray_worker"].endswith(f":{killed[0]}")  # ran on its replacement
-    assert len(named_workers()) == 1  # which stays warm for the next run
+    assert len(named_workers()) == 1  # which stays warm for the next run, until it has been idle 5 s
+    deadline = time.monotonic() + 60
+    while named_workers() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert named_workers() == []
 
 
 # ----------------------------------------------------------------------------- two runs at once

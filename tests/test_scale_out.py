@@ -235,7 +235,7 @@ def test_a_killed_ray_worker_fails_its_cell_or_is_retried_once_and_the_run_resum
 # ----------------------------------------------------------------------------- Ray, warm workers
 
 
-def test_the_code_fingerprint_changes_with_any_source_file(tmp_path):
+def test_the_code_fingerprint_changes_with_any_source_file(tmp_path, monkeypatch):
     from benchmark.executors.warm import code_fingerprint
 
     package = tmp_path / "pkg"
@@ -250,7 +250,15 @@ def test_the_code_fingerprint_changes_with_any_source_file(tmp_path):
     assert code_fingerprint([package]) == before
     (package / "sub" / "b.py").rename(package / "sub" / "c.py")
     assert code_fingerprint([package]) != before
-    assert code_fingerprint() == code_fingerprint() != before  # emobench's own packages
+    ours = code_fingerprint()  # emobench's own packages
+    assert ours == code_fingerprint() != before
+    # what this process adds to sys.path later (pkg_resources adds setuptools' vendored packages) is not
+    # installed: a fresh worker process would not see it, so it must not change the fingerprint
+    vendored = tmp_path / "vendored" / "fake-1.0.dist-info"
+    vendored.mkdir(parents=True)
+    (vendored / "METADATA").write_text("Metadata-Version: 2.1\nName: fake\nVersion: 1.0\n")
+    monkeypatch.syspath_prepend(str(vendored.parent))
+    assert code_fingerprint() == ours
 
 
 def test_warm_asks_for_the_ray_executor(tmp_path):

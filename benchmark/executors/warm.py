@@ -51,9 +51,23 @@ def code_fingerprint(roots: list[Path] | None = None) -> str:
         for path in sorted(root.rglob("*.py")):
             digest.update(str(path.relative_to(root.parent)).encode())
             digest.update(path.read_bytes())
-    for dist in sorted(f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions()):
+    for dist in installed_distributions():
         digest.update(dist.encode())
     return digest.hexdigest()[:16]
+
+
+def installed_distributions() -> list[str]:
+    """``name==version`` of every distribution installed in this interpreter's environment (its site-packages
+    folders), whatever this process put on ``sys.path`` since it started (importing ``pkg_resources`` adds
+    setuptools' vendored packages there, which a fresh worker process does not see)."""
+    import site
+    import sysconfig
+
+    folders = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    if site.ENABLE_USER_SITE:
+        folders.add(site.getusersitepackages())
+    return sorted({f"{d.metadata['Name']}=={d.version}"
+                   for d in importlib.metadata.distributions(path=sorted(folders))})
 
 
 def slot_prefix(fingerprint: str, cpus: int, gpus: float) -> str:

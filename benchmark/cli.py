@@ -278,7 +278,7 @@ def workers_list_cmd(address: Optional[str] = typer.Option(None, "--address", he
     for name in names:
         try:
             info: dict = ray.get(  # type: ignore[assignment]
-                ray.get_actor(name, namespace=NAMESPACE).info.remote(), timeout=5)
+                ray.get_actor(name, namespace=NAMESPACE).info.remote(taken=False), timeout=5)
         except Exception as exc:  # noqa: BLE001  (starting, busy with a long job, or dying: say so)
             typer.echo(f"{name}  ({type(exc).__name__}: busy or not answering)")
             continue

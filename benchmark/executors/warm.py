@@ -93,15 +93,20 @@ class WarmWorker:
         for module in modules:
             importlib.import_module(module)
 
-    def info(self, modules: tuple[str, ...] | list[str] = ()) -> dict[str, Any]:
-        """Where this actor runs and what it imported; imports ``modules`` first (a suite's methods)."""
+    def info(self, modules: tuple[str, ...] | list[str] = (), taken: bool = True) -> dict[str, Any]:
+        """Where this actor runs and what it imported; imports ``modules`` first (a suite's methods). A run that
+        takes this worker asks this first (``taken``): its idle time starts again (it is not to end under the
+        run)."""
         import ray
 
         self.preload(list(modules))
+        idle_s = time.monotonic() - self._last_used
+        if taken:
+            self._last_used = time.monotonic()
         return {"node": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(), "pid": os.getpid(),
                 "fingerprint": self.fingerprint, "own_fingerprint": self.own_fingerprint,
                 "emobench": str(Path(str(importlib.import_module("benchmark").__file__)).resolve().parent),
-                "jobs": self.jobs, "idle_s": round(time.monotonic() - self._last_used, 1)}
+                "jobs": self.jobs, "idle_s": round(idle_s, 1)}
 
     def run_job(self, job_name: str, *args: Any) -> tuple[str, list]:
         """:func:`benchmark.executors.ray.run_job_on_worker`, under a process title naming the job."""

@@ -374,7 +374,7 @@ class LogMelNetMethod(Method):
         # Length-sorted batches waste little on padding; the encoder masks padding after every block.
         order = np.argsort([len(x) for x in inputs], kind="stable")
         outputs: list[np.ndarray] = [np.empty(0)] * len(inputs)
-        with torch.no_grad(), torch_threads(self.hp.threads):
+        with torch.inference_mode(), torch_threads(self.hp.threads):
             for s in range(0, len(order), self.hp.eval_batch_size):
                 rows = order[s : s + self.hp.eval_batch_size]
                 xt, lengths = pad_batch([inputs[i] for i in rows], self.min_frames)

@@ -544,7 +544,7 @@ class AutoencoderMethod(Method):
         """Softmax of the latent SVC's decision values (see the module docstring)."""
         return softmax_decision(self._fitted_svc().decision_function(self.embed(batch)))
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def _encode_tensor(self, x: torch.Tensor, chunk: int = 1024) -> np.ndarray:
         model = self._fitted_model()
         model.eval()

@@ -136,9 +136,25 @@ def load_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
     if problem:
         raise AudioError(str(path), str(problem))
     if file_rate != sample_rate:
+        log.info("%s: resampling %d Hz -> %d Hz", path, file_rate, sample_rate)
+        mono = resample(mono, file_rate, sample_rate)
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+# Largest up/down factor resample_poly is given: every common rate pair is far below it
+# (44.1 kHz -> 16 kHz is 160/441); an odd rate such as 16,001 Hz would be 16,000/16,001, whose
+# polyphase filter and upsampled signal take tens of GiB.
+MAX_POLYPHASE_FACTOR = 1000
+
+
+def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    """float32 ``samples`` from ``from_rate`` to ``to_rate`` Hz: SciPy's polyphase filter for rates in a
+    small integer ratio (all the usual ones), libsoxr's for any other (linear memory at any ratio)."""
+    ratio = Fraction(to_rate, from_rate)
+    if max(ratio.numerator, ratio.denominator) <= MAX_POLYPHASE_FACTOR:
         from scipy.signal import resample_poly  # imported here: scipy.signal costs ~0.3 s to import
 
-        log.info("%s: resampling %d Hz -> %d Hz", path, file_rate, sample_rate)
-        ratio = Fraction(sample_rate, file_rate)
-        mono = resample_poly(mono, ratio.numerator, ratio.denominator).astype(np.float32)
-    return np.ascontiguousarray(mono, dtype=np.float32)
+        return resample_poly(samples, ratio.numerator, ratio.denominator).astype(np.float32)
+    import soxr
+
+    return np.asarray(soxr.resample(samples, from_rate, to_rate, quality="HQ"), dtype=np.float32)

@@ -128,6 +128,24 @@ def test_resampled_stereo_matches_mono_16k(tmp_path):
     assert np.abs(a[100 : n - 100] - b[100 : n - 100]).max() < 0.01
 
 
+@pytest.mark.parametrize("rate", [16001, 44101, 7919])
+def test_an_odd_sample_rate_resamples_in_linear_memory(tmp_path, rate):
+    """16,001 Hz is 16,000/16,001 to a polyphase filter (tens of GiB); libsoxr takes it in linear memory."""
+    import tracemalloc
+
+    source = _tone(220, 0.25, sr=rate)     # short: a regression fails here rather than exhausting memory
+    sf.write(tmp_path / "odd.wav", source, rate)
+    tracemalloc.start()
+    got = load_audio(tmp_path / "odd.wav")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 50 * 2**20
+    want = _tone(220, 0.25)
+    assert abs(len(got) - len(source) * SR / rate) <= 1
+    n = min(len(got), len(want))
+    assert np.abs(got[200 : n - 200] - want[200 : n - 200]).max() < 0.01
+
+
 @pytest.mark.parametrize("kind, message", [("missing", "not found"), ("corrupt", "unreadable"),
                                            ("empty", "empty"), ("silent", "silent")])
 def test_bad_audio_names_the_file(tmp_path, kind, message):

@@ -86,16 +86,28 @@ def content_problem(samples: np.ndarray) -> AudioProblem | None:
     return None
 
 
+# Sample rates a speech file can have; outside them the header is damaged (a rate of 61 MHz in a
+# 4-KB file resamples to no samples at all).
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1_000, 768_000
+
+
+def rate_problem(rate: int) -> AudioProblem | None:
+    """A sample rate no speech recording has: the header is corrupt."""
+    if MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        return None
+    return AudioProblem("corrupt", f"sample rate {rate} Hz, outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz")
+
+
 def file_problem(path: str | Path) -> AudioProblem | None:
     """Header and content checks of one file (decodes it): why it cannot be used, None when it can."""
     problem = header_problem(path)
     if problem:
         return problem
     try:
-        samples, _ = sf.read(str(path), dtype="float32", always_2d=True)
+        samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as exc:  # noqa: BLE001  (a file whose header opens but whose data does not decode)
         return AudioProblem("unreadable", str(exc))
-    return content_problem(samples)
+    return rate_problem(rate) or content_problem(samples)
 
 
 def _wav_truncation(path: Path, size: int) -> str | None:
@@ -132,12 +144,14 @@ def load_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
     if samples.shape[1] > 1:
         log.info("%s: mixing %d channels down to mono", path, samples.shape[1])
     mono = samples.mean(axis=1)
-    problem = content_problem(mono)
+    problem = rate_problem(file_rate) or content_problem(mono)
     if problem:
         raise AudioError(str(path), str(problem))
     if file_rate != sample_rate:
         log.info("%s: resampling %d Hz -> %d Hz", path, file_rate, sample_rate)
         mono = resample(mono, file_rate, sample_rate)
+        if not len(mono):   # fewer samples than one at the target rate
+            raise AudioError(str(path), str(AudioProblem("empty", f"0 samples at {sample_rate} Hz")))
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 

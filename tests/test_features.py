@@ -146,6 +146,14 @@ def test_an_odd_sample_rate_resamples_in_linear_memory(tmp_path, rate):
     assert np.abs(got[200 : n - 200] - want[200 : n - 200]).max() < 0.01
 
 
+def test_a_sample_rate_no_recording_has_is_a_corrupt_header_naming_the_file(tmp_path):
+    path = tmp_path / "fast.wav"
+    sf.write(path, _tone(220, 0.01, sr=2_000_000), 2_000_000)
+    with pytest.raises(AudioError, match="sample rate 2000000 Hz") as err:
+        load_audio(path)
+    assert str(path) in str(err.value)
+
+
 @pytest.mark.parametrize("kind, message", [("missing", "not found"), ("corrupt", "unreadable"),
                                            ("empty", "empty"), ("silent", "silent")])
 def test_bad_audio_names_the_file(tmp_path, kind, message):

@@ -30,10 +30,7 @@ class FrameStore:
 
     @classmethod
     def from_arrays(cls, arrays: list[np.ndarray]) -> "FrameStore":
-        lengths = np.array([len(a) for a in arrays], dtype=np.int64)
-        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-        frames = torch.from_numpy(np.ascontiguousarray(np.concatenate(arrays), dtype=np.float32))
-        return cls(frames, offsets, lengths)
+        return cls.from_flat(np.concatenate(arrays), np.array([len(a) for a in arrays], dtype=np.int64))
 
     @classmethod
     def from_flat(cls, frames: np.ndarray, lengths: np.ndarray) -> "FrameStore":

@@ -35,7 +35,7 @@ from torch import nn
 
 from benchmark.errors import EmobenchError
 from benchmark.methods.base import FeatureSet, HParams, Method, hold_out_speakers
-from benchmark.methods.linear import Standardizer, train_labels
+from benchmark.methods.linear import Standardizer, label_codes, train_labels
 
 DEFAULT_FEATURE: dict[str, Any] = {"name": "whisper_encoder", "layers": "all", "pooling": "mean"}
 
@@ -145,8 +145,7 @@ class SuperbProbe(Method):
         """Validation UA for early stopping (classes unseen in training left out)."""
         from benchmark.training import validation_ua
 
-        index = {c: i for i, c in enumerate(classes)}
-        codes = np.array([index.get(str(c), -1) for c in np.asarray(val.y)], dtype=np.int64)
+        codes = label_codes(val.y, classes)
         keep = codes >= 0     # a class absent from training cannot be predicted; left out of val UA
 
         def validate(model: LayerWeightedProbe) -> float:

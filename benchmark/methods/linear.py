@@ -9,6 +9,7 @@ live here so that the two families behave identically.
 from __future__ import annotations
 
 import logging
+from typing import Sequence
 
 import numpy as np
 
@@ -51,8 +52,15 @@ def train_labels(train: FeatureSet, method: str) -> tuple[list[str], np.ndarray]
     classes = sorted(set(y.tolist()))
     if len(classes) < 2:
         raise EmobenchError(f"method {method}: the training set has a single class {classes}; need at least two")
+    return classes, label_codes(y, classes)
+
+
+def label_codes(labels: Sequence[object] | np.ndarray | None, classes: list[str]) -> np.ndarray:
+    """Each label's index in ``classes``, -1 for a class not among them (e.g. absent from training)."""
+    if labels is None:
+        raise EmobenchError("the validation set has no labels: early stopping needs them")
     index = {c: i for i, c in enumerate(classes)}
-    return classes, np.array([index[c] for c in y], dtype=np.int64)
+    return np.array([index.get(str(c), -1) for c in np.asarray(labels)], dtype=np.int64)
 
 
 class Standardizer:

@@ -38,7 +38,7 @@ from torch import nn
 from benchmark.errors import EmobenchError
 from benchmark.methods.augmentation import FrameStore, band_stats, draw_crop_starts, pool_frames
 from benchmark.methods.base import FeatureSet, HParams, Method, hold_out_speakers
-from benchmark.methods.linear import train_labels
+from benchmark.methods.linear import label_codes, train_labels
 
 
 class LogMelHParams(HParams):
@@ -263,9 +263,7 @@ class LogMelNetMethod(Method):
         frames, lengths = pool_frames(list(train.X), self.hp.frame_pool)
         mean, std = band_stats(frames)
         self.mean_, self.std_ = mean.astype(np.float32), (std + 1e-5).astype(np.float32)
-        frames -= self.mean_
-        frames /= self.std_
-        self.train_store_ = FrameStore.from_flat(frames, lengths)
+        self.train_store_ = FrameStore.from_flat(self._zscore(frames), lengths)
         self.train_y_ = y
         self.train_speakers_ = np.asarray(train.speakers).astype(str)
         self.speaker_ids_ = sorted(set(self.train_speakers_.tolist()))
@@ -292,8 +290,7 @@ class LogMelNetMethod(Method):
         """Validation UA for early stopping (classes unseen in training left out; None if that leaves none)."""
         from benchmark.training import validation_ua
 
-        index = {c: i for i, c in enumerate(classes)}
-        codes = np.array([index.get(str(c), -1) for c in np.asarray(val.y)], dtype=np.int64)
+        codes = label_codes(val.y, classes)
         keep = codes >= 0     # a class absent from training cannot be predicted; left out of val UA
         val_inputs = [self._normalise(x) for x, k in zip(val.X, keep) if k]  # once, not every epoch
         y_val = codes[keep]
@@ -346,7 +343,10 @@ class LogMelNetMethod(Method):
 
     def _normalise(self, x: np.ndarray) -> np.ndarray:
         """``frame_pool`` frames averaged (a trailing partial group too), then z-scored per mel band."""
-        frames = pool_frames([x], self.hp.frame_pool)[0]
+        return self._zscore(pool_frames([x], self.hp.frame_pool)[0])
+
+    def _zscore(self, frames: np.ndarray) -> np.ndarray:
+        """Pooled ``frames`` z-scored per mel band, in place (training and inference alike)."""
         frames -= self.mean_
         frames /= self.std_
         return frames

@@ -83,8 +83,8 @@ from torch import nn
 
 from benchmark.errors import EmobenchError
 from benchmark.methods.base import FeatureSet, HParams, Method, hold_out_speakers
-from benchmark.methods.linear import (Standardizer, feature_matrix, outlier_rows, softmax_decision,
-                                      train_labels)
+from benchmark.methods.linear import (Standardizer, feature_matrix, label_codes, outlier_rows,
+                                      softmax_decision, train_labels)
 from benchmark.methods.sk_io import (load_arrays, load_sklearn, read_json, save_arrays, save_sklearn,
                                      write_json)
 
@@ -504,8 +504,7 @@ class AutoencoderMethod(Method):
         train_part = self._select(data, rows)
         y_train = y[rows]
         val_data = self._prepare(val, fit=False)
-        index = {c: i for i, c in enumerate(classes)}
-        y_val = np.array([index.get(str(c), -1) for c in np.asarray(val.y)])
+        y_val = label_codes(val.y, classes)
         known = y_val >= 0    # a class absent from training cannot be predicted; leave it out of val UA
         val_data, y_val = self._select(val_data, np.flatnonzero(known)), y_val[known]
 

@@ -116,3 +116,124 @@ def test_a_non_finite_loss_under_a_schedule_still_raises_naming_the_stage():
     with pytest.raises(TrainingError, match="method tts_finetune: loss is inf at epoch 2, step 0"):
         trainer.fit(model, _batches, step, optimiser_options={"fused": True},
                     scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, _factor))
+
+
+# ----------------------------------------------------------------------------- the lean optimiser step
+
+
+class _ConvNet(torch.nn.Module):
+    """Channels-last convolution, batch norm (buffers) and a linear head: parameters of odd sizes."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(5)
+        self.conv = torch.nn.Conv2d(1, 3, 3, padding=1).to(memory_format=torch.channels_last)
+        self.norm = torch.nn.BatchNorm2d(3)
+        self.head = torch.nn.Linear(3, 1)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.norm(self.conv(x))).mean(dim=(2, 3)))
+
+
+IMAGES = torch.linspace(-2, 2, 8 * 36).reshape(8, 1, 6, 6).sin()
+TARGETS = IMAGES.mean(dim=(1, 2, 3)).unsqueeze(1) * 3
+
+
+def _image_batches(epoch, rng):
+    order = rng.permutation(len(IMAGES))
+    return [(IMAGES[order[i:i + 4]], TARGETS[order[i:i + 4]]) for i in range(0, 8, 4)]
+
+
+def _image_step(model, batch, epoch):
+    x, y = batch
+    return ((model(x) - y) ** 2).mean(), {}
+
+
+@pytest.mark.parametrize("flat", [True, False])
+@pytest.mark.parametrize("grad_clip", [1e-3, 0.5, 1e6])
+def test_trainer_steps_are_the_textbook_loop(grad_clip, flat):
+    """Clipping on every step, on some or never (skipped where its factor is 1): per tensor the same bits,
+    on flat parameters the same to float rounding (the fused kernel's tails, the norm's order) over one
+    epoch; over more, batch norm and Adam's normalisation amplify rounding as any change of summation would."""
+    from benchmark.training import seed_everything
+
+    epochs = 1 if flat else 4
+    config = TrainConfig(epochs=epochs, lr=0.05, weight_decay=0.01, grad_clip=grad_clip, progress=False,
+                         flat_parameters=flat)
+    trainer = Trainer("lean", config, seed=0)
+    fitted = trainer.fit(_ConvNet(), _image_batches, _image_step)
+    assert trainer.flattened == flat
+
+    seed_everything(0)
+    manual = _ConvNet()
+    opt = torch.optim.AdamW(manual.parameters(), lr=0.05, weight_decay=0.01, fused=True)
+    clipped = 0
+    for epoch in range(1, epochs + 1):
+        manual.train()
+        for batch in _image_batches(epoch, np.random.default_rng([0, epoch])):
+            loss, _ = _image_step(manual, batch, epoch)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            norm = torch.nn.utils.get_total_norm([p.grad for p in manual.parameters()], foreach=True)
+            clipped += bool(norm > grad_clip)
+            torch.nn.utils.clip_grads_with_norm_(manual.parameters(), grad_clip, norm, foreach=True)
+            opt.step()
+    assert (clipped > 0) == (grad_clip < 1e6) or epochs == 1
+    for (key, a), b in zip(fitted.state_dict().items(), manual.state_dict().values()):
+        if flat:
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+        else:
+            assert torch.equal(a, b), key
+
+
+def _fit_images(flat: bool, model: torch.nn.Module, epochs: int = 4) -> tuple[torch.nn.Module, Trainer]:
+    config = TrainConfig(epochs=epochs, lr=0.05, weight_decay=0.01, grad_clip=0.5, progress=False,
+                         flat_parameters=flat)
+    trainer = Trainer("flat", config, seed=0)
+    return trainer.fit(model, _image_batches, _image_step), trainer
+
+
+class _SpareHeadNet(_ConvNet):
+    """A second head used in the epochs ``use(epoch)`` says."""
+
+    def __init__(self, use):
+        super().__init__()
+        self.spare = torch.nn.Linear(3, 1)
+        self.use = use
+
+    def forward(self, x):
+        h = torch.relu(self.norm(self.conv(x))).mean(dim=(2, 3))
+        return self.head(h) + (self.spare(h) if self.use(self.epoch) else 0)
+
+
+def _spare_step(model, batch, epoch):
+    model.epoch = epoch
+    return _image_step(model, batch, epoch)
+
+
+def test_flat_parameters_keep_their_layout_and_are_released():
+    flat, _ = _fit_images(True, _ConvNet())
+    assert flat.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert len({p.untyped_storage().data_ptr() for p in flat.parameters()}) == len(list(flat.parameters()))
+    assert all(p.grad is None for p in flat.parameters())
+
+
+def test_a_parameter_outside_the_loss_gets_no_update():
+    """Left out from the first step: the parameters' own tensors (no AdamW decay of a zero gradient)."""
+    config = TrainConfig(epochs=3, lr=0.05, weight_decay=0.01, progress=False)
+    model = _SpareHeadNet(lambda epoch: False)
+    untouched = model.spare.weight.detach().clone()
+    trainer = Trainer("spare", config, seed=0)
+    trainer.fit(model, _image_batches, _spare_step)
+    assert not trainer.flattened
+    assert torch.equal(model.spare.weight, untouched)
+    assert not torch.equal(model.head.weight, _ConvNet().head.weight)
+
+
+def test_a_loss_that_leaves_parameters_out_later_in_a_fit_is_an_error():
+    config = TrainConfig(epochs=4, progress=False)
+    with pytest.raises(TrainingError, match="epoch 3 leaves out parameters"):
+        Trainer("narrowing", config, seed=0).fit(_SpareHeadNet(lambda epoch: epoch < 3), _image_batches,
+                                                 _spare_step)
+    config = TrainConfig(epochs=4, progress=False, flat_parameters=False)
+    Trainer("narrowing", config, seed=0).fit(_SpareHeadNet(lambda epoch: epoch < 3), _image_batches, _spare_step)

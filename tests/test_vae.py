@@ -321,3 +321,64 @@ def test_conv_autoencoder_time_stats_are_the_feature_maps_mean_and_std_over_time
         f = model.features(x)
         pooled = torch.cat([f.mean(dim=2), f.std(dim=2, correction=0)], dim=1)
         torch.testing.assert_close(model.encode(x)[0], model.head(pooled.flatten(1)), rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- the MLP objective's own gradient
+
+
+def _objective_pair(name: str, activation: str, labels: np.ndarray, seed: int = 0):
+    """Loss and gradients of one batch by MLPObjective (the method's _step) and by autograd (the shared _step)."""
+    from benchmark.methods.vae import AutoencoderMethod, label_groups
+
+    method = METHODS.get(name)(activation=activation, progress=False, seed=seed)
+    method.classes_ = ["a", "b", "c", "d"]
+    torch.manual_seed(seed)
+    model = MLPAutoencoder(12, 16, 6, variational=name != "dae", activation=activation)
+    x = torch.randn(len(labels), 12) * 2
+    y = torch.as_tensor(labels)
+    groups = label_groups(labels, range(0, len(labels), len(labels)), len(labels), 4)[0]
+    results = []
+    for step in (lambda: method._step(model, (x, None, y, groups), 3),
+                 lambda: AutoencoderMethod._step(method, model, (x, None, y), 3)):
+        model.zero_grad(set_to_none=True)
+        torch.manual_seed(11)                          # the same noise draws on both paths
+        loss, logs = step()
+        loss.backward()
+        results.append((float(loss.detach()), logs, {k: p.grad.clone() for k, p in model.named_parameters()}))
+    return results
+
+
+@pytest.mark.parametrize("name", ["dae", "vae", "vae_kl_annealing", "ssvae"])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "elu"])
+def test_mlp_objective_matches_autograd_on_the_same_composition(name, activation):
+    labels = np.array([0, 1, 2, 3, 0, 1, -1, 2, -1, 0, 3, 1, 2, 2, -1, 0])
+    (fused_loss, fused_logs, fused_grads), (ref_loss, ref_logs, ref_grads) = _objective_pair(name, activation, labels)
+    assert fused_loss == pytest.approx(ref_loss, rel=1e-5)
+    assert fused_logs.keys() == ref_logs.keys()
+    for key, value in ref_logs.items():
+        assert fused_logs[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
+    for key, grad in ref_grads.items():
+        torch.testing.assert_close(fused_grads[key], grad, rtol=1e-4, atol=1e-6, msg=key)
+
+
+@pytest.mark.parametrize("labels", [np.array([1] * 6 + [-1] * 4), np.array([2, 0, -1, -1, 0, 2, 2, 0, -1, 2])])
+def test_ssvae_objective_with_one_class_or_absent_classes(labels):
+    """One labelled class: L_clus is 0 with no gradient; absent classes and unlabelled rows are left out."""
+    (fused_loss, fused_logs, fused_grads), (ref_loss, ref_logs, ref_grads) = _objective_pair("ssvae", "relu", labels)
+    assert fused_logs["clus"] == pytest.approx(ref_logs["clus"], rel=1e-5, abs=1e-7)
+    assert (fused_logs["clus"] == 0.0) == (len(set(labels[labels >= 0])) < 2)
+    for key, grad in ref_grads.items():
+        torch.testing.assert_close(fused_grads[key], grad, rtol=1e-4, atol=1e-6, msg=key)
+
+
+def test_label_groups_of_the_epochs_batches():
+    from benchmark.methods.vae import label_groups
+
+    labels = np.array([0, 2, -1, 2, 1, 1, -1])
+    groups = label_groups(labels, range(0, 7, 3), 3, 3)
+    assert [g.n_present for g in groups] == [2, 2, 0]
+    np.testing.assert_array_equal(groups[0].members.numpy(), [[1, 0, 0], [0, 0, 1], [0, 0, 0]])
+    np.testing.assert_array_equal(groups[1].inverse.numpy(), [1, 0.5, 1])
+    np.testing.assert_array_equal(groups[0].pairs.numpy(), [[1, -1, 0], [1, 0, -1], [0, 1, -1]])
+    np.testing.assert_array_equal(groups[0].pair_weights.numpy(), [0, 1, 0])
+    np.testing.assert_array_equal(groups[2].labelled.numpy(), [0])

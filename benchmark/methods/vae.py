@@ -71,7 +71,7 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator, Literal
+from typing import Any, Callable, ClassVar, Iterator, Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -206,6 +206,171 @@ class MLPAutoencoder(Autoencoder):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z)
+
+    def weights(self) -> tuple[torch.Tensor, ...]:
+        """The four layers' weights and biases in order (what :class:`MLPObjective` takes)."""
+        layers = (self.encoder[0], self.encoder[2], self.decoder[0], self.decoder[2])
+        return tuple(t for layer in layers for t in (layer.weight, layer.bias))
+
+
+def _activation_backward(activation: str, grad: torch.Tensor, pre: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """The gradient through ``out = act(pre)``, by the kernels autograd uses for these activations."""
+    if activation == "relu":
+        return torch.ops.aten.threshold_backward(grad, out, 0)
+    if activation == "tanh":
+        return torch.ops.aten.tanh_backward(grad, out)
+    return torch.ops.aten.elu_backward(grad, 1.0, 1, 1, False, pre)
+
+
+_ACTIVATION_FUNCTIONS = {"relu": torch.relu, "tanh": torch.tanh, "elu": nn.functional.elu}
+
+
+class MLPObjective(torch.autograd.Function):
+    """The family's objective on the MLP backbone as one autograd node, its gradient written out.
+
+    Why: a step of batch 64 through this 15k-parameter network is about 90% per-operation overhead, and
+    autograd's graph of ~40 nodes (two MLPs, the ELBO, L_clus) was most of it. The loss is the same
+    composition as :meth:`AutoencoderMethod._step` (reconstruction, ``beta`` * KL with the
+    reparameterisation, ``gamma`` * :func:`clustering_loss` on the latent means; the DAE's
+    reconstruction of the noised input), on the same random draws; ``tests/test_vae.py`` checks the loss
+    and every gradient against autograd on that composition.
+
+    Inputs: ``x`` (the clean batch), ``x_in`` (what the encoder sees: ``x`` or its noised copy), ``draw``
+    (the reparameterisation's standard normal draw; unused by the DAE), ``labels`` (the batch's
+    :class:`LabelGroups`; used with ``gamma``), the backbone's eight weights, then ``spec`` =
+    (variational, latent, activation, beta, gamma).
+    Outputs the loss; its parts (reconstruction, KL, L_clus) are written as floats into ``logs``, a dict
+    passed after ``spec`` (one ``item()`` each, cheaper than returning them as a tensor).
+    """
+
+    @staticmethod
+    def forward(ctx, x, x_in, draw, labels, w1, b1, w2, b2, w3, b3, w4, b4, spec, logs):  # type: ignore[override]
+        variational, latent, activation, beta, gamma = spec
+        act = _ACTIVATION_FUNCTIONS[activation]
+        n = x.shape[0]
+        a1 = torch.addmm(b1, x_in, w1.t())
+        h1 = act(a1)
+        e = torch.addmm(b2, h1, w2.t())
+        if variational:
+            mu, logvar = e[:, :latent], e[:, latent:]
+            std = torch.exp(0.5 * logvar)
+            noise = draw * std
+            z = mu + noise
+            var = std * std
+        else:
+            mu = z = noise = var = e
+        a3 = torch.addmm(b3, z, w3.t())
+        h3 = act(a3)
+        r = torch.addmm(b4, h3, w4.t())
+        diff = r - x
+        flat_diff = diff.view(-1)
+        # The parts as Python floats (each logged anyway); the gradient below does not depend on them.
+        rec = torch.dot(flat_diff, flat_diff).item() / n
+        logs["rec"] = loss = rec
+        if variational:
+            # KL = mean over rows of -0.5 * sum(1 + logvar - mu^2 - var) = 0.5 * sum(var + mu^2 - logvar) / n - 0.5 L
+            kl = 0.5 * torch.sum(var + mu * mu - logvar).item() / n - 0.5 * latent
+            logs["kl"], logs["beta"] = kl, beta
+            loss += beta * kl
+        cluster = None
+        if gamma and variational:
+            clus, cluster = _clustering_with_gradient(mu, labels)
+            logs["clus"] = clus = float(clus)
+            loss += gamma * clus
+        ctx.spec = spec
+        ctx.cluster = cluster
+        ctx.save_for_backward(x_in, a1, h1, w2, z, a3, h3, w3, w4, diff, e, noise, var)
+        return x.new_tensor(loss)
+
+    @staticmethod
+    def backward(ctx, grad_loss):  # type: ignore[override]
+        x_in, a1, h1, w2, z, a3, h3, w3, w4, diff, e, noise, var = ctx.saved_tensors
+        variational, latent, activation, beta, gamma = ctx.spec
+        n, scale = diff.shape[0], float(grad_loss)    # scale: 1 from the Trainer's backward()
+        g_r = diff * (2.0 / n * scale)
+        g_w4, g_b4 = g_r.t() @ h3, g_r.sum(0)
+        g_a3 = _activation_backward(activation, g_r @ w4, a3, h3)
+        g_w3, g_b3 = g_a3.t() @ z, g_a3.sum(0)
+        g_z = g_a3 @ w3
+        if variational:
+            kl_scale = beta / n * scale
+            g_mu = torch.add(g_z, e[:, :latent], alpha=kl_scale)              # + d(beta KL)/d mu
+            if ctx.cluster is not None:
+                g_mu.add_(ctx.cluster, alpha=gamma * scale)
+            # dz/dlogvar = 0.5 * draw * std; d(beta KL)/dlogvar = 0.5 * beta * (var - 1) / n
+            g_logvar = torch.addcmul((var - 1) * (0.5 * kl_scale), g_z, noise, value=0.5)
+            g_e = torch.cat([g_mu, g_logvar], dim=1)
+        else:
+            g_e = g_z
+        g_w2, g_b2 = g_e.t() @ h1, g_e.sum(0)
+        g_a1 = _activation_backward(activation, g_e @ w2, a1, h1)
+        g_w1, g_b1 = g_a1.t() @ x_in, g_a1.sum(0)
+        return None, None, None, None, g_w1, g_b1, g_w2, g_b2, g_w3, g_b3, g_w4, g_b4, None, None
+
+
+class LabelGroups(NamedTuple):
+    """What :func:`clustering_loss` needs of one batch's labels, computed once per epoch for every batch.
+
+    ``members``: the labelled rows' one-hot classes (unlabelled rows all 0); ``labelled``: 1 or 0 per
+    row; ``inverse``: 1 / each class's count (1 for an absent class); ``pairs``: the class pairs'
+    difference matrix (+1 for class a, -1 for class b of each pair a < b); ``pair_weights``: 1 where
+    both classes of a pair are present; ``n_present``: how many classes are present."""
+
+    members: torch.Tensor
+    labelled: torch.Tensor
+    inverse: torch.Tensor
+    pairs: torch.Tensor
+    pair_weights: torch.Tensor
+    n_present: int
+
+
+def label_groups(labels: np.ndarray, starts: range, size: int, n_classes: int) -> list[LabelGroups]:
+    """:class:`LabelGroups` of the batches ``labels[i:i + size]``, ``i`` in ``starts`` (``-1``: unlabelled)."""
+    a, b = np.triu_indices(n_classes, k=1)
+    pairs = np.zeros((len(a), n_classes), dtype=np.float32)
+    pairs[np.arange(len(a)), a] = 1.0
+    pairs[np.arange(len(a)), b] = -1.0
+    pairs_t = torch.from_numpy(pairs)
+    labelled_all = (labels >= 0).astype(np.float32)
+    members_all = np.zeros((len(labels), n_classes), dtype=np.float32)
+    rows = np.flatnonzero(labels >= 0)
+    members_all[rows, labels[rows]] = 1.0
+    groups = []
+    for i in starts:
+        members = members_all[i:i + size]
+        counts = members.sum(axis=0)
+        present = counts > 0
+        groups.append(LabelGroups(torch.from_numpy(members), torch.from_numpy(labelled_all[i:i + size]),
+                                  torch.from_numpy((1.0 / np.maximum(counts, 1)).astype(np.float32)), pairs_t,
+                                  torch.from_numpy((present[a] & present[b]).astype(np.float32)),
+                                  int(present.sum())))
+    return groups
+
+
+def _clustering_with_gradient(mu: torch.Tensor, groups: LabelGroups,
+                              eps: float = 1e-8) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """:func:`clustering_loss` of ``mu`` and its gradient with respect to ``mu`` (None when the loss is 0).
+
+    With ``M`` the labelled rows' one-hot classes, ``c = M^T mu / n`` the centroids, ``u_i`` the unit
+    vector from row i's centroid to it, ``P`` the class pairs' difference matrix, ``e`` the pairs'
+    centroid distances and ``D1``, ``D2`` the intra and inter sums: ``dD1/dmu = u - M (M^T u / n)``,
+    ``dD2/dmu = M (P^T (P c / e) / n)`` and ``dL = (dD1 - L dD2) / D2``."""
+    if groups.n_present < 2:
+        return mu.new_zeros(()), None
+    members, labelled, inverse = groups.members, groups.labelled, groups.inverse[:, None]
+    centroids = (members.t() @ mu) * inverse
+    diff = mu - members @ centroids
+    dist = torch.sqrt((diff * diff).sum(dim=1) + eps)
+    d_intra = dist @ labelled
+    gaps = groups.pairs @ centroids
+    spread = torch.sqrt((gaps * gaps).sum(dim=1) + eps)
+    d_inter = spread @ groups.pair_weights
+    loss = d_intra / d_inter
+    units = diff * (labelled / dist)[:, None]
+    g_intra = units - members @ ((members.t() @ units) * inverse)
+    g_centroids = groups.pairs.t() @ (gaps * (groups.pair_weights / spread)[:, None])
+    g_inter = members @ (g_centroids * inverse)
+    return loss, (g_intra - loss * g_inter) / d_inter
 
 
 # ----------------------------------------------------------------------------- hyperparameters
@@ -381,7 +546,7 @@ class AutoencoderMethod(Method):
         return reconstruction_loss(recon, x, mask)
 
     def _step(self, model: Autoencoder, batch: tuple, epoch: int) -> tuple[torch.Tensor, dict[str, float]]:
-        x, mask, y = batch
+        x, mask, y = batch[:3]
         device = next(model.parameters()).device
         x = x.to(device)
         mask = None if mask is None else mask.to(device)
@@ -622,11 +787,15 @@ class MLPAutoencoderMethod(AutoencoderMethod):
 
     def _batches(self, data: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor,
                  rng: np.random.Generator) -> Iterator[tuple]:
+        """``(x, None, y, LabelGroups or None)`` of one epoch: one gather, then slices of it."""
         data, y = torch.as_tensor(data), torch.as_tensor(y)
         order = torch.from_numpy(rng.permutation(len(data)))
-        for i in range(0, len(order), self.hp.batch_size):
-            rows = order[i:i + self.hp.batch_size]
-            yield data[rows], None, y[rows]
+        data, y = data[order], y[order]
+        size, starts = self.hp.batch_size, range(0, len(order), self.hp.batch_size)
+        groups = (label_groups(y.numpy(), starts, size, len(self.classes_)) if self.variant == "ssvae"
+                  else [None] * len(starts))
+        for i, group in zip(starts, groups):
+            yield data[i:i + size], None, y[i:i + size], group
 
     def _epoch_source(self, data: np.ndarray, y: np.ndarray):
         data_t, y_t = torch.from_numpy(np.ascontiguousarray(data)), torch.from_numpy(y)   # once per fit
@@ -634,6 +803,25 @@ class MLPAutoencoderMethod(AutoencoderMethod):
 
     def _encode_prepared(self, data: np.ndarray) -> np.ndarray:
         return self._encode_tensor(torch.from_numpy(np.ascontiguousarray(data)))
+
+    def _step(self, model: Autoencoder, batch: tuple, epoch: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """:meth:`AutoencoderMethod._step`'s objective as one :class:`MLPObjective` node (same draws)."""
+        x, _, _, groups = batch
+        assert isinstance(model, MLPAutoencoder)
+        weights = model.weights()
+        x = x.to(weights[0].device)
+        if self.variant == "dae":
+            x_in, draw = x + self.hp.noise_std * torch.randn_like(x), x
+            beta = gamma = 0.0
+        else:
+            x_in, draw = x, torch.randn(x.shape[0], model.latent, dtype=x.dtype, device=x.device)
+            beta, gamma = self._kl_weight(epoch), (self.hp.gamma if self.variant == "ssvae" else 0.0)
+        if groups is not None and x.device.type != "cpu":
+            groups = LabelGroups(*(t.to(x.device) if isinstance(t, torch.Tensor) else t for t in groups))
+        spec = (model.variational, model.latent, self.hp.activation, beta, gamma)
+        logs: dict[str, float] = {}
+        loss = MLPObjective.apply(x, x_in, draw, groups, *weights, spec, logs)
+        return loss, logs
 
     def _model_args(self) -> dict[str, Any]:
         return {"n_in": int(len(self._fitted_scaler().mean)), "hidden": self.hp.hidden, "latent": self.hp.latent_dim,

@@ -270,7 +270,7 @@ class TrainConfig(BaseModel):
     grad_clip: float | None = 5.0
     device: str = "auto"
     progress: bool = True
-    # One flat parameter and gradient tensor (FlatParameters): the same numbers, fewer kernels per step.
+    # One flat parameter and gradient tensor (FlatParameters): AdamW's update to float rounding, fewer kernels.
     flat_parameters: bool = True
 
 
@@ -313,8 +313,10 @@ class Trainer:
         cfg = self.config
         model.to(self.device)
         parameters = [p for p in model.parameters() if p.requires_grad]
+        # Flat for the loop's own AdamW over every parameter; a caller that picks the parameters or AdamW's
+        # implementation (the TTS acoustic model's stages) trains per tensor, with exactly its former numbers.
         flat = None
-        if (cfg.flat_parameters and param_groups is None and optimiser_options in (None, {"fused": True})
+        if (cfg.flat_parameters and param_groups is None and optimiser_options is None
                 and FlatParameters.eligible(parameters)):
             flat = FlatParameters(parameters)
 
@@ -418,11 +420,12 @@ class Trainer:
                 break
         bar.close()
         epochs_run = len(self.history)
+        self.flattened = flat is not None
         if validate is not None:
             model.load_state_dict(best_state)
-        self.flattened = flat is not None
         if flat is not None:
             flat.release()
+        if validate is not None:
             reason: StopReason = "early_stop" if stale >= cfg.patience else "epoch_cap"
             self.convergence = Convergence(epochs_run, best_epoch, cfg.epochs, cfg.patience, reason, float(best_ua))
         else:

@@ -10,7 +10,9 @@ commit (a temporary ``git worktree`` on ``PYTHONPATH``, with that commit's metho
 defaults, measured by this script's child), interleaved method by method with this checkout's, on the same data
 files, so that old and new see the same machine load; the table gains the old
 throughput and UA and the speed-up, and everything goes to
-``perf/results/bench_training.json`` (``--out`` to change).
+``perf/results/bench_training.json`` (``--out`` to change). ``--repeat N`` trains each
+method N times per side (old, new, old, new, ...) and keeps each side's median run:
+on a shared virtual machine one fit's time moved by up to 1.5x between runs.
 
 Data: the embedded corpus (``load_corpus("embedded")``) with the suite's
 cached features (``benchmark.features.feature_set``), split by speaker (20%
@@ -210,6 +212,8 @@ def main() -> None:
     ap.add_argument("--no-trace", action="store_true", help="skip the tracemalloc fit")
     ap.add_argument("--baseline-ref", default=None, metavar="COMMIT",
                     help="also train with the code of COMMIT (a temporary git worktree), interleaved")
+    ap.add_argument("--repeat", type=int, default=1, metavar="N",
+                    help="train each method N times (old, new, old, new, ...), report each side's median")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "bench_training.json")
     ap.add_argument("--child", nargs=2, metavar=("METHOD", "WORKDIR"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -236,15 +240,22 @@ def main() -> None:
         print(header)
         print("-" * len(header))
         for name in methods:
-            # Old first, then new, method by method: both see the same stretch of machine load.
-            old = run_child(old_root, name, tmp, args) if old_root else None
-            new = run_child(root, name, tmp, args)
+            # Old first, then new, method by method (and repeat by repeat): both see the same stretch of
+            # machine load. A fit is deterministic, so repeats differ only in time; each side keeps its median.
+            olds, news = [], []
+            for _ in range(max(1, args.repeat)):
+                olds.append(run_child(old_root, name, tmp, args) if old_root else None)
+                news.append(run_child(root, name, tmp, args))
+            old, new = median_run(olds), median_run(news)
             if new is None:
                 continue
             line = (f"{new['method']:<20} {new['feature']:<8} {sources[new['feature']]:<9} "
                     f"{new['n_train']:>7} {new['epochs']:>6} {new['fit_s']:>7.2f} {new['utt_per_s']:>7.0f} "
                     f"{new['rss_mib']:>7.0f} {new['ua']:>6.3f} {new['wa']:>6.3f}")
             row = {"method": name, "new": new}
+            if args.repeat > 1:
+                row["repeats_utt_per_s"] = {"new": [r["utt_per_s"] for r in news if r],
+                                            "old": [r["utt_per_s"] for r in olds if r]}
             if old is not None:
                 row["old"] = old
                 row["speedup"] = new["utt_per_s"] / old["utt_per_s"]
@@ -259,6 +270,12 @@ def main() -> None:
         "baseline_ref": args.baseline_ref, "cpus": os.cpu_count(), "load_avg_at_end": [round(x, 2) for x in load],
         "data": sources, "methods": rows}, indent=1) + "\n")
     print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; written: {args.out}")
+
+
+def median_run(runs: list[dict | None]) -> dict | None:
+    """The run of median throughput (the lower middle one of an even count); None if every run failed."""
+    done = sorted((r for r in runs if r is not None), key=lambda r: r["utt_per_s"])
+    return done[(len(done) - 1) // 2] if done else None
 
 
 def git_commit(root: Path, ref: str = "HEAD") -> str:

@@ -141,14 +141,15 @@ class FlatParameters:
         first = parameters[0]
         total = sum(p.numel() for p in parameters)
         self.param = torch.nn.Parameter(torch.empty(total, dtype=first.dtype, device=first.device))
-        self.param.grad = torch.zeros_like(self.param)
+        self.grad = torch.zeros_like(self.param)
+        self.param.grad = self.grad
         offset = 0
         with torch.no_grad():
             for p in parameters:
                 view = self.param.data.as_strided(p.size(), p.stride(), offset)
                 view.copy_(p.data)
                 p.data = view
-                p.grad = self.param.grad.as_strided(p.size(), p.stride(), offset)
+                p.grad = self.grad.as_strided(p.size(), p.stride(), offset)
                 offset += p.numel()
 
     @staticmethod
@@ -161,11 +162,11 @@ class FlatParameters:
                    and p.layout == torch.strided and _dense(p) for p in parameters)
 
     def zero_grad(self) -> None:
-        self.param.grad.zero_()
+        self.grad.zero_()
 
     def clip_(self, max_norm: float, norm: torch.Tensor) -> None:
         """``clip_grads_with_norm_``: every gradient times ``min(max_norm / (norm + 1e-6), 1)``, in one kernel."""
-        self.param.grad.mul_(torch.clamp(max_norm / (norm + 1e-6), max=1.0))
+        self.grad.mul_(torch.clamp(max_norm / (norm + 1e-6), max=1.0))
 
     def adamw_step(self, optimiser: torch.optim.Optimizer) -> None:
         """``optimiser.step()`` of a fused AdamW over :attr:`param`, without its per-call Python bookkeeping.
@@ -180,7 +181,7 @@ class FlatParameters:
             return
         beta1, beta2 = group["betas"]
         state["step"].add_(1)
-        torch._fused_adamw_([self.param], [self.param.grad], [state["exp_avg"]], [state["exp_avg_sq"]],
+        torch._fused_adamw_([self.param], [self.grad], [state["exp_avg"]], [state["exp_avg_sq"]],
                             [state["max_exp_avg_sq"]] if group["amsgrad"] else [], [state["step"]],
                             lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
                             eps=group["eps"], amsgrad=group["amsgrad"], maximize=group["maximize"])
@@ -221,7 +222,7 @@ def reached_parameters(loss: torch.Tensor) -> set[int]:
 def _clip_coefficient(max_norm: float, norm: float, dtype: torch.dtype) -> float:
     """``max_norm / (norm + 1e-6)`` as ``clip_grads_with_norm_`` computes it, in the norm's dtype (0 for a
     dtype NumPy does not share, so that such gradients are always clipped)."""
-    kind = {torch.float32: np.float32, torch.float64: np.float64}.get(dtype)
+    kind: Any = {torch.float32: np.float32, torch.float64: np.float64}.get(dtype)
     return float(kind(max_norm) / (kind(norm) + kind(1e-6))) if kind is not None else 0.0
 
 
@@ -367,7 +368,7 @@ class Trainer:
                 # exactly when every gradient is; one check of loss and norm together (a sum is finite only
                 # if both are), then which one failed.
                 if flat is not None:
-                    norm = torch.linalg.vector_norm(flat.param.grad)
+                    norm = torch.linalg.vector_norm(flat.grad)
                 else:
                     norm = torch.nn.utils.get_total_norm([p.grad for p in parameters if p.grad is not None],
                                                          foreach=True)

@@ -71,7 +71,7 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator, Literal, NamedTuple
+from typing import Any, Callable, ClassVar, Iterator, Literal, NamedTuple, cast
 
 import numpy as np
 import torch
@@ -209,7 +209,7 @@ class MLPAutoencoder(Autoencoder):
 
     def weights(self) -> tuple[torch.Tensor, ...]:
         """The four layers' weights and biases in order (what :class:`MLPObjective` takes)."""
-        layers = (self.encoder[0], self.encoder[2], self.decoder[0], self.decoder[2])
+        layers = cast(tuple[nn.Linear, ...], (self.encoder[0], self.encoder[2], self.decoder[0], self.decoder[2]))
         return tuple(t for layer in layers for t in (layer.weight, layer.bias))
 
 
@@ -244,7 +244,7 @@ class MLPObjective(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, x_in, draw, labels, w1, b1, w2, b2, w3, b3, w4, b4, spec, logs):  # type: ignore[override]
+    def forward(ctx, x, x_in, draw, labels, w1, b1, w2, b2, w3, b3, w4, b4, spec, logs):
         variational, latent, activation, beta, gamma = spec
         act = _ACTIVATION_FUNCTIONS[activation]
         n = x.shape[0]
@@ -283,7 +283,7 @@ class MLPObjective(torch.autograd.Function):
         return x.new_tensor(loss)
 
     @staticmethod
-    def backward(ctx, grad_loss):  # type: ignore[override]
+    def backward(ctx, grad_loss):
         x_in, a1, h1, w2, z, a3, h3, w3, w4, diff, e, noise, var = ctx.saved_tensors
         variational, latent, activation, beta, gamma = ctx.spec
         n, scale = diff.shape[0], float(grad_loss)    # scale: 1 from the Trainer's backward()
@@ -797,7 +797,7 @@ class MLPAutoencoderMethod(AutoencoderMethod):
         order = torch.from_numpy(rng.permutation(len(data)))
         data, y = data[order], y[order]
         size, starts = self.hp.batch_size, range(0, len(order), self.hp.batch_size)
-        groups = (label_groups(y.numpy(), starts, size, len(self.classes_)) if self.variant == "ssvae"
+        groups = (label_groups(y.numpy(), starts, size, len(self.classes_ or [])) if self.variant == "ssvae"
                   else [None] * len(starts))
         for i, group in zip(starts, groups):
             yield data[i:i + size], None, y[i:i + size], group
@@ -822,7 +822,9 @@ class MLPAutoencoderMethod(AutoencoderMethod):
             x_in, draw = x, torch.randn(x.shape[0], model.latent, dtype=x.dtype, device=x.device)
             beta, gamma = self._kl_weight(epoch), (self.hp.gamma if self.variant == "ssvae" else 0.0)
         if groups is not None and x.device.type != "cpu":
-            groups = LabelGroups(*(t.to(x.device) if isinstance(t, torch.Tensor) else t for t in groups))
+            d = x.device
+            groups = LabelGroups(groups.members.to(d), groups.labelled.to(d), groups.inverse.to(d),
+                                 groups.pairs.to(d), groups.pair_weights.to(d), groups.n_present)
         spec = (model.variational, model.latent, self.hp.activation, beta, gamma)
         logs: dict[str, float] = {}
         loss = MLPObjective.apply(x, x_in, draw, groups, *weights, spec, logs)

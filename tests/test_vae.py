@@ -177,9 +177,9 @@ def test_conv_backbone_shapes(segment, n_mels, channels, pooling):
 
 
 def test_time_pooled_decoder_paints_a_time_invariant_map():
-    # The latent is broadcast over time; after one stride-2 transposed convolution the output
-    # repeats every 2 frames away from the edges: it cannot encode a frame sequence.
-    net = ConvAutoencoder(8, 16, [4], latent=3, variational=False, pooling="time_stats")
+    # The grid decoder (files saved before the spectrum decoder): the latent is broadcast over time; after
+    # one stride-2 transposed convolution the output repeats every 2 frames away from the edges.
+    net = ConvAutoencoder(8, 16, [4], latent=3, variational=False, pooling="time_stats", decoder="grid")
     decoded = net.decode(torch.randn(2, 3))[:, 0]
     for t in range(2, 12, 2):
         assert torch.allclose(decoded[:, t], decoded[:, 2], atol=1e-6)
@@ -188,6 +188,46 @@ def test_time_pooled_decoder_paints_a_time_invariant_map():
     assert not torch.allclose(decoded[:, 4], decoded[:, 2], atol=1e-6)
     with pytest.raises(ValueError, match="pooling"):
         ConvAutoencoder(8, 16, [4], latent=3, variational=False, pooling="max")
+
+
+def test_spectrum_decoder_paints_one_spectrum_over_every_frame_and_learns_through_it():
+    net = ConvAutoencoder(10, 16, [4, 4], latent=3, variational=False, decoder="spectrum")
+    z = torch.randn(2, 3, requires_grad=True)
+    decoded = net.decode(z)
+    assert decoded.shape == (2, 1, 16, 10)
+    assert torch.equal(decoded, decoded[:, :, :1].expand_as(decoded))
+    assert not torch.allclose(decoded[0, 0, 0], decoded[1, 0, 0])      # one spectrum per segment
+    # The broadcast sums the frames' gradients: the same as decoding one spectrum and repeating it.
+    target = torch.randn(2, 1, 16, 10)
+    ((decoded - target) ** 2).sum().backward()
+    grad = z.grad.clone()
+    z.grad = None
+    one = net.decode(z)[:, :, :1]
+    (((one - target) ** 2).sum()).backward()
+    torch.testing.assert_close(z.grad, grad)
+    with pytest.raises(ValueError, match="time_stats"):
+        ConvAutoencoder(8, 16, [4], latent=3, variational=False, pooling="flatten", decoder="spectrum")
+    with pytest.raises(ValueError, match="decoder"):
+        ConvAutoencoder(8, 16, [4], latent=3, variational=False, decoder="frames")
+
+
+def test_conv_files_saved_before_the_spectrum_decoder_load_with_their_grid_decoder(tmp_path):
+    import json
+
+    train = make_frames()
+    m = METHODS.get("dae_conv")(segment_frames=8, channels=[4, 4], decoder="grid", **FAST).fit(train)
+    path = m.save(tmp_path / "m")
+    meta = json.loads((path / "meta.json").read_text())
+    assert meta["model_args"]["decoder"] == "grid"
+    del meta["model_args"]["decoder"]                                # as written before the option existed
+    (path / "meta.json").write_text(json.dumps(meta))
+    loaded = type(m).load(path)
+    assert not loaded.model_.spectral
+    np.testing.assert_allclose(loaded.embed(train), m.embed(train), rtol=1e-5, atol=1e-6)
+    spectral = METHODS.get("dae_conv")(segment_frames=8, channels=[4, 4], **FAST).fit(train)
+    reloaded = type(spectral).load(spectral.save(tmp_path / "s"))
+    assert reloaded.model_.spectral
+    np.testing.assert_allclose(reloaded.embed(train), spectral.embed(train), rtol=1e-5, atol=1e-6)
 
 
 # ----------------------------------------------------------------------------- the methods

@@ -33,6 +33,21 @@ peak belongs to that method alone. Printed per method:
   ``+fit MiB``: its growth during the timed fit;
 * ``UA``/``WA`` on the held-out speakers, so that a speed-up that breaks a
   method is visible next to it.
+
+One fit's UA is one draw: on the embedded corpus a log-mel network's UA moves
+by 4-6 points between training seeds. ``--ua-seeds K`` therefore also trains
+each method on seeds 0..K-1 (each side, ``--jobs J`` fits at a time; these fits
+are not timed) and prints, from the statistics engine
+(``benchmark.metrics.stacked``): each side's mean UA and its spread over seeds,
+new - old with Welch's 95% interval over seeds (``seed_difference``: how much a
+retrained network moves) and with the 95% speaker-bootstrap interval of the
+seed means' difference (``score_paired``: which speakers were tested), the
+smallest difference the seeds could detect (80% power) and a verdict: *better*
+or *worse* where Welch's interval excludes 0, else *no difference detected*.
+``--no-timing`` skips the timed table (the UA runs alone).
+
+    .venv/bin/python perf/bench_training.py --baseline-ref 12dae08 --methods cnn,emotion_extractor \\
+        --ua-seeds 8 --jobs 2 --no-timing --out perf/results/bench_training_ua.json
 """
 from __future__ import annotations
 
@@ -45,6 +60,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -157,7 +173,7 @@ def warm_up() -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def run_one(name: str, workdir: Path, epochs: int | None, trace: bool) -> dict:
+def run_one(name: str, workdir: Path, epochs: int | None, trace: bool, seed: int | None = None) -> dict:
     import importlib
 
     import torch
@@ -172,6 +188,8 @@ def run_one(name: str, workdir: Path, epochs: int | None, trace: bool) -> dict:
     hp = {"progress": False} if "progress" in fields else {}
     if epochs is not None and "epochs" in fields:
         hp["epochs"] = epochs
+    if seed is not None and "seed" in fields:
+        hp["seed"] = seed
     probe = cls(**hp)
     train, test = _read(workdir / f"{probe.feature}_train.npz"), _read(workdir / f"{probe.feature}_test.npz")
     warm_up()
@@ -196,7 +214,8 @@ def run_one(name: str, workdir: Path, epochs: int | None, trace: bool) -> dict:
     return {"method": name, "feature": probe.feature, "n_train": len(train), "epochs": ran, "fit_s": fit_s,
             "utt_per_s": len(train) * ran / fit_s, "py_peak_mib": py_peak, "rss_mib": _rss_mib(),
             "fit_rss_mib": rss_after - rss_before, "device": device, "threads": torch.get_num_threads(),
-            "ua": balanced_accuracy_score(test.y, pred), "wa": accuracy_score(test.y, pred)}
+            "ua": balanced_accuracy_score(test.y, pred), "wa": accuracy_score(test.y, pred),
+            **({"seed": seed, "y_pred": [str(p) for p in pred]} if seed is not None else {})}
 
 
 # ----------------------------------------------------------------------------- main
@@ -214,12 +233,17 @@ def main() -> None:
                     help="also train with the code of COMMIT (a temporary git worktree), interleaved")
     ap.add_argument("--repeat", type=int, default=1, metavar="N",
                     help="train each method N times (old, new, old, new, ...), report each side's median")
+    ap.add_argument("--ua-seeds", type=int, default=0, metavar="K",
+                    help="also train seeds 0..K-1 per side (untimed) and test new - old UA over them")
+    ap.add_argument("--jobs", type=int, default=1, metavar="J", help="fits at a time for --ua-seeds")
+    ap.add_argument("--no-timing", action="store_true", help="skip the timed table (with --ua-seeds)")
+    ap.add_argument("--seed", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "bench_training.json")
     ap.add_argument("--child", nargs=2, metavar=("METHOD", "WORKDIR"), help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     if args.child:
-        result = run_one(args.child[0], Path(args.child[1]), args.epochs, not args.no_trace)
+        result = run_one(args.child[0], Path(args.child[1]), args.epochs, not args.no_trace, args.seed)
         print("RESULT " + json.dumps(result))
         return
 
@@ -228,41 +252,23 @@ def main() -> None:
     methods = METHODS.names() if args.methods == "all" else [m.strip() for m in args.methods.split(",")]
     for m in methods:
         METHODS.get(m)  # unknown names fail here, listing the known ones
+    if args.no_timing and args.ua_seeds < 2:
+        ap.error("--no-timing leaves nothing to do without --ua-seeds K (K >= 2)")
+    if args.ua_seeds == 1:
+        ap.error("--ua-seeds needs at least 2 seeds (a spread over seeds)")
     print(f"machine: {os.cpu_count()} CPU cores visible; python {sys.version.split()[0]}")
     root = Path(__file__).resolve().parents[1]
     rows = []
     with tempfile.TemporaryDirectory() as tmp, baseline_checkout(root, args.baseline_ref, Path(tmp)) as old_root:
         sources = prepare_data(methods, Path(tmp), args.synthetic, args.max_train, args.n_synthetic)
-        header = (f"{'method':<20} {'feature':<8} {'data':<9} {'n_train':>7} {'epochs':>6} "
-                  f"{'fit s':>7} {'utt/s':>7} {'rss MiB':>7} {'UA':>6} {'WA':>6}")
-        if old_root:
-            header += f" | {'old ep':>6} {'old s':>7} {'old utt/s':>9} {'old UA':>6} {'speed-up':>8}"
-        print(header)
-        print("-" * len(header))
-        for name in methods:
-            # Old first, then new, method by method (and repeat by repeat): both see the same stretch of
-            # machine load. A fit is deterministic, so repeats differ only in time; each side keeps its median.
-            olds, news = [], []
-            for _ in range(max(1, args.repeat)):
-                olds.append(run_child(old_root, name, tmp, args) if old_root else None)
-                news.append(run_child(root, name, tmp, args))
-            old, new = median_run(olds), median_run(news)
-            if new is None:
-                continue
-            line = (f"{new['method']:<20} {new['feature']:<8} {sources[new['feature']]:<9} "
-                    f"{new['n_train']:>7} {new['epochs']:>6} {new['fit_s']:>7.2f} {new['utt_per_s']:>7.0f} "
-                    f"{new['rss_mib']:>7.0f} {new['ua']:>6.3f} {new['wa']:>6.3f}")
-            row = {"method": name, "new": new}
-            if args.repeat > 1:
-                row["repeats_utt_per_s"] = {"new": [r["utt_per_s"] for r in news if r],
-                                            "old": [r["utt_per_s"] for r in olds if r]}
-            if old is not None:
-                row["old"] = old
-                row["speedup"] = new["utt_per_s"] / old["utt_per_s"]
-                line += (f" | {old['epochs']:>6} {old['fit_s']:>7.2f} {old['utt_per_s']:>9.0f} {old['ua']:>6.3f} "
-                         f"{row['speedup']:>7.1f}x")
-            rows.append(row)
-            print(line, flush=True)
+        if not args.no_timing:
+            rows = timed_table(methods, root, old_root, tmp, sources, args)
+        if args.ua_seeds:
+            ua_rows = ua_over_seeds(methods, root, old_root, Path(tmp), args)
+            by_method = {r["method"]: r for r in rows}
+            for ua_row in ua_rows:
+                by_method.setdefault(ua_row["method"], {"method": ua_row["method"]})["ua_seeds"] = ua_row["ua_seeds"]
+            rows = list(by_method.values())
     load = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
@@ -270,6 +276,114 @@ def main() -> None:
         "baseline_ref": args.baseline_ref, "cpus": os.cpu_count(), "load_avg_at_end": [round(x, 2) for x in load],
         "data": sources, "methods": rows}, indent=1) + "\n")
     print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; written: {args.out}")
+
+
+def timed_table(methods: list[str], root: Path, old_root: Path | None, tmp: str, sources: dict[str, str],
+                args) -> list[dict]:
+    """The throughput table: each method trained (old, new) x ``--repeat``, each side's median run."""
+    rows = []
+    header = (f"{'method':<20} {'feature':<8} {'data':<9} {'n_train':>7} {'epochs':>6} "
+              f"{'fit s':>7} {'utt/s':>7} {'rss MiB':>7} {'UA':>6} {'WA':>6}")
+    if old_root:
+        header += f" | {'old ep':>6} {'old s':>7} {'old utt/s':>9} {'old UA':>6} {'speed-up':>8}"
+    print(header)
+    print("-" * len(header))
+    for name in methods:
+        # Old first, then new, method by method (and repeat by repeat): both see the same stretch of
+        # machine load. A fit is deterministic, so repeats differ only in time; each side keeps its median.
+        olds, news = [], []
+        for _ in range(max(1, args.repeat)):
+            olds.append(run_child(old_root, name, tmp, args) if old_root else None)
+            news.append(run_child(root, name, tmp, args))
+        old, new = median_run(olds), median_run(news)
+        if new is None:
+            continue
+        line = (f"{new['method']:<20} {new['feature']:<8} {sources[new['feature']]:<9} "
+                f"{new['n_train']:>7} {new['epochs']:>6} {new['fit_s']:>7.2f} {new['utt_per_s']:>7.0f} "
+                f"{new['rss_mib']:>7.0f} {new['ua']:>6.3f} {new['wa']:>6.3f}")
+        row = {"method": name, "new": new}
+        if args.repeat > 1:
+            row["repeats_utt_per_s"] = {"new": [r["utt_per_s"] for r in news if r],
+                                        "old": [r["utt_per_s"] for r in olds if r]}
+        if old is not None:
+            row["old"] = old
+            row["speedup"] = new["utt_per_s"] / old["utt_per_s"]
+            line += (f" | {old['epochs']:>6} {old['fit_s']:>7.2f} {old['utt_per_s']:>9.0f} {old['ua']:>6.3f} "
+                     f"{row['speedup']:>7.1f}x")
+        rows.append(row)
+        print(line, flush=True)
+    return rows
+
+
+def ua_over_seeds(methods: list[str], root: Path, old_root: Path | None, workdir: Path, args) -> list[dict]:
+    """Each method trained on seeds 0..K-1 by each side (``--jobs`` fits at a time), and new - old UA over
+    those seeds from the statistics engine: Welch's t over the per-seed UAs and the speaker bootstrap of
+    the seed means' difference."""
+    import pandas as pd
+
+    from benchmark.metrics.stacked import score_paired, seed_difference
+
+    sides = {"new": root, **({"old": old_root} if old_root else {})}
+    jobs = [(name, side, seed) for name in methods for seed in range(args.ua_seeds) for side in sides]
+    print(f"\nUA over seeds 0-{args.ua_seeds - 1}: {len(jobs)} untimed fits, {args.jobs} at a time", flush=True)
+    done: dict[tuple[str, str, int], dict | None] = {}
+
+    def fit(job: tuple[str, str, int]) -> None:
+        name, side, seed = job
+        done[job] = result = run_child(sides[side], name, str(workdir), args, seed=seed)
+        status = f"UA {result['ua']:.3f}" if result else "failed"
+        print(f"  {name} {side} seed {seed}: {status} ({len(done)}/{len(jobs)})", flush=True)
+
+    with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        list(pool.map(fit, jobs))
+    header = f"{'method':<20} {'new UA':>13}" + (f" {'old UA':>13} {'new-old':>8} {'Welch 95% CI':>17} "
+                                                 f"{'speaker 95% CI':>17} {'MDE':>6}  verdict" if old_root else "")
+    print("\n" + header + "\n" + "-" * len(header))
+    rows = []
+    for name in methods:
+        frames: dict[str, pd.DataFrame] = {}
+        for side in sides:
+            runs = [done[(name, side, seed)] for seed in range(args.ua_seeds)]
+            if all(r is not None for r in runs):
+                frames[side] = predictions_frame(runs, workdir)
+        if "new" not in frames:
+            continue
+        ua = {side: frame.groupby("seed").apply(_ua, include_groups=False) for side, frame in frames.items()}
+        entry: dict = {"seeds": args.ua_seeds, **{f"{side}_ua": [float(u) for u in ua[side]] for side in ua}}
+        line = f"{name:<20} {_mean_sd(ua['new']):>13}"
+        if "old" in frames:
+            paired = score_paired(frames["old"], frames["new"], n_boot=2000, seed=0, by_speaker=True)
+            boot = paired.difference("ua")
+            welch = seed_difference(paired.a.per_seed["ua"], paired.b.per_seed["ua"])
+            verdict = ("better" if welch.low > 0 else "worse" if welch.high < 0 else "no difference detected")
+            entry.update({"diff": welch.diff, "welch_low": welch.low, "welch_high": welch.high, "welch_p": welch.p,
+                          "welch_df": welch.df, "mde": welch.mde(), "speaker_low": boot.low,
+                          "speaker_high": boot.high, "speaker_p": boot.p, "verdict": verdict})
+            line += (f" {_mean_sd(ua['old']):>13} {welch.diff:>+8.3f} {f'[{welch.low:+.3f}, {welch.high:+.3f}]':>17} "
+                     f"{f'[{boot.low:+.3f}, {boot.high:+.3f}]':>17} {welch.mde():>6.3f}  {verdict}")
+        print(line, flush=True)
+        rows.append({"method": name, "ua_seeds": entry})
+    return rows
+
+
+def predictions_frame(runs: list[dict], workdir: Path) -> "pd.DataFrame":
+    """The stacked test predictions (seed, fold, utt_id, speaker, y_true, y_pred) of one side's seed runs."""
+    import pandas as pd
+
+    test = _read(workdir / f"{runs[0]['feature']}_test.npz")
+    return pd.concat([pd.DataFrame({"seed": r["seed"], "fold": "0", "utt_id": test.utt_ids, "speaker": test.speakers,
+                                    "y_true": test.y, "y_pred": r["y_pred"]}) for r in runs], ignore_index=True)
+
+
+def _ua(frame: "pd.DataFrame") -> float:
+    from sklearn.metrics import balanced_accuracy_score
+
+    return float(balanced_accuracy_score(frame["y_true"], frame["y_pred"]))
+
+
+def _mean_sd(values) -> str:
+    values = np.asarray(values, dtype=float)
+    return f"{values.mean():.3f}+-{values.std(ddof=1):.3f}"
 
 
 def median_run(runs: list[dict | None]) -> dict | None:
@@ -298,14 +412,17 @@ def baseline_checkout(root: Path, ref: str | None, tmp: Path):
         subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(path)], capture_output=True)
 
 
-def run_child(code_root: Path, name: str, workdir: str, args) -> dict | None:
-    """Train ``name`` in a fresh process running the code under ``code_root``; its RESULT record."""
+def run_child(code_root: Path, name: str, workdir: str, args, seed: int | None = None) -> dict | None:
+    """Train ``name`` in a fresh process running the code under ``code_root``; its RESULT record
+    (with ``seed``: that training seed, untraced, and its test predictions)."""
     # This script's child (the same measurement) on the code under code_root (PYTHONPATH).
-    cmd = [sys.executable, __file__, "--child", name, workdir]
+    cmd = [sys.executable, __file__, "--child", name, str(workdir)]
     if args.epochs is not None:
         cmd += ["--epochs", str(args.epochs)]
-    if args.no_trace:
+    if args.no_trace or seed is not None:
         cmd.append("--no-trace")
+    if seed is not None:
+        cmd += ["--seed", str(seed)]
     env = {**os.environ, "PYTHONPATH": str(code_root)}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=code_root)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)

@@ -185,3 +185,25 @@ def test_distribution_distances():
     cov = np.cov(a, rowvar=False)
     shift = np.array([1.0, 0, 0])
     assert bhattacharyya_distance(a, a + shift) == pytest.approx(shift @ np.linalg.solve(cov, shift) / 8, rel=1e-3)
+
+
+def test_seed_difference_is_welchs_t_on_the_per_seed_values():
+    from scipy import stats as sps
+
+    from benchmark.metrics.stacked import seed_difference
+
+    old = [0.501, 0.623, 0.590, 0.621, 0.554]
+    new = [0.489, 0.544, 0.504, 0.608, 0.571, 0.530]
+    d = seed_difference(old, new)
+    welch = sps.ttest_ind(new, old, equal_var=False)
+    assert d.diff == pytest.approx(np.mean(new) - np.mean(old))
+    assert d.p == pytest.approx(welch.pvalue) and d.df == pytest.approx(welch.df)
+    ci = welch.confidence_interval(0.95)
+    assert (d.low, d.high) == (pytest.approx(ci.low), pytest.approx(ci.high))
+    se = np.sqrt(np.var(new, ddof=1) / 6 + np.var(old, ddof=1) / 5)
+    assert d.se == pytest.approx(se) and (d.n_a, d.n_b) == (5, 6)
+    assert d.mde() == pytest.approx((1.959964 + 0.841621) * se, rel=1e-5)
+    with pytest.raises(ValueError, match="at least 2"):
+        seed_difference([0.5], [0.5, 0.6])
+    with pytest.raises(ValueError, match="finite"):
+        seed_difference([0.5, float("nan")], [0.5, 0.6])

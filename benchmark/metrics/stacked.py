@@ -385,6 +385,43 @@ def compare_scored(a: Scored, b: Scored, metric: str, *, null: float = 0.0) -> P
     return paired_difference(a.value[metric], b.value[metric], a.boot[metric], b.boot[metric], null=null)
 
 
+@dataclass(frozen=True)
+class SeedDifference:
+    """B - A of per-seed values of two independently trained sets of seeds: Welch's t interval and test."""
+
+    diff: float          # mean(B) - mean(A)
+    low: float
+    high: float
+    se: float            # standard error of the difference of the two means (unequal variances)
+    p: float             # two-sided p of "B - A = 0"
+    df: float            # Welch-Satterthwaite degrees of freedom
+    n_a: int
+    n_b: int
+
+    def mde(self, alpha: float = 0.05, power: float = 0.8) -> float:
+        return minimum_detectable_effect(self.se, alpha, power)
+
+
+def seed_difference(values_a: Sequence[float], values_b: Sequence[float], level: float = 0.95) -> SeedDifference:
+    """B - A from one value per training seed on each side (statsmodels' Welch t).
+
+    The resamples of :func:`paired_difference` draw test items, so they see which utterances were tested but
+    not how much a retrained network moves; when the two sides' seeds are unrelated (two versions of a
+    method, whose random streams differ), the spread over seeds is this test's unit. At least two seeds a
+    side, else ``ValueError``."""
+    from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
+
+    a = np.asarray(values_a, dtype=float)
+    b = np.asarray(values_b, dtype=float)
+    if a.size < 2 or b.size < 2 or not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError(f"a seed-level difference needs at least 2 finite values a side, got {a.size} and {b.size}")
+    compare = CompareMeans(DescrStatsW(b), DescrStatsW(a))
+    _, p, df = compare.ttest_ind(usevar="unequal")
+    low, high = compare.tconfint_diff(alpha=1 - level, usevar="unequal")
+    return SeedDifference(float(b.mean() - a.mean()), float(low), float(high),
+                          float(compare.std_meandiff_separatevar), float(p), float(df), int(a.size), int(b.size))
+
+
 @dataclass
 class PairedScores:
     """Two methods scored on the same test items under one shared resampling."""

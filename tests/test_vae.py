@@ -422,3 +422,21 @@ def test_label_groups_of_the_epochs_batches():
     np.testing.assert_array_equal(groups[0].pairs.numpy(), [[1, -1, 0], [1, 0, -1], [0, 1, -1]])
     np.testing.assert_array_equal(groups[0].pair_weights.numpy(), [0, 1, 0])
     np.testing.assert_array_equal(groups[2].labelled.numpy(), [0])
+
+
+def test_mlp_weights_follow_the_modules_parameters_after_conversion_and_loading():
+    from benchmark.methods.vae import MLPAutoencoder
+
+    net = MLPAutoencoder(6, 5, 2, variational=True)
+    first = net.weights()
+    assert net.weights() is first and first[0] is net.encoder[0].weight
+    net.double()                                           # may swap Parameter objects: the tuple is rebuilt
+    assert all(w.dtype == torch.float64 for w in net.weights())
+    assert [id(w) for w in net.weights()] == [id(p) for p in (net.encoder[0].weight, net.encoder[0].bias,
+                                                               net.encoder[2].weight, net.encoder[2].bias,
+                                                               net.decoder[0].weight, net.decoder[0].bias,
+                                                               net.decoder[2].weight, net.decoder[2].bias)]
+    other = MLPAutoencoder(6, 5, 2, variational=True).double()
+    net.load_state_dict(other.state_dict(), assign=True)   # assign: new Parameter objects
+    assert net.weights()[0] is net.encoder[0].weight
+    torch.testing.assert_close(net.weights()[0], other.encoder[0].weight)

@@ -323,8 +323,6 @@ def ua_over_seeds(methods: list[str], root: Path, old_root: Path | None, workdir
     """Each method trained on seeds 0..K-1 by each side (``--jobs`` fits at a time), and new - old UA over
     those seeds from the statistics engine: Welch's t over the per-seed UAs and the speaker bootstrap of
     the seed means' difference."""
-    import pandas as pd
-
     from benchmark.metrics.stacked import score_paired, seed_difference
 
     sides = {"new": root, **({"old": old_root} if old_root else {})}

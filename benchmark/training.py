@@ -263,6 +263,9 @@ class TrainConfig(BaseModel):
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     patience: int = Field(8, ge=1)          # epochs without a better validation UA before stopping
+    # Neither early stopping nor the learning-rate decay acts before this epoch: on a validation set of a few
+    # speakers an early lucky epoch otherwise ends some fits before they learn a minority class.
+    min_epochs: int = Field(1, ge=1)
     # Reduce-on-plateau (with validation only): every ``lr_decay_patience`` epochs without a better validation
     # UA the learning rate is multiplied by ``lr_decay_factor`` (None: constant). A fit then ends at a small
     # learning rate, so more patience or a higher cap changes little (perf/check_convergence.py).
@@ -411,13 +414,14 @@ class Trainer:
                     best_state = copy.deepcopy(model.state_dict())
                 else:
                     stale += 1
-                    if cfg.lr_decay_factor and stale % cfg.lr_decay_patience == 0 and stale < cfg.patience:
+                    if (cfg.lr_decay_factor and epoch >= cfg.min_epochs and stale % cfg.lr_decay_patience == 0
+                            and stale < cfg.patience):
                         # every group (its own lr, e.g. from param_groups), from the next epoch on
                         for group in optimiser.param_groups:
                             group["lr"] *= cfg.lr_decay_factor
             self.history.append(record)
             bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k in ("loss", "val_ua")})
-            if validate is not None and stale >= cfg.patience:
+            if validate is not None and stale >= cfg.patience and epoch >= cfg.min_epochs:
                 break
         bar.close()
         epochs_run = len(self.history)
@@ -427,7 +431,8 @@ class Trainer:
         if flat is not None:
             flat.release()
         if validate is not None:
-            reason: StopReason = "early_stop" if stale >= cfg.patience else "epoch_cap"
+            reason: StopReason = ("early_stop" if stale >= cfg.patience and epochs_run >= cfg.min_epochs
+                                  else "epoch_cap")
             self.convergence = Convergence(epochs_run, best_epoch, cfg.epochs, cfg.patience, reason, float(best_ua))
         else:
             self.convergence = Convergence(epochs_run, epochs_run, cfg.epochs, cfg.patience, "fixed_schedule")

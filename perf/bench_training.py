@@ -44,7 +44,11 @@ retrained network moves) and with the 95% speaker-bootstrap interval of the
 seed means' difference (``score_paired``: which speakers were tested), the
 smallest difference the seeds could detect (80% power) and a verdict: *better*
 or *worse* where Welch's interval excludes 0, else *no difference detected*.
-``--no-timing`` skips the timed table (the UA runs alone).
+``--no-timing`` skips the timed table (the UA runs alone). ``--cache DIR`` keeps
+each seed fit's record under DIR, keyed by the code's commit, the method, the
+seed, ``--epochs`` and a digest of the data files, and reuses it: re-running the
+comparison after a change to the new side retrains only the new side. Code with
+uncommitted changes is never cached.
 
     .venv/bin/python perf/bench_training.py --baseline-ref 12dae08 --methods cnn,emotion_extractor \\
         --ua-seeds 8 --jobs 2 --no-timing --out perf/results/bench_training_ua.json
@@ -52,6 +56,8 @@ or *worse* where Welch's interval excludes 0, else *no difference detected*.
 from __future__ import annotations
 
 import argparse
+import functools
+import hashlib
 import json
 import os
 import resource
@@ -241,6 +247,8 @@ def main() -> None:
                     help="also train seeds 0..K-1 per side (untimed) and test new - old UA over them")
     ap.add_argument("--jobs", type=int, default=1, metavar="J", help="fits at a time for --ua-seeds")
     ap.add_argument("--no-timing", action="store_true", help="skip the timed table (with --ua-seeds)")
+    ap.add_argument("--cache", type=Path, default=None, metavar="DIR",
+                    help="reuse --ua-seeds fits of committed code from DIR (and store new ones there)")
     ap.add_argument("--seed", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "bench_training.json")
     ap.add_argument("--child", nargs=2, metavar=("METHOD", "WORKDIR"), help=argparse.SUPPRESS)
@@ -425,13 +433,41 @@ def run_child(code_root: Path, name: str, workdir: str, args, seed: int | None =
         cmd.append("--no-trace")
     if seed is not None:
         cmd += ["--seed", str(seed)]
+    cached = cache_path(code_root, name, workdir, args, seed)
+    if cached is not None and cached.exists():
+        return json.loads(cached.read_text())
     env = {**os.environ, "PYTHONPATH": str(code_root)}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=code_root)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if proc.returncode or line is None:
         print(f"{name:<20} FAILED ({code_root}): {(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
         return None
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_text(line[len("RESULT "):])
     return json.loads(line[len("RESULT "):])
+
+
+def cache_path(code_root: Path, name: str, workdir: str, args, seed: int | None) -> Path | None:
+    """Where ``--cache`` keeps one seed fit's record; None when it must not be cached (a timed run, no
+    ``--cache``, or code with uncommitted changes to tracked files)."""
+    if args.cache is None or seed is None:
+        return None
+    dirty = subprocess.run(["git", "-C", str(code_root), "diff", "--quiet", "HEAD"], capture_output=True).returncode
+    if dirty:
+        return None
+    from benchmark.methods import METHODS
+
+    feature = METHODS.get(name)().feature
+    data = "".join(_digest(Path(workdir) / f"{feature}_{part}.npz") for part in ("train", "test"))
+    digest = hashlib.sha256(data.encode()).hexdigest()[:12]
+    key = f"{git_commit(code_root)[:12]}-{name}-seed{seed}-epochs{args.epochs}-{digest}"
+    return args.cache / f"{key}.json"
+
+
+@functools.lru_cache(maxsize=None)
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 if __name__ == "__main__":

@@ -276,7 +276,8 @@ class LogMelNetMethod(Method):
         self.model_ = self.build(self.mean_.shape[0], len(classes), len(self.speaker_ids_))
         config = TrainConfig(epochs=self.hp.epochs, batch_size=self.hp.batch_size, lr=self.hp.lr,
                              weight_decay=self.hp.weight_decay, patience=self.hp.patience,
-                             min_epochs=self.hp.min_epochs, lr_decay_factor=self.hp.lr_decay_factor, lr_decay_patience=self.hp.lr_decay_patience,
+                             min_epochs=self.hp.min_epochs, lr_decay_factor=self.hp.lr_decay_factor,
+                             lr_decay_patience=self.hp.lr_decay_patience,
                              grad_clip=self.hp.grad_clip, device=self.hp.device, progress=self.hp.progress)
         trainer = Trainer(self.name, config, seed=self.hp.seed)
         self.device_ = trainer.device

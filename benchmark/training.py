@@ -431,8 +431,8 @@ class Trainer:
         if flat is not None:
             flat.release()
         if validate is not None:
-            reason: StopReason = ("early_stop" if stale >= cfg.patience and epochs_run >= cfg.min_epochs
-                                  else "epoch_cap")
+            # A plateau confirmed by the end counts as early_stop, also when min_epochs held the fit to its cap.
+            reason: StopReason = "early_stop" if stale >= cfg.patience else "epoch_cap"
             self.convergence = Convergence(epochs_run, best_epoch, cfg.epochs, cfg.patience, reason, float(best_ua))
         else:
             self.convergence = Convergence(epochs_run, epochs_run, cfg.epochs, cfg.patience, "fixed_schedule")

@@ -331,7 +331,7 @@ def ua_over_seeds(methods: list[str], root: Path, old_root: Path | None, workdir
     """Each method trained on seeds 0..K-1 by each side (``--jobs`` fits at a time), and new - old UA over
     those seeds from the statistics engine: Welch's t over the per-seed UAs and the speaker bootstrap of
     the seed means' difference."""
-    from benchmark.metrics.stacked import score_paired, seed_difference
+    from benchmark.metrics.stacked import Stacked, class_labels, score_paired, seed_difference, seed_means
 
     sides = {"new": root, **({"old": old_root} if old_root else {})}
     jobs = [(name, side, seed) for name in methods for seed in range(args.ua_seeds) for side in sides]
@@ -358,13 +358,18 @@ def ua_over_seeds(methods: list[str], root: Path, old_root: Path | None, workdir
                 frames[side] = predictions_frame(runs, workdir)
         if "new" not in frames:
             continue
-        ua = {side: frame.groupby("seed").apply(_ua, include_groups=False) for side, frame in frames.items()}
+        paired = (score_paired(frames["old"], frames["new"], n_boot=2000, seed=0, by_speaker=True)
+                  if "old" in frames else None)
+        if paired is not None:      # per-seed UA from the statistics engine, as the tests below use it
+            ua = {"old": paired.a.per_seed["ua"], "new": paired.b.per_seed["ua"]}
+        else:
+            stacked = Stacked.from_frame(frames["new"])
+            ua = {"new": seed_means(stacked, class_labels(stacked.frame), "pooled")[1]["ua"][0]}
         entry: dict = {"seeds": args.ua_seeds, **{f"{side}_ua": [float(u) for u in ua[side]] for side in ua}}
         line = f"{name:<20} {_mean_sd(ua['new']):>13}"
-        if "old" in frames:
-            paired = score_paired(frames["old"], frames["new"], n_boot=2000, seed=0, by_speaker=True)
+        if paired is not None:
             boot = paired.difference("ua")
-            welch = seed_difference(paired.a.per_seed["ua"], paired.b.per_seed["ua"])
+            welch = seed_difference(ua["old"], ua["new"])
             verdict = ("better" if welch.low > 0 else "worse" if welch.high < 0 else "no difference detected")
             entry.update({"diff": welch.diff, "welch_low": welch.low, "welch_high": welch.high, "welch_p": welch.p,
                           "welch_df": welch.df, "mde": welch.mde(), "speaker_low": boot.low,
@@ -383,12 +388,6 @@ def predictions_frame(runs: list[dict], workdir: Path) -> "pd.DataFrame":
     test = _read(workdir / f"{runs[0]['feature']}_test.npz")
     return pd.concat([pd.DataFrame({"seed": r["seed"], "fold": "0", "utt_id": test.utt_ids, "speaker": test.speakers,
                                     "y_true": test.y, "y_pred": r["y_pred"]}) for r in runs], ignore_index=True)
-
-
-def _ua(frame: "pd.DataFrame") -> float:
-    from sklearn.metrics import balanced_accuracy_score
-
-    return float(balanced_accuracy_score(frame["y_true"], frame["y_pred"]))
 
 
 def _mean_sd(values) -> str:

@@ -24,19 +24,25 @@ import bench_training as bt  # noqa: E402  (this directory's module: the data sp
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``0-4`` or ``0,2,5``."""
-    if "-" in text:
-        low, high = (int(t) for t in text.split("-", 1))
-        return list(range(low, high + 1))
-    return [int(t) for t in text.split(",")]
+    """``0-4`` or ``0,2,5``; ``ValueError`` naming the text otherwise."""
+    try:
+        if "-" in text:
+            low, high = (int(t) for t in text.split("-", 1))
+            seeds = list(range(low, high + 1))
+        else:
+            seeds = [int(t) for t in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--seeds {text!r}: write a range (0-4) or a list (0,2,5) of integers") from None
+    if not seeds:
+        raise ValueError(f"--seeds {text!r}: the range is empty")
+    return seeds
 
 
 def sweep(name: str, seeds: list[int], configs: dict[str, dict], data_dir: Path) -> list[dict]:
     import logging
 
-    from sklearn.metrics import balanced_accuracy_score, recall_score
-
     from benchmark.methods import METHODS
+    from benchmark.metrics.ser import ser_scores
 
     logging.disable(logging.WARNING)
     cls = METHODS.get(name)
@@ -52,9 +58,9 @@ def sweep(name: str, seeds: list[int], configs: dict[str, dict], data_dir: Path)
         uas, recalls, epochs, start = [], [], [], time.perf_counter()
         for seed in seeds:
             method = cls(progress=False, seed=seed, **hp).fit(train)
-            pred = method.predict(test)
-            uas.append(float(balanced_accuracy_score(test.y, pred)))
-            recalls.append(recall_score(test.y, pred, labels=labels, average=None))
+            scores = ser_scores(test.y, method.predict(test), labels)
+            uas.append(scores["ua"])
+            recalls.append([scores[f"recall.{c}"] for c in labels])
             epochs.append(len(getattr(method, "history_", []) or []))
         row = {"method": name, "variant": variant, "hparams": hp, "seeds": seeds, "ua": uas,
                "mean_ua": float(np.mean(uas)), "sd_ua": float(np.std(uas, ddof=1)) if len(uas) > 1 else None,
@@ -79,7 +85,11 @@ def main() -> None:
         ap.error(f"--configs is not JSON: {exc}")
     if not isinstance(configs, dict) or not all(isinstance(v, dict) for v in configs.values()):
         ap.error('--configs must map variant names to objects of overrides, e.g. {"a": {"lr": 0.001}}')
-    rows = sweep(args.method, parse_seeds(args.seeds), configs, args.data_dir)
+    try:
+        seeds = parse_seeds(args.seeds)
+    except ValueError as exc:
+        ap.error(str(exc))
+    rows = sweep(args.method, seeds, configs, args.data_dir)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"command": " ".join(["perf/sweep_seeds.py", *sys.argv[1:]]),

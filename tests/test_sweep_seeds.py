@@ -19,11 +19,17 @@ _spec.loader.exec_module(sweep_seeds)
 def test_seed_ranges_and_lists():
     assert sweep_seeds.parse_seeds("0-4") == [0, 1, 2, 3, 4]
     assert sweep_seeds.parse_seeds("3,1,7") == [3, 1, 7]
+    for bad in ("0-x", "a,b", "4-1"):
+        with pytest.raises(ValueError, match=f"--seeds '{bad}'"):
+            sweep_seeds.parse_seeds(bad)
 
 
-@pytest.mark.parametrize("configs,message", [("{not json", "not JSON"), ('{"a": 3}', "must map variant names")])
-def test_bad_configs_are_refused_by_name(configs, message):
-    proc = subprocess.run([sys.executable, str(ROOT / "perf" / "sweep_seeds.py"), "logreg", "--configs", configs],
+@pytest.mark.parametrize("configs,seeds,message", [("{not json", "0-1", "not JSON"),
+                                                   ('{"a": 3}', "0-1", "must map variant names"),
+                                                   ("{}", "zero", "--seeds 'zero'")])
+def test_bad_configs_are_refused_by_name(configs, seeds, message):
+    proc = subprocess.run([sys.executable, str(ROOT / "perf" / "sweep_seeds.py"), "logreg", "--configs", configs,
+                           "--seeds", seeds],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2 and message in proc.stderr
 

@@ -36,7 +36,8 @@ peak belongs to that method alone. Printed per method:
 
 One fit's UA is one draw: on the embedded corpus a log-mel network's UA moves
 by 4-6 points between training seeds. ``--ua-seeds K`` therefore also trains
-each method on seeds 0..K-1 (each side, ``--jobs J`` fits at a time; these fits
+each method on seeds 0..K-1 (``--ua-seed-start S``: S..S+K-1, fresh seeds to
+confirm a recipe that was chosen on the first ones; each side, ``--jobs J`` fits at a time; these fits
 are not timed) and prints, from the statistics engine
 (``benchmark.metrics.stacked``): each side's mean UA and its spread over seeds,
 new - old with Welch's 95% interval over seeds (``seed_difference``: how much a
@@ -245,6 +246,8 @@ def main() -> None:
                     help="train each method N times (old, new, old, new, ...), report each side's median")
     ap.add_argument("--ua-seeds", type=int, default=0, metavar="K",
                     help="also train seeds 0..K-1 per side (untimed) and test new - old UA over them")
+    ap.add_argument("--ua-seed-start", type=int, default=0, metavar="S",
+                    help="the --ua-seeds are S..S+K-1: fresh seeds to confirm a recipe chosen on seeds 0..K-1")
     ap.add_argument("--jobs", type=int, default=1, metavar="J", help="fits at a time for --ua-seeds")
     ap.add_argument("--no-timing", action="store_true", help="skip the timed table (with --ua-seeds)")
     ap.add_argument("--cache", type=Path, default=None, metavar="DIR",
@@ -268,6 +271,8 @@ def main() -> None:
         ap.error("--no-timing leaves nothing to do without --ua-seeds K (K >= 2)")
     if args.ua_seeds == 1:
         ap.error("--ua-seeds needs at least 2 seeds (a spread over seeds)")
+    if args.ua_seed_start < 0:
+        ap.error(f"--ua-seed-start {args.ua_seed_start}: seeds are non-negative")
     print(f"machine: {os.cpu_count()} CPU cores visible; python {sys.version.split()[0]}")
     root = Path(__file__).resolve().parents[1]
     rows = []
@@ -334,8 +339,9 @@ def ua_over_seeds(methods: list[str], root: Path, old_root: Path | None, workdir
     from benchmark.metrics.stacked import Stacked, class_labels, score_paired, seed_difference, seed_means
 
     sides = {"new": root, **({"old": old_root} if old_root else {})}
-    jobs = [(name, side, seed) for name in methods for seed in range(args.ua_seeds) for side in sides]
-    print(f"\nUA over seeds 0-{args.ua_seeds - 1}: {len(jobs)} untimed fits, {args.jobs} at a time", flush=True)
+    seeds = ua_seed_list(args)
+    jobs = [(name, side, seed) for name in methods for seed in seeds for side in sides]
+    print(f"\nUA over seeds {seeds[0]}-{seeds[-1]}: {len(jobs)} untimed fits, {args.jobs} at a time", flush=True)
     done: dict[tuple[str, str, int], dict | None] = {}
 
     def fit(job: tuple[str, str, int]) -> None:
@@ -353,7 +359,7 @@ def ua_over_seeds(methods: list[str], root: Path, old_root: Path | None, workdir
     for name in methods:
         frames: dict[str, pd.DataFrame] = {}
         for side in sides:
-            runs = [done[(name, side, seed)] for seed in range(args.ua_seeds)]
+            runs = [done[(name, side, seed)] for seed in seeds]
             if all(r is not None for r in runs):
                 frames[side] = predictions_frame(runs, workdir)
         if "new" not in frames:
@@ -365,7 +371,7 @@ def ua_over_seeds(methods: list[str], root: Path, old_root: Path | None, workdir
         else:
             stacked = Stacked.from_frame(frames["new"])
             ua = {"new": seed_means(stacked, class_labels(stacked.frame), "pooled")[1]["ua"][0]}
-        entry: dict = {"seeds": args.ua_seeds, **{f"{side}_ua": [float(u) for u in ua[side]] for side in ua}}
+        entry: dict = {"seeds": args.ua_seeds, "seed_list": seeds, **{f"{side}_ua": [float(u) for u in ua[side]] for side in ua}}
         line = f"{name:<20} {_mean_sd(ua['new']):>13}"
         if paired is not None:
             boot = paired.difference("ua")
@@ -379,6 +385,11 @@ def ua_over_seeds(methods: list[str], root: Path, old_root: Path | None, workdir
         print(line, flush=True)
         rows.append({"method": name, "ua_seeds": entry})
     return rows
+
+
+def ua_seed_list(args) -> list[int]:
+    """The training seeds of ``--ua-seeds K --ua-seed-start S``: S..S+K-1."""
+    return list(range(args.ua_seed_start, args.ua_seed_start + args.ua_seeds))
 
 
 def predictions_frame(runs: list[dict], workdir: Path) -> "pd.DataFrame":

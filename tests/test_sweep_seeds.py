@@ -47,3 +47,16 @@ def test_every_variant_trains_every_seed_on_the_same_files(tmp_path):
     again = sweep_seeds.sweep("dae", [0, 1], {"a": {"epochs": 2}}, tmp_path)
     assert again[0]["ua"] == rows[0]["ua"]                       # deterministic for a seed
     json.dumps(rows)                                             # the rows are what --out writes
+
+
+def test_bench_training_confirms_on_fresh_seeds():
+    """``--ua-seed-start`` moves the --ua-seeds window, so a recipe chosen on seeds 0..K-1 is confirmed on others."""
+    from argparse import Namespace
+
+    bt = sweep_seeds.bt
+    assert bt.ua_seed_list(Namespace(ua_seeds=3, ua_seed_start=0)) == [0, 1, 2]
+    assert bt.ua_seed_list(Namespace(ua_seeds=3, ua_seed_start=10)) == [10, 11, 12]
+    proc = subprocess.run([sys.executable, str(ROOT / "perf" / "bench_training.py"), "--methods", "logreg",
+                           "--ua-seeds", "2", "--ua-seed-start", "-1", "--no-timing"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2 and "--ua-seed-start -1" in proc.stderr

@@ -47,6 +47,10 @@ protocol at Neutral:other = 8 and on unseen speakers, trained to early stopping:
 - no BiGRU: the same recipe on the conv + BiGRU encoder recognises happy less
   often (crnn's happy recall 0.08 against cnn's 0.17 at ratio 8).
 
+Its input differs from the other log-mel networks' (issue #18, ``docs/performance.md``): 1.6-s training crops
+at a 40-ms hop (``frame_pool`` 4, ``crop_frames`` 40: the compute of their 0.96 s at 20 ms, closer to the
+whole utterances it is tested on), time masks of at most 2 such frames, ``min_epochs`` 12 and patience 6.
+
 So the method's own backbone is ``cnn`` (same encoder, plain cross-entropy),
 and its closest baseline is ``cnn_oversampled`` (the same rebalancing by
 random oversampling, no augmentation), which it matches rather than beats on

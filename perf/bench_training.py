@@ -371,7 +371,8 @@ def ua_over_seeds(methods: list[str], root: Path, old_root: Path | None, workdir
         else:
             stacked = Stacked.from_frame(frames["new"])
             ua = {"new": seed_means(stacked, class_labels(stacked.frame), "pooled")[1]["ua"][0]}
-        entry: dict = {"seeds": args.ua_seeds, "seed_list": seeds, **{f"{side}_ua": [float(u) for u in ua[side]] for side in ua}}
+        entry: dict = {"seeds": args.ua_seeds, "seed_list": seeds,
+                       **{f"{side}_ua": [float(u) for u in ua[side]] for side in ua}}
         line = f"{name:<20} {_mean_sd(ua['new']):>13}"
         if paired is not None:
             boot = paired.difference("ua")

@@ -83,7 +83,8 @@ class EmotionExtractorHParams(LogMelHParams):
 
     rnn_hidden: int = 0
     # 1.6-s windows at a 40-ms hop: the same compute per example as 0.96 s at 20 ms, and over training
-    # seeds 0-9 UA 0.548 against 0.521 (at 1.6 s and 20 ms: 0.555; docs/performance.md, issue #18)
+    # seeds 0-9 UA 0.547 against 0.521 with the patience and min_epochs below (at 1.6 s and 20 ms: 0.555;
+    # docs/performance.md, issue #18)
     frame_pool: int = Field(4, ge=1, description="average this many log-mel frames (4: 40 ms hop)")
     crop_frames: int = Field(40, ge=8, description="training crop, in pooled frames (40 x 40 ms = 1.6 s)")
     patience: int = Field(6, ge=1, description=(

@@ -27,6 +27,7 @@ stage that follows another in one model's training).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -194,6 +195,32 @@ class FlatParameters:
                 p.grad = None
 
 
+class _WeightAverage:
+    """An exponential moving average of some parameters, updated in one ``foreach`` kernel per step."""
+
+    def __init__(self, parameters: list[torch.nn.Parameter], decay: float):
+        self.parameters, self.decay, self.steps = parameters, decay, 0
+        self.average = [p.detach().clone() for p in parameters]
+
+    def update(self) -> None:
+        self.steps += 1
+        decay = min(self.decay, (1 + self.steps) / (10 + self.steps))
+        torch._foreach_lerp_(self.average, [p.detach() for p in self.parameters], 1.0 - decay)
+
+    @contextlib.contextmanager
+    def swapped(self):
+        """The model holds the average inside the block, its own weights again after it."""
+        own = [p.detach().clone() for p in self.parameters]
+        self.copy_to_model()
+        try:
+            yield
+        finally:
+            torch._foreach_copy_([p.detach() for p in self.parameters], own)
+
+    def copy_to_model(self) -> None:
+        torch._foreach_copy_([p.detach() for p in self.parameters], self.average)
+
+
 def _dense(t: torch.Tensor) -> bool:
     """Its elements fill exactly ``numel`` consecutive slots in some dimension order (any memory format)."""
     expected = 1
@@ -276,6 +303,9 @@ class TrainConfig(BaseModel):
     progress: bool = True
     # One flat parameter and gradient tensor (FlatParameters): AdamW's update to float rounding, fewer kernels.
     flat_parameters: bool = True
+    # Validate, keep and return an exponential moving average of the weights (Polyak averaging) with this
+    # decay per optimiser step (None: the weights themselves); warmed up as min(decay, (1 + t) / (10 + t)).
+    ema_decay: float | None = Field(None, gt=0, lt=1)
 
 
 class Trainer:
@@ -339,6 +369,7 @@ class Trainer:
         buffers = dict(model.named_buffers())
         last_good_buffers = {k: v.detach().clone() for k, v in buffers.items()}
         live, saved = list(buffers.values()), list(last_good_buffers.values())
+        ema = _WeightAverage(parameters, cfg.ema_decay) if cfg.ema_decay else None
         self._flat = flat
         everything = {id(p) for p in parameters}
         # Epochs count from 1, as in the papers' schedules (e.g. KL annealing uses e = 1..T).
@@ -395,6 +426,8 @@ class Trainer:
                     schedule.step()
                 if live:
                     torch._foreach_copy_(saved, live)
+                if ema is not None:
+                    ema.update()
                 losses.append(loss.detach())
                 for k, v in step_logs.items():
                     logs.setdefault(k, []).append(v)
@@ -407,12 +440,12 @@ class Trainer:
                 record["lr"] = float(optimiser.param_groups[0]["lr"])   # this epoch's, before any decay below
             if validate is not None:
                 model.eval()
-                with torch.no_grad():
+                with torch.no_grad(), (ema.swapped() if ema is not None else contextlib.nullcontext()):
                     record["val_ua"] = float(validate(model))
-                if record["val_ua"] > best_ua:
-                    best_ua, best_epoch, stale = record["val_ua"], epoch, 0
-                    best_state = copy.deepcopy(model.state_dict())
-                else:
+                    if record["val_ua"] > best_ua:
+                        best_ua, best_epoch, stale = record["val_ua"], epoch, 0
+                        best_state = copy.deepcopy(model.state_dict())
+                if best_epoch != epoch:
                     stale += 1
                     if (cfg.lr_decay_factor and epoch >= cfg.min_epochs and stale % cfg.lr_decay_patience == 0
                             and stale < cfg.patience):
@@ -428,6 +461,8 @@ class Trainer:
         self.flattened = flat is not None
         if validate is not None:
             model.load_state_dict(best_state)
+        elif ema is not None:
+            ema.copy_to_model()
         if flat is not None:
             flat.release()
         if validate is not None:

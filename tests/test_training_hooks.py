@@ -254,3 +254,56 @@ def test_min_epochs_hold_early_stopping_and_the_learning_rate_decay(min_epochs, 
     held = min(min_epochs, stopped_at)
     assert lrs[:held] == [1e-2] * held                 # no decay while held, then one halving per stale epoch
     assert all(b == a * 0.5 for a, b in zip(lrs[held:], lrs[held + 1:]))
+
+
+@pytest.mark.parametrize("decay", [0.5, 0.9])
+def test_weight_average_is_the_warmed_up_moving_average_of_the_steps(decay):
+    """Without validation the fit returns the moving average of the weights after every step, with the
+    warm-up min(decay, (1 + t) / (10 + t)); the weights themselves are those of the same fit without it."""
+    seen: list[list[torch.Tensor]] = []
+
+    def recording_step(model, batch, epoch):
+        seen.append([p.detach().clone() for p in model.parameters()])   # the weights after the last step
+        return _step(model, batch, epoch)
+
+    base = dict(epochs=3, lr=0.05, progress=False)
+    raw = Trainer("raw", TrainConfig(**base), seed=0).fit(_net(), _batches, recording_step)
+    after_each_step = seen[1:] + [[p.detach() for p in raw.parameters()]]
+    average = [p.clone() for p in seen[0]]
+    for t, weights in enumerate(after_each_step, start=1):
+        d = min(decay, (1 + t) / (10 + t))
+        average = [d * a + (1 - d) * w for a, w in zip(average, weights)]
+    averaged = Trainer("ema", TrainConfig(**base, ema_decay=decay), seed=0).fit(_net(), _batches, _step)
+    for got, want in zip(averaged.parameters(), average):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    assert not all(torch.equal(a, b) for a, b in zip(averaged.parameters(), raw.parameters()))
+
+
+def test_validation_scores_and_keeps_the_averaged_weights():
+    """Each epoch's validation sees the average; the best epoch's average is what the fit returns, and
+    training between validations goes on from the weights themselves (the same steps as without it)."""
+    def fit(ema_decay):
+        validated, stepped = [], []
+        scores = iter([0.2, 0.9, 0.1, 0.1, 0.1])
+
+        def validate(model):
+            validated.append([p.detach().clone() for p in model.parameters()])
+            return next(scores)
+
+        def recording_step(model, batch, epoch):
+            stepped.append([p.detach().clone() for p in model.parameters()])
+            return _step(model, batch, epoch)
+
+        cfg = TrainConfig(epochs=5, lr=0.05, patience=3, ema_decay=ema_decay, progress=False)
+        trainer = Trainer("ema", cfg, seed=0)
+        return trainer.fit(_net(), _batches, recording_step, validate=validate), trainer, validated, stepped
+
+    fitted, trainer, validated, stepped = fit(0.9)
+    _, _, raw_validated, raw_stepped = fit(None)
+    assert trainer.convergence.best_epoch == 2 and len(validated) == 5
+    for got, want in zip(fitted.parameters(), validated[1]):
+        assert torch.equal(got, want)
+    for averaged, raw in zip(stepped, raw_stepped):          # every step starts from the same weights
+        for a, b in zip(averaged, raw):
+            assert torch.equal(a, b)
+    assert not any(torch.equal(a, b) for a, b in zip(validated[-1], raw_validated[-1]))

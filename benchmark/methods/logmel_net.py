@@ -60,6 +60,8 @@ class LogMelHParams(HParams):
         "learning rate x this after every lr_decay_patience epochs without a better validation UA (None: off)"))
     lr_decay_patience: int = Field(2, ge=1)
     grad_clip: float | None = 5.0
+    ema_decay: float | None = Field(None, gt=0, lt=1, description=(
+        "validate and keep a moving average of the weights with this decay per step (None: the weights)"))
     device: str = "auto"
     progress: bool = True
     threads: int = Field(1, ge=1, description="torch threads while training (1 is fastest on a busy 2-core box)")
@@ -278,7 +280,8 @@ class LogMelNetMethod(Method):
                              weight_decay=self.hp.weight_decay, patience=self.hp.patience,
                              min_epochs=self.hp.min_epochs, lr_decay_factor=self.hp.lr_decay_factor,
                              lr_decay_patience=self.hp.lr_decay_patience,
-                             grad_clip=self.hp.grad_clip, device=self.hp.device, progress=self.hp.progress)
+                             grad_clip=self.hp.grad_clip, ema_decay=self.hp.ema_decay, device=self.hp.device,
+                             progress=self.hp.progress)
         trainer = Trainer(self.name, config, seed=self.hp.seed)
         self.device_ = trainer.device
         self.prepare_training()

@@ -17,7 +17,7 @@ class CnnHParams(LogMelHParams):
     """The baselines' training recipe: at least 20 epochs at a constant learning rate, validated and kept as
     a moving average of the weights. At batch 128 an epoch of the embedded corpus is 16 steps, and a fit held
     only 8 epochs stopped on a noisy validation peak after about 150 steps, before the minority class was
-    learnt: over training seeds 0-9, ``cnn`` 0.513 UA (happy recall 0.06) against 0.540 (0.20) with this
+    learnt: over training seeds 0-9, ``cnn`` 0.513 UA (happy recall 0.05) against 0.540 (0.20) with this
     recipe, ``cnn_weighted`` 0.531 against 0.548, ``cnn_oversampled`` 0.540 against 0.545
     (``perf/results/cnn_recipe_sweep.json``, docs/performance.md); ``crnn`` 0.520 against 0.526 and
     ``crnn_weighted`` 0.534 against 0.526 moved within their seed spread. One recipe for all five baselines,

@@ -17,7 +17,8 @@ milliseconds); training uses random crops of ``crop_frames`` pooled frames
 The defaults (32 channels, 0.96-s crops, batch 128, early stopping with patience 4
 under a cap of 100 epochs, the learning rate halved after every 2 epochs without a better
 validation UA) are measured in ``docs/performance.md`` against the earlier 64 channels /
-2.5-s crops / batch 32. Padded frames are zeroed after every
+2.5-s crops / batch 32; the log-mel baselines change the schedule (``baselines/cnn.py``: at least 20 epochs at
+a constant learning rate, on a moving average of the weights). Padded frames are zeroed after every
 conv block and masked out of the pooling, so an utterance gets the same
 embedding alone or in a padded batch (up to float rounding), and evaluation
 runs in length-sorted batches. Early stopping uses validation UA; without a

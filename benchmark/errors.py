@@ -53,12 +53,16 @@ class ManifestError(EmobenchError):
     def __init__(self, source: str, problems: list[str], max_listed: int = 20):
         self.source = source
         self.problems = list(problems)
+        self.max_listed = max_listed
         shown = self.problems[:max_listed]
         more = len(self.problems) - len(shown)
         lines = [f"{source}: {len(self.problems)} problem(s):"] + [f"  - {p}" for p in shown]
         if more:
             lines.append(f"  ... and {more} more")
         super().__init__("\n".join(lines))
+
+    def __reduce__(self):   # picklable across processes (a worker's error reaches the driver whole)
+        return type(self), (self.source, self.problems, self.max_listed)
 
 
 class AudioError(EmobenchError):
@@ -68,3 +72,6 @@ class AudioError(EmobenchError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{path}: {reason}")
+
+    def __reduce__(self):   # picklable: raised in a feature-extraction process, re-raised in the driver
+        return type(self), (self.path, self.reason)

@@ -160,6 +160,28 @@ def test_parallel_run_gives_the_same_predictions(store, tmp_path):
     assert ua_by_cell(client, suite) == ua_by_cell(pclient, other)
 
 
+def test_a_parallel_run_on_a_cold_feature_cache_gives_the_same_predictions(home, tmp_path, monkeypatch):
+    """With a pool, the first job's features are extracted at once and the rest in the background while jobs
+    run (benchmark.runner.features): the cells' numbers are those of a sequential run that extracted first."""
+    config = {**SUITE, "methods": {**SUITE["methods"], "dae": {"epochs": 2, "early_stopping": False,
+                                                               "progress": False}}}   # eGeMAPS beside functionals
+    sequential = parse_suite({**config, "tracking": {"uri": f"sqlite:///{tmp_path / 'seq.db'}"}})
+    runner.run_suite(sequential, progress=False)
+    cold = tmp_path / "cold"
+    cold.mkdir()
+    (cold / "corpora").symlink_to(home / "corpora")
+    monkeypatch.setenv("EMOBENCH_HOME", str(cold))
+    parallel = parse_suite({**config, "tracking": {"uri": f"sqlite:///{tmp_path / 'par.db'}"}})
+    summary = runner.run_suite(parallel, n_jobs=2, progress=False)
+    assert summary.ran == summary.total and not summary.failed and summary.stage_seconds["features"] > 0
+    assert {p.name.split("-")[0] for p in (cold / "features").iterdir()} == {"functionals", "egemaps"}
+
+    def ua_by_cell(s):
+        return {r.data.tags[tracking.CELL_TAG]: r.data.metrics["ua"] for r in _runs(tracking.configure(s.tracking.uri), s)}
+
+    assert ua_by_cell(sequential) == ua_by_cell(parallel)
+
+
 def test_cli_rerun_publishes_only_when_something_changed(home, tmp_path, monkeypatch):
     import yaml
     from typer.testing import CliRunner

@@ -31,9 +31,14 @@ class Job:
 
 
 class JobQueue:
-    """The schedule's groups as jobs, in schedule order (costliest first), keeping chains (TTS groups) serial."""
+    """The schedule's groups as jobs, in schedule order (costliest first), keeping chains (TTS groups) serial.
 
-    def __init__(self, groups: list[list[Any]]):
+    ``features`` (a :class:`benchmark.runner.features.FeaturePrep` still extracting in the background)
+    holds back the jobs whose features are not there yet; an executor that finds nothing ready while
+    :meth:`waiting` waits for it (:meth:`wait_for_features`) instead of ending.
+    """
+
+    def __init__(self, groups: list[list[Any]], features: Any = None):
         self._jobs: list[Job] = []
         for group in groups:
             if group[0].chained:
@@ -43,6 +48,7 @@ class JobQueue:
             else:
                 self._jobs.append(Job(list(group)))
         self._busy: set[str] = set()
+        self.features = features
 
     def __len__(self) -> int:
         return len(self._jobs)
@@ -55,11 +61,21 @@ class JobQueue:
         """The first job that may start now and that ``accept`` (a free worker's fit) takes (None: empty, or
         only jobs of busy chains, or none that ``accept`` takes, are left)."""
         for i, job in enumerate(self._jobs):
-            if (job.chain is None or job.chain not in self._busy) and (accept is None or accept(job)):
+            if ((job.chain is None or job.chain not in self._busy) and (accept is None or accept(job))
+                    and (self.features is None or self.features.ready(job))):
                 if job.chain is not None:
                     self._busy.add(job.chain)
                 return self._jobs.pop(i)
         return None
+
+    def waiting(self) -> bool:
+        """Whether jobs are left that wait for features still being extracted."""
+        return bool(self._jobs) and self.features is not None and self.features.pending
+
+    def wait_for_features(self, timeout: float | None = None) -> None:
+        """Until the next background extraction ends (or ``timeout`` seconds)."""
+        if self.features is not None:
+            self.features.wait(timeout)
 
     def done(self, job: Job) -> None:
         """``job`` ended (or was not started): the next job of its chain may start."""

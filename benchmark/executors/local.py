@@ -20,6 +20,11 @@ class LocalExecutor:
     def __init__(self, n_jobs: int = 1):
         self.n_jobs = max(1, n_jobs)
 
+    @property
+    def overlaps_features(self) -> bool:
+        """A pool can start jobs while the driver extracts the features of later ones; one process cannot."""
+        return self.n_jobs > 1
+
     def start(self, suite: Any = None) -> None:
         """Nothing to start ahead: the pool is forked in :meth:`run`, after the driver has loaded what the
         workers then inherit (modules, manifests, the features it extracted)."""
@@ -54,8 +59,13 @@ class LocalExecutor:
                         continue
                     pending[pool.submit(run_job, job.cells, None, bootstrap, models_dir, work_dir)] = job
                 if not pending:
+                    if queue.waiting():   # the jobs left wait for features the driver still extracts
+                        queue.wait_for_features()
+                        continue
                     break  # nothing running and nothing left to start (no chain is busy without a pending job)
-                finished, _running = wait(pending, return_when=FIRST_COMPLETED)
+                # while features are extracted, look again every half second: a worker may be free for them
+                finished, _running = wait(pending, timeout=0.5 if queue.waiting() else None,
+                                          return_when=FIRST_COMPLETED)
                 for future in finished:
                     job = pending.pop(future)
                     error = future.exception()

@@ -5,13 +5,15 @@ import logging
 import signal
 import tempfile
 import time
-from typing import Any, Sequence
+from typing import Sequence
 
 import pandas as pd
 from tqdm.auto import tqdm
 
 from benchmark import tracking
+from benchmark.executors.base import JobQueue
 from benchmark.runner.cells import CellResult, GridCell
+from benchmark.runner.features import FeaturePrep
 from benchmark.runner.grid import expand_cells, load_manifests, schedule
 from benchmark.runner.record import CellRecorder, RunSummary, _log_suite, log_stage_seconds
 from benchmark.suite import SuiteConfig
@@ -74,42 +76,34 @@ def _run_missing(suite: SuiteConfig, executor, uri: str, n_jobs: int, progress: 
     # Ray (when it is the executor) starts while the driver extracts features and opens the suite's run.
     executor.start(suite)
     start = time.perf_counter()
-    prepare_features(todo, manifests, n_jobs, progress)
-    summary.stage_seconds["features"] = time.perf_counter() - start
+    # a pool starts the first jobs (the TTS chain) while the rest of the features are extracted beside them
+    features = FeaturePrep(JobQueue(schedule(todo)).jobs(), manifests, n_jobs=n_jobs, progress=progress,
+                           background=getattr(executor, "overlaps_features", False))
     previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
     parent_tags = {tracking.KIND_TAG: "suite", tracking.SUITE_TAG: suite.name, "emobench.config": suite.digest()}
     try:
         with tracking.tracked_run(client, exp_id, name=f"{suite.name}", tags=parent_tags) as parent_id:
             summary.parent_run_id = parent_id
             _log_suite(client, parent_id, suite)
+            summary.stage_seconds["features"] = features.seconds   # updated below when in the background
             start = time.perf_counter()
-            _execute(client, exp_id, parent_id, suite, todo, manifests, n_jobs, progress, summary, executor)
+            _execute(client, exp_id, parent_id, suite, todo, manifests, n_jobs, progress, summary, executor,
+                     features)
             summary.stage_seconds["cells"] = time.perf_counter() - start
+            # the features' wall time, from the start of their extraction to its end (in the background,
+            # it overlaps the cells' stage)
+            summary.stage_seconds["features"] = features.seconds
             log_stage_seconds(client, parent_id, summary.stage_seconds)
     finally:
+        features.close()
         signal.signal(signal.SIGTERM, previous)
     return summary
 
 
 def prepare_features(cells: Sequence[GridCell], manifests: dict[str, pd.DataFrame], n_jobs: int,
                      progress: bool) -> None:
-    """Extract (or find cached) every feature the cells need (``feature_needs``), once, with a progress bar.
-
-    Without this the pool's workers would each extract the same missing features at the same
-    time on a fresh machine; afterwards they only read the cache.
-    """
-    from benchmark.features import extract_features, make_config
-
-    needed: dict[tuple[str, str, str], tuple[str | None, Any]] = {}
-    for c in cells:
-        for need in c.feature_needs():
-            config = make_config(need.feature)
-            needed[(c.corpus, need.language or "", config.digest())] = (need.language, config)
-    for (corpus, _, _), (language, config) in sorted(
-            needed.items(), key=lambda item: (item[0][0], item[0][1], item[1][1].name, item[0][2])):
-        manifest = manifests[corpus]
-        rows = manifest if language is None else manifest[manifest["language"] == language]
-        extract_features(rows, config, n_jobs=max(1, n_jobs), progress=progress)
+    """Extract (or find cached) every feature the cells need (``feature_needs``), once, now."""
+    FeaturePrep(JobQueue(schedule(cells)).jobs(), manifests, n_jobs=n_jobs, progress=progress)
 
 
 def run_job(cells: Sequence[GridCell], manifest: pd.DataFrame | None, n_bootstrap: int,
@@ -121,10 +115,11 @@ def run_job(cells: Sequence[GridCell], manifest: pd.DataFrame | None, n_bootstra
 
 def _execute(client, exp_id: str, parent_id: str, suite: SuiteConfig, todo: list[GridCell],
              manifests: dict[str, pd.DataFrame], n_jobs: int, progress: bool, summary: RunSummary,
-             executor=None) -> None:
+             executor=None, features: FeaturePrep | None = None) -> None:
     """Run ``todo`` with ``executor`` (default: the local pool of ``n_jobs``), recording every cell;
-    then wait for the cells that another run claimed, and run those it gave up."""
-    from benchmark.executors import JobQueue, make_executor
+    then wait for the cells that another run claimed, and run those it gave up. ``features`` holds back
+    the jobs whose features it is still extracting (a failed extraction is raised once nothing else runs)."""
+    from benchmark.executors import make_executor
 
     executor = executor or make_executor("local", n_jobs=n_jobs)
     bar = tqdm(total=len(todo), desc=f"suite {suite.name}", unit="cell", disable=not progress)
@@ -138,9 +133,11 @@ def _execute(client, exp_id: str, parent_id: str, suite: SuiteConfig, todo: list
     work_dir = work.name if work is not None else None
     try:
         while todo:
-            executor.run(JobQueue(schedule(todo)), recorder, manifests, bootstrap=suite.bootstrap,
+            executor.run(JobQueue(schedule(todo), features=features), recorder, manifests, bootstrap=suite.bootstrap,
                          models_dir=models_dir, work_dir=work_dir, tracking_uri=client.tracking_uri,
                          provenance=recorder.provenance, run_key=parent_id)
+            if features is not None:
+                features.check()   # jobs held back by a failed extraction were not run: say why
             todo = _wait_for_other_runs(client, exp_id, recorder, bar)
     except BaseException:
         recorder.fail_open()

@@ -177,7 +177,8 @@ def test_a_parallel_run_on_a_cold_feature_cache_gives_the_same_predictions(home,
     assert {p.name.split("-")[0] for p in (cold / "features").iterdir()} == {"functionals", "egemaps"}
 
     def ua_by_cell(s):
-        return {r.data.tags[tracking.CELL_TAG]: r.data.metrics["ua"] for r in _runs(tracking.configure(s.tracking.uri), s)}
+        client = tracking.configure(s.tracking.uri)
+        return {r.data.tags[tracking.CELL_TAG]: r.data.metrics["ua"] for r in _runs(client, s)}
 
     assert ua_by_cell(sequential) == ua_by_cell(parallel)
 

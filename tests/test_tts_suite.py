@@ -143,3 +143,21 @@ def test_bad_tts_sections_name_the_key():
         parse_suite({**SUITE, "tts": {"methods": [], "config": {"heldout_sentence": 2}}})
     with pytest.raises(ConfigError, match="tts.config"):
         parse_suite({**SUITE, "tts": {"methods": [], "config": {"finetune": {"epoch": 2}}}})
+
+
+def test_the_references_run_beside_the_chain_of_tts_systems_with_the_same_judge(recorded):
+    from benchmark.executors.base import JobQueue
+    from benchmark.runner.grid import expand_cells, load_manifests, schedule
+
+    suite, client, _, _ = recorded
+    jobs = JobQueue(schedule(expand_cells(suite, load_manifests(suite, False)))).jobs()
+    # the chain (the base model's first user trains it) starts first; each reference is a job of its own
+    assert [job.cells[0].system for job in jobs] == ["none", "logreg", "ground_truth", "resynthesis"]
+    assert jobs[0].chain == jobs[1].chain and jobs[1].last_in_chain and not jobs[0].last_in_chain
+    assert len({job.chain for job in jobs}) == 3
+    # trained in separate work folders, the judge is the same fit for every system (paired comparisons)
+    judges = {system: json.loads(_artifact(client, run, "tts/settings.json"))["judge"]
+              for system, run in _runs(client, suite).items()}
+    keys = ("heldout_accuracy", "heldout_ua", "n_heldout", "n_train")
+    assert len({json.dumps({k: judge.get(k) for k in keys}) for judge in judges.values()}) == 1
+    assert judges["ground_truth"]["heldout_accuracy"] > 0

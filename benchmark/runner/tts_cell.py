@@ -2,9 +2,11 @@
 
 A :class:`benchmark.runner.cells.GridCell` of protocol ``tts``: its predictions table holds the
 judge's labels of the system's audio against the intended emotions, and ``tts/per_utterance.parquet``
-the Whisper WER/CER, MCD and prosody scores per utterance. A group is *chained*: its systems run one
-job each, one after the other, the first training the judge and the base acoustic model into the
-group's work folder, which the next load (``benchmark.tts.evaluate.TTSBench``).
+the Whisper WER/CER, MCD and prosody scores per utterance. The TTS systems of a (corpus, seed) are
+*chained*: they run one job each, one after the other, the first training the judge and the base
+acoustic model into the chain's work folder, which the next load (``benchmark.tts.evaluate.TTSBench``);
+the two references (``ground_truth``, ``resynthesis``) train no acoustic model and run as jobs of their
+own beside the chain.
 """
 from __future__ import annotations
 
@@ -39,7 +41,6 @@ class TTSCell:
     protocol_label = "tts"
     fold = "heldout"
     chained = True       # the systems of a group run one after another in the group's work folder
-    schedule_rank = -1   # a TTS group trains a base model and scores every system: minutes on one worker
     n_train = None
 
     @property
@@ -48,10 +49,26 @@ class TTSCell:
                         "hparams": self.hparams, "seed": self.seed, "config": self.config})
 
     @property
+    def is_reference(self) -> bool:
+        """``ground_truth`` and ``resynthesis``: scored recordings, no acoustic model."""
+        from benchmark.tts.evaluate import REFERENCE_SYSTEMS
+
+        return self.system in REFERENCE_SYSTEMS
+
+    @property
     def training_key(self) -> str:
-        """The systems of one (corpus, seed, config) share the split, judge, ASR and base model: one group."""
+        """The TTS systems (``none`` and the conditioning methods) of one (corpus, seed, config) share the
+        base acoustic model: one chain, whose first job trains it. A reference trains no model, so each is a
+        group of its own that runs beside the chain (it builds the judge, a second-long fit, in its own work
+        folder: the same judge, since the split and the seed are the same)."""
         return _digest({"task": "tts", "corpus": self.corpus, "data": self.data_hash, "seed": self.seed,
-                        "config": self.config})
+                        "config": self.config, **({"reference": self.system} if self.is_reference else {})})
+
+    @property
+    def schedule_rank(self) -> int:
+        """The chain (base model, then a fine-tuning, synthesis and scoring per system) is the run's longest
+        sequence of jobs: it starts first; the references (minutes of scoring each) right after it."""
+        return -1 if self.is_reference else -2
 
     @property
     def method(self) -> str:
@@ -92,9 +109,9 @@ class TTSCell:
                              tags={"cell": self.key, "cell_name": self.name})
 
     def tags(self, suite: str) -> dict[str, str]:
-        from benchmark.tts.evaluate import REFERENCE_SYSTEMS, TTSEvalConfig
+        from benchmark.tts.evaluate import TTSEvalConfig
 
-        reference = self.system in REFERENCE_SYSTEMS
+        reference = self.is_reference
         return {
             tracking.KIND_TAG: "cell",
             tracking.CELL_TAG: self.key,

@@ -72,6 +72,10 @@ class JobQueue:
         """Whether jobs are left that wait for features still being extracted."""
         return bool(self._jobs) and self.features is not None and self.features.pending
 
+    def extracting(self) -> int:
+        """Processes extracting features in the background now (0 or 1): an executor leaves them a core."""
+        return int(self.features is not None and self.features.pending)
+
     def wait_for_features(self, timeout: float | None = None) -> None:
         """Until the next background extraction ends (or ``timeout`` seconds)."""
         if self.features is not None:

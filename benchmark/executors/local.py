@@ -53,7 +53,8 @@ class LocalExecutor:
         with _worker_pool(self.n_jobs, manifests, threads) as pool:  # interrupted: workers ended, not awaited
             pending: dict[Future, Job] = {}
             while len(queue) or pending:
-                while len(pending) < self.n_jobs and (job := queue.next_ready()) is not None:
+                # a background feature extraction has a core of its own: one worker fewer meanwhile
+                while len(pending) < self.n_jobs - queue.extracting() and (job := queue.next_ready()) is not None:
                     if not recorder.claim(job):
                         queue.done(job)
                         continue

@@ -97,8 +97,10 @@ def test_jobs_wait_for_features_still_being_extracted(tmp_path, home):
         assert first is not None and first.cells[0].key == "tts"
         # the spawned extractor needs seconds to start: the other jobs are held back meanwhile
         assert prep.pending and queue.waiting() and queue.next_ready() is None
+        assert queue.extracting() == 1   # a pool leaves the extractor a core: one worker fewer meanwhile
         while queue.waiting():
             queue.wait_for_features(timeout=5)
+        assert queue.extracting() == 0
         assert [queue.next_ready().cells[0].key for _ in range(2)] == ["a", "b"]
     finally:
         prep.close()

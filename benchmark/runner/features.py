@@ -60,13 +60,18 @@ def _job_key(job: Any) -> tuple[str, ...]:
     return tuple(cell.key for cell in job.cells)
 
 
-def _extract(extraction: Extraction, rows: pd.DataFrame, n_jobs: int, progress: bool) -> float:
+def _extract(extraction: Extraction, rows: pd.DataFrame, n_jobs: int, progress: bool,
+             keep: bool = True) -> float:
     """Extract (or find cached) one extraction's features; its wall seconds. Nothing is returned but the
-    time: the values go to the feature cache, where the workers read them."""
-    from benchmark.features import extract_features
+    time: the values go to the feature cache, where the workers read them. ``keep=False`` (the background
+    process) drops them from this process's memory afterwards: nothing here reads them again, and a
+    corpus's log-mels are hundreds of MB beside the workers' own copies."""
+    import benchmark.features as features
 
     start = time.perf_counter()
-    extract_features(rows, extraction.config, n_jobs=max(1, n_jobs), progress=progress)
+    features.extract_features(rows, extraction.config, n_jobs=max(1, n_jobs), progress=progress)
+    if not keep:
+        features._MEMORY.clear()
     return time.perf_counter() - start
 
 
@@ -122,7 +127,7 @@ class FeaturePrep:
         self._pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=_init_background)
         for extraction in extractions:   # one worker: they run in this order
             self._futures[extraction.key] = self._pool.submit(_extract, extraction,
-                                                              extraction.rows(self.manifests), 1, False)
+                                                              extraction.rows(self.manifests), 1, False, False)
         log.info("extracting %d feature set(s) in the background: %s", len(extractions),
                  ", ".join(f"{e.config.name}" + (f" ({e.language})" if e.language else "") for e in extractions))
 
@@ -139,6 +144,9 @@ class FeaturePrep:
                     self._failed[key] = error
         if not self._futures and self.seconds == 0.0:
             self.seconds = time.perf_counter() - self._start
+        if not self._futures and self._pool is not None:   # done: the extractor's process and memory go
+            self._pool.shutdown(wait=False)
+            self._pool = None
 
     def _has(self, key: FeatureKey) -> bool:
         # the whole corpus's extraction holds every language's rows

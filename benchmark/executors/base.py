@@ -68,13 +68,13 @@ class JobQueue:
                 return self._jobs.pop(i)
         return None
 
-    def waiting(self) -> bool:
-        """Whether jobs are left that wait for features still being extracted."""
-        return bool(self._jobs) and self.features is not None and self.features.pending
-
     def extracting(self) -> int:
         """Processes extracting features in the background now (0 or 1): an executor leaves them a core."""
         return int(self.features is not None and self.features.pending)
+
+    def waiting(self) -> bool:
+        """Whether jobs are left that wait for features still being extracted."""
+        return bool(self._jobs) and bool(self.extracting())
 
     def wait_for_features(self, timeout: float | None = None) -> None:
         """Until the next background extraction ends (or ``timeout`` seconds)."""

@@ -85,7 +85,8 @@ def _run_missing(suite: SuiteConfig, executor, uri: str, n_jobs: int, progress: 
         with tracking.tracked_run(client, exp_id, name=f"{suite.name}", tags=parent_tags) as parent_id:
             summary.parent_run_id = parent_id
             _log_suite(client, parent_id, suite)
-            summary.stage_seconds["features"] = features.seconds   # updated below when in the background
+            # placed before "cells" (the stages' order); in the background its time is known only at the end
+            summary.stage_seconds["features"] = features.seconds
             start = time.perf_counter()
             _execute(client, exp_id, parent_id, suite, todo, manifests, n_jobs, progress, summary, executor,
                      features)

@@ -62,8 +62,8 @@ def _job_key(job: Any) -> tuple[str, ...]:
 
 def _extract(extraction: Extraction, rows: pd.DataFrame, n_jobs: int, progress: bool,
              keep: bool = True) -> float:
-    """Extract (or find cached) one extraction's features; its wall seconds. Nothing is returned but the
-    time: the values go to the feature cache, where the workers read them. ``keep=False`` (the background
+    """Extract (or find cached) one extraction's features; its wall seconds (the values go to the feature
+    cache, where the workers read them). ``keep=False`` (the background
     process) drops them from this process's memory afterwards: nothing here reads them again, and a
     corpus's log-mels are hundreds of MB beside the workers' own copies."""
     import benchmark.features as features
@@ -108,18 +108,14 @@ class FeaturePrep:
         self._failed: dict[FeatureKey, BaseException] = {}
         self._pool: ProcessPoolExecutor | None = None
         self.seconds = 0.0   # until the last extraction ended
-        first = self._job_needs[_job_key(jobs[0])] if jobs and background else set(self._keys())
-        later = [e for e in self.order if e.key not in first]
+        first = self._job_needs[_job_key(jobs[0])] if jobs and background else {e.key for e in self.order}
         for extraction in (e for e in self.order if e.key in first):
             _extract(extraction, extraction.rows(manifests), n_jobs, progress)
             self._done.add(extraction.key)
+        later = [e for e in self.order if e.key not in first]
         if later:
             self._submit(later)
-        else:
-            self.seconds = time.perf_counter() - self._start
-
-    def _keys(self) -> list[FeatureKey]:
-        return [e.key for e in self.order]
+        self._collect()   # nothing left in the background: the features' time is known now
 
     def _submit(self, extractions: list[Extraction]) -> None:
         from multiprocessing import get_context
@@ -140,6 +136,7 @@ class FeaturePrep:
                 error = future.exception()
                 if error is None:
                     self._done.add(key)
+                    log.info("features %s ready (%.0f s in the background)", key, future.result())
                 else:
                     self._failed[key] = error
         if not self._futures and self.seconds == 0.0:
@@ -187,9 +184,9 @@ class FeaturePrep:
         self.check()
 
     def close(self) -> None:
-        """Stop the background extraction (the run ended or was interrupted)."""
+        """Stop the background extraction (the run was interrupted; a finished one has ended already)."""
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            for process in list((getattr(self._pool, "_processes", None) or {}).values()):
-                process.terminate()
+            from benchmark.runner.pool import end_pool
+
+            end_pool(self._pool)
             self._pool = None

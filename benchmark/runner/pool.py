@@ -73,11 +73,16 @@ def _worker_pool(n_jobs: int, manifests: dict[str, pd.DataFrame], threads: int) 
     try:
         yield pool
     except BaseException:
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
-            process.terminate()  # SIGTERM: a worker's default action (see _init_worker)
-        pool.shutdown(wait=True, cancel_futures=True)
+        end_pool(pool)
         raise
     pool.shutdown(wait=True)
+
+
+def end_pool(pool: ProcessPoolExecutor) -> None:
+    """End a process pool's workers now (SIGTERM) instead of waiting for their tasks, and drop what is queued."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()  # SIGTERM: a worker's default action (see _init_worker)
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def worker_manifest(corpus: str) -> pd.DataFrame:

@@ -20,9 +20,18 @@ in a fresh working directory with a fresh SQLite MLflow store, twice:
 2. ``re-run``: the same command on the finished store; nothing may be
    retrained (checked: the number of cell runs in MLflow must not change).
 
-Memory is the peak of the summed resident set of the whole process tree (the
-CLI, its worker pool and their children), sampled every 0.2 s with psutil,
-since the workers' memory adds up while they run side by side.
+Memory is sampled every 0.2 s with psutil over the whole process tree (the
+CLI, its worker pool and their children), since the workers' memory adds up
+while they run side by side, two ways: the peak of the summed proportional set
+size (PSS: each shared page divided among the processes that map it, so the
+memory the run occupies; the < 4 GB target is read on it) and the peak of the
+summed resident set (RSS: every shared page, torch's libraries first, counted
+once per process; the figure of the earlier rounds, kept beside it). The six
+processes with the largest PSS peaks are recorded with their command lines.
+
+Before the runs, ``perf/machine_probe.py``'s fixed workload (a conv net's training
+steps, an STFT, a Python loop, on one core) is timed and recorded, so that a wall
+time can be read against the machine it was measured on.
 
 With ``--executor local,ray`` both executors run the suite, one after the other,
 each in its own working folder and store, with ``--jobs`` processes for the local
@@ -68,36 +77,53 @@ from pathlib import Path
 
 import psutil
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import machine_probe  # noqa: E402  (perf/machine_probe.py, beside this script)
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "perf" / "results"
 EMOBENCH = [sys.executable, "-m", "benchmark.cli"]  # this checkout's CLI (PYTHONPATH below), as `emobench` runs it
 
 
-def tree_rss(proc: psutil.Process, cpu: dict[int, float] | None = None) -> int:
-    """Resident bytes of ``proc`` and all its descendants (processes that vanish are skipped); with ``cpu``,
-    each one's CPU seconds so far (user + system) are recorded in it by pid."""
-    total = 0
+def tree_rss(proc: psutil.Process, cpu: dict[int, float] | None = None,
+             per_process: dict[int, dict] | None = None) -> tuple[int, int]:
+    """Resident and proportional (PSS) bytes of ``proc`` and all its descendants (processes that vanish are
+    skipped); with ``cpu``, each one's CPU seconds so far (user + system) are recorded in it by pid; with
+    ``per_process``, each one's peak RSS and PSS and its command line.
+
+    RSS counts a page once in every process that maps it, so the summed RSS of processes that load the same
+    libraries (torch's are ~300 MB) counts those libraries once per process; PSS divides each shared page
+    among the processes that map it, so the summed PSS is the memory the tree occupies."""
+    rss = pss = 0
     for p in [proc, *proc.children(recursive=True)]:
         try:
-            total += p.memory_info().rss
+            info = p.memory_full_info()
+            rss += info.rss
+            pss += info.pss
             if cpu is not None:
                 times = p.cpu_times()
                 cpu[p.pid] = max(cpu.get(p.pid, 0.0), times.user + times.system)
+            if per_process is not None:
+                seen = per_process.setdefault(p.pid, {"cmd": " ".join(p.cmdline())[:160], "rss": 0, "pss": 0})
+                seen["rss"], seen["pss"] = max(seen["rss"], info.rss), max(seen["pss"], info.pss)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
-    return total
+    return rss, pss
 
 
 def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path,
               cluster: list[psutil.Process] = ()) -> dict[str, float]:
     """Wall seconds, CPU seconds of the process tree (sampled, so a process's last 0.2 s may be missed),
-    peak tree RSS (GiB), exit code and the load average around and during ``cmd``, whose output goes to
+    peak tree RSS and peak tree PSS (GiB; the memory target is read on the PSS), the processes with the
+    largest peaks, exit code and the load average around and during ``cmd``, whose output goes to
     ``log``. On a machine that others load, the CPU seconds compare executors better than the wall time.
 
     ``cluster``: the processes of a Ray cluster that was up before ``cmd`` (its GCS and raylet): their trees
     (the workers too) count in the memory peak and, for the CPU seconds they spent while ``cmd`` ran, in the
     CPU time."""
-    peak, peak_at = 0, 0.0
+    peak, peak_at = 0, 0.0  # summed RSS
+    peak_pss, peak_pss_at = 0, 0.0  # summed PSS
+    per_process: dict[int, dict] = {}
     loads: list[float] = []
     cpu: dict[int, float] = {}  # pid -> CPU seconds, as last sampled
     before: dict[int, float] = {}  # the cluster's CPU seconds before the run
@@ -111,19 +137,23 @@ def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path,
         done = threading.Event()
 
         def sample() -> None:
-            nonlocal peak, peak_at
+            nonlocal peak, peak_at, peak_pss, peak_pss_at
             while not done.is_set():
                 try:
-                    total = tree_rss(watched, cpu)
+                    total, total_pss = tree_rss(watched, cpu, per_process)
                 except psutil.NoSuchProcess:
                     return
                 for root in cluster:
                     try:
-                        total += tree_rss(root, cpu)
+                        rss, pss = tree_rss(root, cpu, per_process)
+                        total, total_pss = total + rss, total_pss + pss
                     except psutil.NoSuchProcess:
                         pass
+                now = time.perf_counter() - start
                 if total > peak:   # when: the extraction beside the first jobs, or two workers' fits
-                    peak, peak_at = total, time.perf_counter() - start
+                    peak, peak_at = total, now
+                if total_pss > peak_pss:
+                    peak_pss, peak_pss_at = total_pss, now
                 loads.append(os.getloadavg()[0])
                 done.wait(0.2)
 
@@ -136,8 +166,13 @@ def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path,
     for root in cluster:  # the cluster's processes outlive the run: their last CPU seconds
         tree_rss(root, cpu)
     cpu_s = sum(seconds - before.get(pid, 0.0) for pid, seconds in cpu.items())
+    largest = sorted(per_process.values(), key=lambda p: -p["pss"])[:6]
     return {"wall_s": round(wall, 2), "cpu_s": round(cpu_s, 1), "peak_gib": round(peak / 2**30, 3),
-            "peak_at_s": round(peak_at, 1), "exit": code,
+            "peak_at_s": round(peak_at, 1), "peak_pss_gib": round(peak_pss / 2**30, 3),
+            "peak_pss_at_s": round(peak_pss_at, 1),
+            "largest_processes": [{"cmd": p["cmd"], "peak_rss_mib": round(p["rss"] / 2**20),
+                                   "peak_pss_mib": round(p["pss"] / 2**20)} for p in largest],
+            "exit": code,
             "load_1m_start": round(load_start, 2), "load_1m_end": round(os.getloadavg()[0], 2),
             "load_1m_mean": round(statistics.fmean(loads), 2) if loads else round(load_start, 2)}
 
@@ -235,6 +270,17 @@ def run_phases(uri: str, suite: str) -> dict[str, float]:
     return phases
 
 
+def cpu_model() -> str:
+    """The CPU's model name as Linux reports it (cloud machines of one name differ in speed: see the probe)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
 def git_commit() -> str:
     out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
     return out.stdout.strip() or "unknown"
@@ -314,7 +360,7 @@ def bench_executor(args: argparse.Namespace, executor: str | None, folder: Path,
         if label == "first run" and timed["exit"] == 0:
             rows[-1]["phases"] = run_phases(uri, args.suite)
         print(f"{executor or ''} {label}: {timed['wall_s']:.1f} s ({timed['cpu_s']:.0f} CPU s), "
-              f"peak {timed['peak_gib']:.2f} GiB, {after - before} new cell runs, exit {timed['exit']}, "
+              f"peak {timed['peak_pss_gib']:.2f} GiB PSS ({timed['peak_gib']:.2f} GiB RSS), {after - before} new cell runs, exit {timed['exit']}, "
               f"load {timed['load_1m_mean']:.1f}", flush=True)
         if timed["exit"] != 0:
             print(log.read_text()[-3000:])
@@ -333,12 +379,15 @@ def main() -> None:
                         "before the timed runs, fresh workers each run) and ray-warm (that cluster with "
                         "--warm workers, warmed by one untimed run), e.g. local,ray,ray-warm to compare them "
                         "(default: the suite's executor, the command exactly as the README runs it)")
-    parser.add_argument("--out", type=Path, default=RESULTS / "bench_suite.json")
+    parser.add_argument("--out", type=Path, default=None, help="the suite's own executor's record (default: "
+                        "perf/results/bench_suite.json for the default suite, bench_suite_SUITE.json otherwise)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="local pool processes when comparing executors (default: the CPU count)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="run the executors this many times, interleaved in alternating order")
     args = parser.parse_args()
+    if args.out is None:  # a smoke check of the script must not overwrite the default suite's record
+        args.out = RESULTS / ("bench_suite.json" if args.suite == "default" else f"bench_suite_{args.suite}.json")
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="emobench-suite-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -353,8 +402,10 @@ def main() -> None:
         if not (home / "corpora").exists():
             (home / "corpora").symlink_to(emobench_home() / "corpora")
         env["EMOBENCH_HOME"] = str(home)
-    print(f"machine: {os.cpu_count()} CPU cores, {psutil.virtual_memory().total / 2**30:.0f} GiB; "
-          f"suite {args.suite!r}; working folder {workdir}", flush=True)
+    print(f"machine: {os.cpu_count()} CPU cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
+          f"{cpu_model()}; suite {args.suite!r}; working folder {workdir}", flush=True)
+    speed = machine_probe.probe()
+    print(f"machine probe (perf/machine_probe.py, seconds, lower is faster): {speed}", flush=True)
     executors = args.executor.split(",") if args.executor else [None]
     unknown = [e for e in executors if e is not None and e not in EXECUTORS]
     if unknown:
@@ -386,14 +437,15 @@ def main() -> None:
             head.stop()
 
     print()
-    print("| executor | run | wall time | CPU time (process tree) | peak memory (process tree) | cell runs added "
-          "| load (1 min) | target |")
-    print("|---|---|---:|---:|---:|---:|---|---|")
+    print("| executor | run | wall time | CPU time (process tree) | peak memory (process tree, PSS) "
+          "| peak summed RSS | cell runs added | load (1 min) | target |")
+    print("|---|---|---:|---:|---:|---:|---:|---|---|")
     targets = {"first run": "< 10 min, < 4 GB, 0 cells stopped by a cap", "re-run": "< 1 min, nothing retrained",
                "warm-up (first run on the fresh cluster)": "(starts the warm workers; not compared)"}
     for row in rows:
         print(f"| {row['executor']} | {row['run']} | {row['wall_s'] / 60:.1f} min ({row['wall_s']:.0f} s) | "
-              f"{row['cpu_s']:.0f} s | {row['peak_gib']:.2f} GiB | {row['cell_runs_added']} | "
+              f"{row['cpu_s']:.0f} s | {row['peak_pss_gib']:.2f} GiB | {row['peak_gib']:.2f} GiB | "
+              f"{row['cell_runs_added']} | "
               f"{row['load_1m_mean']:.1f} ({row['load_1m_start']:.1f} -> {row['load_1m_end']:.1f}) | "
               f"{targets[row['run']]} |")
     first = {}
@@ -403,7 +455,7 @@ def main() -> None:
     ray_kinds = [e for e in EXECUTORS if e != "local" and e in first]
     if "local" in first and ray_kinds:
         median = {name: statistics.median(r["wall_s"] for r in runs) for name, runs in first.items()}
-        peak = {name: max(r["peak_gib"] for r in runs) for name, runs in first.items()}
+        peak = {name: max(r["peak_pss_gib"] for r in runs) for name, runs in first.items()}
         cpu = {name: statistics.median(r["cpu_s"] for r in runs) for name, runs in first.items()}
         ratios, per_repeat = {}, {}
         for kind in ray_kinds:
@@ -412,7 +464,7 @@ def main() -> None:
                                 for on_ray, pool in zip(first[kind], first["local"])]
             print(f"\n{kind} / local pool, first run (median of {len(first[kind])}): wall time x{ratios[kind]:.2f} "
                   f"({100 * (ratios[kind] - 1):+.0f}%; per repeat {per_repeat[kind]}), peak memory "
-                  f"{peak[kind]:.2f} vs {peak['local']:.2f} GiB, CPU time {cpu[kind]:.0f} vs {cpu['local']:.0f} s "
+                  f"{peak[kind]:.2f} vs {peak['local']:.2f} GiB PSS, CPU time {cpu[kind]:.0f} vs {cpu['local']:.0f} s "
                   "(target: within 10% on one node)")
         RESULTS.mkdir(parents=True, exist_ok=True)
         out = RESULTS / f"bench_suite_{args.suite}_executors.json"
@@ -421,7 +473,8 @@ def main() -> None:
             "command": " ".join(["perf/bench_suite.py", *sys.argv[1:]]), "git_commit": git_commit(),
             "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
             "load_avg_1m_at_end": round(os.getloadavg()[0], 2), "runs": rows,
-            "median_first_run_s": median, "median_first_run_cpu_s": cpu, "peak_first_run_gib": peak,
+            "median_first_run_s": median, "median_first_run_cpu_s": cpu, "peak_first_run_pss_gib": peak,
+            "cpu_model": cpu_model(), "machine_probe": speed,
             "over_local_wall": ratios, "over_local_wall_per_repeat": per_repeat,
             "ray_cluster_start_s": {kind: head.start_s for kind, head in heads.items()},
         }
@@ -433,6 +486,7 @@ def main() -> None:
         first_ok = next((r for r in rows if r["run"] == "first run"), None)
         record = {"suite": args.suite, "cpus": os.cpu_count(),
                   "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+                  "cpu_model": cpu_model(), "machine_probe": speed,
                   "cold_features": args.cold_features, "git_commit": git_commit(),
                   "load_avg_at_end": [round(x, 2) for x in os.getloadavg()], "runs": rows}
         if first_ok is not None:

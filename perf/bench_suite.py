@@ -360,7 +360,8 @@ def bench_executor(args: argparse.Namespace, executor: str | None, folder: Path,
         if label == "first run" and timed["exit"] == 0:
             rows[-1]["phases"] = run_phases(uri, args.suite)
         print(f"{executor or ''} {label}: {timed['wall_s']:.1f} s ({timed['cpu_s']:.0f} CPU s), "
-              f"peak {timed['peak_pss_gib']:.2f} GiB PSS ({timed['peak_gib']:.2f} GiB RSS), {after - before} new cell runs, exit {timed['exit']}, "
+              f"peak {timed['peak_pss_gib']:.2f} GiB PSS ({timed['peak_gib']:.2f} GiB RSS), "
+              f"{after - before} new cell runs, exit {timed['exit']}, "
               f"load {timed['load_1m_mean']:.1f}", flush=True)
         if timed["exit"] != 0:
             print(log.read_text()[-3000:])

@@ -85,7 +85,7 @@ RESULTS = ROOT / "perf" / "results"
 EMOBENCH = [sys.executable, "-m", "benchmark.cli"]  # this checkout's CLI (PYTHONPATH below), as `emobench` runs it
 
 
-def tree_rss(proc: psutil.Process, cpu: dict[int, float] | None = None,
+def tree_memory(proc: psutil.Process, cpu: dict[int, float] | None = None,
              per_process: dict[int, dict] | None = None) -> tuple[int, int]:
     """Resident and proportional (PSS) bytes of ``proc`` and all its descendants (processes that vanish are
     skipped); with ``cpu``, each one's CPU seconds so far (user + system) are recorded in it by pid; with
@@ -128,7 +128,7 @@ def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path,
     cpu: dict[int, float] = {}  # pid -> CPU seconds, as last sampled
     before: dict[int, float] = {}  # the cluster's CPU seconds before the run
     for root in cluster:
-        tree_rss(root, before)
+        tree_memory(root, before)
     with open(log, "w") as out:
         load_start = os.getloadavg()[0]
         start = time.perf_counter()
@@ -140,12 +140,12 @@ def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path,
             nonlocal peak, peak_at, peak_pss, peak_pss_at
             while not done.is_set():
                 try:
-                    total, total_pss = tree_rss(watched, cpu, per_process)
+                    total, total_pss = tree_memory(watched, cpu, per_process)
                 except psutil.NoSuchProcess:
                     return
                 for root in cluster:
                     try:
-                        rss, pss = tree_rss(root, cpu, per_process)
+                        rss, pss = tree_memory(root, cpu, per_process)
                         total, total_pss = total + rss, total_pss + pss
                     except psutil.NoSuchProcess:
                         pass
@@ -164,7 +164,7 @@ def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path,
         done.set()
         sampler.join()
     for root in cluster:  # the cluster's processes outlive the run: their last CPU seconds
-        tree_rss(root, cpu)
+        tree_memory(root, cpu)
     cpu_s = sum(seconds - before.get(pid, 0.0) for pid, seconds in cpu.items())
     largest = sorted(per_process.values(), key=lambda p: -p["pss"])[:6]
     return {"wall_s": round(wall, 2), "cpu_s": round(cpu_s, 1), "peak_gib": round(peak / 2**30, 3),

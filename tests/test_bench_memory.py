@@ -17,14 +17,11 @@ PERF = Path(__file__).resolve().parents[1] / "perf"
 
 
 def _load(name: str):
-    sys.path.insert(0, str(PERF))
-    try:
-        spec = importlib.util.spec_from_file_location(f"perf_{name}", PERF / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(PERF))
+    """perf/NAME.py as a module (perf/ is scripts, not a package; bench_suite finds machine_probe itself)."""
+    spec = importlib.util.spec_from_file_location(f"perf_{name}", PERF / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 # A fresh interpreter (a few MB, so that the block dominates) writes every page of a block, forks a child that
@@ -49,7 +46,7 @@ def test_summed_pss_counts_a_shared_page_once_and_summed_rss_twice() -> None:
         assert holder.stdout.readline().strip() == "ready"
         time.sleep(0.2)
         per_process: dict[int, dict] = {}
-        rss, pss = bench.tree_rss(psutil.Process(holder.pid), per_process=per_process)
+        rss, pss = bench.tree_memory(psutil.Process(holder.pid), per_process=per_process)
         assert len(per_process) == 2 and all(p["pss"] > 0 and p["rss"] >= p["pss"] for p in per_process.values())
         assert rss > 1.8 * size              # the shared block in both processes' RSS
         assert size * 0.9 < pss < 1.3 * size  # and once in their PSS

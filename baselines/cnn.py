@@ -5,6 +5,9 @@ without any of their tricks, so differences measure the tricks.
 """
 from __future__ import annotations
 
+import math
+from typing import Literal
+
 import numpy as np
 import torch
 from imblearn.over_sampling import RandomOverSampler
@@ -74,10 +77,27 @@ class CRNNWeighted(_ClassWeighted, CRNN):
     name = "crnn_weighted"
 
 
+class OversampledHParams(CnnHParams):
+    min_epochs_unit: Literal["training_set", "oversampled"] = Field("training_set", description=(
+        "what min_epochs counts: epochs of the training set's own length (the same minimum number of steps "
+        "as cnn: an oversampled epoch is 2x as long on the embedded corpus, 2.9x at imbalance ratio 8), or "
+        "oversampled epochs (before issue #18's tenth round: twice cnn's minimum steps)"))
+
+
 class CNNOversampled(CNN):
     """CNN trained on randomly oversampled epochs (imbalanced-learn's RandomOverSampler on row indices)."""
 
     name = "cnn_oversampled"
+    HParams = OversampledHParams
+    hp: OversampledHParams
+
+    def min_epochs_for(self, y: np.ndarray) -> int:
+        if self.hp.min_epochs_unit == "oversampled":
+            return self.hp.min_epochs
+        # RandomOverSampler raises every class to the largest class's count
+        counts = np.bincount(y)
+        oversampled = int(counts.max()) * int((counts > 0).sum())
+        return max(1, math.ceil(self.hp.min_epochs * len(y) / oversampled))
 
     def epoch_indices(self, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         sampler = RandomOverSampler(random_state=int(rng.integers(2**31 - 1)))

@@ -244,6 +244,11 @@ class LogMelNetMethod(Method):
         """Training rows of one epoch (subclasses resample)."""
         return rng.permutation(len(y))
 
+    def min_epochs_for(self, y: np.ndarray) -> int:
+        """The trainer's ``min_epochs`` for training labels ``y`` (a subclass whose epochs are longer than
+        the training set counts them so that the minimum number of steps stays the same)."""
+        return self.hp.min_epochs
+
     def train_batch(self, rows: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
         """One training mini-batch of the rows ``rows``: random crops cut from the preloaded frames
         in one gather; subclasses augment the whole batch or add targets."""
@@ -279,7 +284,7 @@ class LogMelNetMethod(Method):
         self.model_ = self.build(self.mean_.shape[0], len(classes), len(self.speaker_ids_))
         config = TrainConfig(epochs=self.hp.epochs, batch_size=self.hp.batch_size, lr=self.hp.lr,
                              weight_decay=self.hp.weight_decay, patience=self.hp.patience,
-                             min_epochs=self.hp.min_epochs, lr_decay_factor=self.hp.lr_decay_factor,
+                             min_epochs=self.min_epochs_for(y), lr_decay_factor=self.hp.lr_decay_factor,
                              lr_decay_patience=self.hp.lr_decay_patience,
                              grad_clip=self.hp.grad_clip, ema_decay=self.hp.ema_decay, device=self.hp.device,
                              progress=self.hp.progress)

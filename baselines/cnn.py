@@ -24,7 +24,9 @@ class CnnHParams(LogMelHParams):
     recipe, ``cnn_weighted`` 0.531 against 0.548, ``cnn_oversampled`` 0.540 against 0.545
     (``perf/results/cnn_recipe_sweep.json``, docs/performance.md); ``crnn`` 0.520 against 0.526 and
     ``crnn_weighted`` 0.534 against 0.526 moved within their seed spread. One recipe for all five baselines,
-    so that their differences measure the tricks. It costs no throughput per epoch, only more epochs."""
+    so that their differences measure the tricks. It costs no throughput per epoch, only more epochs.
+    (``cnn_oversampled``'s epochs are longer than the training set; it counts the minimum in epochs of the
+    training set's length, so that the five get the same minimum of steps.)"""
 
     min_epochs: int = Field(20, ge=1, description="no early stop before epoch 20 (320 steps at batch 128)")
     lr_decay_factor: float | None = Field(None, gt=0, lt=1, description=(

@@ -171,8 +171,9 @@ def test_cnn_oversampled_holds_the_same_minimum_of_steps_as_cnn():
     oversampled = CNNOversampled(progress=False, min_epochs=20)
     rows = oversampled.epoch_indices(y, np.random.default_rng(0))
     assert len(rows) == 120 and np.bincount(y[rows]).tolist() == [30, 30, 30, 30]
-    assert oversampled.min_epochs_for(y) == 10                   # 10 x 120 rows = 20 x 60 rows
+    assert oversampled.min_epochs_for(y) == 12                   # 10 x 120 rows = 20 x 60, but 12 validations
+    assert CNNOversampled(progress=False, min_epochs=20, min_validations=1).min_epochs_for(y) == 10
     assert CNNOversampled(progress=False, min_epochs=20, min_epochs_unit="oversampled").min_epochs_for(y) == 20
-    assert CNNOversampled(progress=False, min_epochs=7).min_epochs_for(y) == 4   # rounded up: never fewer steps
+    assert CNNOversampled(progress=False, min_epochs=7, min_validations=1).min_epochs_for(y) == 4  # rounded up
     assert CNN(progress=False, min_epochs=20).min_epochs_for(y) == 20
     assert CNNOversampled(progress=False).min_epochs_for(np.array([0, 1, 2, 3])) == 20   # balanced: unchanged

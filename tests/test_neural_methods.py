@@ -162,18 +162,19 @@ def test_cyclical_kl_annealing_waits_at_least_one_cycle_before_stopping():
     assert METHODS.get("vae")(early_stopping=True, patience=10).early_stopping_patience() == 10
 
 
-def test_cnn_oversampled_holds_the_same_minimum_of_steps_as_cnn():
+def test_cnn_oversampled_can_hold_the_same_minimum_of_steps_as_cnn():
     """An oversampled epoch raises every class to the largest's count, so it is longer than the training
-    set; ``min_epochs`` counts epochs of the training set's length unless asked for oversampled epochs."""
+    set; with ``min_epochs_unit: training_set`` the minimum counts epochs of the training set's length."""
     from baselines.cnn import CNN, CNNOversampled
 
     y = np.array([0] * 30 + [1] * 10 + [2] * 10 + [3] * 10)      # 60 rows, oversampled to 4 x 30 = 120
-    oversampled = CNNOversampled(progress=False, min_epochs=20)
+    unit = {"min_epochs_unit": "training_set"}
+    oversampled = CNNOversampled(progress=False, min_epochs=20, **unit)
     rows = oversampled.epoch_indices(y, np.random.default_rng(0))
     assert len(rows) == 120 and np.bincount(y[rows]).tolist() == [30, 30, 30, 30]
     assert oversampled.min_epochs_for(y) == 12                   # 10 x 120 rows = 20 x 60, but 12 validations
-    assert CNNOversampled(progress=False, min_epochs=20, min_validations=1).min_epochs_for(y) == 10
-    assert CNNOversampled(progress=False, min_epochs=20, min_epochs_unit="oversampled").min_epochs_for(y) == 20
-    assert CNNOversampled(progress=False, min_epochs=7, min_validations=1).min_epochs_for(y) == 4  # rounded up
+    assert CNNOversampled(progress=False, min_epochs=20, min_validations=1, **unit).min_epochs_for(y) == 10
+    assert CNNOversampled(progress=False, min_epochs=7, min_validations=1, **unit).min_epochs_for(y) == 4  # rounded up
+    assert CNNOversampled(progress=False, **unit).min_epochs_for(np.array([0, 1, 2, 3])) == 20   # balanced
+    assert CNNOversampled(progress=False, min_epochs=20).min_epochs_for(y) == 20   # the default: oversampled epochs
     assert CNN(progress=False, min_epochs=20).min_epochs_for(y) == 20
-    assert CNNOversampled(progress=False).min_epochs_for(np.array([0, 1, 2, 3])) == 20   # balanced: unchanged

@@ -86,7 +86,7 @@ EMOBENCH = [sys.executable, "-m", "benchmark.cli"]  # this checkout's CLI (PYTHO
 
 
 def tree_memory(proc: psutil.Process, cpu: dict[int, float] | None = None,
-             per_process: dict[int, dict] | None = None) -> tuple[int, int]:
+                per_process: dict[int, dict] | None = None) -> tuple[int, int]:
     """Resident and proportional (PSS) bytes of ``proc`` and all its descendants (processes that vanish are
     skipped); with ``cpu``, each one's CPU seconds so far (user + system) are recorded in it by pid; with
     ``per_process``, each one's peak RSS and PSS and its command line.

@@ -42,7 +42,6 @@ def sweep(name: str, seeds: list[int], configs: dict[str, dict], data_dir: Path)
     import logging
 
     from benchmark.methods import METHODS
-    from benchmark.metrics.ser import ser_scores
 
     logging.disable(logging.WARNING)
     cls = METHODS.get(name)
@@ -53,22 +52,44 @@ def sweep(name: str, seeds: list[int], configs: dict[str, dict], data_dir: Path)
     train, test = bt._read(data_dir / f"{feature}_train.npz"), bt._read(data_dir / f"{feature}_test.npz")
     labels = sorted(set(test.y))
     bt.warm_up()
+    return train_variants(cls, seeds, configs, train, test, labels)
+
+
+def train_variants(cls, seeds: list[int], configs: dict[str, dict], train, test, labels: list[str],
+                   val=None) -> list[dict]:
+    """Fit method class ``cls`` with each variant's overrides on every seed (``val``: its validation set, else
+    the method holds out its own) and score it on ``test``: one row per variant, printed as a JSON line."""
+    from benchmark.metrics.ser import ser_scores
+
     rows = []
     for variant, hp in configs.items():
-        uas, recalls, epochs, start = [], [], [], time.perf_counter()
+        uas, recalls, epochs, best, start = [], [], [], [], time.perf_counter()
         for seed in seeds:
-            method = cls(progress=False, seed=seed, **hp).fit(train)
+            method = cls(progress=False, seed=seed, **hp).fit(train, val)
             scores = ser_scores(test.y, method.predict(test), labels)
             uas.append(scores["ua"])
             recalls.append([scores[f"recall.{c}"] for c in labels])
             epochs.append(len(getattr(method, "history_", []) or []))
-        row = {"method": name, "variant": variant, "hparams": hp, "seeds": seeds, "ua": uas,
+            convergence = getattr(method, "convergence_", None)
+            best.append(convergence.as_dict()["best_epoch"] if convergence is not None else None)
+        row = {"method": cls.name, "variant": variant, "hparams": hp, "seeds": seeds, "ua": uas,
                "mean_ua": float(np.mean(uas)), "sd_ua": float(np.std(uas, ddof=1)) if len(uas) > 1 else None,
                "recall": dict(zip(labels, np.mean(recalls, axis=0).round(4).tolist())), "epochs": epochs,
-               "seconds": round(time.perf_counter() - start, 1)}
+               "best_epochs": best, "seconds": round(time.perf_counter() - start, 1)}
         print(json.dumps(row), flush=True)
         rows.append(row)
     return rows
+
+
+def parse_configs(text: str) -> dict[str, dict]:
+    """``--configs``: JSON mapping variant names to objects of overrides; ``ValueError`` saying what is wrong."""
+    try:
+        configs = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--configs is not JSON: {exc}") from None
+    if not isinstance(configs, dict) or not all(isinstance(v, dict) for v in configs.values()):
+        raise ValueError('--configs must map variant names to objects of overrides, e.g. {"a": {"lr": 0.001}}')
+    return configs
 
 
 def main() -> None:
@@ -80,13 +101,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="write the variants' rows as JSON here")
     args = ap.parse_args()
     try:
-        configs = json.loads(args.configs)
-    except json.JSONDecodeError as exc:
-        ap.error(f"--configs is not JSON: {exc}")
-    if not isinstance(configs, dict) or not all(isinstance(v, dict) for v in configs.values()):
-        ap.error('--configs must map variant names to objects of overrides, e.g. {"a": {"lr": 0.001}}')
-    try:
-        seeds = parse_seeds(args.seeds)
+        configs, seeds = parse_configs(args.configs), parse_seeds(args.seeds)
     except ValueError as exc:
         ap.error(str(exc))
     rows = sweep(args.method, seeds, configs, args.data_dir)

@@ -40,7 +40,7 @@ def _transcriber():
 
 def single(transcriber, waves: list[np.ndarray]) -> list[str]:
     """The suite's transcription: one utterance per 30-s window."""
-    return [transcriber._faster_batch([w], "en")[0] for w in waves]
+    return transcriber.transcribe_many(waves, ["en"] * len(waves))
 
 
 def _windows(waves: list[np.ndarray], gap_s: float, limit_s: float):
@@ -85,6 +85,7 @@ def short_window(transcriber, waves: list[np.ndarray], frames: int) -> list[str]
     from faster_whisper.audio import pad_or_trim
     from faster_whisper.transcribe import get_ctranslate2_storage
 
+    # the generate options of Transcriber._faster_batch (the suite's decoding), with a shorter encoder input
     model = transcriber._model
     transcriber._faster_batch([waves[0]], "en")  # builds the prompt
     tokenizer, prompt, suppress = transcriber._fw_prompts["en"]

@@ -246,7 +246,7 @@ class LogMelNetMethod(Method):
 
     def min_epochs_for(self, y: np.ndarray) -> int:
         """The trainer's ``min_epochs`` for training labels ``y`` (a subclass whose epochs are longer than
-        the training set counts them so that the minimum number of steps stays the same)."""
+        the training set may count them in training-set epochs: ``cnn_oversampled``'s ``min_epochs_unit``)."""
         return self.hp.min_epochs
 
     def train_batch(self, rows: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:

@@ -82,33 +82,38 @@ import machine_probe  # noqa: E402  (perf/machine_probe.py, beside this script)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "perf" / "results"
+PSS_EVERY_S = 2.0  # timed_run's PSS interval: a PSS read costs the kernel ~15 ms of CPU per process of the suite
 EMOBENCH = [sys.executable, "-m", "benchmark.cli"]  # this checkout's CLI (PYTHONPATH below), as `emobench` runs it
 
 
 def tree_memory(proc: psutil.Process, cpu: dict[int, float] | None = None,
-                per_process: dict[int, dict] | None = None) -> tuple[int, int]:
+                per_process: dict[int, dict] | None = None, *, pss: bool = True) -> tuple[int, int]:
     """Resident and proportional (PSS) bytes of ``proc`` and all its descendants (processes that vanish are
     skipped); with ``cpu``, each one's CPU seconds so far (user + system) are recorded in it by pid; with
-    ``per_process``, each one's peak RSS and PSS and its command line.
+    ``per_process``, each one's peak RSS and PSS and its command line. ``pss=False`` reads the RSS only
+    (PSS comes back 0): PSS costs the kernel a walk of every page table, about 14 ms of CPU a process of the
+    suite's size against well under 1 ms for RSS, so :func:`timed_run` reads it far less often.
 
     RSS counts a page once in every process that maps it, so the summed RSS of processes that load the same
     libraries (torch's are ~300 MB) counts those libraries once per process; PSS divides each shared page
     among the processes that map it, so the summed PSS is the memory the tree occupies."""
-    rss = pss = 0
+    rss = pss_total = 0
     for p in [proc, *proc.children(recursive=True)]:
         try:
-            info = p.memory_full_info()
+            info = p.memory_full_info() if pss else p.memory_info()
             rss += info.rss
-            pss += info.pss
+            pss_total += info.pss if pss else 0
             if cpu is not None:
                 times = p.cpu_times()
                 cpu[p.pid] = max(cpu.get(p.pid, 0.0), times.user + times.system)
             if per_process is not None:
                 seen = per_process.setdefault(p.pid, {"cmd": " ".join(p.cmdline())[:160], "rss": 0, "pss": 0})
-                seen["rss"], seen["pss"] = max(seen["rss"], info.rss), max(seen["pss"], info.pss)
+                seen["rss"] = max(seen["rss"], info.rss)
+                if pss:
+                    seen["pss"] = max(seen["pss"], info.pss)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
-    return rss, pss
+    return rss, pss_total
 
 
 def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path,
@@ -117,6 +122,12 @@ def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path,
     peak tree RSS and peak tree PSS (GiB; the memory target is read on the PSS), the processes with the
     largest peaks, exit code and the load average around and during ``cmd``, whose output goes to
     ``log``. On a machine that others load, the CPU seconds compare executors better than the wall time.
+
+    The sampler shares the machine with ``cmd``, so it is kept cheap: RSS and CPU times every 0.2 s, PSS at most
+    every ``PSS_EVERY_S`` and only while the summed RSS exceeds the PSS peak so far (a tree's PSS is at most its
+    RSS, so no other sample can raise that peak). Reading PSS at every sample, as the ninth and tenth rounds
+    did, cost about 56 ms of CPU a sample with four processes: a quarter of one of the two cores, taken from
+    the run it timed. ``sampler_cpu_s`` records what the sampling cost this time.
 
     ``cluster``: the processes of a Ray cluster that was up before ``cmd`` (its GCS and raylet): their trees
     (the workers too) count in the memory peak and, for the CPU seconds they spent while ``cmd`` ran, in the
@@ -127,10 +138,13 @@ def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path,
     loads: list[float] = []
     cpu: dict[int, float] = {}  # pid -> CPU seconds, as last sampled
     before: dict[int, float] = {}  # the cluster's CPU seconds before the run
+    samples = {"rss": 0, "pss": 0}
+    me = psutil.Process()
     for root in cluster:
         tree_memory(root, before)
     with open(log, "w") as out:
         load_start = os.getloadavg()[0]
+        own_start = sum(me.cpu_times()[:2])
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
         watched = psutil.Process(proc.pid)
@@ -138,18 +152,27 @@ def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path,
 
         def sample() -> None:
             nonlocal peak, peak_at, peak_pss, peak_pss_at
+            next_pss = 0.0
             while not done.is_set():
+                now = time.perf_counter() - start
                 try:
-                    total, total_pss = tree_memory(watched, cpu, per_process)
+                    total, total_pss = tree_memory(watched, cpu, per_process, pss=False)
                 except psutil.NoSuchProcess:
                     return
                 for root in cluster:
                     try:
-                        rss, pss = tree_memory(root, cpu, per_process)
-                        total, total_pss = total + rss, total_pss + pss
+                        total += tree_memory(root, cpu, per_process, pss=False)[0]
                     except psutil.NoSuchProcess:
                         pass
-                now = time.perf_counter() - start
+                if now >= next_pss and total > peak_pss:  # only such a sample can raise the PSS peak
+                    next_pss = now + PSS_EVERY_S
+                    samples["pss"] += 1
+                    for root in (watched, *cluster):
+                        try:
+                            total_pss += tree_memory(root, None, per_process)[1]
+                        except psutil.NoSuchProcess:
+                            pass
+                samples["rss"] += 1
                 if total > peak:   # when: the extraction beside the first jobs, or two workers' fits
                     peak, peak_at = total, now
                 if total_pss > peak_pss:
@@ -163,6 +186,7 @@ def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path,
         wall = time.perf_counter() - start
         done.set()
         sampler.join()
+        sampler_cpu = sum(me.cpu_times()[:2]) - own_start
     for root in cluster:  # the cluster's processes outlive the run: their last CPU seconds
         tree_memory(root, cpu)
     cpu_s = sum(seconds - before.get(pid, 0.0) for pid, seconds in cpu.items())
@@ -172,7 +196,8 @@ def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path,
             "peak_pss_at_s": round(peak_pss_at, 1),
             "largest_processes": [{"cmd": p["cmd"], "peak_rss_mib": round(p["rss"] / 2**20),
                                    "peak_pss_mib": round(p["pss"] / 2**20)} for p in largest],
-            "exit": code,
+            "exit": code, "sampler_cpu_s": round(sampler_cpu, 1),
+            "samples": {"rss": samples["rss"], "pss": samples["pss"], "pss_every_s": PSS_EVERY_S},
             "load_1m_start": round(load_start, 2), "load_1m_end": round(os.getloadavg()[0], 2),
             "load_1m_mean": round(statistics.fmean(loads), 2) if loads else round(load_start, 2)}
 

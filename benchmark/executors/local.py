@@ -52,13 +52,25 @@ class LocalExecutor:
         threads = max(1, (os.cpu_count() or 1) // self.n_jobs)
         with _worker_pool(self.n_jobs, manifests, threads) as pool:  # interrupted: workers ended, not awaited
             pending: dict[Future, Job] = {}
-            while len(queue) or pending:
+            ended: list[tuple[Job, Any]] = []   # jobs whose outcomes are not recorded yet
+            while len(queue) or pending or ended:
                 # a background feature extraction has a core of its own: one worker fewer meanwhile
-                while len(pending) < self.n_jobs - queue.extracting() and (job := queue.next_ready()) is not None:
-                    if not recorder.claim(job):
-                        queue.done(job)
-                        continue
-                    pending[pool.submit(run_job, job.cells, None, bootstrap, models_dir, work_dir)] = job
+                try:
+                    while (len(pending) < self.n_jobs - queue.extracting()
+                           and (job := queue.next_ready()) is not None):
+                        if not recorder.claim(job):
+                            queue.done(job)
+                            continue
+                        pending[pool.submit(run_job, job.cells, None, bootstrap, models_dir, work_dir)] = job
+                except BaseException:  # interrupted while starting jobs: what already ended is still recorded
+                    for job, outcome in ended:
+                        recorder.finish(job, outcome)
+                    raise
+                # Recorded after the free workers got their next jobs: logging a job's runs takes the driver
+                # about 0.1 s a cell, which a worker would otherwise spend waiting for work.
+                for job, outcome in ended:
+                    recorder.finish(job, outcome)
+                ended.clear()
                 if not pending:
                     if queue.waiting():   # the jobs left wait for features the driver still extracts
                         queue.wait_for_features()
@@ -70,5 +82,5 @@ class LocalExecutor:
                 for future in finished:
                     job = pending.pop(future)
                     error = future.exception()
-                    recorder.finish(job, error if error is not None else future.result())
-                    queue.done(job)
+                    ended.append((job, error if error is not None else future.result()))
+                    queue.done(job)   # the next job of its chain may start: it reads the chain's files, not its runs

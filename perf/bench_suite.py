@@ -82,7 +82,7 @@ import machine_probe  # noqa: E402  (perf/machine_probe.py, beside this script)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "perf" / "results"
-PSS_EVERY_S = 2.0  # timed_run's PSS interval: a PSS read costs the kernel ~15 ms of CPU per process of the suite
+PSS_EVERY_S = 5.0  # timed_run's PSS interval: a PSS read costs the kernel ~15 ms of CPU per process of the suite
 EMOBENCH = [sys.executable, "-m", "benchmark.cli"]  # this checkout's CLI (PYTHONPATH below), as `emobench` runs it
 
 
@@ -124,8 +124,8 @@ def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path,
     ``log``. On a machine that others load, the CPU seconds compare executors better than the wall time.
 
     The sampler shares the machine with ``cmd``, so it is kept cheap: RSS and CPU times every 0.2 s, PSS at most
-    every ``PSS_EVERY_S`` and only while the summed RSS exceeds the PSS peak so far (a tree's PSS is at most its
-    RSS, so no other sample can raise that peak). Reading PSS at every sample, as the ninth and tenth rounds
+    every ``PSS_EVERY_S`` (sooner when the summed RSS grew by 5% since the last read) and only while the summed
+    RSS exceeds the PSS peak so far (a tree's PSS is at most its RSS, so no other sample can raise that peak). Reading PSS at every sample, as the ninth and tenth rounds
     did, cost about 56 ms of CPU a sample with four processes: a quarter of one of the two cores, taken from
     the run it timed. ``sampler_cpu_s`` records what the sampling cost this time.
 
@@ -152,7 +152,7 @@ def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path,
 
         def sample() -> None:
             nonlocal peak, peak_at, peak_pss, peak_pss_at
-            next_pss = 0.0
+            next_pss, rss_at_pss = 0.0, 0
             while not done.is_set():
                 now = time.perf_counter() - start
                 try:
@@ -164,8 +164,10 @@ def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path,
                         total += tree_memory(root, cpu, per_process, pss=False)[0]
                     except psutil.NoSuchProcess:
                         pass
-                if now >= next_pss and total > peak_pss:  # only such a sample can raise the PSS peak
-                    next_pss = now + PSS_EVERY_S
+                # only a sample whose RSS exceeds the PSS peak can raise it; read it every PSS_EVERY_S, or at
+                # once when the tree's RSS grew by 5% since the last read (a peak shorter than the interval)
+                if total > peak_pss and (now >= next_pss or total > 1.05 * rss_at_pss):
+                    next_pss, rss_at_pss = now + PSS_EVERY_S, total
                     samples["pss"] += 1
                     for root in (watched, *cluster):
                         try:

@@ -62,3 +62,25 @@ def test_machine_probe_times_each_part() -> None:
     parts = ["torch_conv_steps_s", "numpy_stft_s", "python_loop_s"]
     assert all(math.isfinite(result[k]) and result[k] > 0 for k in parts)
     assert result["total_s"] == pytest.approx(sum(result[k] for k in parts), abs=2e-3)
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps_rollup").exists(), reason="needs Linux's smaps_rollup")
+def test_timed_run_reads_pss_less_often_than_rss_and_still_finds_the_peak(tmp_path: Path) -> None:
+    # a process that holds 128 MB for 1.5 s: the run's PSS peak must see it although PSS is read at most
+    # every PSS_EVERY_S (reading it at every 0.2-s sample cost a quarter of a core on the suite's tree)
+    bench = _load("bench_suite")
+    size = 128 * 2**20
+    script = f"import os, time; held = bytearray(os.urandom(1024)) * ({size} // 1024); time.sleep(1.5)"
+    timed = bench.timed_run([sys.executable, "-c", script], tmp_path, dict(os.environ), tmp_path / "run.log")
+    assert timed["exit"] == 0
+    assert timed["samples"]["rss"] >= 5 and 1 <= timed["samples"]["pss"] < timed["samples"]["rss"]
+    assert timed["peak_pss_gib"] * 2**30 > 0.9 * size and timed["peak_gib"] >= timed["peak_pss_gib"]
+    assert 0 <= timed["sampler_cpu_s"] < timed["wall_s"]
+
+
+def test_tree_memory_without_pss_reads_rss_only() -> None:
+    bench = _load("bench_suite")
+    per_process: dict[int, dict] = {}
+    rss, pss = bench.tree_memory(psutil.Process(), per_process=per_process, pss=False)
+    assert rss > 0 and pss == 0
+    assert all(p["pss"] == 0 and p["rss"] > 0 for p in per_process.values())

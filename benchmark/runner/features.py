@@ -3,8 +3,8 @@
 Without this the pool's workers would each extract the same missing features at the same time on
 a fresh machine; with it they only read the feature cache. :class:`FeaturePrep` lists the
 extractions (corpus, language, feature config) the jobs need and, where the executor can run jobs
-meanwhile (``background``), extracts only what the first job needs in the driver and the rest in one
-background process, in the order of the first job that needs each, while the executor already runs
+meanwhile (``background``), extracts only what the first job needs in the driver and, started before
+it so that both cores work from the start, the rest in one background process, in the order of the first job that needs each, while the executor already runs
 the jobs whose features are there (:meth:`ready`). The TTS chain, the suite's longest sequence of
 jobs, needs one language's log-mels and functionals (seconds) and so starts at once instead of after
 minutes of eGeMAPS. The extracted values are the same either way: they come from the same
@@ -109,12 +109,12 @@ class FeaturePrep:
         self._pool: ProcessPoolExecutor | None = None
         self.seconds = 0.0   # until the last extraction ended
         first = self._job_needs[_job_key(jobs[0])] if jobs and background else {e.key for e in self.order}
+        later = [e for e in self.order if e.key not in first]
+        if later:   # started first: the extractor's interpreter starts while this one extracts the first job's
+            self._submit(later)
         for extraction in (e for e in self.order if e.key in first):
             _extract(extraction, extraction.rows(manifests), n_jobs, progress)
             self._done.add(extraction.key)
-        later = [e for e in self.order if e.key not in first]
-        if later:
-            self._submit(later)
         self._collect()   # nothing left in the background: the features' time is known now
 
     def _submit(self, extractions: list[Extraction]) -> None:

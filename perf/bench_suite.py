@@ -124,10 +124,11 @@ def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path,
     ``log``. On a machine that others load, the CPU seconds compare executors better than the wall time.
 
     The sampler shares the machine with ``cmd``, so it is kept cheap: RSS and CPU times every 0.2 s, PSS at most
-    every ``PSS_EVERY_S`` (sooner when the summed RSS grew by 5% since the last read) and only while the summed
-    RSS exceeds the PSS peak so far (a tree's PSS is at most its RSS, so no other sample can raise that peak). Reading PSS at every sample, as the ninth and tenth rounds
-    did, cost about 56 ms of CPU a sample with four processes: a quarter of one of the two cores, taken from
-    the run it timed. ``sampler_cpu_s`` records what the sampling cost this time.
+    every ``PSS_EVERY_S`` (sooner when the summed RSS grew by 5% since the last read) and only while the summed RSS
+    exceeds the PSS peak so far (a tree's PSS is at most its RSS, so no other sample can raise that peak). Reading
+    PSS at every sample, as the ninth and tenth rounds did, cost about 56 ms of CPU a sample with four processes: a
+    quarter of one of the two cores, taken from the run it timed. ``sampler_cpu_s`` records what the sampling cost
+    this time.
 
     ``cluster``: the processes of a Ray cluster that was up before ``cmd`` (its GCS and raylet): their trees
     (the workers too) count in the memory peak and, for the CPU seconds they spent while ``cmd`` ran, in the

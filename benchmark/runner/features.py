@@ -1,15 +1,16 @@
 """The features a run's cells need: extracted once, in the order the schedule first needs them.
 
-Without this the pool's workers would each extract the same missing features at the same time on
-a fresh machine; with it they only read the feature cache. :class:`FeaturePrep` lists the
-extractions (corpus, language, feature config) the jobs need and, where the executor can run jobs
-meanwhile (``background``), extracts only what the first job needs in the driver and, started before
-it so that both cores work from the start, the rest in one background process, in the order of the first job that needs each, while the executor already runs
-the jobs whose features are there (:meth:`ready`). The TTS chain, the suite's longest sequence of
-jobs, needs one language's log-mels and functionals (seconds) and so starts at once instead of after
-minutes of eGeMAPS. The extracted values are the same either way: they come from the same
-extractor and go to the same cache, and a job that found its features missing would extract them
-itself (the gate saves the duplicate work, it is not needed for correctness).
+Without this the pool's workers would each extract the same missing features at the same time on a
+fresh machine; with it they only read the feature cache. :class:`FeaturePrep` lists the extractions
+(corpus, language, feature config) the jobs need and, where the executor can run jobs meanwhile
+(``background``), extracts only what the first job needs in the driver and, started before it so
+that both cores work from the start, the rest in one background process, in the order of the first
+job that needs each, while the executor already runs the jobs whose features are there
+(:meth:`ready`). The TTS chain, the suite's longest sequence of jobs, needs one language's log-mels
+and functionals (seconds) and so starts at once instead of after minutes of eGeMAPS. The extracted
+values are the same either way: they come from the same extractor and go to the same cache, and a
+job that found its features missing would extract them itself (the gate saves the duplicate work, it
+is not needed for correctness).
 """
 from __future__ import annotations
 

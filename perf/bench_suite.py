@@ -151,30 +151,34 @@ def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path,
         watched = psutil.Process(proc.pid)
         done = threading.Event()
 
+        def summed(pss: bool) -> int:
+            """RSS (with the CPU seconds) or PSS summed over the run's tree and the cluster's; a cluster
+            process that vanished counts 0, the run's own ending raises NoSuchProcess."""
+            total = 0
+            for root in (watched, *cluster):
+                try:
+                    total += tree_memory(root, None if pss else cpu, per_process, pss=pss)[1 if pss else 0]
+                except psutil.NoSuchProcess:
+                    if root is watched:
+                        raise
+            return total
+
         def sample() -> None:
             nonlocal peak, peak_at, peak_pss, peak_pss_at
             next_pss, rss_at_pss = 0.0, 0
             while not done.is_set():
                 now = time.perf_counter() - start
+                total_pss = 0
                 try:
-                    total, total_pss = tree_memory(watched, cpu, per_process, pss=False)
+                    total = summed(pss=False)
+                    # only a sample whose RSS exceeds the PSS peak can raise it; read it every PSS_EVERY_S, or
+                    # at once when the tree's RSS grew by 5% since the last read (a peak shorter than that)
+                    if total > peak_pss and (now >= next_pss or total > 1.05 * rss_at_pss):
+                        next_pss, rss_at_pss = now + PSS_EVERY_S, total
+                        samples["pss"] += 1
+                        total_pss = summed(pss=True)
                 except psutil.NoSuchProcess:
                     return
-                for root in cluster:
-                    try:
-                        total += tree_memory(root, cpu, per_process, pss=False)[0]
-                    except psutil.NoSuchProcess:
-                        pass
-                # only a sample whose RSS exceeds the PSS peak can raise it; read it every PSS_EVERY_S, or at
-                # once when the tree's RSS grew by 5% since the last read (a peak shorter than the interval)
-                if total > peak_pss and (now >= next_pss or total > 1.05 * rss_at_pss):
-                    next_pss, rss_at_pss = now + PSS_EVERY_S, total
-                    samples["pss"] += 1
-                    for root in (watched, *cluster):
-                        try:
-                            total_pss += tree_memory(root, None, per_process)[1]
-                        except psutil.NoSuchProcess:
-                            pass
                 samples["rss"] += 1
                 if total > peak:   # when: the extraction beside the first jobs, or two workers' fits
                     peak, peak_at = total, now

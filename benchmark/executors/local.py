@@ -62,15 +62,13 @@ class LocalExecutor:
                             queue.done(job)
                             continue
                         pending[pool.submit(run_job, job.cells, None, bootstrap, models_dir, work_dir)] = job
-                except BaseException:  # interrupted while starting jobs: what already ended is still recorded
+                finally:
+                    # Recorded after the free workers got their next jobs (logging a job's runs takes the driver
+                    # about 0.1 s a cell, which a worker would otherwise spend waiting for work), and also when
+                    # interrupted while starting them: what already ended is never lost.
                     for job, outcome in ended:
                         recorder.finish(job, outcome)
-                    raise
-                # Recorded after the free workers got their next jobs: logging a job's runs takes the driver
-                # about 0.1 s a cell, which a worker would otherwise spend waiting for work.
-                for job, outcome in ended:
-                    recorder.finish(job, outcome)
-                ended.clear()
+                    ended.clear()
                 if not pending:
                     if queue.waiting():   # the jobs left wait for features the driver still extracts
                         queue.wait_for_features()

@@ -50,6 +50,13 @@ class Split:
             )
 
     def digest(self) -> str:
-        """Hash of the split's content, recorded with every result."""
-        payload = json.dumps(asdict(self), sort_keys=True, default=list)
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        """Hash of the split's content, recorded with every result.
+
+        Computed once per Split: a Split is never changed after it is made, and every cell key needs it
+        (``asdict`` copies the thousands of ids; recomputing it took the run's driver about 6 CPU s)."""
+        cached = self.__dict__.get("_digest")
+        if cached is None:
+            payload = json.dumps(asdict(self), sort_keys=True, default=list)
+            cached = hashlib.sha256(payload.encode()).hexdigest()[:16]
+            self.__dict__["_digest"] = cached   # not a field: equality, asdict and repr ignore it
+        return cached

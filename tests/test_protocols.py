@@ -99,3 +99,19 @@ def test_bad_config_and_missing_fields_are_named():
 def test_registry_lists_the_protocols():
     assert {"speaker_kfold", "leave_one_session_out", "unseen_speakers", "imbalance", "cross_corpus",
             "cross_lingual", "predefined_split"} <= set(PROTOCOLS.names())
+
+
+def test_split_digest_is_of_its_content_and_survives_caching_and_pickling():
+    import hashlib
+    import json
+    import pickle
+    from dataclasses import asdict, replace
+
+    split = make_splits(_manifest(), "speaker_kfold", k=4)[0]
+    fresh = hashlib.sha256(json.dumps(asdict(split), sort_keys=True, default=list).encode()).hexdigest()[:16]
+    assert split.digest() == fresh == split.digest()          # computed once, the same value after
+    assert pickle.loads(pickle.dumps(split)).digest() == fresh   # a worker's copy keys the same cell
+    assert split == replace(split)                            # the cache is not part of the Split's identity
+    moved = replace(split, test_ids=split.test_ids[1:])       # a different split: a different digest
+    assert moved.digest() != fresh
+    assert "_digest" not in asdict(split) and "_digest" not in repr(split)

@@ -417,12 +417,28 @@ def test_figures_are_column_width_with_readable_fonts_and_one_style_per_method(r
         assert np.allclose(to_rgb(points[method].get_color()), styles[method].colour)
 
 
-def test_pdf_output_is_deterministic(report):
+def test_every_figure_saves_the_same_bytes_every_time(report):
+    """A figure is laid out once: its bytes do not depend on how often, or in which order, it was saved
+    (the learning curves' constrained layout once ran again at each save and moved the axes)."""
     from benchmark.report.figures import to_bytes
 
-    fig = report.content.figures()[0].figure
-    assert to_bytes(fig, "pdf") == to_bytes(fig, "pdf")
-    assert to_bytes(fig, "svg") == to_bytes(fig, "svg")
+    for report_figure in report.content.figures():
+        fig = report_figure.figure
+        first = (to_bytes(fig, "svg"), to_bytes(fig, "pdf"))
+        assert (to_bytes(fig, "svg"), to_bytes(fig, "pdf")) == first, report_figure.key
+        assert (report.latex / "figures" / f"{report_figure.key}.pdf").read_bytes() == first[1], report_figure.key
+
+
+def test_background_renderer_gives_the_bytes_of_a_serial_render(report):
+    from benchmark.report.figures import BackgroundRenderer, render_figures
+
+    figures = [f.figure for f in report.content.figures()]
+    renderer = BackgroundRenderer(("svg", "pdf"), n_jobs=2)
+    assert renderer.enabled
+    for start in range(0, len(figures), 3):   # a section's worth at a time, more batches than slots
+        renderer.submit(figures[start:start + 3])
+    renderer.submit([])
+    assert renderer.result() == render_figures(figures, ("svg", "pdf"), n_jobs=1)
 
 
 def test_figures_rendered_by_two_processes_are_the_files_the_report_wrote(report):
@@ -558,12 +574,24 @@ def test_publish_with_two_processes_writes_the_same_board_and_report_as_one(stor
         folder = tmp_path / f"jobs{n_jobs}"
         folder.mkdir()
         (folder / "fakeboard.yaml").write_text(yaml.safe_dump({"name": "fakeboard", **definition}))
+        # with two processes the claims board's verdicts are handed to the report's claims section
+        (folder / "fakeclaims.yaml").write_text(yaml.safe_dump({"kind": "claims", "name": "fakeclaims",
+                                                                "suite": SUITE, "claims": "all"}))
+        boards = [str(folder / "fakeboard.yaml"), str(folder / "fakeclaims.yaml")]
         monkeypatch.chdir(folder)   # the report goes to reports/out/<suite> under the working directory
-        monkeypatch.setattr(publish, "suite_boards", lambda suite, f=folder: [str(f / "fakeboard.yaml")])
-        assert publish.publish(SUITE, store[0], False, n_jobs=n_jobs).boards == [str(folder / "fakeboard.yaml")]
+        monkeypatch.setattr(publish, "suite_boards", lambda suite, b=boards: b)
+        assert publish.all_claims_board(boards) == boards[1]
+        assert publish.publish(SUITE, store[0], False, n_jobs=n_jobs).boards == boards
         board = (folder / "fakeboard" / "leaderboard.csv").read_text()
-        figures = folder / "reports" / "out" / SUITE / "latex" / "figures"
-        pdfs = {p.name: p.read_bytes() for p in figures.glob("*.pdf")}
-        written[n_jobs] = (board, pdfs)
+        claims_board = (folder / "fakeclaims" / "leaderboard.csv").read_text()
+        latex = folder / "reports" / "out" / SUITE / "latex"
+        pdfs = {p.name: p.read_bytes() for p in (latex / "figures").glob("*.pdf")}
+        tables = {p.name: p.read_text() for p in (latex / "tables").glob("*.csv")}
+        html = (folder / "reports" / "out" / SUITE / "report.html").read_text()
+        written[n_jobs] = (board, pdfs, claims_board, tables, html)
     assert written[1][0] == written[2][0] and "linear_svm" in written[1][0]
     assert written[1][1] and written[1][1] == written[2][1]
+    assert written[1][2] == written[2][2] and "supported" in written[1][2]
+    assert written[1][3] == written[2][3] and "claims.csv" in written[1][3]
+    for html in (written[1][4], written[2][4]):   # the claims section still opens the report
+        assert html.index('id="claims"') < html.index('id="leaderboard"')

@@ -18,12 +18,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from tqdm.auto import tqdm
 
 from benchmark.errors import ConfigError, EmobenchError
 from benchmark.suite import DEFAULT_TRACKING_URI
-from benchmark.report.content import ReportContent
+from benchmark.report.content import ReportContent, Section
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,14 @@ def resolve_suite(suite: str, tracking_uri: str | None = None) -> tuple[str, str
 
 
 def collect(suite: str, tracking_uri: str = DEFAULT_TRACKING_URI, *, n_bootstrap: int = 1000, seed: int = 0,
-            projection: str = "auto", progress: bool = True) -> ReportContent:
-    """Compute everything the report shows for ``suite`` from its MLflow records."""
+            projection: str = "auto", progress: bool = True, claims: Callable[[], list] | None = None,
+            on_section: Callable[[Section], None] | None = None) -> ReportContent:
+    """Compute everything the report shows for ``suite`` from its MLflow records.
+
+    ``claims``: returns the shipped claims evaluated on the suite's cells (``evaluate_claims``), for a caller
+    that evaluates them anyway in another process (publishing, for the claims board); the claims section is
+    then built after the others, so that waiting for them costs nothing, and shown first as always.
+    ``on_section``: called with each section as soon as it is built (in build order)."""
     from benchmark import results
     from benchmark.report.inputs import MIN_BOOTSTRAP, ReportInputs
     from benchmark.report.provenance import provenance, synthetic_notes
@@ -87,35 +94,52 @@ def collect(suite: str, tracking_uri: str = DEFAULT_TRACKING_URI, *, n_bootstrap
     # cells (judged by a classifier, not by their method) have their own section (benchmark.report.inputs).
     styles = method_styles(cells["method"].astype(str).unique())
     inputs = ReportInputs(cells, tracking_uri, suite, n_bootstrap=n_bootstrap, seed=seed,
-                          colors={m: s.colour for m, s in styles.items()}, styles=styles, projection=projection)
-    built = []
-    steps = section_builders()
-    for name, build in tqdm(steps, desc=f"report {suite}", unit="section", disable=not progress):
+                          colors={m: s.colour for m, s in styles.items()}, styles=styles, projection=projection,
+                          claims=claims)
+    steps = list(enumerate(section_builders()))
+    if claims is not None:   # handed over: built last (the other process has had the time), shown first
+        steps.sort(key=lambda step: step[1][0] == "claims")
+    built: dict[int, Section] = {}
+    for order, (name, build) in tqdm(steps, desc=f"report {suite}", unit="section", disable=not progress):
         section = build(inputs)
         if section is not None:
-            built.append(section)
+            built[order] = section
+            if on_section is not None:
+                on_section(section)
         else:
             log.info("report %s: no data for the %s section", suite, name)
     return ReportContent(suite=suite, experiment=results.experiment_name(suite), tracking_uri=tracking_uri,
-                         notes=synthetic_notes(cells), sections=built, provenance=provenance(cells))
+                         notes=synthetic_notes(cells), sections=[built[i] for i in sorted(built)],
+                         provenance=provenance(cells))
 
 
 def build_report(suite: str, tracking_uri: str = DEFAULT_TRACKING_URI, out: Path | str | None = None, *,
                  n_bootstrap: int = 1000, seed: int = 0, projection: str = "auto",
-                 progress: bool = True, n_jobs: int = 1) -> ReportResult:
+                 progress: bool = True, n_jobs: int = 1, claims: Callable[[], list] | None = None) -> ReportResult:
     """Write ``<out>/report.html`` and ``<out>/latex/`` for ``suite`` (default out: reports/out/<suite>).
 
     ``n_jobs`` processes serialise the figures (SVG for the HTML, PDF for LaTeX); same bytes as one.
+    ``claims``: the claims' verdicts evaluated elsewhere (see :func:`collect`).
     """
-    from benchmark.report.figures import render_figures
+    from benchmark.report.figures import BackgroundRenderer
     from benchmark.report.html import write_html
     from benchmark.report.latex import write_latex
 
     out = Path(out) if out is not None else DEFAULT_OUT / suite
+    # each section's figures are rendered while the next sections are built (with n_jobs > 1)
+    renderer = BackgroundRenderer(("svg", "pdf"), n_jobs=n_jobs)
+    submitted: dict[int, int] = {}   # id(figure) -> its index among the submitted ones
+
+    def render_section(section: Section) -> None:
+        for f in section.figures:
+            submitted[id(f.figure)] = len(submitted)
+        renderer.submit([f.figure for f in section.figures])
+
     content = collect(suite, tracking_uri, n_bootstrap=n_bootstrap, seed=seed, projection=projection,
-                      progress=progress)
+                      progress=progress, claims=claims, on_section=render_section)
     figures = content.figures()
-    rendered = render_figures([f.figure for f in figures], ("svg", "pdf"), n_jobs=n_jobs)
+    in_build_order = renderer.result()
+    rendered = [in_build_order[submitted[id(f.figure)]] for f in figures]
     html = write_html(content, out / "report.html", {f.key: r["svg"] for f, r in zip(figures, rendered)})
     files = write_latex(content, out / "latex", {f.key: r["pdf"] for f, r in zip(figures, rendered)})
     return ReportResult(html=html, latex=out / "latex", content=content, files={"html": [html], **files})

@@ -24,6 +24,7 @@ line style, so they read in greyscale.
 from __future__ import annotations
 
 import io
+import os
 from contextlib import contextmanager
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -143,6 +144,74 @@ def render_figures(figures: Sequence[Figure], formats: Sequence[str], n_jobs: in
     for (i, fmt), data in zip(jobs, rendered):
         out[i][fmt] = data
     return out
+
+
+class BackgroundRenderer:
+    """Serialises figures in forked, low-priority processes while the caller goes on building more.
+
+    The report's sections are built one after another in one process; rendering each section's
+    figures as soon as it is built, in a process of its own at a lower priority (``nice`` 10), uses
+    the core that the other work of publishing (the leaderboards' process) leaves idle, instead of
+    rendering everything after the last section. At most ``n_jobs`` batches render at once; the rest
+    wait for a free slot. :meth:`result` gives the same bytes as :func:`render_figures`.
+    """
+
+    def __init__(self, formats: Sequence[str], n_jobs: int = 2):
+        import multiprocessing as mp
+
+        self.formats = tuple(formats)
+        self.n_jobs = max(1, n_jobs)
+        self.enabled = n_jobs > 1 and "fork" in mp.get_all_start_methods()
+        self._figures: list[Figure] = []
+        self._queued: list[list[int]] = []          # batches not started yet (figure indices)
+        self._running: list[tuple[list[int], Any]] = []   # (batch, its pool and future)
+        self._rendered: dict[int, dict[str, bytes]] = {}
+
+    def submit(self, figures: Sequence[Figure]) -> None:
+        """Queue ``figures`` (in order after those submitted before) and start what a free slot allows."""
+        batch = list(range(len(self._figures), len(self._figures) + len(figures)))
+        self._figures.extend(figures)
+        if batch:
+            self._queued.append(batch)
+        self._start_free()
+
+    def _start_free(self) -> None:
+        from concurrent.futures import ProcessPoolExecutor
+        import multiprocessing as mp
+
+        global _TO_RENDER
+        self._reap()
+        while self.enabled and self._queued and len(self._running) < self.n_jobs:
+            batch = self._queued.pop(0)
+            _TO_RENDER = self._figures   # the forked child inherits them: nothing is pickled
+            try:
+                pool = ProcessPoolExecutor(1, mp_context=mp.get_context("fork"), initializer=os.nice, initargs=(10,))
+                future = pool.submit(_render_batch, batch, self.formats)   # forks now
+            finally:
+                _TO_RENDER = []
+            self._running.append((batch, (pool, future)))
+
+    def _reap(self, wait: bool = False) -> None:
+        for item in list(self._running):
+            batch, (pool, future) = item
+            if wait or future.done():
+                for index, data in zip(batch, future.result()):
+                    self._rendered[index] = data
+                pool.shutdown()
+                self._running.remove(item)
+
+    def result(self) -> list[dict[str, bytes]]:
+        """Every submitted figure in every format, in submission order (renders what is left now)."""
+        self._reap(wait=True)
+        left = [i for batch in self._queued for i in batch]
+        self._queued = []
+        rest = render_figures([self._figures[i] for i in left], self.formats, n_jobs=self.n_jobs)
+        self._rendered.update(zip(left, rest))
+        return [self._rendered[i] for i in range(len(self._figures))]
+
+
+def _render_batch(batch: list[int], formats: tuple[str, ...]) -> list[dict[str, bytes]]:
+    return [{fmt: to_bytes(_TO_RENDER[i], fmt) for fmt in formats} for i in batch]
 
 
 def _legend_below(fig: Figure, ax, ncol: int, handles: Sequence[Line2D] | None = None) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -54,6 +55,9 @@ class ReportInputs:
     colors: dict[str, tuple] = field(default_factory=dict)
     styles: dict[str, ST.MethodStyle] = field(default_factory=dict)   # benchmark.report.style, one per method
     projection: str = "auto"             # auto, pca or tsne (benchmark.report.PROJECTIONS)
+    # The shipped claims evaluated on these cells by someone else (publish's boards process evaluates them for
+    # the claims board): called when the claims section is built, which is then built last. None: evaluated here.
+    claims: Callable[[], list] | None = field(default=None, repr=False)
     _scored: dict = field(default_factory=dict, repr=False)
     _main_scores: dict | None = field(default=None, repr=False)
 

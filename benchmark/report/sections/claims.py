@@ -14,20 +14,25 @@ from benchmark.report.inputs import ReportInputs
 
 
 def build(inputs: ReportInputs) -> Section | None:
-    """The claims section of the suite's SER cells."""
-    return claims_section(inputs.ser, inputs.tracking_uri)
+    """The claims section of the suite's SER cells (the verdicts ``inputs.claims`` hands over, if given)."""
+    if inputs.ser.empty:
+        return None
+    return claims_section(inputs.ser, inputs.tracking_uri, evaluated=inputs.claims() if inputs.claims else None)
 
 
-def claims_section(cells: pd.DataFrame, tracking_uri: str, claims: list | None = None) -> Section | None:
+def claims_section(cells: pd.DataFrame, tracking_uri: str, claims: list | None = None, *,
+                   evaluated: list | None = None) -> Section | None:
     """A table of verdicts (one row per claim) and one of every comparison behind them; None for a suite
-    without SER cells (e.g. TTS cells only), which no claim is about."""
+    without SER cells (e.g. TTS cells only), which no claim is about. ``evaluated``: the ClaimResults of
+    ``claims`` on ``cells``, evaluated elsewhere (else here)."""
     from benchmark.claims import evaluate_claims
     from benchmark.claims.board import claim_notes, claims_table, comparisons_table
 
     if cells.empty:
         return None
 
-    evaluated = evaluate_claims(cells, tracking_uri, claims)
+    if evaluated is None:
+        evaluated = evaluate_claims(cells, tracking_uri, claims)
     counts = pd.Series([r.verdict for r in evaluated]).value_counts()
     summary = ", ".join(f"{counts.get(v, 0)} {v}" for v in ("supported", "contradicted", "inconclusive"))
     values = pd.DataFrame([r.row() for r in evaluated])

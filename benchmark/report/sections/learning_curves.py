@@ -67,7 +67,7 @@ def stop_summary(cells: pd.DataFrame) -> pd.DataFrame:
 def learning_curve_figure(curves: pd.DataFrame, colors: Mapping[str, tuple], marked: set[str],
                           per_row: int = 2) -> Figure:
     """Two panels (training loss, validation UA) per method, ``per_row`` methods a row; one line per cell."""
-    from benchmark.report.figures import TEXT_WIDTH_IN, style
+    from benchmark.report.figures import TEXT_WIDTH_IN, _finish, style
 
     methods = sorted(curves["method"].unique())
     n_rows = int(np.ceil(len(methods) / per_row))
@@ -93,7 +93,9 @@ def learning_curve_figure(curves: pd.DataFrame, colors: Mapping[str, tuple], mar
                 ax.set_xlabel("epoch")
                 ax.set_title(method + (f" {LB.CONVERGENCE_MARK}" if method in marked else "") if j == 0 else "",
                              loc="left")
-    return fig
+    # laid out once and frozen, as every report figure: a constrained layout that ran again at each save
+    # moved the axes by hundredths of a point between the SVG and the PDF (and between two saves)
+    return _finish(fig)
 
 
 def build(inputs: ReportInputs) -> Section | None:

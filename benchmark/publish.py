@@ -76,8 +76,9 @@ def write_claims_board(name: str, tracking_uri: str, boards_dir: Path | None = N
 
 def all_claims_board(names: list[str]) -> str | None:
     """The board of ``names`` that evaluates every shipped claim, as the report's claims section does."""
-    return next((n for n in names if getattr(lb.load_definition(n), "kind", None) == "claims"
-                 and getattr(lb.load_definition(n), "claims", None) == "all"), None)
+    definitions = ((name, lb.load_definition(name)) for name in names)
+    return next((name for name, d in definitions
+                 if getattr(d, "kind", None) == "claims" and getattr(d, "claims", None) == "all"), None)
 
 
 def publish(suite: str, tracking_uri: str, progress: bool, n_jobs: int = 1,

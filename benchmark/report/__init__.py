@@ -128,20 +128,17 @@ def build_report(suite: str, tracking_uri: str = DEFAULT_TRACKING_URI, out: Path
     out = Path(out) if out is not None else DEFAULT_OUT / suite
     # each section's figures are rendered while the next sections are built (with n_jobs > 1)
     renderer = BackgroundRenderer(("svg", "pdf"), n_jobs=n_jobs)
-    submitted: dict[int, int] = {}   # id(figure) -> its index among the submitted ones
+    keys: list[str] = []   # the figures' keys in the order they were built (and submitted)
 
     def render_section(section: Section) -> None:
-        for f in section.figures:
-            submitted[id(f.figure)] = len(submitted)
+        keys.extend(f.key for f in section.figures)
         renderer.submit([f.figure for f in section.figures])
 
     content = collect(suite, tracking_uri, n_bootstrap=n_bootstrap, seed=seed, projection=projection,
                       progress=progress, claims=claims, on_section=render_section)
-    figures = content.figures()
-    in_build_order = renderer.result()
-    rendered = [in_build_order[submitted[id(f.figure)]] for f in figures]
-    html = write_html(content, out / "report.html", {f.key: r["svg"] for f, r in zip(figures, rendered)})
-    files = write_latex(content, out / "latex", {f.key: r["pdf"] for f, r in zip(figures, rendered)})
+    rendered = dict(zip(keys, renderer.result()))
+    html = write_html(content, out / "report.html", {key: r["svg"] for key, r in rendered.items()})
+    files = write_latex(content, out / "latex", {key: r["pdf"] for key, r in rendered.items()})
     return ReportResult(html=html, latex=out / "latex", content=content, files={"html": [html], **files})
 
 

@@ -164,7 +164,7 @@ class BackgroundRenderer:
         self.enabled = n_jobs > 1 and "fork" in mp.get_all_start_methods()
         self._figures: list[Figure] = []
         self._queued: list[list[int]] = []          # batches not started yet (figure indices)
-        self._running: list[tuple[list[int], Any]] = []   # (batch, its pool and future)
+        self._running: list[tuple[list[int], Any, Any]] = []   # (batch, its pool, its future)
         self._rendered: dict[int, dict[str, bytes]] = {}
 
     def submit(self, figures: Sequence[Figure]) -> None:
@@ -189,11 +189,11 @@ class BackgroundRenderer:
                 future = pool.submit(_render_batch, batch, self.formats)   # forks now
             finally:
                 _TO_RENDER = []
-            self._running.append((batch, (pool, future)))
+            self._running.append((batch, pool, future))
 
     def _reap(self, wait: bool = False) -> None:
         for item in list(self._running):
-            batch, (pool, future) = item
+            batch, pool, future = item
             if wait or future.done():
                 for index, data in zip(batch, future.result()):
                     self._rendered[index] = data

@@ -83,6 +83,7 @@ import machine_probe  # noqa: E402  (perf/machine_probe.py, beside this script)
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "perf" / "results"
 PSS_EVERY_S = 5.0  # timed_run's PSS interval: a PSS read costs the kernel ~15 ms of CPU per process of the suite
+BUSY_EVERY_S = 10.0  # timed_run's busy-cores timeline: the tree's CPU seconds per this many wall seconds
 EMOBENCH = [sys.executable, "-m", "benchmark.cli"]  # this checkout's CLI (PYTHONPATH below), as `emobench` runs it
 
 
@@ -132,7 +133,11 @@ def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path,
 
     ``cluster``: the processes of a Ray cluster that was up before ``cmd`` (its GCS and raylet): their trees
     (the workers too) count in the memory peak and, for the CPU seconds they spent while ``cmd`` ran, in the
-    CPU time."""
+    CPU time.
+
+    ``busy_cores``: the tree's CPU seconds in each ``BUSY_EVERY_S`` of wall time, divided by it (how many cores
+    the run kept busy, from the same samples); with ``idle_core_s`` (cores x wall - CPU) it says whether a wall
+    time is the run's work or its waiting."""
     peak, peak_at = 0, 0.0  # summed RSS
     peak_pss, peak_pss_at = 0, 0.0  # summed PSS
     per_process: dict[int, dict] = {}
@@ -140,6 +145,7 @@ def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path,
     cpu: dict[int, float] = {}  # pid -> CPU seconds, as last sampled
     before: dict[int, float] = {}  # the cluster's CPU seconds before the run
     samples = {"rss": 0, "pss": 0}
+    busy: list[float] = []   # CPU seconds summed at the end of each BUSY_EVERY_S window
     me = psutil.Process()
     for root in cluster:
         tree_memory(root, before)
@@ -180,6 +186,8 @@ def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path,
                 except psutil.NoSuchProcess:
                     return
                 samples["rss"] += 1
+                if now >= BUSY_EVERY_S * (len(busy) + 1):
+                    busy.append(sum(seconds - before.get(pid, 0.0) for pid, seconds in cpu.items()))
                 if total > peak:   # when: the extraction beside the first jobs, or two workers' fits
                     peak, peak_at = total, now
                 if total_pss > peak_pss:
@@ -198,6 +206,7 @@ def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path,
         tree_memory(root, cpu)
     cpu_s = sum(seconds - before.get(pid, 0.0) for pid, seconds in cpu.items())
     largest = sorted(per_process.values(), key=lambda p: -p["pss"])[:6]
+    busy_cores = [round((b - a) / BUSY_EVERY_S, 2) for a, b in zip([0.0, *busy], busy)]
     return {"wall_s": round(wall, 2), "cpu_s": round(cpu_s, 1), "peak_gib": round(peak / 2**30, 3),
             "peak_at_s": round(peak_at, 1), "peak_pss_gib": round(peak_pss / 2**30, 3),
             "peak_pss_at_s": round(peak_pss_at, 1),
@@ -206,7 +215,9 @@ def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path,
             "exit": code, "sampler_cpu_s": round(sampler_cpu, 1),
             "samples": {"rss": samples["rss"], "pss": samples["pss"], "pss_every_s": PSS_EVERY_S},
             "load_1m_start": round(load_start, 2), "load_1m_end": round(os.getloadavg()[0], 2),
-            "load_1m_mean": round(statistics.fmean(loads), 2) if loads else round(load_start, 2)}
+            "load_1m_mean": round(statistics.fmean(loads), 2) if loads else round(load_start, 2),
+            "idle_core_s": round((os.cpu_count() or 1) * wall - cpu_s, 1),
+            "busy_cores": {"every_s": BUSY_EVERY_S, "values": busy_cores}}
 
 
 class RayHead:
@@ -391,7 +402,8 @@ def bench_executor(args: argparse.Namespace, executor: str | None, folder: Path,
                      "cell_runs_added": after - before})
         if label == "first run" and timed["exit"] == 0:
             rows[-1]["phases"] = run_phases(uri, args.suite)
-        print(f"{executor or ''} {label}: {timed['wall_s']:.1f} s ({timed['cpu_s']:.0f} CPU s), "
+        print(f"{executor or ''} {label}: {timed['wall_s']:.1f} s ({timed['cpu_s']:.0f} CPU s, "
+              f"{timed['idle_core_s']:.0f} core-seconds idle), "
               f"peak {timed['peak_pss_gib']:.2f} GiB PSS ({timed['peak_gib']:.2f} GiB RSS), "
               f"{after - before} new cell runs, exit {timed['exit']}, "
               f"load {timed['load_1m_mean']:.1f}", flush=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -84,3 +85,17 @@ def test_tree_memory_without_pss_reads_rss_only() -> None:
     rss, pss = bench.tree_memory(psutil.Process(), per_process=per_process, pss=False)
     assert rss > 0 and pss == 0
     assert all(p["pss"] == 0 and p["rss"] > 0 for p in per_process.values())
+
+
+def test_timed_run_busy_cores_follow_the_trees_cpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # one busy core for 2.5 s, then 1 s asleep: the timeline says about 1 core busy, then none, and the
+    # idle core-seconds are the machine's cores x wall minus the tree's CPU
+    bench = _load("bench_suite")
+    monkeypatch.setattr(bench, "BUSY_EVERY_S", 0.5)
+    script = "import time\nend = time.perf_counter() + 2.5\nwhile time.perf_counter() < end: pass\ntime.sleep(1.0)"
+    timed = bench.timed_run([sys.executable, "-c", script], tmp_path, dict(os.environ), tmp_path / "run.log")
+    values = timed["busy_cores"]["values"]
+    assert timed["busy_cores"]["every_s"] == 0.5 and len(values) >= 6
+    assert 0.7 <= statistics.median(values[1:4]) <= 1.1   # the busy loop (the first window holds the start-up)
+    assert values[-1] <= 0.2                              # asleep
+    assert timed["idle_core_s"] == pytest.approx((os.cpu_count() or 1) * timed["wall_s"] - timed["cpu_s"], abs=0.2)

@@ -383,3 +383,56 @@ def test_every_figure_of_a_built_report_passes_the_same_checks(report):  # noqa:
                 axis = ax.xaxis if which == "x" else ax.yaxis
                 if ax.get_visible() and any(t.get_visible() and t.get_text().strip() for t in axis.get_ticklabels()):
                     assert _labelled(f, ax, which), (fig.key, ax.get_title(), which)
+
+
+# ----------------------------------------------------------------------------- the per-cell confusion PNG
+
+
+def _cell_predictions(labels: list[str], n: int = 400, seed: int = 0):
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    y_true = rng.choice(labels[:-1], n)           # the last class never occurs: a row of zeros
+    y_pred = np.where(rng.random(n) < 0.6, y_true, rng.choice(labels, n))
+    return pd.DataFrame({"y_true": y_true, "y_pred": y_pred})
+
+
+def test_the_cell_confusion_png_shows_sklearns_normalised_matrix_in_the_reports_colours():
+    import io
+
+    from matplotlib import colormaps
+    from PIL import Image
+    from sklearn.metrics import confusion_matrix
+
+    from benchmark.report.cell_figure import confusion_png
+
+    labels = ["neutral", "happy", "angry", "sad"]
+    predictions = _cell_predictions(labels)
+    png = confusion_png(predictions, labels, "cnn/speaker_kfold/fold0/seed1")
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    expected = confusion_matrix(predictions["y_true"], predictions["y_pred"], labels=labels, normalize="true")
+    expected = np.nan_to_num(expected)              # sklearn's 0/0 for the class that never occurs
+    pixels = np.asarray(image).reshape(-1, 3)
+    colours, counts = np.unique(pixels, axis=0, return_counts=True)
+    found = {tuple(int(v) for v in c): int(k) for c, k in zip(colours, counts)}
+    for value in expected.ravel():
+        rgb = tuple(int(v) for v in (np.array(colormaps["Blues"](value)[:3]) * 255).round())
+        assert found.get(rgb, 0) >= 300, f"no cell painted {rgb} for the value {value:.2f}"   # a cell's area
+    assert confusion_png(predictions, labels, "cnn/speaker_kfold/fold0/seed1") == png   # same input, same bytes
+
+
+def test_the_cell_confusion_png_grows_with_the_label_set_and_the_title():
+    import io
+
+    from PIL import Image
+
+    from benchmark.report.cell_figure import confusion_png
+
+    four = ["neutral", "happy", "angry", "sad"]
+    seven = four + ["fear", "disgust", "surprise"]
+    small = Image.open(io.BytesIO(confusion_png(_cell_predictions(four), four, "t"))).size
+    large = Image.open(io.BytesIO(confusion_png(_cell_predictions(seven), seven, "t"))).size
+    assert large[0] > small[0] and large[1] > small[1]
+    long_title = "speaker_adversarial/cross_lingual/source=de,en,es,fr,it/target=zh/seed2"
+    titled = Image.open(io.BytesIO(confusion_png(_cell_predictions(four), four, long_title))).size
+    assert titled[0] > small[0]

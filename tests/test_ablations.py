@@ -105,3 +105,28 @@ def test_learning_curves_come_from_the_step_metrics(store):
     assert titles == ["emotion_extractor", "emotion_extractor/no_pitch " + lb.CONVERGENCE_MARK]
     assert pd.isna(results.load_metric_history(store.cells["run_id"].iloc[0], "no_such_metric",
                                                store.uri).get("value").max())
+
+
+def test_the_learning_curves_figure_does_not_depend_on_the_stores_run_ids():
+    # the same results logged to another store get other (random) run ids: the figure must be the same,
+    # its lines drawn in the cells' order (fold, seed) rather than the ids'. Two cells whose curves cross,
+    # so that the line drawn last shows where they overlap.
+    import io
+
+    from benchmark.report.sections.learning_curves import learning_curve_figure
+
+    rows = []
+    for seed, (run_id, values) in enumerate((("a" * 32, [1.0, 0.6, 0.3]), ("f" * 32, [0.2, 0.6, 0.9]))):
+        for curve in ("train_loss", "val_ua"):
+            rows += [{"method": "cnn", "run_id": run_id, "fold": "fold0", "seed": str(seed), "curve": curve,
+                      "epoch": epoch, "value": value} for epoch, value in enumerate(values, start=1)]
+    curves = pd.DataFrame(rows)
+    renamed = curves.assign(run_id=curves["run_id"].map({"a" * 32: "f" * 32, "f" * 32: "a" * 32}))
+
+    def png(frame: pd.DataFrame) -> bytes:
+        buffer = io.BytesIO()
+        learning_curve_figure(frame, {"cnn": (0.8, 0.2, 0.4)}, set()).savefig(buffer, format="png",
+                                                                              metadata={"Software": None})
+        return buffer.getvalue()
+
+    assert png(renamed) == png(curves)

@@ -82,7 +82,9 @@ def learning_curve_figure(curves: pd.DataFrame, colors: Mapping[str, tuple], mar
             for j, (key, label) in enumerate(CURVES):
                 ax = axes[i // per_row, 2 * (i % per_row) + j]
                 runs = part[part["curve"] == key]
-                for _, run in runs.groupby("run_id"):
+                # drawn in the cells' order (fold, seed), not the stores' random run ids: the same results
+                # give the same figure, whichever store they were logged to
+                for _, run in runs.groupby(["fold", "seed", "run_id"], sort=True):
                     ax.plot(run["epoch"], run["value"] * (100 if key == "val_ua" else 1), color=colour,
                             linewidth=0.9, alpha=0.8, marker="o", markersize=2)
                 if runs.empty:   # e.g. a fixed schedule without a validation pass

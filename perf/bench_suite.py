@@ -147,6 +147,11 @@ def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path,
     samples = {"rss": 0, "pss": 0}
     busy: list[float] = []   # CPU seconds summed at the end of each BUSY_EVERY_S window
     me = psutil.Process()
+
+    def run_cpu() -> float:
+        """The tree's CPU seconds since the run started (a cluster's counted from before it)."""
+        return sum(seconds - before.get(pid, 0.0) for pid, seconds in cpu.items())
+
     for root in cluster:
         tree_memory(root, before)
     with open(log, "w") as out:
@@ -187,7 +192,7 @@ def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path,
                     return
                 samples["rss"] += 1
                 if now >= BUSY_EVERY_S * (len(busy) + 1):
-                    busy.append(sum(seconds - before.get(pid, 0.0) for pid, seconds in cpu.items()))
+                    busy.append(run_cpu())
                 if total > peak:   # when: the extraction beside the first jobs, or two workers' fits
                     peak, peak_at = total, now
                 if total_pss > peak_pss:
@@ -204,7 +209,7 @@ def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path,
         sampler_cpu = sum(me.cpu_times()[:2]) - own_start
     for root in cluster:  # the cluster's processes outlive the run: their last CPU seconds
         tree_memory(root, cpu)
-    cpu_s = sum(seconds - before.get(pid, 0.0) for pid, seconds in cpu.items())
+    cpu_s = run_cpu()
     largest = sorted(per_process.values(), key=lambda p: -p["pss"])[:6]
     busy_cores = [round((b - a) / BUSY_EVERY_S, 2) for a, b in zip([0.0, *busy], busy)]
     return {"wall_s": round(wall, 2), "cpu_s": round(cpu_s, 1), "peak_gib": round(peak / 2**30, 3),

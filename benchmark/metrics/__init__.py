@@ -14,7 +14,7 @@ from __future__ import annotations
 from benchmark.metrics.distances import bhattacharyya_distance, frechet_distance, mmd_rbf
 from benchmark.metrics.probe import speaker_probe
 from benchmark.metrics.registry import METRICS, TTS_SCORERS, MetricSpec, register_tts_scorer
-from benchmark.metrics.ser import confusion, minority_recall, per_class_recall, ser_scores
+from benchmark.metrics.ser import confusion, minority_recall, per_class_recall, row_normalised_confusion, ser_scores
 from benchmark.metrics.stacked import (
     PairedDifference,
     Scored,
@@ -35,8 +35,8 @@ from benchmark.metrics.stacked import (
     weighted_confusions,
 )
 
-__all__ = ["METRICS", "TTS_SCORERS", "MetricSpec", "register_tts_scorer", "confusion", "minority_recall",
-           "per_class_recall", "ser_scores", "score_predictions",
+__all__ = ["METRICS", "TTS_SCORERS", "MetricSpec", "register_tts_scorer", "confusion", "row_normalised_confusion",
+           "minority_recall", "per_class_recall", "ser_scores", "score_predictions",
            "Stacked", "Scored", "PairedDifference", "class_labels", "draw_counts", "resample_weights",
            "weighted_confusions", "seed_means", "score_stacked", "bootstrap_ci", "paired_bootstrap_p",
            "paired_difference", "compare_scored", "minimum_detectable_effect", "mcnemar", "mcnemar_seeds",

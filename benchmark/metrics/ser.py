@@ -38,6 +38,14 @@ def confusion(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str
     return _sk_confusion(np.asarray(y_true, dtype=object), np.asarray(y_pred, dtype=object), labels=list(labels))
 
 
+def row_normalised_confusion(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> np.ndarray:
+    """:func:`confusion` with each row divided by its true class's count (the diagonal is the per-class
+    recall); a row of zeros for a class absent from ``y_true``."""
+    cm = confusion(y_true, y_pred, labels).astype(float)
+    support = cm.sum(1, keepdims=True)
+    return np.divide(cm, support, out=np.zeros_like(cm), where=support > 0)
+
+
 def _recalls(cm: np.ndarray) -> np.ndarray:
     """Per-class recall of one or many (..., k, k) confusion matrices; NaN for absent classes."""
     support = cm.sum(axis=-1)

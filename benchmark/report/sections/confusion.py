@@ -1,7 +1,6 @@
 """The confusion-matrix section: row-normalised confusion matrices of the main protocol, one per method."""
 from __future__ import annotations
 
-import numpy as np
 
 from benchmark.metrics import stacked as st
 from benchmark.report import figures as F
@@ -13,7 +12,7 @@ from benchmark.report.inputs import ReportInputs
 
 def build(inputs: ReportInputs) -> Section | None:
     """One figure per method from the main protocol's predictions, all folds and seeds pooled."""
-    from benchmark.metrics import confusion
+    from benchmark.metrics import row_normalised_confusion
 
     cells = inputs.main
     if cells.empty:
@@ -25,9 +24,7 @@ def build(inputs: ReportInputs) -> Section | None:
     for method, group in cells.groupby("method"):
         pred = inputs.predictions(group)
         labels = st.class_labels(pred)   # true and predicted classes: every error has a column
-        cm = confusion(pred["y_true"].astype(str), pred["y_pred"].astype(str), labels).astype(float)
-        support = cm.sum(1, keepdims=True)
-        normalised = np.divide(cm, support, out=np.zeros_like(cm), where=support > 0)
+        normalised = row_normalised_confusion(pred["y_true"].astype(str), pred["y_pred"].astype(str), labels)
         mark = si_flag(group)
         section.figures.append(ReportFigure(
             f"confusion_{slug(method)}",
